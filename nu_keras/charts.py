@@ -1,0 +1,251 @@
+"""Every figure of the report: one function per figure kind, matplotlib's object API, Agg backend.
+
+Colours: the Okabe-Ito palette (safe for the common colour-vision deficiencies); sequential data
+uses `cividis`, signed data the diverging `RdBu_r` centred on zero. Figures render in parallel, one
+figure per task, and each figure is closed as soon as it is saved.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+
+from nu_keras import artifacts  # noqa: E402
+
+BASE = "#0072B2"  # Okabe-Ito blue: every bar
+ACCENT = "#E69F00"  # Okabe-Ito orange: the neuron or digit a figure is about
+NEGATIVE = "#D55E00"  # Okabe-Ito vermillion: drops and negative votes
+GREY = "#999999"
+SEQUENTIAL, DIVERGING = "cividis", "RdBu_r"
+DPI = 90
+plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
+                     "svg.hashsalt": "nu_keras", "figure.max_open_warning": 0})
+
+
+def save(fig, path: Path) -> None:
+    """Write the PNG atomically and free the figure (a long render must not accumulate them)."""
+    with artifacts.atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
+def _bars(ax, values, highlight=None, color=BASE, xlabel="hidden neuron", ylabel="activation"):
+    colors = [ACCENT if i == highlight else color for i in range(len(values))]
+    ax.bar(np.arange(len(values)), values, color=colors)
+    ax.set_xticks(np.arange(len(values)))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+
+
+def digit_examples(path, images, hidden, digit, dominant):
+    """The paper's figure: each example image beside the bar chart of its hidden activations."""
+    k = len(images)
+    fig, axes = plt.subplots(k, 2, figsize=(6.4, 1.55 * k), gridspec_kw={"width_ratios": [1, 3]},
+                             squeeze=False)
+    top = float(max(hidden.max(), 1e-6)) * 1.05
+    for row, (image, acts) in enumerate(zip(images, hidden)):
+        axes[row, 0].imshow(image, cmap="gray_r", vmin=0, vmax=255)
+        axes[row, 0].set_axis_off()
+        axes[row, 0].set_title(f"example {row + 1}", fontsize=8)
+        _bars(axes[row, 1], acts, highlight=dominant)
+        axes[row, 1].set_ylim(0, top)
+    axes[0, 1].set_title(f"digit {digit}: hidden activations (orange: neuron {dominant}, dominant on average)")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def digit_profile(path, mean, std, digit, dominant):
+    """Mean activation of each neuron over all test images of one digit, with +/- 1 sd."""
+    fig, ax = plt.subplots(figsize=(6.4, 2.6))
+    _bars(ax, mean, highlight=dominant, ylabel="mean activation")
+    ax.errorbar(np.arange(len(mean)), mean, yerr=std, fmt="none", ecolor="black", capsize=3, lw=1)
+    ax.set_title(f"digit {digit}: mean hidden activation over its test images (bars: +/- 1 sd)")
+    save(fig, path)
+
+
+def matrix(path, values, title, xlabel, ylabel, cmap=SEQUENTIAL, fmt="{:.1f}", centred=False, cbar=""):
+    """A labelled heat map with each cell's value written in it."""
+    values = np.asarray(values)
+    fig, ax = plt.subplots(figsize=(6.2, 5.0))
+    limit = float(np.abs(values).max()) or 1.0
+    bounds = {"vmin": -limit, "vmax": limit} if centred else {}
+    image = ax.imshow(values, cmap=cmap, **bounds)
+    for (r, c), v in np.ndenumerate(values):
+        shade = image.norm(v)
+        light_cell = abs(shade - 0.5) < 0.3 if centred else shade >= 0.5
+        ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=7,
+                color="black" if light_cell else "white")
+    ax.set_xticks(range(values.shape[1]))
+    ax.set_yticks(range(values.shape[0]))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, shrink=0.8, label=cbar)
+    save(fig, path)
+
+
+def training_curves(path, history):
+    """Loss and accuracy per epoch, training against held-out validation images."""
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(8, 3))
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    for ax, key, label in ((loss_ax, "loss", "cross-entropy loss"), (acc_ax, "accuracy", "accuracy")):
+        ax.plot(epochs, history[key], marker="o", color=BASE, label="training")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], marker="s", color=ACCENT, label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.legend()
+    fig.tight_layout()
+    save(fig, path)
+
+
+def neuron_weights(path, kernel_column, neuron):
+    """The unit's 784 input weights as a 28x28 image, beside the input in [0, 1] that maximises it."""
+    weights = kernel_column.reshape(28, 28)
+    fig, (w_ax, m_ax) = plt.subplots(1, 2, figsize=(6.4, 3))
+    limit = float(np.abs(weights).max()) or 1.0
+    image = w_ax.imshow(weights, cmap=DIVERGING, vmin=-limit, vmax=limit)
+    fig.colorbar(image, ax=w_ax, shrink=0.8, label="input weight")
+    w_ax.set_title(f"neuron {neuron}: input weights")
+    m_ax.imshow((weights > 0).astype(float), cmap="gray_r", vmin=0, vmax=1)
+    m_ax.set_title("maximising input (exact)")
+    for ax in (w_ax, m_ax):
+        ax.set_axis_off()
+    save(fig, path)
+
+
+def weight_grid(path, kernel):
+    """All units' input weights side by side, each on its own symmetric colour scale."""
+    units = kernel.shape[1]
+    fig, axes = plt.subplots(1, units, figsize=(1.3 * units, 1.6), squeeze=False)
+    for n, ax in enumerate(axes[0]):
+        limit = float(np.abs(kernel[:, n]).max()) or 1.0
+        ax.imshow(kernel[:, n].reshape(28, 28), cmap=DIVERGING, vmin=-limit, vmax=limit)
+        ax.set_title(f"neuron {n}", fontsize=8)
+        ax.set_axis_off()
+    save(fig, path)
+
+
+def neuron_tuning(path, hidden_column, labels, mean, ci95, neuron):
+    """Tuning curve (per-digit mean with 95 % interval) beside the per-digit distribution (box plot)."""
+    fig, (t_ax, b_ax) = plt.subplots(1, 2, figsize=(8.4, 2.8))
+    preferred = int(np.argmax(mean))
+    _bars(t_ax, mean, highlight=preferred, xlabel="digit", ylabel="mean activation")
+    t_ax.errorbar(np.arange(10), mean, yerr=ci95, fmt="none", ecolor="black", capsize=3, lw=1)
+    t_ax.set_title(f"neuron {neuron}: tuning curve (95 % interval)")
+    groups = [hidden_column[labels == d] for d in range(10)]
+    b_ax.boxplot(groups, positions=np.arange(10), widths=0.6, showfliers=False,
+                 medianprops={"color": ACCENT}, boxprops={"color": BASE})
+    b_ax.set_xlabel("digit")
+    b_ax.set_ylabel("activation")
+    b_ax.set_title("distribution per digit (whiskers 1.5 IQR)")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def image_grid(path, images, title, columns=8):
+    """Test images in a grid (top-activating or silent examples)."""
+    rows = max(1, int(np.ceil(len(images) / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(0.8 * columns, 0.85 * rows + 0.3), squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, image in zip(axes.flat, images):
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=255)
+    fig.suptitle(title, fontsize=9)
+    save(fig, path)
+
+
+def neuron_effect(path, outgoing, drop, neuron):
+    """What the unit votes for (outgoing weights) and what the network loses without it (ablation)."""
+    fig, (w_ax, a_ax) = plt.subplots(1, 2, figsize=(8.4, 2.8))
+    w_ax.bar(np.arange(10), outgoing, color=[BASE if v >= 0 else NEGATIVE for v in outgoing])
+    w_ax.axhline(0, color="black", lw=0.8)
+    w_ax.set_title(f"neuron {neuron}: weights to the output units")
+    a_ax.bar(np.arange(10), np.asarray(drop) * 100, color=NEGATIVE)
+    a_ax.axhline(0, color="black", lw=0.8)
+    a_ax.set_title("accuracy drop when it is zeroed")
+    a_ax.set_ylabel("drop (percentage points)")
+    w_ax.set_ylabel("weight")
+    for ax in (w_ax, a_ax):
+        ax.set_xticks(range(10))
+        ax.set_xlabel("digit (output unit)")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def selectivity_vs_importance(path, selectivity, importance, rho):
+    """One point per neuron: class selectivity against the test-accuracy drop when it is zeroed."""
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.scatter(selectivity, np.asarray(importance) * 100, color=BASE, s=40)
+    for n, (x, y) in enumerate(zip(selectivity, importance)):
+        ax.annotate(str(n), (x, y * 100), textcoords="offset points", xytext=(5, 3), fontsize=8)
+    ax.set_xlabel("class selectivity index")
+    ax.set_ylabel("test-accuracy drop when zeroed (pp)")
+    ax.set_title("selectivity vs importance" + (f" (Spearman {rho:.2f})" if rho is not None else ""))
+    save(fig, path)
+
+
+def chart_tasks(metrics: dict, acts: dict, weights: dict, images: np.ndarray, examples: int,
+                img: Path) -> list[tuple]:
+    """(function, path, args, kwargs) for every figure; the templates name the same files."""
+    hidden, labels = acts["hidden"], acts["labels"].astype(int)
+    mean, std = np.array(metrics["mean_activation"]), np.array(metrics["std_activation"])
+    ci95, kernel = np.array(metrics["ci95_activation"]), weights["hidden_kernel"]
+    tasks = [
+        (matrix, img / "mean-activation.png", (mean, "mean activation: digit x neuron", "hidden neuron",
+                                               "digit"), {"cbar": "mean activation"}),
+        (matrix, img / "dominance.png", (np.array(metrics["dominance"]),
+                                         "share of each digit's images where the neuron is most active",
+                                         "hidden neuron", "digit"), {"fmt": "{:.2f}", "cbar": "share"}),
+        (matrix, img / "ablation.png", (np.array(metrics["ablation_drop"]) * 100,
+                                        "accuracy drop (pp) when one neuron is zeroed", "digit",
+                                        "zeroed neuron"), {"cmap": DIVERGING, "centred": True,
+                                                           "fmt": "{:.0f}", "cbar": "drop (pp)"}),
+        (training_curves, img / "training.png", (metrics["history"],), {}),
+        (weight_grid, img / "weights-grid.png", (kernel,), {}),
+        (selectivity_vs_importance, img / "selectivity-vs-ablation.png",
+         (metrics["selectivity"], metrics["ablation_importance"], metrics["selectivity_ablation_spearman"]), {}),
+    ]
+    for d in range(10):
+        first = np.flatnonzero(labels == d)[:examples]
+        dominant = metrics["dominant_neuron"][d]
+        tasks.append((digit_examples, img / f"digit-{d}-examples.png", (images[first], hidden[first], d, dominant), {}))
+        tasks.append((digit_profile, img / f"digit-{d}-profile.png", (mean[d], std[d], d, dominant), {}))
+    for n in range(hidden.shape[1]):
+        top, silent = metrics["top_examples"][n], metrics["silent_examples"][n]
+        tasks += [
+            (neuron_weights, img / f"neuron-{n}-weights.png", (kernel[:, n], n), {}),
+            (neuron_tuning, img / f"neuron-{n}-tuning.png", (hidden[:, n], labels, mean[:, n], ci95[:, n], n), {}),
+            (image_grid, img / f"neuron-{n}-top.png", (images[top], f"the {len(top)} test images that activate neuron {n} most"), {}),
+            (neuron_effect, img / f"neuron-{n}-effect.png",
+             (weights["output_kernel"][n], np.array(metrics["ablation_drop"])[n], n), {}),
+        ]
+        if silent:
+            digit = metrics["preferred_digit"][n]
+            tasks.append((image_grid, img / f"neuron-{n}-silent.png",
+                          (images[silent], f"images of digit {digit} on which neuron {n} is silent"), {}))
+    return tasks
+
+
+def _run_task(task: tuple) -> str:
+    function, path, args, kwargs = task
+    function(path, *args, **kwargs)
+    return str(path)
+
+
+def render_all(metrics: dict, acts: dict, weights: dict, images: np.ndarray, examples: int,
+               img: Path) -> int:
+    """Render every figure into `img`, in parallel over the machine's cores (fork: cheap start-up)."""
+    tasks = chart_tasks(metrics, acts, weights, images, examples, Path(img))
+    workers = min(len(tasks), os.cpu_count() or 1)
+    if workers <= 1:
+        return len([_run_task(t) for t in tasks])
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return len(pool.map(_run_task, tasks, chunksize=1))

@@ -1,0 +1,90 @@
+"""`nu-keras`: run the whole report or one stage; bad input ends in one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from nu_keras.config import RunConfig
+from nu_keras.errors import NuKerasError
+
+STAGE_HELP = {
+    "report": "run every stage: train, collect, analyze, render, build",
+    "train": "load MNIST, train the 784-10-10 model -> model.keras, train.json",
+    "collect": "run the hidden-layer submodel over the test set -> activations.npz, weights.npz",
+    "analyze": "per-digit statistics, dominance, selectivity, ablation -> metrics.json",
+    "render": "charts and Markdown pages from metrics.json -> the pages folder",
+    "build": "build the MkDocs site from the pages folder -> site/",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (not usage + error) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"nu-keras: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = RunConfig()
+    common = _Parser(add_help=False)
+    common.add_argument("--seed", type=int, default=d.seed, help=f"random seed for weights and shuffling (default {d.seed})")
+    common.add_argument("--epochs", type=int, default=d.epochs, help=f"training epochs, at least 1 (default {d.epochs})")
+    common.add_argument("--batch-size", type=int, default=d.batch_size, help=f"images per training step (default {d.batch_size})")
+    common.add_argument("--learning-rate", type=float, default=d.learning_rate, help=f"Adam learning rate (default {d.learning_rate})")
+    common.add_argument("--examples", type=int, default=d.examples, help=f"example images per digit page, 1-20 (default {d.examples})")
+    common.add_argument("--out", type=Path, default=d.out, help=f"folder for model, activations and metrics (default {d.out})")
+    common.add_argument("--data", type=Path, default=None, help="an mnist.npz to use instead of the source chain (keys x_train y_train x_test y_test)")
+    common.add_argument("--pages-dir", type=Path, default=d.pages_dir, help=f"folder for generated pages and charts (default {d.pages_dir})")
+    common.add_argument("--site-dir", type=Path, default=d.site_dir, help=f"folder for the built site (default {d.site_dir})")
+    common.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
+    parser = _Parser(prog="nu-keras", description="Train the 784-10-10 MNIST network and publish what its hidden neurons do.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    for name, text in STAGE_HELP.items():
+        sub.add_parser(name, parents=[common], help=text, description=text)
+    return parser
+
+
+def config_from(args: argparse.Namespace) -> RunConfig:
+    return RunConfig(seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
+                     learning_rate=args.learning_rate, examples=args.examples, out=args.out,
+                     data=args.data, pages_dir=args.pages_dir, site_dir=args.site_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_backend()
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="nu-keras: %(message)s", stream=sys.stderr)
+    from nu_keras import pipeline
+
+    try:
+        cfg = config_from(args)
+        stages = pipeline.STAGES if args.command == "report" else (args.command,)
+        pipeline.run(stages, cfg)
+    except NuKerasError as exc:
+        print(f"nu-keras: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nu-keras: interrupted; artifacts already written are intact", file=sys.stderr)
+        return 130
+    if args.command == "report":
+        _print_summary(cfg)
+    return 0
+
+
+def _print_summary(cfg: RunConfig) -> None:
+    from nu_keras import artifacts, pipeline
+
+    metrics = artifacts.read_json(pipeline.paths(cfg)["metrics"])
+    print(f"test accuracy: {metrics['test_accuracy']:.4f}")
+    print(f"site: {(cfg.site_dir / 'index.html').resolve()}")
+
+
+def _quiet_backend() -> None:
+    """TensorFlow's C++ start-up chatter hides our progress lines; keep its errors only."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")

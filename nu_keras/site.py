@@ -1,0 +1,42 @@
+"""Build the MkDocs site into a temporary folder and swap it in only when the strict build succeeded."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from nu_keras import artifacts
+from nu_keras.config import RunConfig
+from nu_keras.errors import NuKerasError
+
+log = logging.getLogger(__name__)
+
+
+def build(cfg: RunConfig) -> Path:
+    """`mkdocs build --strict` of cfg.pages_dir into cfg.site_dir; the old site survives a failure."""
+    from mkdocs.commands.build import build as mkdocs_build
+    from mkdocs.config import load_config
+    from mkdocs.exceptions import MkDocsException
+
+    pages = Path(cfg.pages_dir).resolve()
+    if not (pages / "index.md").exists():
+        raise NuKerasError(f"{pages} holds no pages; run `nu-keras render` first")
+    target = Path(cfg.site_dir).resolve()
+    staging = artifacts.staging_dir(target)
+    try:
+        config = load_config(str(cfg.project_root / "mkdocs.yml"), docs_dir=str(pages),
+                             site_dir=str(staging), strict=True)
+        _quiet_mkdocs()
+        mkdocs_build(config)
+        artifacts.swap_dir(staging, target)
+    except MkDocsException as exc:
+        raise NuKerasError(f"mkdocs build --strict failed: {exc}") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _quiet_mkdocs() -> None:
+    """MkDocs logs every page at INFO; keep its warnings, which strict mode turns into a failure."""
+    logging.getLogger("mkdocs").setLevel(logging.WARNING)
