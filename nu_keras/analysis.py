@@ -155,6 +155,7 @@ def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], thresho
     overall_drop = (intact - ablated) @ counts / counts.sum()  # (U,) test-accuracy drop per unit
     selectivity = selectivity_index(mean)
     preferred = mean.argmax(axis=0)
+    preferred_drop = (intact[None, :] - ablated)[np.arange(len(preferred)), preferred]  # (U,)
     return {
         "test_accuracy": float(np.mean(acts["predictions"] == labels)),
         "n_test": int(len(labels)),
@@ -177,5 +178,7 @@ def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], thresho
         "top_examples": top_examples(hidden).tolist(),
         "silent_examples": silent_examples(hidden, labels, preferred),
         "selectivity_ablation_spearman": spearman(selectivity, overall_drop),
+        "preferred_digit_drop": preferred_drop.tolist(),
+        "selectivity_preferred_drop_spearman": spearman(selectivity, preferred_drop),
         "claim": claim_summary(dominance, winners, threshold),
     }

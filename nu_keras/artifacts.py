@@ -52,6 +52,16 @@ def write_npz(target: Path, **arrays: np.ndarray) -> None:
         np.savez_compressed(tmp, **arrays)
 
 
+def ensure_writable(folder: Path) -> None:
+    """Raise a clear error now if `folder` cannot be created or written to."""
+    _make_dir(Path(folder))
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise NuKerasError(f"cannot write to {folder}: {exc.strerror}") from exc
+
+
 def staging_dir(target: Path) -> Path:
     """A fresh empty folder beside `target` to build a replacement for it in."""
     target = Path(target)

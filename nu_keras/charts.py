@@ -80,7 +80,8 @@ def matrix(path, values, title, xlabel, ylabel, cmap=SEQUENTIAL, fmt="{:.1f}", c
     for (r, c), v in np.ndenumerate(values):
         shade = image.norm(v)
         light_cell = abs(shade - 0.5) < 0.3 if centred else shade >= 0.5
-        ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=7,
+        label = fmt.format(v).replace("-0", "0") if float(fmt.format(v)) == 0 else fmt.format(v)
+        ax.text(c, r, label, ha="center", va="center", fontsize=7,
                 color="black" if light_cell else "white")
     ax.set_xticks(range(values.shape[1]))
     ax.set_yticks(range(values.shape[0]))

@@ -22,6 +22,18 @@ PAGES = {  # template -> output path (relative to the pages folder); per-digit a
 }
 
 
+def _strict(filter_function):
+    """Make a filter fail on a missing value, as StrictUndefined does for plain printing."""
+
+    def checked(value, *args):
+        if isinstance(value, jinja2.Undefined):
+            value._fail_with_undefined_error()
+        return filter_function(value, *args)
+
+    checked.__doc__ = filter_function.__doc__
+    return checked
+
+
 def pct(value: float, digits: int = 1) -> str:
     """0.9337 -> '93.4 %'."""
     return f"{value * 100:.{digits}f} %"
@@ -57,7 +69,8 @@ def environment(template_dir: Path) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(pct=pct, pp=pp, fixed=fixed, listing=listing, untrusted=untrusted)
+    filters = {"pct": pct, "pp": pp, "fixed": fixed, "listing": listing, "untrusted": untrusted}
+    env.filters.update({name: _strict(function) for name, function in filters.items()})
     return env
 
 
@@ -72,6 +85,7 @@ def neuron_rows(metrics: dict) -> list[dict]:
             "preferred_digit": metrics["preferred_digit"][n],
             "dead_fraction": metrics["dead_fraction"][n],
             "importance": metrics["ablation_importance"][n],
+            "preferred_drop": metrics["preferred_digit_drop"][n],
             "dominates": [d for d in range(10) if metrics["dominant_neuron"][d] == n],
             "tuning": [metrics["mean_activation"][d][n] for d in range(10)],
             "ci95": [metrics["ci95_activation"][d][n] for d in range(10)],
@@ -113,6 +127,7 @@ def build_context(metrics: dict, examples: int) -> dict:
     widest = max(shared.items(), key=lambda item: len(item[1]), default=(None, []))
     return {
         "m": metrics,
+        "mean_preferred_drop": sum(r["preferred_drop"] for r in neurons) / len(neurons),
         "digits_sharing": sum(len(ds) for ds in shared.values()),
         "widest_shared": {"neuron": widest[0], "digits": widest[1]},
         "cfg": metrics["config"],

@@ -122,6 +122,7 @@ RUNNERS = {"train": run_train, "collect": run_collect, "analyze": run_analyze,
 
 def run(stages: tuple[str, ...], cfg: RunConfig) -> None:
     """Run the named stages in pipeline order, timing each into timings.json."""
+    artifacts.ensure_writable(cfg.out)  # fail before minutes of work, not after
     for name in STAGES:
         if name not in stages:
             continue

@@ -1,0 +1,44 @@
+# nu_keras — `make report` trains and publishes; `make test` runs the test suite.
+# Both create .venv and install what they need on a fresh machine.
+# Pass settings through: make report SEED=3 EPOCHS=8 (also BATCH_SIZE, EXAMPLES, OUT, DATA).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+ARGS   := $(if $(SEED),--seed $(SEED)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
+          $(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) $(if $(EXAMPLES),--examples $(EXAMPLES)) \
+          $(if $(OUT),--out $(OUT)) $(if $(DATA),--data $(DATA))
+
+.PHONY: report test test-fast serve lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# One stamp per install flavour: re-installs when pyproject.toml changes.
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@ $(VENV)/.installed-run
+
+report: $(VENV)/.installed-run
+	$(BIN)/nu-keras report $(ARGS)
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q
+
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q -m "not e2e"
+
+serve: $(VENV)/.installed-run
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check nu_keras tests
+	$(BIN)/ruff format --check nu_keras tests
+
+clean:
+	rm -rf artifacts docs/generated site .site.* site-screenshots .pytest_cache

@@ -1,0 +1,75 @@
+"""Shared fixtures: a synthetic stand-in for MNIST that passes validation, and small hand-built runs."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from nu_keras import data  # noqa: E402
+
+
+def labels_with_counts(counts, first=()) -> np.ndarray:
+    """Labels with exactly `counts` of each digit, starting with the sequence `first`."""
+    remaining = np.array(counts) - np.bincount(np.array(first, dtype=int), minlength=10)
+    rest = np.repeat(np.arange(10), remaining)
+    np.random.default_rng(0).shuffle(rest)
+    return np.concatenate([np.array(first, dtype=np.uint8), rest]).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def fake_mnist() -> dict[str, np.ndarray]:
+    """Arrays with MNIST's shapes, dtype and label counts; each image is its label's brightness."""
+    y_train = labels_with_counts(data.TRAIN_COUNTS, data.FIRST_TRAIN_LABELS)
+    y_test = labels_with_counts(data.TEST_COUNTS)
+    x_train = np.broadcast_to((y_train * 20)[:, None, None], (60000, 28, 28)).astype(np.uint8)
+    x_test = np.broadcast_to((y_test * 20)[:, None, None], (10000, 28, 28)).astype(np.uint8)
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+@pytest.fixture
+def fake_npz(tmp_path, fake_mnist):
+    path = tmp_path / "mnist.npz"
+    np.savez(path, **fake_mnist)
+    return path
+
+
+def synthetic_run(seed: int = 0, units: int = 10, per_digit: int = 30):
+    """Hand-built activations and weights: unit d prefers digit d (mod units), with noise and zeros."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(10), per_digit).astype(np.uint8)
+    hidden = np.maximum(rng.normal(0.0, 1.0, size=(len(labels), units)), 0).astype(np.float32)
+    hidden[np.arange(len(labels)), labels % units] += 3.0
+    w2 = rng.normal(size=(units, 10)).astype(np.float32)
+    w2[np.arange(units), np.arange(units) % 10] += 4.0
+    b2 = np.zeros(10, np.float32)
+    logits = hidden @ w2 + b2
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    acts = {"hidden": hidden, "labels": labels, "predictions": logits.argmax(axis=1).astype(np.uint8),
+            "probabilities": probabilities.astype(np.float32)}
+    weights = {"hidden_kernel": rng.normal(size=(784, units)).astype(np.float32),
+               "hidden_bias": np.zeros(units, np.float32), "output_kernel": w2, "output_bias": b2}
+    return acts, weights
+
+
+def synthetic_metrics(acts, weights, cfg) -> dict:
+    """What `nu-keras analyze` would write for these arrays, with plausible run details."""
+    from nu_keras.analysis import analyze
+
+    metrics = analyze(acts, weights, cfg.dominance_threshold)
+    metrics.update({
+        "config": cfg.to_json(), "versions": {"python": "3.11", "keras": "3.x", "tensorflow": "2.x",
+                                             "numpy": "2.x"},
+        "data_source": "synthetic <test> & co", "data_sha256": "0" * 64,
+        "history": {"loss": [1.0, 0.5], "accuracy": [0.7, 0.8], "val_loss": [0.9, 0.6],
+                    "val_accuracy": [0.72, 0.79]},
+        "fit_seconds": 1.25, "parameters": 7960,
+        "layers": [{"name": "hidden", "type": "Dense", "output_shape": "(None, 10)", "parameters": 7850}],
+        "timings": {"train": 3.5},
+    })
+    return metrics

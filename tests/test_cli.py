@@ -1,0 +1,86 @@
+"""The command line: bad input ends in one line on stderr and exit code 2, and loses nothing built."""
+
+import numpy as np
+import pytest
+
+from nu_keras import artifacts
+from nu_keras.cli import build_parser, main
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        raise SystemExit(main(argv))
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.err
+
+
+def assert_one_line_error(code, err, fragment):
+    lines = [line for line in err.splitlines() if line.startswith("nu-keras: error")]
+    assert code == 2 and len(lines) == 1 and fragment in lines[0], err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["train", "--epochs", "0"], "--epochs must be at least 1"),
+        (["report", "--examples", "21"], "--examples must be between 1 and 20"),
+        (["report", "--examples", "0"], "--examples must be between 1 and 20"),
+        (["train", "--batch-size", "-3"], "--batch-size must be at least 1"),
+        (["train", "--learning-rate", "0"], "--learning-rate must be positive"),
+        (["train", "--seed", "-1"], "--seed must be 0 or more"),
+        (["train", "--epochs", "ten"], "invalid int value"),
+        (["fly"], "invalid choice"),
+        ([], "required"),
+    ],
+)
+def test_bad_flags_are_one_line_and_exit_2(argv, fragment, capsys):
+    code, err = run(argv, capsys)
+    assert_one_line_error(code, err, fragment)
+
+
+def test_help_explains_every_flag(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["report", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--seed", "--epochs", "--batch-size", "--examples", "--out", "--data"):
+        assert flag in text
+
+
+def test_collect_without_a_model_is_a_clear_error(tmp_path, capsys):
+    code, err = run(["collect", "--out", str(tmp_path)], capsys)
+    assert_one_line_error(code, err, "model.keras does not exist")
+
+
+def test_unreadable_data_file_is_a_clear_error(tmp_path, capsys):
+    bad = tmp_path / "mnist.npz"
+    bad.write_bytes(b"\x00" * 100)
+    code, err = run(["train", "--data", str(bad), "--out", str(tmp_path / "out")], capsys)
+    assert_one_line_error(code, err, "is not a usable MNIST npz")
+
+
+def test_metrics_missing_keys_is_a_clear_error_and_keeps_what_was_built(tmp_path, capsys):
+    artifacts.write_json(tmp_path / "metrics.json", {"test_accuracy": 0.9})
+    artifacts.write_npz(tmp_path / "activations.npz", hidden=np.zeros((2, 10)))
+    before = (tmp_path / "metrics.json").read_bytes()
+    code, err = run(["render", "--out", str(tmp_path)], capsys)
+    assert_one_line_error(code, err, "lacks")
+    assert (tmp_path / "metrics.json").read_bytes() == before
+
+
+def test_analyze_with_truncated_activations_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "activations.npz").write_bytes(b"PK\x03\x04truncated")
+    code, err = run(["analyze", "--out", str(tmp_path)], capsys)
+    assert_one_line_error(code, err, "activations.npz is unreadable")
+
+
+def test_output_folder_that_cannot_be_created_is_a_clear_error(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, err = run(["train", "--out", str(blocker / "out")], capsys)
+    assert_one_line_error(code, err, "cannot create folder")
+
+
+def test_build_without_pages_is_a_clear_error(tmp_path, capsys):
+    code, err = run(["build", "--out", str(tmp_path), "--pages-dir", str(tmp_path / "none")], capsys)
+    assert_one_line_error(code, err, "holds no pages")

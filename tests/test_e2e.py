@@ -1,0 +1,77 @@
+"""The real pipeline on real MNIST with the default recipe, checked against independent computations."""
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nu_keras import pages
+from nu_keras.config import RunConfig
+from nu_keras.data import load_mnist
+
+pytestmark = pytest.mark.e2e
+
+SITE_PAGES = ["index.html", "method.html", "findings.html", "run.html", "neurons/index.html"]
+SITE_PAGES += [f"digits/digit-{d}.html" for d in range(10)] + [f"neurons/neuron-{n}.html" for n in range(10)]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    cfg = RunConfig(out=root / "artifacts", pages_dir=root / "pages", site_dir=root / "site")
+    command = [sys.executable, "-m", "nu_keras", "report", "--out", str(cfg.out),
+               "--pages-dir", str(cfg.pages_dir), "--site-dir", str(cfg.site_dir)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return cfg, done
+
+
+def test_report_prints_accuracy_and_site_path(report):
+    cfg, done = report
+    assert re.search(r"^test accuracy: 0\.9\d{3}$", done.stdout, re.M)
+    assert f"site: {(cfg.site_dir / 'index.html').resolve()}" in done.stdout
+    assert "MNIST served by" in done.stderr
+
+
+def test_default_recipe_reaches_the_papers_accuracy(report):
+    cfg, _ = report
+    metrics = json.loads((cfg.out / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.93
+    assert metrics["parameters"] == 7960
+
+
+def test_every_page_exists_and_every_image_resolves(report):
+    cfg, _ = report
+    for page in SITE_PAGES:
+        path = cfg.site_dir / page
+        assert path.exists(), page
+        for src in re.findall(r'<img[^>]*src="([^"]+)"', path.read_text()):
+            assert (path.parent / src).resolve().is_file(), f"{page}: {src}"
+
+
+def test_activations_and_statistics_match_an_independent_recomputation(report):
+    import keras
+
+    cfg, _ = report
+    model = keras.saving.load_model(cfg.out / "model.keras", safe_mode=True)
+    w1, b1 = model.get_layer("hidden").get_weights()
+    data = load_mnist(cache_path=cfg.cache_path)
+    hidden = np.maximum((data.x_test.reshape(-1, 784) / 255.0) @ w1 + b1, 0)
+    with np.load(cfg.out / "activations.npz") as acts:
+        np.testing.assert_allclose(acts["hidden"], hidden, atol=1e-4)
+        np.testing.assert_array_equal(acts["labels"], data.y_test)
+    metrics = json.loads((cfg.out / "metrics.json").read_text())
+    means = np.stack([hidden[data.y_test == d].mean(axis=0) for d in range(10)])
+    np.testing.assert_allclose(metrics["mean_activation"], means, atol=1e-4)
+    assert metrics["dominant_neuron"] == means.argmax(axis=1).tolist()
+
+
+def test_findings_page_shows_this_runs_numbers(report):
+    cfg, _ = report
+    metrics = json.loads((cfg.out / "metrics.json").read_text())
+    findings = (cfg.pages_dir / "findings.md").read_text()
+    assert pages.pct(metrics["test_accuracy"], 2) in findings
+    assert f"**{len(metrics['claim']['digits_with_dominant_neuron'])} of 10 digits**" in findings

@@ -1,0 +1,95 @@
+"""The Keras side: model shape, the hidden read-out against numpy, ablation against the Keras model."""
+
+import numpy as np
+import pytest
+
+from nu_keras import activations, analysis, artifacts
+from nu_keras import model as mdl
+from nu_keras.config import RunConfig
+from nu_keras.errors import NuKerasError
+
+
+@pytest.fixture(scope="module")
+def net():
+    return mdl.build_model(RunConfig(seed=0))
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).integers(0, 256, size=(64, 28, 28), dtype=np.uint8)
+
+
+def test_model_is_784_10_10_with_7960_parameters(net):
+    assert [layer.name for layer in net.layers] == ["flatten", "hidden", "output"]
+    assert net.count_params() == 784 * 10 + 10 + 10 * 10 + 10 == 7960
+    assert tuple(net.compute_output_shape((None, 28, 28))) == (None, 10)
+
+
+def test_same_seed_same_initial_weights_other_seed_different():
+    a = mdl.dense_weights(mdl.build_model(RunConfig(seed=5)))
+    b = mdl.dense_weights(mdl.build_model(RunConfig(seed=5)))
+    c = mdl.dense_weights(mdl.build_model(RunConfig(seed=6)))
+    np.testing.assert_array_equal(a["hidden_kernel"], b["hidden_kernel"])
+    assert not np.array_equal(a["hidden_kernel"], c["hidden_kernel"])
+
+
+def test_hidden_submodel_equals_numpy_relu_forward_pass(net, images):
+    w = mdl.dense_weights(net)
+    expected = np.maximum(mdl.scale(images).reshape(-1, 784) @ w["hidden_kernel"] + w["hidden_bias"], 0)
+    got = activations.hidden_submodel(net).predict(mdl.scale(images), verbose=0)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_collect_returns_consistent_arrays(net, images):
+    labels = np.arange(64, dtype=np.uint8) % 10
+    acts = activations.collect(net, images, labels)
+    assert acts["hidden"].shape == (64, 10) and acts["probabilities"].shape == (64, 10)
+    np.testing.assert_array_equal(acts["predictions"], acts["probabilities"].argmax(axis=1))
+    np.testing.assert_allclose(acts["probabilities"].sum(axis=1), 1, atol=1e-5)
+
+
+def test_ablation_on_hidden_activations_equals_keras_model_with_outgoing_weights_zeroed(net, images):
+    w = mdl.dense_weights(net)
+    hidden = activations.hidden_submodel(net).predict(mdl.scale(images), verbose=0)
+    clone = mdl.build_model(RunConfig(seed=0))
+    clone.set_weights(net.get_weights())
+    for unit in range(10):
+        kernel = w["output_kernel"].copy()
+        kernel[unit] = 0.0
+        clone.get_layer("output").set_weights([kernel, w["output_bias"]])
+        keras_probs = clone.predict(mdl.scale(images), verbose=0)
+        ablated = hidden.copy()
+        ablated[:, unit] = 0.0
+        logits = analysis.output_logits(ablated, w["output_kernel"], w["output_bias"])
+        numpy_probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        numpy_probs /= numpy_probs.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(numpy_probs, keras_probs, atol=1e-5)
+        np.testing.assert_array_equal(
+            analysis.ablated_predictions(hidden, w["output_kernel"], w["output_bias"], unit),
+            keras_probs.argmax(axis=1),
+        )
+
+
+def test_saved_model_round_trips_and_a_truncated_file_is_a_clear_error(net, tmp_path):
+    path = tmp_path / "model.keras"
+    mdl.save_model(net, path)
+    loaded = mdl.load_model(path)
+    for a, b in zip(net.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(NuKerasError, match="not a loadable Keras model"):
+        mdl.load_model(broken)
+    with pytest.raises(NuKerasError, match="does not exist"):
+        mdl.load_model(tmp_path / "absent.keras")
+
+
+def test_atomic_write_leaves_the_old_file_when_the_writer_fails(tmp_path):
+    target = tmp_path / "metrics.json"
+    artifacts.write_json(target, {"a": 1})
+    with pytest.raises(RuntimeError):
+        with artifacts.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert artifacts.read_json(target) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
