@@ -79,6 +79,15 @@ def dead_fraction(hidden: np.ndarray) -> np.ndarray:
     return (hidden <= 0).mean(axis=0)
 
 
+def exact_maximizer(kernel_column: np.ndarray) -> np.ndarray:
+    """The input in [0, 1]^784 that maximises relu(w . x + b): 1 where the weight is positive, else 0.
+
+    w . x + b is linear in x and the box constraint separates per pixel, so each pixel independently
+    takes the end of [0, 1] that increases the sum; ReLU is monotone, so the same x maximises it.
+    """
+    return (np.asarray(kernel_column) > 0).astype(np.float32)
+
+
 def output_logits(hidden: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> np.ndarray:
     """(N, 10) pre-softmax scores; softmax preserves the argmax, so these decide the prediction."""
     return hidden @ w2 + b2

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import numpy as np  # noqa: E402
 
 from nu_keras import artifacts  # noqa: E402
+from nu_keras.analysis import exact_maximizer  # noqa: E402
 
 BASE = "#0072B2"  # Okabe-Ito blue: every bar
 ACCENT = "#E69F00"  # Okabe-Ito orange: the neuron or digit a figure is about
@@ -115,7 +116,7 @@ def neuron_weights(path, kernel_column, neuron):
     image = w_ax.imshow(weights, cmap=DIVERGING, vmin=-limit, vmax=limit)
     fig.colorbar(image, ax=w_ax, shrink=0.8, label="input weight")
     w_ax.set_title(f"neuron {neuron}: input weights")
-    m_ax.imshow((weights > 0).astype(float), cmap="gray_r", vmin=0, vmax=1)
+    m_ax.imshow(exact_maximizer(weights), cmap="gray_r", vmin=0, vmax=1)
     m_ax.set_title("maximising input (exact)")
     for ax in (w_ax, m_ax):
         ax.set_axis_off()

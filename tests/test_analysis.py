@@ -141,3 +141,14 @@ def test_analyze_on_a_perfect_one_hot_code():
     # zeroing unit u makes every digit-u image predict 0 (all-zero logits), so digit u drops to 0
     assert m["ablation_drop"][3][3] == 1.0 and m["ablation_drop"][0][0] == 0.0
     assert m["claim"]["digits_with_dominant_neuron"] == list(range(10))
+
+
+def test_exact_maximiser_equals_the_positive_weight_mask_and_beats_random_inputs():
+    rng = np.random.default_rng(3)
+    w, b = rng.normal(size=784), 0.2
+    best = analysis.exact_maximizer(w)
+    np.testing.assert_array_equal(best, (w > 0).astype(np.float32))
+    value = max(w @ best + b, 0)
+    assert value == pytest.approx(np.clip(w, 0, None).sum() + b)
+    samples = rng.uniform(0, 1, size=(2000, 784))
+    assert (np.maximum(samples @ w + b, 0) <= value).all()

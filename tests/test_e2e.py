@@ -75,3 +75,20 @@ def test_findings_page_shows_this_runs_numbers(report):
     findings = (cfg.pages_dir / "findings.md").read_text()
     assert pages.pct(metrics["test_accuracy"], 2) in findings
     assert f"**{len(metrics['claim']['digits_with_dominant_neuron'])} of 10 digits**" in findings
+
+
+def test_ablation_matches_the_trained_keras_model_with_outgoing_weights_zeroed(report):
+    import keras
+
+    cfg, _ = report
+    model = keras.saving.load_model(cfg.out / "model.keras", safe_mode=True)
+    data = load_mnist(cache_path=cfg.cache_path)
+    metrics = json.loads((cfg.out / "metrics.json").read_text())
+    kernel, bias = model.get_layer("output").get_weights()
+    for unit in (0, 5):
+        zeroed = kernel.copy()
+        zeroed[unit] = 0.0
+        model.get_layer("output").set_weights([zeroed, bias])
+        predictions = model.predict(data.x_test / 255.0, verbose=0).argmax(axis=1)
+        per_digit = [np.mean(predictions[data.y_test == d] == d) for d in range(10)]
+        np.testing.assert_allclose(metrics["ablation_accuracy"][unit], per_digit, atol=1e-4)
