@@ -9,7 +9,7 @@ ARGS   := $(if $(SEED),--seed $(SEED)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
           $(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) $(if $(EXAMPLES),--examples $(EXAMPLES)) \
           $(if $(OUT),--out $(OUT)) $(if $(DATA),--data $(DATA))
 
-.PHONY: report test test-fast serve lint clean
+.PHONY: report sweep test test-fast serve lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 
 report: $(VENV)/.installed-run
 	$(BIN)/nu-keras report $(ARGS)
+
+# The full width sweep (10 seeds at widths 5, 10, 20, 50), then the site again with its Robustness page.
+SEEDS  ?= 10
+WIDTHS ?= 5,10,20,50
+sweep: $(VENV)/.installed-run
+	$(BIN)/nu-keras sweep --seeds $(SEEDS) --widths $(WIDTHS) $(ARGS)
+	$(BIN)/nu-keras render $(ARGS)
+	$(BIN)/nu-keras build $(ARGS)
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q

@@ -194,6 +194,119 @@ def selectivity_vs_importance(path, selectivity, importance, rho):
     save(fig, path)
 
 
+KIND_COLORS = {"trained": BASE, "untrained": GREY, "rotated": ACCENT}
+KIND_LABELS = {"trained": "trained units", "untrained": "untrained (initial weights)",
+               "rotated": "trained, random rotated basis"}
+
+
+def _width_axis(ax, widths):
+    ax.set_xticks(range(len(widths)))
+    ax.set_xticklabels([str(w) for w in widths])
+    ax.set_xlabel("hidden width")
+
+
+def sweep_accuracy(path, sweep):
+    """Test accuracy per width: every seed as a dot, the mean with its 95 % t-interval."""
+    widths = list(sweep["widths"])
+    fig, ax = plt.subplots(figsize=(5.6, 3.2))
+    for i, width in enumerate(widths):
+        entry = sweep["widths"][width]
+        values = [m["trained"]["test_accuracy"] * 100 for m in entry["models"]]
+        ax.scatter(np.full(len(values), i) + np.linspace(-0.12, 0.12, len(values)), values, color=GREY, s=14)
+        acc = entry["summary"]["accuracy"]
+        ax.errorbar(i, acc["mean"] * 100, yerr=[[(acc["mean"] - acc["low"]) * 100], [(acc["high"] - acc["mean"]) * 100]],
+                    fmt="o", color=BASE, capsize=4)
+    _width_axis(ax, widths)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("accuracy per width (dots: seeds; bar: 95 % interval of the mean)")
+    save(fig, path)
+
+
+def sweep_kinds(path, sweep, key, ylabel, title, pooled=False):
+    """One measure per width for trained units and both controls, side by side."""
+    widths = list(sweep["widths"])
+    fig, ax = plt.subplots(figsize=(7.2, 3.4))
+    offsets = {"trained": -0.25, "untrained": 0.0, "rotated": 0.25}
+    for kind, offset in offsets.items():
+        for i, width in enumerate(widths):
+            entry = sweep["widths"][width]
+            if pooled:
+                values = entry["summary"][key][kind]
+                box = ax.boxplot([values], positions=[i + offset], widths=0.2, showfliers=False,
+                                 patch_artist=True, medianprops={"color": "black"})
+                box["boxes"][0].set_facecolor(KIND_COLORS[kind])
+            else:
+                values = [m[kind][key] for m in entry["models"]]
+                ax.scatter(np.full(len(values), i + offset), values, color=KIND_COLORS[kind], s=16)
+                ax.hlines(np.mean(values), i + offset - 0.1, i + offset + 0.1, color="black")
+    for kind in offsets:
+        ax.scatter([], [], color=KIND_COLORS[kind], label=KIND_LABELS[kind], marker="s")
+    _width_axis(ax, widths)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7, frameon=False)
+    save(fig, path)
+
+
+def sweep_matching(path, sweep):
+    """How well each seed's units match the reference seed's (mean matched profile correlation)."""
+    widths = list(sweep["widths"])
+    fig, ax = plt.subplots(figsize=(5.6, 3.2))
+    for i, width in enumerate(widths):
+        values = [np.mean(m["matched_correlation"]) for m in sweep["widths"][width]["models"][1:]]
+        ax.scatter(np.full(len(values), i), values, color=BASE, s=16)
+        if values:
+            ax.hlines(np.mean(values), i - 0.15, i + 0.15, color="black")
+    _width_axis(ax, widths)
+    ax.set_ylabel("mean matched correlation")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_title("unit profiles matched to the reference seed")
+    save(fig, path)
+
+
+def sweep_dedicated(path, counts, seeds, width):
+    """Per digit, in how many seeds it has a dominant unit."""
+    fig, ax = plt.subplots(figsize=(5.6, 2.8))
+    _bars(ax, counts, xlabel="digit", ylabel="seeds")
+    ax.set_ylim(0, seeds)
+    ax.set_title(f"width {width}: seeds (of {seeds}) in which the digit has a dominant unit")
+    save(fig, path)
+
+
+def sweep_information(path, models):
+    """Per unit: selectivity against label information (bits, shuffled baseline removed)."""
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    for kind in ("untrained", "rotated", "trained"):
+        sel = [v for m in models for v in m[kind]["selectivity"]]
+        mi = [v for m in models for v in m[kind]["mutual_information"]]
+        ax.scatter(sel, mi, color=KIND_COLORS[kind], s=14, label=KIND_LABELS[kind], alpha=0.8)
+    ax.set_xlabel("class selectivity index")
+    ax.set_ylabel("information about the digit (bits)")
+    ax.set_title("selectivity against mutual information, every unit of every seed")
+    ax.legend(fontsize=7, frameon=False)
+    save(fig, path)
+
+
+def sweep_tasks(sweep: dict, img: Path, width: int) -> list[tuple]:
+    tasks = [
+        (sweep_accuracy, img / "sweep-accuracy.png", (sweep,), {}),
+        (sweep_kinds, img / "sweep-dominant.png", (sweep, "digits_with_dominant_unit", "digits (of 10)",
+                                                   "digits with a dominant unit, per seed"), {}),
+        (sweep_kinds, img / "sweep-selectivity.png", (sweep, "selectivity", "selectivity index",
+                                                      "selectivity of every unit, pooled over seeds"),
+         {"pooled": True}),
+        (sweep_matching, img / "sweep-matching.png", (sweep,), {}),
+    ]
+    entry = sweep["widths"].get(str(width))
+    if entry:
+        tasks += [
+            (sweep_dedicated, img / "sweep-dedicated.png",
+             (entry["summary"]["seeds_with_dominant_unit_per_digit"], len(entry["models"]), width), {}),
+            (sweep_information, img / "sweep-information.png", (entry["models"],), {}),
+        ]
+    return tasks
+
+
 def chart_tasks(metrics: dict, acts: dict, weights: dict, images: np.ndarray, examples: int,
                 img: Path) -> list[tuple]:
     """(function, path, args, kwargs) for every figure; the templates name the same files."""
@@ -243,9 +356,11 @@ def _run_task(task: tuple) -> str:
 
 
 def render_all(metrics: dict, acts: dict, weights: dict, images: np.ndarray, examples: int,
-               img: Path) -> int:
+               img: Path, sweep: dict | None = None) -> int:
     """Render every figure into `img`, in parallel over the machine's cores (fork: cheap start-up)."""
     tasks = chart_tasks(metrics, acts, weights, images, examples, Path(img))
+    if sweep:
+        tasks += sweep_tasks(sweep, Path(img), metrics["config"]["hidden_units"])
     workers = min(len(tasks), os.cpu_count() or 1)
     if workers <= 1:
         return len([_run_task(t) for t in tasks])

@@ -12,11 +12,12 @@ from nu_keras.config import RunConfig
 from nu_keras.errors import NuKerasError
 
 STAGE_HELP = {
-    "report": "run every stage: train, collect, analyze, render, build",
+    "report": "run every stage: train, collect, analyze, sweep (width 10), render, build",
     "train": "load MNIST, train the 784-10-10 model -> model.keras, train.json",
     "collect": "run the hidden-layer submodel over the test set -> activations.npz, weights.npz",
     "analyze": "per-digit statistics, dominance, selectivity, ablation -> metrics.json",
-    "render": "charts and Markdown pages from metrics.json -> the pages folder",
+    "sweep": "train --seeds networks per width in --widths together, with controls -> sweep.json",
+    "render": "charts and Markdown pages from metrics.json (and sweep.json) -> the pages folder",
     "build": "build the MkDocs site from the pages folder -> site/",
 }
 
@@ -36,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--batch-size", type=int, default=d.batch_size, help=f"images per training step (default {d.batch_size})")
     common.add_argument("--learning-rate", type=float, default=d.learning_rate, help=f"Adam learning rate (default {d.learning_rate})")
     common.add_argument("--examples", type=int, default=d.examples, help=f"example images per digit page, 1-20 (default {d.examples})")
+    common.add_argument("--seeds", type=int, default=d.sweep_seeds, help=f"networks per width in the seed sweep (default {d.sweep_seeds})")
+    common.add_argument("--widths", type=_widths, default=d.sweep_widths, help="hidden widths of the sweep, comma-separated, e.g. 5,10,20,50 (default 10)")
     common.add_argument("--out", type=Path, default=d.out, help=f"folder for model, activations and metrics (default {d.out})")
     common.add_argument("--data", type=Path, default=None, help="an mnist.npz to use instead of the source chain (keys x_train y_train x_test y_test)")
     common.add_argument("--pages-dir", type=Path, default=d.pages_dir, help=f"folder for generated pages and charts (default {d.pages_dir})")
@@ -48,9 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+
+
 def config_from(args: argparse.Namespace) -> RunConfig:
     return RunConfig(seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
                      learning_rate=args.learning_rate, examples=args.examples, out=args.out,
+                     sweep_seeds=args.seeds, sweep_widths=args.widths,
                      data=args.data, pages_dir=args.pages_dir, site_dir=args.site_dir)
 
 

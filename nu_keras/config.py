@@ -32,6 +32,11 @@ class RunConfig:
     examples: int = 5  # example images per digit page (the first k of that digit in test order)
     dominance_threshold: float = 0.5  # a digit "has a dominant neuron" above this share of its images
     paper_accuracy: float = 0.93  # the test accuracy the paper reports, shown beside ours
+    # --- robustness: the claim as thresholds fixed before anything runs ---
+    sweep_seeds: int = 5  # networks per width in the seed sweep (seeds seed, seed+1, ...)
+    sweep_widths: tuple[int, ...] = (10,)  # hidden widths of the sweep; `nu-keras sweep` widens it
+    claim_min_digits: int = 8  # the claim needs a dominant unit for at least this many digits ...
+    claim_seed_fraction: float = 0.8  # ... in at least this share of the seeds (width 10)
     # --- where things go ---
     data: Path | None = None  # a user-supplied mnist.npz; None walks the source chain
     cache_path: Path = field(default_factory=default_cache_path)
@@ -48,6 +53,9 @@ class RunConfig:
         _require(1 <= self.examples <= 20, f"--examples must be between 1 and 20, got {self.examples}")
         _require(0 <= self.validation_size < 60000, "validation_size must be in [0, 60000)")
         _require(self.hidden_units >= 1, "hidden_units must be at least 1")
+        _require(1 <= self.sweep_seeds <= 50, f"--seeds must be between 1 and 50, got {self.sweep_seeds}")
+        _require(len(self.sweep_widths) > 0 and all(1 <= w <= 512 for w in self.sweep_widths),
+                 f"--widths must be whole numbers between 1 and 512, got {self.sweep_widths}")
 
     def replace(self, **changes) -> RunConfig:
         return dataclasses.replace(self, **changes)

@@ -21,16 +21,7 @@ log = logging.getLogger(__name__)
 
 def build_model(cfg: RunConfig) -> keras.Sequential:
     """784-10-10 with named layers so the hidden layer can be read out later (7,960 parameters)."""
-    keras.utils.set_random_seed(cfg.seed)  # the initial weights depend on the seed alone
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(28, 28), name="image"),
-            layers.Flatten(name="flatten"),
-            layers.Dense(cfg.hidden_units, activation="relu", name="hidden"),
-            layers.Dense(10, activation="softmax", name="output"),
-        ],
-        name="nu_keras_mlp",
-    )
+    model = network(cfg.seed, cfg.hidden_units)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
         loss="sparse_categorical_crossentropy",
@@ -38,6 +29,62 @@ def build_model(cfg: RunConfig) -> keras.Sequential:
         steps_per_execution=cfg.steps_per_execution,
     )
     return model
+
+
+def network(seed: int, width: int) -> keras.Sequential:
+    """The uncompiled 784-width-10 network; its initial weights depend on the seed alone."""
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28), name="image"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(width, activation="relu", name="hidden"),
+            layers.Dense(10, activation="softmax", name="output"),
+        ],
+        name="nu_keras_mlp",
+    )
+
+
+def build_branches(cfg: RunConfig, seeds: list[int], width: int) -> keras.Model:
+    """N independent 784-width-10 networks as one model over a seed axis, trained in one pass.
+
+    Branch n starts from exactly the initial weights `network(seeds[n], width)` has. Its kernels are
+    slices of two EinsumDense layers, so one batch flows through all branches at the cost of about
+    one network; the loss is the sum of the branches' losses, so each branch's gradient is its own
+    loss's gradient, and Adam (elementwise) updates each branch as if it were trained alone.
+    """
+    inits = [dense_weights(network(seed, width)) for seed in seeds]
+    n = len(seeds)
+    image = keras.Input(shape=(28, 28), name="image")
+    flat = layers.Flatten(name="flatten")(image)
+    pre = layers.EinsumDense("bi,inj->bnj", output_shape=(n, width), bias_axes="nj", name="hidden_pre")(flat)
+    hidden = layers.ReLU(name="hidden")(pre)  # (B, N, width)
+    logits = layers.EinsumDense("bnj,njk->bnk", output_shape=(n, 10), bias_axes="nk", name="output_pre")(hidden)
+    output = layers.Softmax(axis=-1, name="output")(logits)  # (B, N, 10)
+    model = keras.Model(image, output, name=f"branches_w{width}")
+    model.get_layer("hidden_pre").set_weights([
+        np.stack([w["hidden_kernel"] for w in inits], axis=1), np.stack([w["hidden_bias"] for w in inits])])
+    model.get_layer("output_pre").set_weights([
+        np.stack([w["output_kernel"] for w in inits]), np.stack([w["output_bias"] for w in inits])])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
+                  loss=summed_branch_loss, steps_per_execution=cfg.steps_per_execution)
+    return model
+
+
+def summed_branch_loss(y_true, y_pred):
+    """(B,) sum over branches of each branch's cross-entropy; Keras then averages over the batch."""
+    labels = keras.ops.cast(keras.ops.reshape(y_true, (-1, 1)), "int32")
+    labels = keras.ops.repeat(labels, keras.ops.shape(y_pred)[1], axis=1)  # (B, N)
+    per_branch = keras.losses.sparse_categorical_crossentropy(labels, y_pred)  # (B, N)
+    return keras.ops.sum(per_branch, axis=1)
+
+
+def branch_weights(model: keras.Model, branch: int) -> dict[str, np.ndarray]:
+    """One branch's kernels and biases, shaped as `dense_weights` returns them for a network."""
+    w1, b1 = model.get_layer("hidden_pre").get_weights()
+    w2, b2 = model.get_layer("output_pre").get_weights()
+    return {"hidden_kernel": w1[:, branch], "hidden_bias": b1[branch],
+            "output_kernel": w2[branch], "output_bias": b2[branch]}
 
 
 def scale(images: np.ndarray) -> np.ndarray:
@@ -62,6 +109,19 @@ def train(model: keras.Sequential, data: Dataset, cfg: RunConfig) -> dict:
     seconds = time.perf_counter() - start
     return {"history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
             "fit_seconds": seconds}
+
+
+def fit_branches(model: keras.Model, data: Dataset, cfg: RunConfig, shuffle_seed: int) -> float:
+    """Fit all branches on the same batches as a network trained with `cfg.seed == shuffle_seed`.
+
+    Returns the wall time of the fit.
+    """
+    n_fit = len(data.x_train) - cfg.validation_size
+    keras.utils.set_random_seed(shuffle_seed)
+    start = time.perf_counter()
+    model.fit(scale(data.x_train[:n_fit]), data.y_train[:n_fit], batch_size=cfg.batch_size,
+              epochs=cfg.epochs, shuffle=True, verbose=0)
+    return time.perf_counter() - start
 
 
 def evaluate(model: keras.Sequential, data: Dataset) -> float:

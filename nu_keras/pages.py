@@ -142,11 +142,23 @@ def build_context(metrics: dict, examples: int) -> dict:
     }
 
 
-def render_all(metrics: dict, examples: int, template_dir: Path, out_dir: Path) -> int:
+def sweep_context(sweep: dict | None, width: int) -> dict | None:
+    """The seed sweep as the pages print it: widths in order, and the paper-width entry up front."""
+    if not sweep:
+        return None
+    widths = [{"width": int(w), **entry} for w, entry in sweep["widths"].items()]
+    paper = next((w for w in widths if w["width"] == width), None)
+    return {**sweep, "rows": widths, "paper": paper, "width": width}
+
+
+def render_all(metrics: dict, examples: int, template_dir: Path, out_dir: Path, sweep: dict | None = None) -> int:
     """Write every page into `out_dir`; returns how many were written."""
     env = environment(template_dir)
     context = build_context(metrics, examples)
+    context["sweep"] = sweep_context(sweep, metrics["config"]["hidden_units"])
     jobs = [(name, target, {}) for name, target in PAGES.items()]
+    if sweep:
+        jobs.append(("robustness.md.j2", "robustness.md", {}))
     jobs += [("digit.md.j2", f"digits/digit-{row['digit']}.md", {"row": row}) for row in context["digits"]]
     jobs += [("neuron.md.j2", f"neurons/neuron-{row['index']}.md", {"row": row}) for row in context["neurons"]]
     for template, target, extra in jobs:

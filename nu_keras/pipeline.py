@@ -3,6 +3,7 @@
     train    MNIST            -> model.keras, train.json (history, test accuracy, data source, versions)
     collect  model.keras      -> activations.npz (hidden, labels, predictions, probabilities), weights.npz
     analyze  activations.npz  -> metrics.json
+    sweep    MNIST            -> sweep.json (N seeds per width trained together, with controls)
     render   metrics.json     -> charts (PNG) and Markdown pages in cfg.pages_dir
     build    pages            -> static site in cfg.site_dir
 """
@@ -19,16 +20,18 @@ from nu_keras.config import RunConfig
 
 log = logging.getLogger(__name__)
 
-STAGES = ("train", "collect", "analyze", "render", "build")
+STAGES = ("train", "collect", "analyze", "sweep", "render", "build")
 ACTIVATION_KEYS = ("hidden", "labels", "predictions", "probabilities")
 WEIGHT_KEYS = ("hidden_kernel", "hidden_bias", "output_kernel", "output_bias")
 TRAIN_KEYS = ("history", "fit_seconds", "test_accuracy", "data_source", "data_sha256", "versions", "config")
 METRICS_KEYS = ("test_accuracy", "mean_activation", "dominance", "dominant_neuron", "selectivity",
                 "ablation_drop", "claim", "config", "versions", "data_source", "data_sha256", "timings")
+SWEEP_KEYS = ("seeds", "widths", "recipe", "thresholds", "verdict", "provenance")
 
 
 def paths(cfg: RunConfig) -> dict[str, Path]:
-    names = ["model.keras", "train.json", "activations.npz", "weights.npz", "metrics.json", "timings.json"]
+    names = ["model.keras", "train.json", "activations.npz", "weights.npz", "metrics.json", "sweep.json",
+             "timings.json"]
     return {name.split(".")[0]: cfg.out / name for name in names}
 
 
@@ -88,6 +91,32 @@ def run_analyze(cfg: RunConfig) -> None:
              len(metrics["claim"]["digits_with_dominant_neuron"]))
 
 
+def run_sweep(cfg: RunConfig) -> None:
+    from nu_keras.data import load_mnist
+    from nu_keras.sweep import run_sweep as sweep
+
+    data = load_mnist(cfg.data, cfg.cache_path)
+    path = paths(cfg)["sweep"]
+    existing = artifacts.read_json(path) if path.exists() else None
+    if existing and sweep_covers(existing, cfg, data.sha256):
+        log.info("reusing %s: it already holds seeds %s at widths %s with this recipe and data",
+                 path, existing["seeds"], ", ".join(existing["widths"]))
+        return
+    artifacts.write_json(path, sweep(data, cfg))
+
+
+def sweep_covers(existing: dict, cfg: RunConfig, data_sha256: str) -> bool:
+    """A wider sweep already on disk answers a narrower request (e.g. `make sweep`, then `make report`)."""
+    seeds = [cfg.seed + i for i in range(cfg.sweep_seeds)]
+    return (existing.get("recipe") == cfg.training_fields() | {"hidden_units": cfg.hidden_units}
+            and existing.get("provenance", {}).get("data_sha256") == data_sha256
+            and existing.get("thresholds", {}).get("min_digits") == cfg.claim_min_digits
+            and existing.get("thresholds", {}).get("min_seed_fraction") == cfg.claim_seed_fraction
+            and existing.get("thresholds", {}).get("dominance") == cfg.dominance_threshold
+            and existing.get("seeds", [])[: len(seeds)] == seeds
+            and all(str(w) in existing.get("widths", {}) for w in cfg.sweep_widths))
+
+
 def run_render(cfg: RunConfig) -> None:
     from nu_keras import charts, pages
     from nu_keras.data import load_mnist
@@ -96,13 +125,15 @@ def run_render(cfg: RunConfig) -> None:
     acts = artifacts.read_npz(paths(cfg)["activations"], ACTIVATION_KEYS)
     weights = artifacts.read_npz(paths(cfg)["weights"], WEIGHT_KEYS)
     images = load_mnist(cfg.data, cfg.cache_path).x_test
+    sweep_path = paths(cfg)["sweep"]
+    sweep = artifacts.read_json(sweep_path, SWEEP_KEYS) if sweep_path.exists() else None
     target = Path(cfg.pages_dir)
     staging = artifacts.staging_dir(target)  # pages are swapped in whole, so none is ever stale
     try:
         started = time.perf_counter()
-        count = charts.render_all(metrics, acts, weights, images, cfg.examples, staging / "img")
+        count = charts.render_all(metrics, acts, weights, images, cfg.examples, staging / "img", sweep)
         log.info("rendered %d charts in %.1f s", count, time.perf_counter() - started)
-        written = pages.render_all(metrics, cfg.examples, cfg.project_root / "report_templates", staging)
+        written = pages.render_all(metrics, cfg.examples, cfg.project_root / "report_templates", staging, sweep)
         artifacts.swap_dir(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -116,7 +147,7 @@ def run_build(cfg: RunConfig) -> None:
     log.info("site built: %s", (cfg.site_dir / "index.html").resolve())
 
 
-RUNNERS = {"train": run_train, "collect": run_collect, "analyze": run_analyze,
+RUNNERS = {"train": run_train, "collect": run_collect, "analyze": run_analyze, "sweep": run_sweep,
            "render": run_render, "build": run_build}
 
 

@@ -27,6 +27,7 @@ def build(cfg: RunConfig) -> Path:
     try:
         config = load_config(str(cfg.project_root / "mkdocs.yml"), docs_dir=str(pages),
                              site_dir=str(staging), strict=True)
+        config["nav"] = existing_nav(config["nav"], pages)
         _quiet_mkdocs()
         mkdocs_build(config)
         artifacts.swap_dir(staging, target)
@@ -35,6 +36,20 @@ def build(cfg: RunConfig) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def existing_nav(nav: list, docs_dir: Path) -> list:
+    """The nav of mkdocs.yml less the pages this run did not produce (the Robustness page needs a sweep)."""
+    kept = []
+    for entry in nav:
+        (title, target), = entry.items()
+        if isinstance(target, list):
+            children = existing_nav(target, docs_dir)
+            if children:
+                kept.append({title: children})
+        elif (docs_dir / target).exists():
+            kept.append(entry)
+    return kept
 
 
 def _quiet_mkdocs() -> None:

@@ -31,6 +31,9 @@ def assert_one_line_error(code, err, fragment):
         (["train", "--seed", "-1"], "--seed must be 0 or more"),
         (["train", "--epochs", "ten"], "invalid int value"),
         (["fly"], "invalid choice"),
+        (["sweep", "--widths", "5,x"], "expected comma-separated whole numbers"),
+        (["sweep", "--widths", "0,10"], "--widths must be whole numbers between 1 and 512"),
+        (["sweep", "--seeds", "0"], "--seeds must be between 1 and 50"),
         ([], "required"),
     ],
 )

@@ -1,0 +1,122 @@
+"""Seeds, widths and controls: unit matching, rotation invariance, branch training, the sweep page."""
+
+import numpy as np
+import pytest
+from conftest import synthetic_metrics, synthetic_run
+
+from nu_keras import pages, robustness
+from nu_keras.config import RunConfig
+from nu_keras.data import Dataset
+
+
+def test_matching_recovers_a_known_permutation_of_profiles():
+    rng = np.random.default_rng(0)
+    reference = rng.uniform(0, 5, size=(10, 8))
+    permutation = rng.permutation(8)
+    other = reference[:, permutation] * 1.7 + 0.3  # rescaled: correlation ignores scale and offset
+    order, corr = robustness.match_units(reference, other)
+    np.testing.assert_array_equal(other[:, order], reference * 1.7 + 0.3)
+    np.testing.assert_allclose(corr, 1.0)
+
+
+def test_dead_units_correlate_zero_rather_than_nan():
+    profiles = np.hstack([np.arange(10.0)[:, None], np.zeros((10, 1))])
+    corr = robustness.profile_correlation(profiles, profiles)
+    np.testing.assert_allclose(corr, [[1.0, 0.0], [0.0, 0.0]])
+
+
+def test_rotation_leaves_every_prediction_unchanged():
+    rng = np.random.default_rng(1)
+    hidden = np.maximum(rng.normal(size=(500, 10)), 0)
+    w2, b2 = rng.normal(size=(10, 10)), rng.normal(size=10)
+    rotation = robustness.random_rotation(10, seed=3)
+    np.testing.assert_allclose(rotation @ rotation.T, np.eye(10), atol=1e-12)
+    rotated, rotated_w2 = robustness.rotate(hidden, w2, rotation)
+    np.testing.assert_allclose(rotated @ rotated_w2 + b2, hidden @ w2 + b2, atol=1e-5)
+    assert not np.allclose(rotated, hidden)
+
+
+def test_mutual_information_of_a_label_copy_is_the_label_entropy_and_noise_is_near_zero():
+    labels = np.repeat(np.arange(10), 100)
+    perfect = (labels + 1.0)[:, None]  # ten distinct positive values, one per digit
+    assert robustness.mutual_information(perfect, labels, bins=11)[0] == pytest.approx(np.log2(10), abs=1e-9)
+    noise = np.random.default_rng(0).uniform(0, 1, size=(1000, 1))
+    assert abs(robustness.mutual_information_excess(noise, labels)[0]) < 0.05
+
+
+def test_interval_is_a_t_interval_of_the_mean():
+    summary = robustness.interval([1.0, 2.0, 3.0])
+    half = 4.302652729911275 * 1.0 / np.sqrt(3)  # t(0.975, 2) * sd / sqrt(n)
+    assert summary["mean"] == 2.0 and summary["sd"] == 1.0
+    assert summary["low"] == pytest.approx(2 - half) and summary["high"] == pytest.approx(2 + half)
+    assert robustness.interval([5.0])["low"] == 5.0
+
+
+def test_verdict_applies_the_thresholds_fixed_in_advance():
+    assert robustness.verdict([9, 8, 8, 8, 7], 8, 0.8)["holds"] is True
+    result = robustness.verdict([9, 8, 7, 7, 5], 8, 0.8)
+    assert result["holds"] is False and result["seeds_passing"] == 2 and result["fraction_passing"] == 0.4
+
+
+def test_a_branch_trained_with_others_matches_a_standalone_model_from_the_same_start():
+    from nu_keras import model as mdl
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, size=1200).astype(np.uint8)
+    images = rng.integers(0, 256, size=(1200, 28, 28)).astype(np.uint8)
+    data = Dataset(images, labels, images[:100], labels[:100], source="synthetic")
+    cfg = RunConfig(seed=4, epochs=2, batch_size=64, validation_size=200, steps_per_execution=4)
+    alone = mdl.build_model(cfg)
+    mdl.train(alone, data, cfg)
+    branches = mdl.build_branches(cfg, [4, 9, 11], width=10)
+    mdl.fit_branches(branches, data, cfg, shuffle_seed=4)
+    together = mdl.branch_weights(branches, 0)
+    for key, value in mdl.dense_weights(alone).items():
+        np.testing.assert_allclose(together[key], value, atol=1e-5, err_msg=key)
+    other = mdl.branch_weights(branches, 1)["hidden_kernel"]
+    assert not np.allclose(other, together["hidden_kernel"])
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep():
+    from nu_keras.sweep import run_sweep
+
+    rng = np.random.default_rng(0)
+    y_train = np.tile(np.arange(10, dtype=np.uint8), 60)
+    y_test = np.tile(np.arange(10, dtype=np.uint8), 20)
+    prototypes = rng.integers(0, 256, size=(10, 28, 28))
+    x_train = np.clip(prototypes[y_train] + rng.normal(0, 30, size=(600, 28, 28)), 0, 255).astype(np.uint8)
+    x_test = np.clip(prototypes[y_test] + rng.normal(0, 30, size=(200, 28, 28)), 0, 255).astype(np.uint8)
+    data = Dataset(x_train, y_train, x_test, y_test, source="synthetic prototypes")
+    cfg = RunConfig(epochs=3, batch_size=32, validation_size=100, steps_per_execution=4,
+                    sweep_seeds=2, sweep_widths=(5, 10))
+    return run_sweep(data, cfg), cfg
+
+
+def test_sweep_on_a_tiny_dataset_holds_every_per_seed_and_control_number(tiny_sweep):
+    sweep, _ = tiny_sweep
+    assert sweep["seeds"] == [0, 1] and list(sweep["widths"]) == ["5", "10"]
+    for width, entry in sweep["widths"].items():
+        assert len(entry["models"]) == 2
+        for model in entry["models"]:
+            for kind in ("trained", "untrained", "rotated"):
+                assert len(model[kind]["selectivity"]) == int(width)
+                assert 0 <= model[kind]["digits_with_dominant_unit"] <= 10
+            assert model["rotated"]["test_accuracy"] == pytest.approx(model["trained"]["test_accuracy"])
+    assert sweep["verdict"]["seeds"] == 2
+
+
+def test_sweep_page_prints_the_sweep_numbers(tiny_sweep, tmp_path):
+    sweep, cfg = tiny_sweep
+    acts, weights = synthetic_run()
+    metrics = synthetic_metrics(acts, weights, cfg)
+    pages.render_all(metrics, 5, cfg.project_root / "report_templates", tmp_path, sweep)
+    text = (tmp_path / "robustness.md").read_text()
+    for width in ("5", "10"):
+        accuracy = sweep["widths"][width]["summary"]["accuracy"]
+        assert f"| {width} | {pages.pct(accuracy['mean'], 2)} ± {pages.pct(accuracy['sd'], 2)}" in text
+    verdict = sweep["verdict"]
+    assert f"{verdict['seeds_passing']} of {verdict['seeds']} seeds" in text
+    assert ("the claim holds" if verdict["holds"] else "the claim does not hold") in text
+    findings = (tmp_path / "findings.md").read_text()
+    assert "Verdict: the claim" in findings and "[Robustness](robustness.md)" in findings
