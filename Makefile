@@ -1,13 +1,13 @@
 # nu_keras — `make report` trains and publishes; `make test` runs the test suite.
 # Both create .venv and install what they need on a fresh machine.
-# Pass settings through: make report SEED=3 EPOCHS=8 (also BATCH_SIZE, EXAMPLES, OUT, DATA).
+# Pass settings through: make report SEED=3 EPOCHS=8 (also BATCH_SIZE, EXAMPLES, OUT, DATA, FORCE=1).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   := $(if $(SEED),--seed $(SEED)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
           $(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) $(if $(EXAMPLES),--examples $(EXAMPLES)) \
-          $(if $(OUT),--out $(OUT)) $(if $(DATA),--data $(DATA))
+          $(if $(OUT),--out $(OUT)) $(if $(DATA),--data $(DATA)) $(if $(FORCE),--force)
 
 .PHONY: report sweep test test-fast serve lint clean
 

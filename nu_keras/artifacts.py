@@ -63,10 +63,20 @@ def ensure_writable(folder: Path) -> None:
 
 
 def staging_dir(target: Path) -> Path:
-    """A fresh empty folder beside `target` to build a replacement for it in."""
+    """A fresh empty folder beside `target` to build a replacement for it in.
+
+    A `target` that is a file is refused: the swap would move the user's file aside and lose it.
+    """
     target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise NuKerasError(f"{target} exists and is not a folder; pass a folder path")
     _make_dir(target.parent)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as exc:
+        raise NuKerasError(f"cannot write to {target.parent}: {exc.strerror}") from exc
+    os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes folders private; the site is for every reader
+    return staging
 
 
 def swap_dir(new: Path, target: Path) -> None:
@@ -81,6 +91,8 @@ def swap_dir(new: Path, target: Path) -> None:
 
 def read_json(path: Path, required: tuple[str, ...] = ()) -> dict:
     data = _read(path, lambda p: json.loads(Path(p).read_text(encoding="utf-8")))
+    if not isinstance(data, dict):  # valid JSON such as `null` is still not an artifact
+        raise NuKerasError(f"{path} holds a JSON {type(data).__name__}, not an object; re-run its stage")
     missing = [key for key in required if key not in data]
     if missing:
         raise NuKerasError(f"{path} lacks {', '.join(missing)}; re-run the stage that writes it")

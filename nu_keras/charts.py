@@ -207,7 +207,7 @@ def _width_axis(ax, widths):
 
 def sweep_accuracy(path, sweep):
     """Test accuracy per width: every seed as a dot, the mean with its 95 % t-interval."""
-    widths = list(sweep["widths"])
+    widths = sorted(sweep["widths"], key=int)  # JSON keys are strings: "10" < "5"
     fig, ax = plt.subplots(figsize=(5.6, 3.2))
     for i, width in enumerate(widths):
         entry = sweep["widths"][width]
@@ -224,7 +224,7 @@ def sweep_accuracy(path, sweep):
 
 def sweep_kinds(path, sweep, key, ylabel, title, pooled=False):
     """One measure per width for trained units and both controls, side by side."""
-    widths = list(sweep["widths"])
+    widths = sorted(sweep["widths"], key=int)  # JSON keys are strings: "10" < "5"
     fig, ax = plt.subplots(figsize=(7.2, 3.4))
     offsets = {"trained": -0.25, "untrained": 0.0, "rotated": 0.25}
     for kind, offset in offsets.items():
@@ -237,7 +237,8 @@ def sweep_kinds(path, sweep, key, ylabel, title, pooled=False):
                 box["boxes"][0].set_facecolor(KIND_COLORS[kind])
             else:
                 values = [m[kind][key] for m in entry["models"]]
-                ax.scatter(np.full(len(values), i + offset), values, color=KIND_COLORS[kind], s=16)
+                jitter = np.linspace(-0.07, 0.07, len(values))
+                ax.scatter(i + offset + jitter, values, color=KIND_COLORS[kind], s=14)
                 ax.hlines(np.mean(values), i + offset - 0.1, i + offset + 0.1, color="black")
     for kind in offsets:
         ax.scatter([], [], color=KIND_COLORS[kind], label=KIND_LABELS[kind], marker="s")
@@ -250,7 +251,7 @@ def sweep_kinds(path, sweep, key, ylabel, title, pooled=False):
 
 def sweep_matching(path, sweep):
     """How well each seed's units match the reference seed's (mean matched profile correlation)."""
-    widths = list(sweep["widths"])
+    widths = sorted(sweep["widths"], key=int)  # JSON keys are strings: "10" < "5"
     fig, ax = plt.subplots(figsize=(5.6, 3.2))
     for i, width in enumerate(widths):
         values = [np.mean(m["matched_correlation"]) for m in sweep["widths"][width]["models"][1:]]

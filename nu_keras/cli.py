@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -29,13 +30,40 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"nu-keras: error: {message}\n")
 
 
+def int_below(limit: int, shown: str):
+    """An int flag type rejecting values >= `limit`: Python ints are unbounded, NumPy's and TF's are not,
+    so such a value would otherwise pass RunConfig and fail with a traceback after the data has loaded."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if value >= limit:
+            raise argparse.ArgumentTypeError(f"must be below {shown}, got {value}")
+        return value
+
+    return parse
+
+
+def finite_float(text: str) -> float:
+    """A float flag type rejecting inf and nan, which would train without error into NaN weights."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = RunConfig()
     common = _Parser(add_help=False)
-    common.add_argument("--seed", type=int, default=d.seed, help=f"random seed for weights and shuffling (default {d.seed})")
+    common.add_argument("--seed", type=int_below(2**32, "2**32"), default=d.seed, help=f"random seed for weights and shuffling (default {d.seed})")
     common.add_argument("--epochs", type=int, default=d.epochs, help=f"training epochs, at least 1 (default {d.epochs})")
-    common.add_argument("--batch-size", type=int, default=d.batch_size, help=f"images per training step (default {d.batch_size})")
-    common.add_argument("--learning-rate", type=float, default=d.learning_rate, help=f"Adam learning rate (default {d.learning_rate})")
+    common.add_argument("--batch-size", type=int_below(2**63, "2**63"), default=d.batch_size, help=f"images per training step (default {d.batch_size})")
+    common.add_argument("--learning-rate", type=finite_float, default=d.learning_rate, help=f"Adam learning rate (default {d.learning_rate})")
     common.add_argument("--examples", type=int, default=d.examples, help=f"example images per digit page, 1-20 (default {d.examples})")
     common.add_argument("--seeds", type=int, default=d.sweep_seeds, help=f"networks per width in the seed sweep (default {d.sweep_seeds})")
     common.add_argument("--widths", type=_widths, default=d.sweep_widths, help="hidden widths of the sweep, comma-separated, e.g. 5,10,20,50 (default 10)")
@@ -43,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--data", type=Path, default=None, help="an mnist.npz to use instead of the source chain (keys x_train y_train x_test y_test)")
     common.add_argument("--pages-dir", type=Path, default=d.pages_dir, help=f"folder for generated pages and charts (default {d.pages_dir})")
     common.add_argument("--site-dir", type=Path, default=d.site_dir, help=f"folder for the built site (default {d.site_dir})")
+    common.add_argument("--force", action="store_true", help="re-run every stage even when its inputs did not change")
     common.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
     parser = _Parser(prog="nu-keras", description="Train the 784-10-10 MNIST network and publish what its hidden neurons do.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
@@ -61,7 +90,7 @@ def _widths(text: str) -> tuple[int, ...]:
 def config_from(args: argparse.Namespace) -> RunConfig:
     return RunConfig(seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
                      learning_rate=args.learning_rate, examples=args.examples, out=args.out,
-                     sweep_seeds=args.seeds, sweep_widths=args.widths,
+                     sweep_seeds=args.seeds, sweep_widths=args.widths, force=args.force,
                      data=args.data, pages_dir=args.pages_dir, site_dir=args.site_dir)
 
 

@@ -43,7 +43,8 @@ class RunConfig:
     out: Path = Path("artifacts")  # model.keras, activations.npz, metrics.json, ...
     pages_dir: Path = Path("docs/generated")  # generated Markdown and charts (the MkDocs docs_dir)
     site_dir: Path = Path("site")  # the built static site
-    project_root: Path = PROJECT_ROOT  # holds report_templates/, docs/assets/ and mkdocs.yml
+    project_root: Path = PROJECT_ROOT  # holds report_templates/ and mkdocs.yml
+    force: bool = False  # re-run every stage even when its inputs are unchanged
 
     def __post_init__(self) -> None:
         _require(self.seed >= 0, f"--seed must be 0 or more, got {self.seed}")

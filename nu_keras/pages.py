@@ -146,9 +146,10 @@ def sweep_context(sweep: dict | None, width: int) -> dict | None:
     """The seed sweep as the pages print it: widths in order, and the paper-width entry up front."""
     if not sweep:
         return None
-    widths = [{"width": int(w), **entry} for w, entry in sweep["widths"].items()]
+    widths = sorted(({"width": int(w), **entry} for w, entry in sweep["widths"].items()), key=lambda r: r["width"])
     paper = next((w for w in widths if w["width"] == width), None)
-    return {**sweep, "rows": widths, "paper": paper, "width": width}
+    return {**sweep, "rows": widths, "paper": paper, "width": width,
+            "narrowest": widths[0], "widest": widths[-1]}
 
 
 def render_all(metrics: dict, examples: int, template_dir: Path, out_dir: Path, sweep: dict | None = None) -> int:

@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import time
 from pathlib import Path
 
-from nu_keras import artifacts
+from nu_keras import artifacts, cache
 from nu_keras.config import RunConfig
 
 log = logging.getLogger(__name__)
@@ -31,15 +32,22 @@ SWEEP_KEYS = ("seeds", "widths", "recipe", "thresholds", "verdict", "provenance"
 
 def paths(cfg: RunConfig) -> dict[str, Path]:
     names = ["model.keras", "train.json", "activations.npz", "weights.npz", "metrics.json", "sweep.json",
-             "timings.json"]
+             "timings.json", "stages.json"]
     return {name.split(".")[0]: cfg.out / name for name in names}
+
+
+@functools.lru_cache(maxsize=2)
+def dataset(data: Path | None, cache_path: Path):
+    """MNIST, loaded once per process however many stages ask for it."""
+    from nu_keras.data import load_mnist
+
+    return load_mnist(data, cache_path)
 
 
 def run_train(cfg: RunConfig) -> None:
     from nu_keras import model as mdl  # Keras is imported only by the stages that need it
-    from nu_keras.data import load_mnist
 
-    data = load_mnist(cfg.data, cfg.cache_path)
+    data = dataset(cfg.data, cfg.cache_path)
     net = mdl.build_model(cfg)
     log.info("training %d epochs, batch %d, Adam %g, seed %d (%d parameters)",
              cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.seed, net.count_params())
@@ -62,11 +70,11 @@ def layer_table(net) -> list[dict]:
 
 
 def run_collect(cfg: RunConfig) -> None:
-    from nu_keras import activations, model as mdl
-    from nu_keras.data import load_mnist
+    from nu_keras import activations
+    from nu_keras import model as mdl
 
     net = mdl.load_model(paths(cfg)["model"])
-    data = load_mnist(cfg.data, cfg.cache_path)
+    data = dataset(cfg.data, cfg.cache_path)
     acts = activations.collect(net, data.x_test, data.y_test)
     log.info("collected hidden activations %s over the test set", acts["hidden"].shape)
     artifacts.write_npz(paths(cfg)["activations"], **acts)
@@ -92,52 +100,58 @@ def run_analyze(cfg: RunConfig) -> None:
 
 
 def run_sweep(cfg: RunConfig) -> None:
-    from nu_keras.data import load_mnist
     from nu_keras.sweep import run_sweep as sweep
 
-    data = load_mnist(cfg.data, cfg.cache_path)
+    artifacts.write_json(paths(cfg)["sweep"], sweep(dataset(cfg.data, cfg.cache_path), cfg))
+
+
+def sweep_covers(cfg: RunConfig) -> bool:
+    """A wider sweep on disk answers a narrower request (`make sweep`, then `make report`)."""
     path = paths(cfg)["sweep"]
-    existing = artifacts.read_json(path) if path.exists() else None
-    if existing and sweep_covers(existing, cfg, data.sha256):
-        log.info("reusing %s: it already holds seeds %s at widths %s with this recipe and data",
-                 path, existing["seeds"], ", ".join(existing["widths"]))
-        return
-    artifacts.write_json(path, sweep(data, cfg))
-
-
-def sweep_covers(existing: dict, cfg: RunConfig, data_sha256: str) -> bool:
-    """A wider sweep already on disk answers a narrower request (e.g. `make sweep`, then `make report`)."""
+    if not path.exists():
+        return False
+    existing = artifacts.read_json(path)
     seeds = [cfg.seed + i for i in range(cfg.sweep_seeds)]
-    return (existing.get("recipe") == cfg.training_fields() | {"hidden_units": cfg.hidden_units}
-            and existing.get("provenance", {}).get("data_sha256") == data_sha256
-            and existing.get("thresholds", {}).get("min_digits") == cfg.claim_min_digits
-            and existing.get("thresholds", {}).get("min_seed_fraction") == cfg.claim_seed_fraction
-            and existing.get("thresholds", {}).get("dominance") == cfg.dominance_threshold
-            and existing.get("seeds", [])[: len(seeds)] == seeds
+    return (existing.get("seeds", [])[: len(seeds)] == seeds
             and all(str(w) in existing.get("widths", {}) for w in cfg.sweep_widths))
 
 
 def run_render(cfg: RunConfig) -> None:
-    from nu_keras import charts, pages
-    from nu_keras.data import load_mnist
+    from nu_keras import pages
 
     metrics = artifacts.read_json(paths(cfg)["metrics"], METRICS_KEYS)
-    acts = artifacts.read_npz(paths(cfg)["activations"], ACTIVATION_KEYS)
-    weights = artifacts.read_npz(paths(cfg)["weights"], WEIGHT_KEYS)
-    images = load_mnist(cfg.data, cfg.cache_path).x_test
     sweep_path = paths(cfg)["sweep"]
     sweep = artifacts.read_json(sweep_path, SWEEP_KEYS) if sweep_path.exists() else None
     target = Path(cfg.pages_dir)
     staging = artifacts.staging_dir(target)  # pages are swapped in whole, so none is ever stale
     try:
-        started = time.perf_counter()
-        count = charts.render_all(metrics, acts, weights, images, cfg.examples, staging / "img", sweep)
-        log.info("rendered %d charts in %.1f s", count, time.perf_counter() - started)
+        render_charts(cfg, metrics, sweep, staging / "img")
         written = pages.render_all(metrics, cfg.examples, cfg.project_root / "report_templates", staging, sweep)
         artifacts.swap_dir(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("wrote %d pages into %s", written, target)
+
+
+def render_charts(cfg: RunConfig, metrics: dict, sweep: dict | None, img: Path) -> None:
+    """Draw the charts, or copy the previous ones when nothing they show has changed (a template edit)."""
+    from nu_keras import charts
+
+    print_ = fingerprint("charts", cfg)
+    record = cache.read_record(paths(cfg)["stages"])
+    previous = Path(cfg.pages_dir) / "img"
+    reason = cache.why_run(print_, record.get("charts"), previous.is_dir(), cfg.force)
+    if reason is None:
+        shutil.copytree(previous, img)
+        log.info("charts reused (their inputs are unchanged)")
+        return
+    acts = artifacts.read_npz(paths(cfg)["activations"], ACTIVATION_KEYS)
+    weights = artifacts.read_npz(paths(cfg)["weights"], WEIGHT_KEYS)
+    images = dataset(cfg.data, cfg.cache_path).x_test
+    started = time.perf_counter()
+    count = charts.render_all(metrics, acts, weights, images, cfg.examples, img, sweep)
+    log.info("rendered %d charts in %.1f s (%s)", count, time.perf_counter() - started, reason)
+    cache.write_record(paths(cfg)["stages"], "charts", print_)
 
 
 def run_build(cfg: RunConfig) -> None:
@@ -151,16 +165,66 @@ RUNNERS = {"train": run_train, "collect": run_collect, "analyze": run_analyze, "
            "render": run_render, "build": run_build}
 
 
-def run(stages: tuple[str, ...], cfg: RunConfig) -> None:
-    """Run the named stages in pipeline order, timing each into timings.json."""
+def fingerprint(stage: str, cfg: RunConfig) -> dict:
+    """What a stage's result depends on: config fields, input files, data, its code and the version."""
+    p = paths(cfg)
+    data = lambda: dataset(cfg.data, cfg.cache_path).sha256  # noqa: E731  (loaded only when asked)
+    recipe = cfg.training_fields()
+    thresholds = {"dominance_threshold": cfg.dominance_threshold, "claim_min_digits": cfg.claim_min_digits,
+                  "claim_seed_fraction": cfg.claim_seed_fraction}
+    def chart_inputs():
+        return {"data": data(), **{k: cache.file_hash(p[k]) for k in ("metrics", "sweep", "activations", "weights")}}
+
+    specs = {
+        "train": (recipe, lambda: {"data": data()}, ("model.py", "data.py")),
+        "collect": ({}, lambda: {"data": data(), "model": cache.file_hash(p["model"])}, ("activations.py",)),
+        "analyze": ({"dominance_threshold": cfg.dominance_threshold},
+                    lambda: {k: cache.file_hash(p[k]) for k in ("activations", "weights", "train")},
+                    ("analysis.py",)),
+        "sweep": (recipe | thresholds, lambda: {"data": data()}, ("sweep.py", "robustness.py", "model.py")),
+        "charts": ({"examples": cfg.examples}, chart_inputs, ("charts.py", "analysis.py")),
+        "render": ({"examples": cfg.examples},  # everything the charts read, and the templates
+                   lambda: chart_inputs() | {"templates": cache.tree_hash(cfg.project_root / "report_templates")},
+                   ("pages.py", "charts.py", "analysis.py")),
+        "build": ({}, lambda: {"pages": cache.tree_hash(cfg.pages_dir),
+                               "mkdocs.yml": cache.file_hash(cfg.project_root / "mkdocs.yml")}, ("site.py",)),
+    }
+    config, inputs, modules = specs[stage]
+    return cache.fingerprint(config, inputs(), modules)
+
+
+def outputs_ready(stage: str, cfg: RunConfig) -> bool:
+    p = paths(cfg)
+    outputs = {"train": [p["model"], p["train"]], "collect": [p["activations"], p["weights"]],
+               "analyze": [p["metrics"]], "sweep": [p["sweep"]], "render": [Path(cfg.pages_dir) / "index.md"],
+               "build": [Path(cfg.site_dir) / "index.html"]}
+    return all(path.exists() for path in outputs[stage]) and (stage != "sweep" or sweep_covers(cfg))
+
+
+def run(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
+    """Run the named stages in pipeline order, skipping those whose inputs did not change.
+
+    Returns, per stage, "ran (why)" or "reused"; timings of the stages that ran go to timings.json.
+    """
     artifacts.ensure_writable(cfg.out)  # fail before minutes of work, not after
+    outcome = {}
     for name in STAGES:
         if name not in stages:
             continue
-        log.info("== %s ==", name)
+        print_ = fingerprint(name, cfg)
+        reason = cache.why_run(print_, cache.read_record(paths(cfg)["stages"]).get(name),
+                               outputs_ready(name, cfg), cfg.force)
+        if reason is None:
+            log.info("== %s == reused (inputs unchanged)", name)
+            outcome[name] = "reused"
+            continue
+        log.info("== %s == running (%s)", name, reason)
         started = time.perf_counter()
         RUNNERS[name](cfg)
         record_timing(cfg, name, time.perf_counter() - started)
+        cache.write_record(paths(cfg)["stages"], name, print_)
+        outcome[name] = f"ran ({reason})"
+    return outcome
 
 
 def read_timings(cfg: RunConfig) -> dict[str, float]:

@@ -1,0 +1,84 @@
+"""Stage caching: unchanged inputs are reused, a changed seed retrains, a changed template re-renders."""
+
+import shutil
+
+import pytest
+
+from nu_keras import cache, pipeline
+from nu_keras.config import RunConfig
+
+
+def test_why_run_names_the_part_that_changed():
+    old = cache.fingerprint({"seed": 0}, {"model": "a"}, ("cache.py",))
+    assert cache.why_run(old, old, outputs_ready=True, force=False) is None
+    assert cache.why_run(old, old, outputs_ready=True, force=True) == "--force"
+    assert cache.why_run(old, None, outputs_ready=True, force=False) == "no earlier run recorded"
+    assert "missing" in cache.why_run(old, old, outputs_ready=False, force=False)
+    seed = cache.fingerprint({"seed": 1}, {"model": "a"}, ("cache.py",))
+    assert cache.why_run(seed, old, True, False) == "config changed: seed"
+    model = cache.fingerprint({"seed": 0}, {"model": "b"}, ("cache.py",))
+    assert cache.why_run(model, old, True, False) == "inputs changed: model"
+    code = cache.fingerprint({"seed": 0}, {"model": "a"}, ("pages.py",))
+    assert cache.why_run(code, old, True, False) == "the stage code changed"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A copy of the templates and mkdocs.yml, so a test can edit a template without touching the repo."""
+    root = tmp_path_factory.mktemp("project")
+    source = RunConfig().project_root
+    shutil.copytree(source / "report_templates", root / "report_templates")
+    shutil.copy(source / "mkdocs.yml", root / "mkdocs.yml")
+    return root
+
+
+@pytest.fixture(scope="module")
+def fake_mnist_module(tmp_path_factory):
+    import numpy as np
+    from conftest import labels_with_counts
+
+    from nu_keras import data
+
+    y_train = labels_with_counts(data.TRAIN_COUNTS, data.FIRST_TRAIN_LABELS)
+    y_test = labels_with_counts(data.TEST_COUNTS)
+    rng = np.random.default_rng(0)
+    prototypes = rng.integers(0, 256, size=(10, 28, 28), dtype=np.uint8)
+    path = tmp_path_factory.mktemp("data") / "mnist.npz"
+    np.savez(path, x_train=prototypes[y_train], y_train=y_train, x_test=prototypes[y_test], y_test=y_test)
+    return path
+
+
+def config(project, fake_mnist_module, tmp, **changes):
+    settings = dict(data=fake_mnist_module, epochs=1, batch_size=512, sweep_seeds=2, out=tmp / "artifacts",
+                    pages_dir=tmp / "pages", site_dir=tmp / "site", project_root=project)
+    return RunConfig(**(settings | changes))
+
+
+def test_caching_reuses_retrains_and_rerenders_the_right_stages(project, fake_mnist_module, tmp_path):
+    cfg = config(project, fake_mnist_module, tmp_path)
+    first = pipeline.run(pipeline.STAGES, cfg)
+    assert all(outcome.startswith("ran") for outcome in first.values())
+
+    assert set(pipeline.run(pipeline.STAGES, cfg).values()) == {"reused"}
+
+    with open(project / "report_templates" / "run.md.j2", "a") as template:
+        template.write("\nEdited after the first run.\n")
+    after_edit = pipeline.run(pipeline.STAGES, cfg)
+    assert [s for s, o in after_edit.items() if o != "reused"] == ["render", "build"]
+    assert "Edited after the first run." in (cfg.site_dir / "run.html").read_text()
+
+    new_seed = pipeline.run(pipeline.STAGES, cfg.replace(seed=1))
+    assert new_seed["train"] == "ran (config changed: seed)"
+    assert all(outcome.startswith("ran") for outcome in new_seed.values())
+
+    forced = pipeline.run(("analyze",), cfg.replace(seed=1, force=True))
+    assert forced == {"analyze": "ran (--force)"}
+
+
+def test_a_wider_sweep_on_disk_answers_a_narrower_request(project, fake_mnist_module, tmp_path):
+    wide = config(project, fake_mnist_module, tmp_path, sweep_widths=(5, 10), sweep_seeds=3)
+    pipeline.run(("sweep",), wide)
+    narrow = wide.replace(sweep_widths=(10,), sweep_seeds=2)
+    assert pipeline.run(("sweep",), narrow) == {"sweep": "reused"}
+    wider = wide.replace(sweep_seeds=4)
+    assert pipeline.run(("sweep",), wider)["sweep"].startswith("ran")
