@@ -9,7 +9,7 @@ ARGS   := $(if $(SEED),--seed $(SEED)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
           $(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) $(if $(EXAMPLES),--examples $(EXAMPLES)) \
           $(if $(OUT),--out $(OUT)) $(if $(DATA),--data $(DATA)) $(if $(FORCE),--force)
 
-.PHONY: report sweep test test-fast serve lint clean
+.PHONY: report sweep bench test test-fast serve lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,24 @@ sweep: $(VENV)/.installed-run
 	$(BIN)/nu-keras render $(ARGS)
 	$(BIN)/nu-keras build $(ARGS)
 
-test: $(VENV)/.installed-test
+# Timing targets live here, not in tests: writes bench/results.json and prints a table.
+bench: $(VENV)/.installed-run
+	$(BIN)/python -m nu_keras.bench
+
+# What the browser suite (tests/test_browser.py) needs, installed only when missing, so a second run
+# costs a second: Debian's Chromium (apt-get, as root; never `playwright install`), axe-core from npm
+# into the venv, Playwright (test extras) and LinkChecker into the venv.
+AXE_JS := $(VENV)/node/node_modules/axe-core/axe.min.js
+APT     = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+.PHONY: browser-deps
+browser-deps: $(VENV)/.installed-test
+	@test -x /usr/bin/chromium || { $(APT) update && $(APT) install -y chromium; }
+	@test -f $(AXE_JS) || command -v npm >/dev/null || { $(APT) update && $(APT) install -y npm; }
+	@test -f $(AXE_JS) || npm install --prefix $(VENV)/node --no-audit --no-fund --silent axe-core@4
+	@$(BIN)/python -c "import playwright, linkcheck" 2>/dev/null || \
+	  $(BIN)/python -m pip install --quiet playwright LinkChecker
+
+test: $(VENV)/.installed-test browser-deps
 	$(BIN)/python -m pytest -q
 
 test-fast: $(VENV)/.installed-test

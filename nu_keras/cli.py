@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--data", type=Path, default=None, help="an mnist.npz to use instead of the source chain (keys x_train y_train x_test y_test)")
     common.add_argument("--pages-dir", type=Path, default=d.pages_dir, help=f"folder for generated pages and charts (default {d.pages_dir})")
     common.add_argument("--site-dir", type=Path, default=d.site_dir, help=f"folder for the built site (default {d.site_dir})")
+    common.add_argument("--templates", type=Path, default=None, help="folder of Jinja2 page templates (default report_templates/)")
     common.add_argument("--force", action="store_true", help="re-run every stage even when its inputs did not change")
     common.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
     parser = _Parser(prog="nu-keras", description="Train the 784-10-10 MNIST network and publish what its hidden neurons do.")
@@ -91,6 +92,7 @@ def config_from(args: argparse.Namespace) -> RunConfig:
     return RunConfig(seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
                      learning_rate=args.learning_rate, examples=args.examples, out=args.out,
                      sweep_seeds=args.seeds, sweep_widths=args.widths, force=args.force,
+                     templates=args.templates,
                      data=args.data, pages_dir=args.pages_dir, site_dir=args.site_dir)
 
 

@@ -44,6 +44,7 @@ class RunConfig:
     pages_dir: Path = Path("docs/generated")  # generated Markdown and charts (the MkDocs docs_dir)
     site_dir: Path = Path("site")  # the built static site
     project_root: Path = PROJECT_ROOT  # holds report_templates/ and mkdocs.yml
+    templates: Path | None = None  # Jinja2 page templates; None means report_templates/ of the project
     force: bool = False  # re-run every stage even when its inputs are unchanged
 
     def __post_init__(self) -> None:
@@ -57,6 +58,10 @@ class RunConfig:
         _require(1 <= self.sweep_seeds <= 50, f"--seeds must be between 1 and 50, got {self.sweep_seeds}")
         _require(len(self.sweep_widths) > 0 and all(1 <= w <= 512 for w in self.sweep_widths),
                  f"--widths must be whole numbers between 1 and 512, got {self.sweep_widths}")
+
+    @property
+    def templates_dir(self) -> Path:
+        return Path(self.templates) if self.templates else self.project_root / "report_templates"
 
     def replace(self, **changes) -> RunConfig:
         return dataclasses.replace(self, **changes)

@@ -98,12 +98,12 @@ def train(model: keras.Sequential, data: Dataset, cfg: RunConfig) -> dict:
     Returns the per-epoch history and the fit's wall time; the test set is not touched here.
     """
     n_fit = len(data.x_train) - cfg.validation_size
-    x, y = scale(data.x_train), data.y_train
-    validation = (x[n_fit:], y[n_fit:]) if cfg.validation_size else None
+    y = data.y_train
+    validation = (scale(data.x_train[n_fit:]), y[n_fit:]) if cfg.validation_size else None
     keras.utils.set_random_seed(cfg.seed)  # the shuffling order depends on the seed alone
     start = time.perf_counter()
     history = model.fit(
-        x[:n_fit], y[:n_fit], batch_size=cfg.batch_size, epochs=cfg.epochs,
+        scale(data.x_train[:n_fit]), y[:n_fit], batch_size=cfg.batch_size, epochs=cfg.epochs,
         validation_data=validation, shuffle=True, verbose=2,
     )
     seconds = time.perf_counter() - start

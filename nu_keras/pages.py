@@ -12,6 +12,7 @@ from pathlib import Path
 import jinja2
 
 from nu_keras import artifacts
+from nu_keras.errors import NuKerasError
 
 PAGES = {  # template -> output path (relative to the pages folder); per-digit and per-neuron pages below
     "index.md.j2": "index.md",
@@ -163,6 +164,11 @@ def render_all(metrics: dict, examples: int, template_dir: Path, out_dir: Path, 
     jobs += [("digit.md.j2", f"digits/digit-{row['digit']}.md", {"row": row}) for row in context["digits"]]
     jobs += [("neuron.md.j2", f"neurons/neuron-{row['index']}.md", {"row": row}) for row in context["neurons"]]
     for template, target, extra in jobs:
-        text = env.get_template(template).render(**context, **extra)
+        try:
+            text = env.get_template(template).render(**context, **extra)
+        except jinja2.TemplateNotFound as exc:
+            raise NuKerasError(f"template {exc.name} not found in {template_dir}") from exc
+        except jinja2.TemplateError as exc:  # a missing value, a syntax error in an edited template
+            raise NuKerasError(f"template {template} failed: {exc}") from exc
         artifacts.write_text(Path(out_dir) / target, text)
     return len(jobs)

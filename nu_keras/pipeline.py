@@ -126,7 +126,7 @@ def run_render(cfg: RunConfig) -> None:
     staging = artifacts.staging_dir(target)  # pages are swapped in whole, so none is ever stale
     try:
         render_charts(cfg, metrics, sweep, staging / "img")
-        written = pages.render_all(metrics, cfg.examples, cfg.project_root / "report_templates", staging, sweep)
+        written = pages.render_all(metrics, cfg.examples, cfg.templates_dir, staging, sweep)
         artifacts.swap_dir(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -184,7 +184,7 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
         "sweep": (recipe | thresholds, lambda: {"data": data()}, ("sweep.py", "robustness.py", "model.py")),
         "charts": ({"examples": cfg.examples}, chart_inputs, ("charts.py", "analysis.py")),
         "render": ({"examples": cfg.examples},  # everything the charts read, and the templates
-                   lambda: chart_inputs() | {"templates": cache.tree_hash(cfg.project_root / "report_templates")},
+                   lambda: chart_inputs() | {"templates": cache.tree_hash(cfg.templates_dir)},
                    ("pages.py", "charts.py", "analysis.py")),
         "build": ({}, lambda: {"pages": cache.tree_hash(cfg.pages_dir),
                                "mkdocs.yml": cache.file_hash(cfg.project_root / "mkdocs.yml")}, ("site.py",)),

@@ -2,13 +2,13 @@
 
 import re
 
-import jinja2
 import numpy as np
 import pytest
 from conftest import synthetic_metrics, synthetic_run
 
 from nu_keras import charts, pages, site
 from nu_keras.config import RunConfig
+from nu_keras.errors import NuKerasError
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +87,13 @@ def test_every_image_has_alt_text(rendered):
 
 def test_a_missing_value_fails_the_render_instead_of_printing_blank(metrics, tmp_path):
     broken = {k: v for k, v in metrics.items() if k != "fit_seconds"}
-    with pytest.raises(jinja2.UndefinedError):
+    with pytest.raises(NuKerasError, match="fit_seconds"):
         pages.render_all(broken, 5, RunConfig().project_root / "report_templates", tmp_path)
+
+
+def test_a_missing_template_folder_is_a_clear_error(metrics, tmp_path):
+    with pytest.raises(NuKerasError, match="not found in"):
+        pages.render_all(metrics, 5, tmp_path / "no-templates", tmp_path / "out")
 
 
 def test_charts_and_strict_site_build_from_synthetic_metrics(metrics, tmp_path):
