@@ -104,7 +104,8 @@ def train(model: keras.Sequential, data: Dataset, cfg: RunConfig) -> dict:
     start = time.perf_counter()
     history = model.fit(
         scale(data.x_train[:n_fit]), y[:n_fit], batch_size=cfg.batch_size, epochs=cfg.epochs,
-        validation_data=validation, shuffle=True, verbose=2,
+        validation_data=validation, shuffle=True,
+        verbose=2 if log.isEnabledFor(logging.INFO) else 0,  # one line per epoch, silent under --quiet
     )
     seconds = time.perf_counter() - start
     return {"history": {k: [float(v) for v in vals] for k, vals in history.history.items()},

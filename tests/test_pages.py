@@ -108,3 +108,14 @@ def test_charts_and_strict_site_build_from_synthetic_metrics(metrics, tmp_path):
     sources = set(re.findall(r'<img[^>]*src="([^"]+)"', (cfg.site_dir / "digits/digit-3.html").read_text()))
     assert sources and all((cfg.site_dir / "digits" / s).resolve().exists() for s in sources)
     assert count == len(list((cfg.pages_dir / "img").glob("*.png")))
+
+
+def test_the_same_inputs_draw_byte_identical_charts(metrics, tmp_path):
+    acts, weights = synthetic_run()
+    images = np.zeros((len(acts["labels"]), 28, 28), np.uint8)
+    first = charts.chart_tasks(metrics, acts, weights, images, 5, tmp_path / "a")
+    second = charts.chart_tasks(metrics, acts, weights, images, 5, tmp_path / "b")
+    for task_a, task_b in list(zip(first, second))[:8]:
+        charts._run_task(task_a)
+        charts._run_task(task_b)
+        assert task_a[1].read_bytes() == task_b[1].read_bytes(), task_a[1].name
