@@ -49,14 +49,12 @@ browser-deps: $(VENV)/.installed-test
 	@test -x /usr/bin/chromium || { $(APT) update && $(APT) install -y chromium; }
 	@test -f $(AXE_JS) || command -v npm >/dev/null || { $(APT) update && $(APT) install -y npm; }
 	@test -f $(AXE_JS) || npm install --prefix $(VENV)/node --no-audit --no-fund --silent axe-core@4
-	@$(BIN)/python -c "import playwright, linkcheck" 2>/dev/null || \
-	  $(BIN)/python -m pip install --quiet playwright LinkChecker
 
 test: $(VENV)/.installed-test browser-deps
 	$(BIN)/python -m pytest -q
 
 test-fast: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q -m "not e2e"
+	$(BIN)/python -m pytest -q -m "not e2e and not browser"
 
 serve: $(VENV)/.installed-run
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000

@@ -187,7 +187,9 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
                    lambda: chart_inputs() | {"templates": cache.tree_hash(cfg.templates_dir)},
                    ("pages.py", "charts.py", "analysis.py")),
         "build": ({}, lambda: {"pages": cache.tree_hash(cfg.pages_dir),
-                               "mkdocs.yml": cache.file_hash(cfg.project_root / "mkdocs.yml")}, ("site.py",)),
+                               "mkdocs.yml": cache.file_hash(cfg.project_root / "mkdocs.yml"),
+                               "theme overrides": cache.tree_hash(cfg.project_root / "docs" / "overrides")},
+                  ("site.py",)),
     }
     config, inputs, modules = specs[stage]
     return cache.fingerprint(config, inputs(), modules)
