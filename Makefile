@@ -64,4 +64,4 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check nu_keras tests
 
 clean:
-	rm -rf artifacts docs/generated site .site.* site-screenshots .pytest_cache
+	rm -rf artifacts docs/generated docs/.generated.* site .site.* site-screenshots .pytest_cache

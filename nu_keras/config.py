@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,10 +49,12 @@ class RunConfig:
     force: bool = False  # re-run every stage even when its inputs are unchanged
 
     def __post_init__(self) -> None:
-        _require(self.seed >= 0, f"--seed must be 0 or more, got {self.seed}")
+        # Bounds below are those numpy and TensorFlow accept; past them a run fails late with a traceback.
+        _require(0 <= self.seed < 2**32, f"--seed must be between 0 and 2**32 - 1, got {self.seed}")
         _require(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
-        _require(self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}")
-        _require(self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}")
+        _require(1 <= self.batch_size <= 60000, f"--batch-size must be between 1 and 60000, got {self.batch_size}")
+        _require(math.isfinite(self.learning_rate) and self.learning_rate > 0,
+                 f"--learning-rate must be a positive finite number, got {self.learning_rate}")
         _require(1 <= self.examples <= 20, f"--examples must be between 1 and 20, got {self.examples}")
         _require(0 <= self.validation_size < 60000, "validation_size must be in [0, 60000)")
         _require(self.hidden_units >= 1, "hidden_units must be at least 1")
@@ -73,7 +76,9 @@ class RunConfig:
         return {name: getattr(self, name) for name in names}
 
     def to_json(self) -> dict:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
+        """The settings a report prints; `force` changes how a run goes, not what it computes."""
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k != "force"}
+        return {k: str(v) if isinstance(v, Path) else v for k, v in fields.items()}
 
 
 def _require(condition: bool, message: str) -> None:

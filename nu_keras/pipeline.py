@@ -18,6 +18,7 @@ from pathlib import Path
 
 from nu_keras import artifacts, cache
 from nu_keras.config import RunConfig
+from nu_keras.errors import NuKerasError
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,9 @@ def run_render(cfg: RunConfig) -> None:
         render_charts(cfg, metrics, sweep, staging / "img")
         written = pages.render_all(metrics, cfg.examples, cfg.templates_dir, staging, sweep)
         artifacts.swap_dir(staging, target)
+    except (IndexError, KeyError, TypeError, ValueError) as exc:  # values of the wrong shape or type
+        raise NuKerasError(f"metrics.json or sweep.json holds unexpected values ({type(exc).__name__}: "
+                           f"{exc}); re-run `nu-keras analyze` and `nu-keras sweep`") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("wrote %d pages into %s", written, target)
@@ -209,6 +213,10 @@ def run(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
     Returns, per stage, "ran (why)" or "reused"; timings of the stages that ran go to timings.json.
     """
     artifacts.ensure_writable(cfg.out)  # fail before minutes of work, not after
+    if "render" in stages:
+        artifacts.check_replaceable(cfg.pages_dir)
+    if "build" in stages:
+        artifacts.check_replaceable(cfg.site_dir)
     outcome = {}
     for name in STAGES:
         if name not in stages:

@@ -26,9 +26,11 @@ def assert_one_line_error(code, err, fragment):
         (["train", "--epochs", "0"], "--epochs must be at least 1"),
         (["report", "--examples", "21"], "--examples must be between 1 and 20"),
         (["report", "--examples", "0"], "--examples must be between 1 and 20"),
-        (["train", "--batch-size", "-3"], "--batch-size must be at least 1"),
-        (["train", "--learning-rate", "0"], "--learning-rate must be positive"),
-        (["train", "--seed", "-1"], "--seed must be 0 or more"),
+        (["train", "--batch-size", "-3"], "--batch-size must be between 1 and 60000"),
+        (["train", "--learning-rate", "0"], "--learning-rate must be a positive finite number"),
+        (["train", "--learning-rate", "nan"], "--learning-rate must be a positive finite number"),
+        (["train", "--seed", "-1"], "--seed must be between 0 and 2**32 - 1"),
+        (["train", "--seed", str(2**32)], "--seed must be between 0 and 2**32 - 1"),
         (["train", "--epochs", "ten"], "invalid int value"),
         (["fly"], "invalid choice"),
         (["sweep", "--widths", "5,x"], "expected comma-separated whole numbers"),
@@ -87,3 +89,20 @@ def test_output_folder_that_cannot_be_created_is_a_clear_error(tmp_path, capsys)
 def test_build_without_pages_is_a_clear_error(tmp_path, capsys):
     code, err = run(["build", "--out", str(tmp_path), "--pages-dir", str(tmp_path / "none")], capsys)
     assert_one_line_error(code, err, "holds no pages")
+
+
+def test_an_unusable_pages_folder_is_refused_before_training(tmp_path, capsys):
+    blocker = tmp_path / "pages"
+    blocker.write_text("a file where the pages folder should go")
+    code, err = run(["report", "--out", str(tmp_path / "out"), "--pages-dir", str(blocker)], capsys)
+    assert_one_line_error(code, err, "exists and is not a folder")
+    assert not (tmp_path / "out" / "model.keras").exists()
+
+
+def test_a_swap_interrupted_between_its_renames_is_restored(tmp_path):
+    target = tmp_path / "site"
+    (tmp_path / ".site.old").mkdir()
+    (tmp_path / ".site.old" / "index.html").write_text("previous site")
+    staging = artifacts.staging_dir(target)  # the next build starts by putting the old site back
+    assert (target / "index.html").read_text() == "previous site"
+    staging.rmdir()

@@ -29,6 +29,7 @@ def project(tmp_path_factory):
     source = RunConfig().project_root
     shutil.copytree(source / "report_templates", root / "report_templates")
     shutil.copy(source / "mkdocs.yml", root / "mkdocs.yml")
+    shutil.copytree(source / "docs" / "overrides", root / "docs" / "overrides")
     return root
 
 
