@@ -107,9 +107,9 @@ def per_digit_accuracy(predictions: np.ndarray, labels: np.ndarray) -> np.ndarra
 
 def ablation_accuracy(hidden: np.ndarray, labels: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> np.ndarray:
     """(U, 10) per-digit accuracy with neuron u zeroed (row u)."""
-    return np.stack([
-        per_digit_accuracy(ablated_predictions(hidden, w2, b2, u), labels) for u in range(hidden.shape[1])
-    ])
+    return np.stack(
+        [per_digit_accuracy(ablated_predictions(hidden, w2, b2, u), labels) for u in range(hidden.shape[1])]
+    )
 
 
 def top_examples(hidden: np.ndarray, k: int = 16) -> np.ndarray:
@@ -119,10 +119,7 @@ def top_examples(hidden: np.ndarray, k: int = 16) -> np.ndarray:
 
 def silent_examples(hidden: np.ndarray, labels: np.ndarray, preferred: np.ndarray, k: int = 8) -> list[list[int]]:
     """Per unit, up to k images of its preferred digit (first in test order) on which it is zero."""
-    return [
-        np.flatnonzero((labels == preferred[u]) & (hidden[:, u] <= 0))[:k].tolist()
-        for u in range(hidden.shape[1])
-    ]
+    return [np.flatnonzero((labels == preferred[u]) & (hidden[:, u] <= 0))[:k].tolist() for u in range(hidden.shape[1])]
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float | None:

@@ -17,7 +17,6 @@ import numpy as np
 
 from nu_keras.errors import NuKerasError
 
-
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
 import platform
 import resource
@@ -54,6 +53,7 @@ def bench_training(data, repeats: int) -> dict:
             with contextlib.redirect_stdout(io.StringIO()):
                 seconds = mdl.train(net, data, cfg)["fit_seconds"]
             return seconds, mdl.evaluate(net, data)
+
         return run
 
     recipe = RunConfig()
@@ -61,10 +61,14 @@ def bench_training(data, repeats: int) -> dict:
     out = {}
     for name, cfg in (("recipe", recipe), ("plain", plain)):
         _, runs = median_time(fit(cfg), repeats)
-        out[name] = {"fit_seconds": statistics.median(r[0] for r in runs),
-                     "test_accuracy": statistics.median(r[1] for r in runs),
-                     "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
-                     "steps_per_execution": cfg.steps_per_execution, "epochs": cfg.epochs}
+        out[name] = {
+            "fit_seconds": statistics.median(r[0] for r in runs),
+            "test_accuracy": statistics.median(r[1] for r in runs),
+            "batch_size": cfg.batch_size,
+            "learning_rate": cfg.learning_rate,
+            "steps_per_execution": cfg.steps_per_execution,
+            "epochs": cfg.epochs,
+        }
     out["speedup"] = out["plain"]["fit_seconds"] / out["recipe"]["fit_seconds"]
     return out
 
@@ -77,7 +81,9 @@ def bench_seeds(data, repeats: int) -> dict:
 
     def one():
         with contextlib.redirect_stdout(io.StringIO()):
-            return mdl.train(mdl.build_model(cfg.replace(validation_size=cfg.validation_size)), data, cfg)["fit_seconds"]
+            return mdl.train(mdl.build_model(cfg.replace(validation_size=cfg.validation_size)), data, cfg)[
+                "fit_seconds"
+            ]
 
     def ten():
         return mdl.fit_branches(mdl.build_branches(cfg, list(range(10)), 10), data, cfg, shuffle_seed=0)
@@ -98,7 +104,8 @@ def bench_collect(data, model_path: Path, repeats: int) -> dict:
     x = mdl.scale(data.x_test).reshape(len(data.x_test), -1)
     keras_seconds, _ = median_time(lambda: activations.collect(net, data.x_test, data.y_test), repeats)
     numpy_seconds, _ = median_time(
-        lambda: np.maximum(x @ weights["hidden_kernel"] + weights["hidden_bias"], 0), max(repeats, 5))
+        lambda: np.maximum(x @ weights["hidden_kernel"] + weights["hidden_bias"], 0), max(repeats, 5)
+    )
     return {"keras_collect": keras_seconds, "numpy_forward": numpy_seconds}
 
 
@@ -113,25 +120,44 @@ def bench_publish(cfg: RunConfig, repeats: int) -> dict:
     images = pipeline.dataset(cfg.data, cfg.cache_path).x_test
     scratch = Path(tempfile.mkdtemp(prefix="nu_keras-bench-"))
     try:
+
         def draw():
             shutil.rmtree(scratch / "img", ignore_errors=True)
             return charts.render_all(metrics, acts, weights, images, cfg.examples, scratch / "img", sweep)
 
         chart_seconds, _ = median_time(draw, repeats)
         page_seconds, _ = median_time(
-            lambda: pages.render_all(metrics, cfg.examples, cfg.templates_dir, scratch, sweep), repeats)
+            lambda: pages.render_all(metrics, cfg.examples, cfg.templates_dir, scratch, sweep), repeats
+        )
         build_cfg = cfg.replace(pages_dir=scratch, site_dir=scratch.parent / f"{scratch.name}-site")
         build_seconds, _ = median_time(lambda: site.build(build_cfg), repeats)
         shutil.rmtree(build_cfg.site_dir, ignore_errors=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return {"charts": chart_seconds, "pages": page_seconds, "build": build_seconds,
-            "total": chart_seconds + page_seconds + build_seconds}
+    return {
+        "charts": chart_seconds,
+        "pages": page_seconds,
+        "build": build_seconds,
+        "total": chart_seconds + page_seconds + build_seconds,
+    }
 
 
 def report_command(root: Path, templates: Path) -> list[str]:
-    return [sys.executable, "-m", "nu_keras", "report", "-q", "--out", str(root / "artifacts"),
-            "--pages-dir", str(root / "pages"), "--site-dir", str(root / "site"), "--templates", str(templates)]
+    return [
+        sys.executable,
+        "-m",
+        "nu_keras",
+        "report",
+        "-q",
+        "--out",
+        str(root / "artifacts"),
+        "--pages-dir",
+        str(root / "pages"),
+        "--site-dir",
+        str(root / "site"),
+        "--templates",
+        str(templates),
+    ]
 
 
 def timed_run(command: list[str]) -> float:
@@ -156,39 +182,84 @@ def bench_report(repeats: int) -> tuple[dict, Path]:
             handle.write(f"\n<!-- bench edit {i} -->\n")
         template.append(timed_run(report_command(root, templates)))
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest report process
-    return ({"cold": statistics.median(cold), "warm": statistics.median(warm),
-             "template": statistics.median(template), "cold_runs": cold, "warm_runs": warm,
-             "template_runs": template, "peak_rss_gib": peak_kib / 2**20}, base / "run0")
+    return (
+        {
+            "cold": statistics.median(cold),
+            "warm": statistics.median(warm),
+            "template": statistics.median(template),
+            "cold_runs": cold,
+            "warm_runs": warm,
+            "template_runs": template,
+            "peak_rss_gib": peak_kib / 2**20,
+        },
+        base / "run0",
+    )
 
 
 def machine() -> dict:
     import keras
     import numpy as np
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "keras": keras.__version__, "backend": keras.backend.backend(), "numpy": np.__version__,
-            "platform": platform.platform()}
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else ""
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def table(results: dict) -> str:
     r = results
     t, s, c, p, rep = r["training"], r["seeds"], r["collect"], r["publish"], r["report"]
     rows = [
-        ("training, default recipe (fit)", f"{t['recipe']['fit_seconds']:.2f} s", f"test accuracy {t['recipe']['test_accuracy']:.4f}"),
-        ("training, plain fit (batch 32, no tricks)", f"{t['plain']['fit_seconds']:.2f} s", f"test accuracy {t['plain']['test_accuracy']:.4f}"),
+        (
+            "training, default recipe (fit)",
+            f"{t['recipe']['fit_seconds']:.2f} s",
+            f"test accuracy {t['recipe']['test_accuracy']:.4f}",
+        ),
+        (
+            "training, plain fit (batch 32, no tricks)",
+            f"{t['plain']['fit_seconds']:.2f} s",
+            f"test accuracy {t['plain']['test_accuracy']:.4f}",
+        ),
         ("training speed-up", f"{t['speedup']:.1f}x", _target("training_speedup", t["speedup"])),
-        ("10 seeds together / one seed (width 10)", f"{s['ratio']:.2f}x", f"{s['ten_seeds_fit']:.2f} s vs {s['one_seed_fit']:.2f} s; " + _target("seeds_ratio", s["ratio"])),
+        (
+            "10 seeds together / one seed (width 10)",
+            f"{s['ratio']:.2f}x",
+            f"{s['ten_seeds_fit']:.2f} s vs {s['one_seed_fit']:.2f} s; " + _target("seeds_ratio", s["ratio"]),
+        ),
         ("report, cold", f"{rep['cold']:.1f} s", _target("report_cold", rep["cold"])),
         ("report, warm", f"{rep['warm']:.1f} s", _target("report_warm", rep["warm"])),
         ("report, one template changed", f"{rep['template']:.1f} s", _target("report_template", rep["template"])),
-        ("activations, Keras submodel (10 000 images)", f"{c['keras_collect'] * 1000:.0f} ms", f"numpy forward pass {c['numpy_forward'] * 1000:.1f} ms"),
+        (
+            "activations, Keras submodel (10 000 images)",
+            f"{c['keras_collect'] * 1000:.0f} ms",
+            f"numpy forward pass {c['numpy_forward'] * 1000:.1f} ms",
+        ),
         ("charts", f"{p['charts']:.2f} s", ""),
         ("pages", f"{p['pages']:.2f} s", ""),
         ("site build", f"{p['build']:.2f} s", ""),
         ("charts + pages + site build", f"{p['total']:.2f} s", _target("publish", p["total"])),
-        ("peak memory of a report process", f"{rep['peak_rss_gib']:.2f} GiB", _target("peak_rss_gib", rep["peak_rss_gib"])),
+        (
+            "peak memory of a report process",
+            f"{rep['peak_rss_gib']:.2f} GiB",
+            _target("peak_rss_gib", rep["peak_rss_gib"]),
+        ),
     ]
     lines = ["| measure | median | notes |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return "\n".join(lines)
@@ -221,9 +292,16 @@ def main(argv=None) -> int:
     print("bench: ten seeds together vs one ...", file=sys.stderr)
     seeds = bench_seeds(data, args.repeats)
     shutil.rmtree(run_root.parent, ignore_errors=True)
-    results = {"machine": machine(), "repeats": args.repeats, "training": training, "seeds": seeds,
-               "report": report, "collect": collect, "publish": publish,
-               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    results = {
+        "machine": machine(),
+        "repeats": args.repeats,
+        "training": training,
+        "seeds": seeds,
+        "report": report,
+        "collect": collect,
+        "publish": publish,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
     results["table"] = table(results)
     artifacts.write_json(args.out, results)
     print(results["table"])

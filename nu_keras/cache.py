@@ -60,8 +60,9 @@ def why_run(new: dict, old: dict | None, outputs_ready: bool, force: bool) -> st
         if new[part] != old.get(part):
             return f"the {'package version' if part == 'version' else 'stage code'} changed"
     for part in ("config", "inputs"):
-        changed = sorted(k for k in set(new[part]) | set(old.get(part, {}))
-                         if new[part].get(k) != old.get(part, {}).get(k))
+        changed = sorted(
+            k for k in set(new[part]) | set(old.get(part, {})) if new[part].get(k) != old.get(part, {}).get(k)
+        )
         if changed:
             return f"{part} changed: {', '.join(changed)}"
     return None

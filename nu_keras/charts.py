@@ -26,8 +26,15 @@ NEGATIVE = "#D55E00"  # Okabe-Ito vermillion: drops and negative votes
 GREY = "#999999"
 SEQUENTIAL, DIVERGING = "cividis", "RdBu_r"
 DPI = 90
-plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
-                     "svg.hashsalt": "nu_keras", "figure.max_open_warning": 0})
+plt.rcParams.update(
+    {
+        "font.size": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "svg.hashsalt": "nu_keras",
+        "figure.max_open_warning": 0,
+    }
+)
 
 
 def save(fig, path: Path) -> None:
@@ -48,10 +55,9 @@ def _bars(ax, values, highlight=None, color=BASE, xlabel="hidden neuron", ylabel
 def digit_examples(path, images, hidden, digit, dominant):
     """The paper's figure: each example image beside the bar chart of its hidden activations."""
     k = len(images)
-    fig, axes = plt.subplots(k, 2, figsize=(6.4, 1.3 * k + 0.5), gridspec_kw={"width_ratios": [1, 3]},
-                             squeeze=False)
+    fig, axes = plt.subplots(k, 2, figsize=(6.4, 1.3 * k + 0.5), gridspec_kw={"width_ratios": [1, 3]}, squeeze=False)
     top = float(max(hidden.max(), 1e-6)) * 1.05
-    for row, (image, acts) in enumerate(zip(images, hidden)):
+    for row, (image, acts) in enumerate(zip(images, hidden, strict=True)):
         axes[row, 0].imshow(image, cmap="gray_r", vmin=0, vmax=255)
         axes[row, 0].set_axis_off()
         axes[row, 0].set_title(f"example {row + 1}", fontsize=8)
@@ -83,8 +89,7 @@ def matrix(path, values, title, xlabel, ylabel, cmap=SEQUENTIAL, fmt="{:.1f}", c
         shade = image.norm(v)
         light_cell = abs(shade - 0.5) < 0.3 if centred else shade >= 0.5
         label = fmt.format(v).replace("-0", "0") if float(fmt.format(v)) == 0 else fmt.format(v)
-        ax.text(c, r, label, ha="center", va="center", fontsize=7,
-                color="black" if light_cell else "white")
+        ax.text(c, r, label, ha="center", va="center", fontsize=7, color="black" if light_cell else "white")
     ax.set_xticks(range(values.shape[1]))
     ax.set_yticks(range(values.shape[0]))
     ax.set_xlabel(xlabel)
@@ -134,7 +139,7 @@ def montage(tiles: np.ndarray, columns: int, gap: int = 2, fill: float = np.nan)
     sheet = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap), fill, dtype=float)
     for i, tile in enumerate(tiles):
         r, c = divmod(i, columns)
-        sheet[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = tile
+        sheet[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = tile
     return sheet
 
 
@@ -161,8 +166,14 @@ def neuron_tuning(path, hidden_column, labels, mean, ci95, neuron):
     t_ax.errorbar(np.arange(10), mean, yerr=ci95, fmt="none", ecolor="black", capsize=3, lw=1)
     t_ax.set_title(f"neuron {neuron}: tuning curve (95 % interval)")
     groups = [hidden_column[labels == d] for d in range(10)]
-    b_ax.boxplot(groups, positions=np.arange(10), widths=0.6, showfliers=False,
-                 medianprops={"color": ACCENT}, boxprops={"color": BASE})
+    b_ax.boxplot(
+        groups,
+        positions=np.arange(10),
+        widths=0.6,
+        showfliers=False,
+        medianprops={"color": ACCENT},
+        boxprops={"color": BASE},
+    )
     b_ax.set_xlabel("digit")
     b_ax.set_ylabel("activation")
     b_ax.set_title("distribution per digit (whiskers 1.5 IQR)")
@@ -204,7 +215,7 @@ def selectivity_vs_importance(path, selectivity, importance, rho):
     """One point per neuron: class selectivity against the test-accuracy drop when it is zeroed."""
     fig, ax = plt.subplots(figsize=(5, 3.6))
     ax.scatter(selectivity, np.asarray(importance) * 100, color=BASE, s=40)
-    for n, (x, y) in enumerate(zip(selectivity, importance)):
+    for n, (x, y) in enumerate(zip(selectivity, importance, strict=True)):
         ax.annotate(str(n), (x, y * 100), textcoords="offset points", xytext=(5, 3), fontsize=8)
     ax.set_xlabel("class selectivity index")
     ax.set_ylabel("test-accuracy drop when zeroed (pp)")
@@ -213,8 +224,11 @@ def selectivity_vs_importance(path, selectivity, importance, rho):
 
 
 KIND_COLORS = {"trained": BASE, "untrained": GREY, "rotated": ACCENT}
-KIND_LABELS = {"trained": "trained units", "untrained": "untrained (initial weights)",
-               "rotated": "trained, random rotated basis"}
+KIND_LABELS = {
+    "trained": "trained units",
+    "untrained": "untrained (initial weights)",
+    "rotated": "trained, random rotated basis",
+}
 
 
 def _width_axis(ax, widths):
@@ -232,8 +246,14 @@ def sweep_accuracy(path, sweep):
         values = [m["trained"]["test_accuracy"] * 100 for m in entry["models"]]
         ax.scatter(np.full(len(values), i) + np.linspace(-0.12, 0.12, len(values)), values, color=GREY, s=14)
         acc = entry["summary"]["accuracy"]
-        ax.errorbar(i, acc["mean"] * 100, yerr=[[(acc["mean"] - acc["low"]) * 100], [(acc["high"] - acc["mean"]) * 100]],
-                    fmt="o", color=BASE, capsize=4)
+        ax.errorbar(
+            i,
+            acc["mean"] * 100,
+            yerr=[[(acc["mean"] - acc["low"]) * 100], [(acc["high"] - acc["mean"]) * 100]],
+            fmt="o",
+            color=BASE,
+            capsize=4,
+        )
     _width_axis(ax, widths)
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("accuracy per width (dots: seeds; bar: 95 % interval of the mean)")
@@ -250,8 +270,14 @@ def sweep_kinds(path, sweep, key, ylabel, title, pooled=False):
             entry = sweep["widths"][width]
             if pooled:
                 values = entry["summary"][key][kind]
-                box = ax.boxplot([values], positions=[i + offset], widths=0.2, showfliers=False,
-                                 patch_artist=True, medianprops={"color": "black"})
+                box = ax.boxplot(
+                    [values],
+                    positions=[i + offset],
+                    widths=0.2,
+                    showfliers=False,
+                    patch_artist=True,
+                    medianprops={"color": "black"},
+                )
                 box["boxes"][0].set_facecolor(KIND_COLORS[kind])
             else:
                 values = [m[kind][key] for m in entry["models"]]
@@ -309,43 +335,76 @@ def sweep_information(path, models):
 def sweep_tasks(sweep: dict, img: Path, width: int) -> list[tuple]:
     tasks = [
         (sweep_accuracy, img / "sweep-accuracy.png", (sweep,), {}),
-        (sweep_kinds, img / "sweep-dominant.png", (sweep, "digits_with_dominant_unit", "digits (of 10)",
-                                                   "digits with a dominant unit, per seed"), {}),
-        (sweep_kinds, img / "sweep-selectivity.png", (sweep, "selectivity", "selectivity index",
-                                                      "selectivity of every unit, pooled over seeds"),
-         {"pooled": True}),
+        (
+            sweep_kinds,
+            img / "sweep-dominant.png",
+            (sweep, "digits_with_dominant_unit", "digits (of 10)", "digits with a dominant unit, per seed"),
+            {},
+        ),
+        (
+            sweep_kinds,
+            img / "sweep-selectivity.png",
+            (sweep, "selectivity", "selectivity index", "selectivity of every unit, pooled over seeds"),
+            {"pooled": True},
+        ),
         (sweep_matching, img / "sweep-matching.png", (sweep,), {}),
     ]
     entry = sweep["widths"].get(str(width))
     if entry:
         tasks += [
-            (sweep_dedicated, img / "sweep-dedicated.png",
-             (entry["summary"]["seeds_with_dominant_unit_per_digit"], len(entry["models"]), width), {}),
+            (
+                sweep_dedicated,
+                img / "sweep-dedicated.png",
+                (entry["summary"]["seeds_with_dominant_unit_per_digit"], len(entry["models"]), width),
+                {},
+            ),
             (sweep_information, img / "sweep-information.png", (entry["models"],), {}),
         ]
     return tasks
 
 
-def chart_tasks(metrics: dict, acts: dict, weights: dict, images: np.ndarray, examples: int,
-                img: Path) -> list[tuple]:
+def chart_tasks(metrics: dict, acts: dict, weights: dict, images: np.ndarray, examples: int, img: Path) -> list[tuple]:
     """(function, path, args, kwargs) for every figure; the templates name the same files."""
     hidden, labels = acts["hidden"], acts["labels"].astype(int)
     mean, std = np.array(metrics["mean_activation"]), np.array(metrics["std_activation"])
     ci95, kernel = np.array(metrics["ci95_activation"]), weights["hidden_kernel"]
     tasks = [
-        (matrix, img / "mean-activation.png", (mean, "mean activation: digit x neuron", "hidden neuron",
-                                               "digit"), {"cbar": "mean activation"}),
-        (matrix, img / "dominance.png", (np.array(metrics["dominance"]),
-                                         "share of each digit's images where the neuron is most active",
-                                         "hidden neuron", "digit"), {"fmt": "{:.2f}", "cbar": "share"}),
-        (matrix, img / "ablation.png", (np.array(metrics["ablation_drop"]) * 100,
-                                        "accuracy drop (pp) when one neuron is zeroed", "digit",
-                                        "zeroed neuron"), {"cmap": DIVERGING, "centred": True,
-                                                           "fmt": "{:.0f}", "cbar": "drop (pp)"}),
+        (
+            matrix,
+            img / "mean-activation.png",
+            (mean, "mean activation: digit x neuron", "hidden neuron", "digit"),
+            {"cbar": "mean activation"},
+        ),
+        (
+            matrix,
+            img / "dominance.png",
+            (
+                np.array(metrics["dominance"]),
+                "share of each digit's images where the neuron is most active",
+                "hidden neuron",
+                "digit",
+            ),
+            {"fmt": "{:.2f}", "cbar": "share"},
+        ),
+        (
+            matrix,
+            img / "ablation.png",
+            (
+                np.array(metrics["ablation_drop"]) * 100,
+                "accuracy drop (pp) when one neuron is zeroed",
+                "digit",
+                "zeroed neuron",
+            ),
+            {"cmap": DIVERGING, "centred": True, "fmt": "{:.0f}", "cbar": "drop (pp)"},
+        ),
         (training_curves, img / "training.png", (metrics["history"],), {}),
         (weight_grid, img / "weights-grid.png", (kernel,), {}),
-        (selectivity_vs_importance, img / "selectivity-vs-ablation.png",
-         (metrics["selectivity"], metrics["ablation_importance"], metrics["selectivity_ablation_spearman"]), {}),
+        (
+            selectivity_vs_importance,
+            img / "selectivity-vs-ablation.png",
+            (metrics["selectivity"], metrics["ablation_importance"], metrics["selectivity_ablation_spearman"]),
+            {},
+        ),
     ]
     for d in range(10):
         first = np.flatnonzero(labels == d)[:examples]
@@ -357,14 +416,29 @@ def chart_tasks(metrics: dict, acts: dict, weights: dict, images: np.ndarray, ex
         tasks += [
             (neuron_weights, img / f"neuron-{n}-weights.png", (kernel[:, n], n), {}),
             (neuron_tuning, img / f"neuron-{n}-tuning.png", (hidden[:, n], labels, mean[:, n], ci95[:, n], n), {}),
-            (image_grid, img / f"neuron-{n}-top.png", (images[top], f"the {len(top)} test images that activate neuron {n} most"), {}),
-            (neuron_effect, img / f"neuron-{n}-effect.png",
-             (weights["output_kernel"][n], np.array(metrics["ablation_drop"])[n], n), {}),
+            (
+                image_grid,
+                img / f"neuron-{n}-top.png",
+                (images[top], f"the {len(top)} test images that activate neuron {n} most"),
+                {},
+            ),
+            (
+                neuron_effect,
+                img / f"neuron-{n}-effect.png",
+                (weights["output_kernel"][n], np.array(metrics["ablation_drop"])[n], n),
+                {},
+            ),
         ]
         if silent:
             digit = metrics["preferred_digit"][n]
-            tasks.append((image_grid, img / f"neuron-{n}-silent.png",
-                          (images[silent], f"images of digit {digit} on which neuron {n} is silent"), {}))
+            tasks.append(
+                (
+                    image_grid,
+                    img / f"neuron-{n}-silent.png",
+                    (images[silent], f"images of digit {digit} on which neuron {n} is silent"),
+                    {},
+                )
+            )
     return tasks
 
 
@@ -374,8 +448,9 @@ def _run_task(task: tuple) -> str:
     return str(path)
 
 
-def render_all(metrics: dict, acts: dict, weights: dict, images: np.ndarray, examples: int,
-               img: Path, sweep: dict | None = None) -> int:
+def render_all(
+    metrics: dict, acts: dict, weights: dict, images: np.ndarray, examples: int, img: Path, sweep: dict | None = None
+) -> int:
     """Render every figure into `img`, in parallel over the machine's cores (fork: cheap start-up)."""
     tasks = chart_tasks(metrics, acts, weights, images, examples, Path(img))
     if sweep:

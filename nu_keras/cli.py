@@ -32,21 +32,59 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     d = RunConfig()
     common = _Parser(add_help=False)
-    common.add_argument("--seed", type=int, default=d.seed, help=f"random seed for weights and shuffling (default {d.seed})")
-    common.add_argument("--epochs", type=int, default=d.epochs, help=f"training epochs, at least 1 (default {d.epochs})")
-    common.add_argument("--batch-size", type=int, default=d.batch_size, help=f"images per training step (default {d.batch_size})")
-    common.add_argument("--learning-rate", type=float, default=d.learning_rate, help=f"Adam learning rate (default {d.learning_rate})")
-    common.add_argument("--examples", type=int, default=d.examples, help=f"example images per digit page, 1-20 (default {d.examples})")
-    common.add_argument("--seeds", type=int, default=d.sweep_seeds, help=f"networks per width in the seed sweep (default {d.sweep_seeds})")
-    common.add_argument("--widths", type=_widths, default=d.sweep_widths, help="hidden widths of the sweep, comma-separated, e.g. 5,10,20,50 (default 10)")
-    common.add_argument("--out", type=Path, default=d.out, help=f"folder for model, activations and metrics (default {d.out})")
-    common.add_argument("--data", type=Path, default=None, help="an mnist.npz to use instead of the source chain (keys x_train y_train x_test y_test)")
-    common.add_argument("--pages-dir", type=Path, default=d.pages_dir, help=f"folder for generated pages and charts (default {d.pages_dir})")
-    common.add_argument("--site-dir", type=Path, default=d.site_dir, help=f"folder for the built site (default {d.site_dir})")
-    common.add_argument("--templates", type=Path, default=None, help="folder of Jinja2 page templates (default report_templates/)")
+    common.add_argument(
+        "--seed", type=int, default=d.seed, help=f"random seed for weights and shuffling (default {d.seed})"
+    )
+    common.add_argument(
+        "--epochs", type=int, default=d.epochs, help=f"training epochs, at least 1 (default {d.epochs})"
+    )
+    common.add_argument(
+        "--batch-size", type=int, default=d.batch_size, help=f"images per training step (default {d.batch_size})"
+    )
+    common.add_argument(
+        "--learning-rate", type=float, default=d.learning_rate, help=f"Adam learning rate (default {d.learning_rate})"
+    )
+    common.add_argument(
+        "--examples", type=int, default=d.examples, help=f"example images per digit page, 1-20 (default {d.examples})"
+    )
+    common.add_argument(
+        "--seeds",
+        type=int,
+        default=d.sweep_seeds,
+        help=f"networks per width in the seed sweep (default {d.sweep_seeds})",
+    )
+    common.add_argument(
+        "--widths",
+        type=_widths,
+        default=d.sweep_widths,
+        help="hidden widths of the sweep, comma-separated, e.g. 5,10,20,50 (default 10)",
+    )
+    common.add_argument(
+        "--out", type=Path, default=d.out, help=f"folder for model, activations and metrics (default {d.out})"
+    )
+    common.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="an mnist.npz to use instead of the source chain (keys x_train y_train x_test y_test)",
+    )
+    common.add_argument(
+        "--pages-dir",
+        type=Path,
+        default=d.pages_dir,
+        help=f"folder for generated pages and charts (default {d.pages_dir})",
+    )
+    common.add_argument(
+        "--site-dir", type=Path, default=d.site_dir, help=f"folder for the built site (default {d.site_dir})"
+    )
+    common.add_argument(
+        "--templates", type=Path, default=None, help="folder of Jinja2 page templates (default report_templates/)"
+    )
     common.add_argument("--force", action="store_true", help="re-run every stage even when its inputs did not change")
     common.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
-    parser = _Parser(prog="nu-keras", description="Train the 784-10-10 MNIST network and publish what its hidden neurons do.")
+    parser = _Parser(
+        prog="nu-keras", description="Train the 784-10-10 MNIST network and publish what its hidden neurons do."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     for name, text in STAGE_HELP.items():
         sub.add_parser(name, parents=[common], help=text, description=text)
@@ -61,18 +99,29 @@ def _widths(text: str) -> tuple[int, ...]:
 
 
 def config_from(args: argparse.Namespace) -> RunConfig:
-    return RunConfig(seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
-                     learning_rate=args.learning_rate, examples=args.examples, out=args.out,
-                     sweep_seeds=args.seeds, sweep_widths=args.widths, force=args.force,
-                     templates=args.templates,
-                     data=args.data, pages_dir=args.pages_dir, site_dir=args.site_dir)
+    return RunConfig(
+        seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        examples=args.examples,
+        out=args.out,
+        sweep_seeds=args.seeds,
+        sweep_widths=args.widths,
+        force=args.force,
+        templates=args.templates,
+        data=args.data,
+        pages_dir=args.pages_dir,
+        site_dir=args.site_dir,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_backend()
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="nu-keras: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO, format="nu-keras: %(message)s", stream=sys.stderr
+    )
     from nu_keras import pipeline
 
     try:

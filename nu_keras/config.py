@@ -53,14 +53,18 @@ class RunConfig:
         _require(0 <= self.seed < 2**32, f"--seed must be between 0 and 2**32 - 1, got {self.seed}")
         _require(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
         _require(1 <= self.batch_size <= 60000, f"--batch-size must be between 1 and 60000, got {self.batch_size}")
-        _require(math.isfinite(self.learning_rate) and self.learning_rate > 0,
-                 f"--learning-rate must be a positive finite number, got {self.learning_rate}")
+        _require(
+            math.isfinite(self.learning_rate) and self.learning_rate > 0,
+            f"--learning-rate must be a positive finite number, got {self.learning_rate}",
+        )
         _require(1 <= self.examples <= 20, f"--examples must be between 1 and 20, got {self.examples}")
         _require(0 <= self.validation_size < 60000, "validation_size must be in [0, 60000)")
         _require(self.hidden_units >= 1, "hidden_units must be at least 1")
         _require(1 <= self.sweep_seeds <= 50, f"--seeds must be between 1 and 50, got {self.sweep_seeds}")
-        _require(len(self.sweep_widths) > 0 and all(1 <= w <= 512 for w in self.sweep_widths),
-                 f"--widths must be whole numbers between 1 and 512, got {self.sweep_widths}")
+        _require(
+            len(self.sweep_widths) > 0 and all(1 <= w <= 512 for w in self.sweep_widths),
+            f"--widths must be whole numbers between 1 and 512, got {self.sweep_widths}",
+        )
 
     @property
     def templates_dir(self) -> Path:
@@ -71,8 +75,15 @@ class RunConfig:
 
     def training_fields(self) -> dict:
         """The fields that change the trained model (what a cached model depends on)."""
-        names = ["seed", "epochs", "batch_size", "learning_rate", "validation_size",
-                 "steps_per_execution", "hidden_units"]
+        names = [
+            "seed",
+            "epochs",
+            "batch_size",
+            "learning_rate",
+            "validation_size",
+            "steps_per_execution",
+            "hidden_units",
+        ]
         return {name: getattr(self, name) for name in names}
 
     def to_json(self) -> dict:

@@ -16,9 +16,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -107,7 +107,8 @@ def load_from_sources(sources: list[tuple[str, Callable[[], Arrays]]]) -> Datase
         log.info("MNIST served by %s", name)
         return Dataset(**arrays, source=name)
     raise NuKerasError(
-        "no MNIST source worked -- " + "; ".join(failures)
+        "no MNIST source worked -- "
+        + "; ".join(failures)
         + ". Place a valid mnist.npz (keys x_train y_train x_test y_test) by hand and pass --data FILE"
     )
 

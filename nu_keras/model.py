@@ -62,12 +62,17 @@ def build_branches(cfg: RunConfig, seeds: list[int], width: int) -> keras.Model:
     logits = layers.EinsumDense("bnj,njk->bnk", output_shape=(n, 10), bias_axes="nk", name="output_pre")(hidden)
     output = layers.Softmax(axis=-1, name="output")(logits)  # (B, N, 10)
     model = keras.Model(image, output, name=f"branches_w{width}")
-    model.get_layer("hidden_pre").set_weights([
-        np.stack([w["hidden_kernel"] for w in inits], axis=1), np.stack([w["hidden_bias"] for w in inits])])
-    model.get_layer("output_pre").set_weights([
-        np.stack([w["output_kernel"] for w in inits]), np.stack([w["output_bias"] for w in inits])])
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
-                  loss=summed_branch_loss, steps_per_execution=cfg.steps_per_execution)
+    model.get_layer("hidden_pre").set_weights(
+        [np.stack([w["hidden_kernel"] for w in inits], axis=1), np.stack([w["hidden_bias"] for w in inits])]
+    )
+    model.get_layer("output_pre").set_weights(
+        [np.stack([w["output_kernel"] for w in inits]), np.stack([w["output_bias"] for w in inits])]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
+        loss=summed_branch_loss,
+        steps_per_execution=cfg.steps_per_execution,
+    )
     return model
 
 
@@ -83,8 +88,12 @@ def branch_weights(model: keras.Model, branch: int) -> dict[str, np.ndarray]:
     """One branch's kernels and biases, shaped as `dense_weights` returns them for a network."""
     w1, b1 = model.get_layer("hidden_pre").get_weights()
     w2, b2 = model.get_layer("output_pre").get_weights()
-    return {"hidden_kernel": w1[:, branch], "hidden_bias": b1[branch],
-            "output_kernel": w2[branch], "output_bias": b2[branch]}
+    return {
+        "hidden_kernel": w1[:, branch],
+        "hidden_bias": b1[branch],
+        "output_kernel": w2[branch],
+        "output_bias": b2[branch],
+    }
 
 
 def scale(images: np.ndarray) -> np.ndarray:
@@ -103,13 +112,16 @@ def train(model: keras.Sequential, data: Dataset, cfg: RunConfig) -> dict:
     keras.utils.set_random_seed(cfg.seed)  # the shuffling order depends on the seed alone
     start = time.perf_counter()
     history = model.fit(
-        scale(data.x_train[:n_fit]), y[:n_fit], batch_size=cfg.batch_size, epochs=cfg.epochs,
-        validation_data=validation, shuffle=True,
+        scale(data.x_train[:n_fit]),
+        y[:n_fit],
+        batch_size=cfg.batch_size,
+        epochs=cfg.epochs,
+        validation_data=validation,
+        shuffle=True,
         verbose=2 if log.isEnabledFor(logging.INFO) else 0,  # one line per epoch, silent under --quiet
     )
     seconds = time.perf_counter() - start
-    return {"history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
-            "fit_seconds": seconds}
+    return {"history": {k: [float(v) for v in vals] for k, vals in history.history.items()}, "fit_seconds": seconds}
 
 
 def fit_branches(model: keras.Model, data: Dataset, cfg: RunConfig, shuffle_seed: int) -> float:
@@ -120,8 +132,14 @@ def fit_branches(model: keras.Model, data: Dataset, cfg: RunConfig, shuffle_seed
     n_fit = len(data.x_train) - cfg.validation_size
     keras.utils.set_random_seed(shuffle_seed)
     start = time.perf_counter()
-    model.fit(scale(data.x_train[:n_fit]), data.y_train[:n_fit], batch_size=cfg.batch_size,
-              epochs=cfg.epochs, shuffle=True, verbose=0)
+    model.fit(
+        scale(data.x_train[:n_fit]),
+        data.y_train[:n_fit],
+        batch_size=cfg.batch_size,
+        epochs=cfg.epochs,
+        shuffle=True,
+        verbose=0,
+    )
     return time.perf_counter() - start
 
 
@@ -159,5 +177,10 @@ def dense_weights(model: keras.Sequential) -> dict[str, np.ndarray]:
 def versions() -> dict[str, str]:
     import tensorflow as tf  # only for its version string; the model code itself uses keras only
 
-    return {"python": platform.python_version(), "keras": keras.__version__,
-            "tensorflow": tf.__version__, "numpy": np.__version__, "backend": keras.backend.backend()}
+    return {
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "numpy": np.__version__,
+        "backend": keras.backend.backend(),
+    }

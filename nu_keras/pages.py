@@ -80,21 +80,23 @@ def neuron_rows(metrics: dict) -> list[dict]:
     units = len(metrics["selectivity"])
     rows = []
     for n in range(units):
-        rows.append({
-            "index": n,
-            "selectivity": metrics["selectivity"][n],
-            "preferred_digit": metrics["preferred_digit"][n],
-            "dead_fraction": metrics["dead_fraction"][n],
-            "importance": metrics["ablation_importance"][n],
-            "preferred_drop": metrics["preferred_digit_drop"][n],
-            "dominates": [d for d in range(10) if metrics["dominant_neuron"][d] == n],
-            "tuning": [metrics["mean_activation"][d][n] for d in range(10)],
-            "ci95": [metrics["ci95_activation"][d][n] for d in range(10)],
-            "drop": metrics["ablation_drop"][n],
-            "ablation_accuracy": metrics["ablation_accuracy"][n],
-            "silent_examples": metrics["silent_examples"][n],
-            "top_examples": metrics["top_examples"][n],
-        })
+        rows.append(
+            {
+                "index": n,
+                "selectivity": metrics["selectivity"][n],
+                "preferred_digit": metrics["preferred_digit"][n],
+                "dead_fraction": metrics["dead_fraction"][n],
+                "importance": metrics["ablation_importance"][n],
+                "preferred_drop": metrics["preferred_digit_drop"][n],
+                "dominates": [d for d in range(10) if metrics["dominant_neuron"][d] == n],
+                "tuning": [metrics["mean_activation"][d][n] for d in range(10)],
+                "ci95": [metrics["ci95_activation"][d][n] for d in range(10)],
+                "drop": metrics["ablation_drop"][n],
+                "ablation_accuracy": metrics["ablation_accuracy"][n],
+                "silent_examples": metrics["silent_examples"][n],
+                "top_examples": metrics["top_examples"][n],
+            }
+        )
     return rows
 
 
@@ -102,21 +104,23 @@ def digit_rows(metrics: dict) -> list[dict]:
     rows = []
     for d in range(10):
         share_neuron = metrics["claim"]["best_share_neuron"][d]
-        rows.append({
-            "digit": d,
-            "count": metrics["digit_counts"][d],
-            "accuracy": metrics["per_digit_accuracy"][d],
-            "dominant": metrics["dominant_neuron"][d],
-            "runner_up": metrics["runner_up_neuron"][d],
-            "margin": metrics["dominant_margin"][d],
-            "mean": metrics["mean_activation"][d],
-            "std": metrics["std_activation"][d],
-            "dominance": metrics["dominance"][d],
-            "best_share": metrics["claim"]["best_share"][d],
-            "best_share_neuron": share_neuron,
-            "has_dominant": d in metrics["claim"]["digits_with_dominant_neuron"],
-            "drop_by_neuron": [metrics["ablation_drop"][n][d] for n in range(len(metrics["selectivity"]))],
-        })
+        rows.append(
+            {
+                "digit": d,
+                "count": metrics["digit_counts"][d],
+                "accuracy": metrics["per_digit_accuracy"][d],
+                "dominant": metrics["dominant_neuron"][d],
+                "runner_up": metrics["runner_up_neuron"][d],
+                "margin": metrics["dominant_margin"][d],
+                "mean": metrics["mean_activation"][d],
+                "std": metrics["std_activation"][d],
+                "dominance": metrics["dominance"][d],
+                "best_share": metrics["claim"]["best_share"][d],
+                "best_share_neuron": share_neuron,
+                "has_dominant": d in metrics["claim"]["digits_with_dominant_neuron"],
+                "drop_by_neuron": [metrics["ablation_drop"][n][d] for n in range(len(metrics["selectivity"]))],
+            }
+        )
     return rows
 
 
@@ -149,8 +153,7 @@ def sweep_context(sweep: dict | None, width: int) -> dict | None:
         return None
     widths = sorted(({"width": int(w), **entry} for w, entry in sweep["widths"].items()), key=lambda r: r["width"])
     paper = next((w for w in widths if w["width"] == width), None)
-    return {**sweep, "rows": widths, "paper": paper, "width": width,
-            "narrowest": widths[0], "widest": widths[-1]}
+    return {**sweep, "rows": widths, "paper": paper, "width": width, "narrowest": widths[0], "widest": widths[-1]}
 
 
 def render_all(metrics: dict, examples: int, template_dir: Path, out_dir: Path, sweep: dict | None = None) -> int:

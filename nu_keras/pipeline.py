@@ -1,11 +1,11 @@
 """Run the stages in order. Each reads the previous stage's files from `cfg.out` and writes its own.
 
-    train    MNIST            -> model.keras, train.json (history, test accuracy, data source, versions)
-    collect  model.keras      -> activations.npz (hidden, labels, predictions, probabilities), weights.npz
-    analyze  activations.npz  -> metrics.json
-    sweep    MNIST            -> sweep.json (N seeds per width trained together, with controls)
-    render   metrics.json     -> charts (PNG) and Markdown pages in cfg.pages_dir
-    build    pages            -> static site in cfg.site_dir
+train    MNIST            -> model.keras, train.json (history, test accuracy, data source, versions)
+collect  model.keras      -> activations.npz (hidden, labels, predictions, probabilities), weights.npz
+analyze  activations.npz  -> metrics.json
+sweep    MNIST            -> sweep.json (N seeds per width trained together, with controls)
+render   metrics.json     -> charts (PNG) and Markdown pages in cfg.pages_dir
+build    pages            -> static site in cfg.site_dir
 """
 
 from __future__ import annotations
@@ -26,14 +26,34 @@ STAGES = ("train", "collect", "analyze", "sweep", "render", "build")
 ACTIVATION_KEYS = ("hidden", "labels", "predictions", "probabilities")
 WEIGHT_KEYS = ("hidden_kernel", "hidden_bias", "output_kernel", "output_bias")
 TRAIN_KEYS = ("history", "fit_seconds", "test_accuracy", "data_source", "data_sha256", "versions", "config")
-METRICS_KEYS = ("test_accuracy", "mean_activation", "dominance", "dominant_neuron", "selectivity",
-                "ablation_drop", "claim", "config", "versions", "data_source", "data_sha256", "timings")
+METRICS_KEYS = (
+    "test_accuracy",
+    "mean_activation",
+    "dominance",
+    "dominant_neuron",
+    "selectivity",
+    "ablation_drop",
+    "claim",
+    "config",
+    "versions",
+    "data_source",
+    "data_sha256",
+    "timings",
+)
 SWEEP_KEYS = ("seeds", "widths", "recipe", "thresholds", "verdict", "provenance")
 
 
 def paths(cfg: RunConfig) -> dict[str, Path]:
-    names = ["model.keras", "train.json", "activations.npz", "weights.npz", "metrics.json", "sweep.json",
-             "timings.json", "stages.json"]
+    names = [
+        "model.keras",
+        "train.json",
+        "activations.npz",
+        "weights.npz",
+        "metrics.json",
+        "sweep.json",
+        "timings.json",
+        "stages.json",
+    ]
     return {name.split(".")[0]: cfg.out / name for name in names}
 
 
@@ -50,24 +70,44 @@ def run_train(cfg: RunConfig) -> None:
 
     data = dataset(cfg.data, cfg.cache_path)
     net = mdl.build_model(cfg)
-    log.info("training %d epochs, batch %d, Adam %g, seed %d (%d parameters)",
-             cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.seed, net.count_params())
+    log.info(
+        "training %d epochs, batch %d, Adam %g, seed %d (%d parameters)",
+        cfg.epochs,
+        cfg.batch_size,
+        cfg.learning_rate,
+        cfg.seed,
+        net.count_params(),
+    )
     fit = mdl.train(net, data, cfg)
     accuracy = mdl.evaluate(net, data)
     log.info("test accuracy %.4f after %.1f s of training", accuracy, fit["fit_seconds"])
     mdl.save_model(net, paths(cfg)["model"])
-    artifacts.write_json(paths(cfg)["train"], {
-        **fit, "test_accuracy": accuracy, "data_source": data.source, "data_sha256": data.sha256,
-        "versions": mdl.versions(), "config": cfg.training_fields(), "parameters": int(net.count_params()),
-        "summary": layer_table(net),
-    })
+    artifacts.write_json(
+        paths(cfg)["train"],
+        {
+            **fit,
+            "test_accuracy": accuracy,
+            "data_source": data.source,
+            "data_sha256": data.sha256,
+            "versions": mdl.versions(),
+            "config": cfg.training_fields(),
+            "parameters": int(net.count_params()),
+            "summary": layer_table(net),
+        },
+    )
 
 
 def layer_table(net) -> list[dict]:
     """One row per layer for the Method page's model summary table."""
-    return [{"name": layer.name, "type": type(layer).__name__,
-             "output_shape": str(tuple(layer.output.shape)), "parameters": int(layer.count_params())}
-            for layer in net.layers]
+    return [
+        {
+            "name": layer.name,
+            "type": type(layer).__name__,
+            "output_shape": str(tuple(layer.output.shape)),
+            "parameters": int(layer.count_params()),
+        }
+        for layer in net.layers
+    ]
 
 
 def run_collect(cfg: RunConfig) -> None:
@@ -89,15 +129,25 @@ def run_analyze(cfg: RunConfig) -> None:
     weights = artifacts.read_npz(paths(cfg)["weights"], WEIGHT_KEYS)
     trained = artifacts.read_json(paths(cfg)["train"], TRAIN_KEYS)
     metrics = analyze(acts, weights, cfg.dominance_threshold)
-    metrics.update({
-        "config": cfg.to_json(), "versions": trained["versions"], "data_source": trained["data_source"],
-        "data_sha256": trained["data_sha256"], "history": trained["history"],
-        "fit_seconds": trained["fit_seconds"], "parameters": trained["parameters"],
-        "layers": trained["summary"], "timings": read_timings(cfg),
-    })
+    metrics.update(
+        {
+            "config": cfg.to_json(),
+            "versions": trained["versions"],
+            "data_source": trained["data_source"],
+            "data_sha256": trained["data_sha256"],
+            "history": trained["history"],
+            "fit_seconds": trained["fit_seconds"],
+            "parameters": trained["parameters"],
+            "layers": trained["summary"],
+            "timings": read_timings(cfg),
+        }
+    )
     artifacts.write_json(paths(cfg)["metrics"], metrics)
-    log.info("test accuracy %.4f; %d of 10 digits have a dominant neuron", metrics["test_accuracy"],
-             len(metrics["claim"]["digits_with_dominant_neuron"]))
+    log.info(
+        "test accuracy %.4f; %d of 10 digits have a dominant neuron",
+        metrics["test_accuracy"],
+        len(metrics["claim"]["digits_with_dominant_neuron"]),
+    )
 
 
 def run_sweep(cfg: RunConfig) -> None:
@@ -113,8 +163,9 @@ def sweep_covers(cfg: RunConfig) -> bool:
         return False
     existing = artifacts.read_json(path)
     seeds = [cfg.seed + i for i in range(cfg.sweep_seeds)]
-    return (existing.get("seeds", [])[: len(seeds)] == seeds
-            and all(str(w) in existing.get("widths", {}) for w in cfg.sweep_widths))
+    return existing.get("seeds", [])[: len(seeds)] == seeds and all(
+        str(w) in existing.get("widths", {}) for w in cfg.sweep_widths
+    )
 
 
 def run_render(cfg: RunConfig) -> None:
@@ -130,8 +181,10 @@ def run_render(cfg: RunConfig) -> None:
         written = pages.render_all(metrics, cfg.examples, cfg.templates_dir, staging, sweep)
         artifacts.swap_dir(staging, target)
     except (IndexError, KeyError, TypeError, ValueError) as exc:  # values of the wrong shape or type
-        raise NuKerasError(f"metrics.json or sweep.json holds unexpected values ({type(exc).__name__}: "
-                           f"{exc}); re-run `nu-keras analyze` and `nu-keras sweep`") from exc
+        raise NuKerasError(
+            f"metrics.json or sweep.json holds unexpected values ({type(exc).__name__}: "
+            f"{exc}); re-run `nu-keras analyze` and `nu-keras sweep`"
+        ) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("wrote %d pages into %s", written, target)
@@ -165,8 +218,14 @@ def run_build(cfg: RunConfig) -> None:
     log.info("site built: %s", (cfg.site_dir / "index.html").resolve())
 
 
-RUNNERS = {"train": run_train, "collect": run_collect, "analyze": run_analyze, "sweep": run_sweep,
-           "render": run_render, "build": run_build}
+RUNNERS = {
+    "train": run_train,
+    "collect": run_collect,
+    "analyze": run_analyze,
+    "sweep": run_sweep,
+    "render": run_render,
+    "build": run_build,
+}
 
 
 def fingerprint(stage: str, cfg: RunConfig) -> dict:
@@ -174,26 +233,39 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
     p = paths(cfg)
     data = lambda: dataset(cfg.data, cfg.cache_path).sha256  # noqa: E731  (loaded only when asked)
     recipe = cfg.training_fields()
-    thresholds = {"dominance_threshold": cfg.dominance_threshold, "claim_min_digits": cfg.claim_min_digits,
-                  "claim_seed_fraction": cfg.claim_seed_fraction}
+    thresholds = {
+        "dominance_threshold": cfg.dominance_threshold,
+        "claim_min_digits": cfg.claim_min_digits,
+        "claim_seed_fraction": cfg.claim_seed_fraction,
+    }
+
     def chart_inputs():
         return {"data": data(), **{k: cache.file_hash(p[k]) for k in ("metrics", "sweep", "activations", "weights")}}
 
     specs = {
         "train": (recipe, lambda: {"data": data()}, ("model.py", "data.py")),
         "collect": ({}, lambda: {"data": data(), "model": cache.file_hash(p["model"])}, ("activations.py",)),
-        "analyze": ({"dominance_threshold": cfg.dominance_threshold},
-                    lambda: {k: cache.file_hash(p[k]) for k in ("activations", "weights", "train")},
-                    ("analysis.py",)),
+        "analyze": (
+            {"dominance_threshold": cfg.dominance_threshold},
+            lambda: {k: cache.file_hash(p[k]) for k in ("activations", "weights", "train")},
+            ("analysis.py",),
+        ),
         "sweep": (recipe | thresholds, lambda: {"data": data()}, ("sweep.py", "robustness.py", "model.py")),
         "charts": ({"examples": cfg.examples}, chart_inputs, ("charts.py", "analysis.py")),
-        "render": ({"examples": cfg.examples},  # everything the charts read, and the templates
-                   lambda: chart_inputs() | {"templates": cache.tree_hash(cfg.templates_dir)},
-                   ("pages.py", "charts.py", "analysis.py")),
-        "build": ({}, lambda: {"pages": cache.tree_hash(cfg.pages_dir),
-                               "mkdocs.yml": cache.file_hash(cfg.project_root / "mkdocs.yml"),
-                               "theme overrides": cache.tree_hash(cfg.project_root / "docs" / "overrides")},
-                  ("site.py",)),
+        "render": (
+            {"examples": cfg.examples},  # everything the charts read, and the templates
+            lambda: chart_inputs() | {"templates": cache.tree_hash(cfg.templates_dir)},
+            ("pages.py", "charts.py", "analysis.py"),
+        ),
+        "build": (
+            {},
+            lambda: {
+                "pages": cache.tree_hash(cfg.pages_dir),
+                "mkdocs.yml": cache.file_hash(cfg.project_root / "mkdocs.yml"),
+                "theme overrides": cache.tree_hash(cfg.project_root / "docs" / "overrides"),
+            },
+            ("site.py",),
+        ),
     }
     config, inputs, modules = specs[stage]
     return cache.fingerprint(config, inputs(), modules)
@@ -201,9 +273,14 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
 
 def outputs_ready(stage: str, cfg: RunConfig) -> bool:
     p = paths(cfg)
-    outputs = {"train": [p["model"], p["train"]], "collect": [p["activations"], p["weights"]],
-               "analyze": [p["metrics"]], "sweep": [p["sweep"]], "render": [Path(cfg.pages_dir) / "index.md"],
-               "build": [Path(cfg.site_dir) / "index.html"]}
+    outputs = {
+        "train": [p["model"], p["train"]],
+        "collect": [p["activations"], p["weights"]],
+        "analyze": [p["metrics"]],
+        "sweep": [p["sweep"]],
+        "render": [Path(cfg.pages_dir) / "index.md"],
+        "build": [Path(cfg.site_dir) / "index.html"],
+    }
     return all(path.exists() for path in outputs[stage]) and (stage != "sweep" or sweep_covers(cfg))
 
 
@@ -222,8 +299,9 @@ def run(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
         if name not in stages:
             continue
         print_ = fingerprint(name, cfg)
-        reason = cache.why_run(print_, cache.read_record(paths(cfg)["stages"]).get(name),
-                               outputs_ready(name, cfg), cfg.force)
+        reason = cache.why_run(
+            print_, cache.read_record(paths(cfg)["stages"]).get(name), outputs_ready(name, cfg), cfg.force
+        )
         if reason is None:
             log.info("== %s == reused (inputs unchanged)", name)
             outcome[name] = "reused"

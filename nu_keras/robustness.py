@@ -14,8 +14,14 @@ from nu_keras import analysis
 MI_BINS = 16
 
 
-def model_summary(hidden: np.ndarray, labels: np.ndarray, w2: np.ndarray, b2: np.ndarray,
-                  threshold: float, rates: np.ndarray | None = None) -> dict:
+def model_summary(
+    hidden: np.ndarray,
+    labels: np.ndarray,
+    w2: np.ndarray,
+    b2: np.ndarray,
+    threshold: float,
+    rates: np.ndarray | None = None,
+) -> dict:
     """The per-model measures of the sweep, for a trained, untrained or rotated hidden layer.
 
     Accuracy and ablation use `hidden` (what the output layer reads); the descriptive statistics use
@@ -120,10 +126,20 @@ def interval(values, confidence: float = 0.95) -> dict:
     values = np.asarray(values, dtype=float)
     mean = float(values.mean())
     sd = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-    half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * sd / np.sqrt(len(values))) \
-        if len(values) > 1 else 0.0
-    return {"mean": mean, "sd": sd, "low": mean - half, "high": mean + half, "n": int(len(values)),
-            "min": float(values.min()), "max": float(values.max())}
+    half = (
+        float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * sd / np.sqrt(len(values)))
+        if len(values) > 1
+        else 0.0
+    )
+    return {
+        "mean": mean,
+        "sd": sd,
+        "low": mean - half,
+        "high": mean + half,
+        "n": int(len(values)),
+        "min": float(values.min()),
+        "max": float(values.max()),
+    }
 
 
 def verdict(digits_with_dominant: list[int], min_digits: int, min_seed_fraction: float) -> dict:
@@ -131,6 +147,11 @@ def verdict(digits_with_dominant: list[int], min_digits: int, min_seed_fraction:
     least `min_seed_fraction` of the seeds."""
     passing = [count >= min_digits for count in digits_with_dominant]
     fraction = float(np.mean(passing))
-    return {"min_digits": min_digits, "min_seed_fraction": min_seed_fraction,
-            "seeds_passing": int(sum(passing)), "seeds": len(passing), "fraction_passing": fraction,
-            "holds": fraction >= min_seed_fraction}
+    return {
+        "min_digits": min_digits,
+        "min_seed_fraction": min_seed_fraction,
+        "seeds_passing": int(sum(passing)),
+        "seeds": len(passing),
+        "fraction_passing": fraction,
+        "holds": fraction >= min_seed_fraction,
+    }

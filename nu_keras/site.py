@@ -25,8 +25,9 @@ def build(cfg: RunConfig) -> Path:
     target = Path(cfg.site_dir).resolve()
     staging = artifacts.staging_dir(target)
     try:
-        config = load_config(str(cfg.project_root / "mkdocs.yml"), docs_dir=str(pages),
-                             site_dir=str(staging), strict=True)
+        config = load_config(
+            str(cfg.project_root / "mkdocs.yml"), docs_dir=str(pages), site_dir=str(staging), strict=True
+        )
         config["nav"] = existing_nav(config["nav"], pages)
         _quiet_mkdocs()
         mkdocs_build(config)
@@ -42,7 +43,7 @@ def existing_nav(nav: list, docs_dir: Path) -> list:
     """The nav of mkdocs.yml less the pages this run did not produce (the Robustness page needs a sweep)."""
     kept = []
     for entry in nav:
-        (title, target), = entry.items()
+        ((title, target),) = entry.items()
         if isinstance(target, list):
             children = existing_nav(target, docs_dir)
             if children:

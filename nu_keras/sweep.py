@@ -25,17 +25,25 @@ def run_sweep(data: Dataset, cfg: RunConfig) -> dict:
     widths = {}
     for width in cfg.sweep_widths:
         widths[str(width)] = sweep_width(data, cfg.replace(hidden_units=width), seeds)
-        log.info("width %d: %d seeds trained together in %.1f s, accuracy %.4f +/- %.4f", width,
-                 len(seeds), widths[str(width)]["fit_seconds"],
-                 widths[str(width)]["summary"]["accuracy"]["mean"], widths[str(width)]["summary"]["accuracy"]["sd"])
+        log.info(
+            "width %d: %d seeds trained together in %.1f s, accuracy %.4f +/- %.4f",
+            width,
+            len(seeds),
+            widths[str(width)]["fit_seconds"],
+            widths[str(width)]["summary"]["accuracy"]["mean"],
+            widths[str(width)]["summary"]["accuracy"]["sd"],
+        )
     paper_width = widths.get(str(cfg.hidden_units))
     counts = [m["trained"]["digits_with_dominant_unit"] for m in paper_width["models"]] if paper_width else []
     return {
         "seeds": seeds,
         "widths": widths,
         "recipe": cfg.training_fields() | {"hidden_units": cfg.hidden_units},
-        "thresholds": {"dominance": cfg.dominance_threshold, "min_digits": cfg.claim_min_digits,
-                       "min_seed_fraction": cfg.claim_seed_fraction},
+        "thresholds": {
+            "dominance": cfg.dominance_threshold,
+            "min_digits": cfg.claim_min_digits,
+            "min_seed_fraction": cfg.claim_seed_fraction,
+        },
         "verdict": robustness.verdict(counts, cfg.claim_min_digits, cfg.claim_seed_fraction) if counts else None,
         "provenance": {"data_sha256": data.sha256, "data_source": data.source, "versions": mdl.versions()},
     }
@@ -47,14 +55,14 @@ def sweep_width(data: Dataset, cfg: RunConfig, seeds: list[int]) -> dict:
     fit_seconds = mdl.fit_branches(net, data, cfg, shuffle_seed=seeds[0])
     x_test = mdl.scale(data.x_test).reshape(len(data.x_test), -1)  # (N, 784)
     labels = data.y_test.astype(np.int64)
-    models = [measure_seed(x_test, labels, mdl.branch_weights(net, n), initial[n], seed, cfg)
-              for n, seed in enumerate(seeds)]
+    models = [
+        measure_seed(x_test, labels, mdl.branch_weights(net, n), initial[n], seed, cfg) for n, seed in enumerate(seeds)
+    ]
     add_matching(models)
     return {"fit_seconds": fit_seconds, "models": models, "summary": summarise(models)}
 
 
-def measure_seed(x: np.ndarray, labels: np.ndarray, trained: dict, initial: dict, seed: int,
-                 cfg: RunConfig) -> dict:
+def measure_seed(x: np.ndarray, labels: np.ndarray, trained: dict, initial: dict, seed: int, cfg: RunConfig) -> dict:
     """The trained branch, its untrained initialisation and a rotated basis, measured alike."""
     threshold = cfg.dominance_threshold
     hidden = forward_hidden(x, trained)
@@ -65,10 +73,12 @@ def measure_seed(x: np.ndarray, labels: np.ndarray, trained: dict, initial: dict
     return {
         "seed": seed,
         "trained": robustness.model_summary(hidden, labels, w2, b2, threshold),
-        "untrained": robustness.model_summary(untrained_hidden, labels, initial["output_kernel"],
-                                              initial["output_bias"], threshold),
-        "rotated": robustness.model_summary(rotated, labels, rotated_w2, b2, threshold,
-                                            rates=robustness.shift_nonnegative(rotated)),
+        "untrained": robustness.model_summary(
+            untrained_hidden, labels, initial["output_kernel"], initial["output_bias"], threshold
+        ),
+        "rotated": robustness.model_summary(
+            rotated, labels, rotated_w2, b2, threshold, rates=robustness.shift_nonnegative(rotated)
+        ),
     }
 
 
@@ -88,6 +98,7 @@ def add_matching(models: list[dict]) -> None:
 
 def summarise(models: list[dict]) -> dict:
     """Intervals over seeds for every measure the Robustness page shows."""
+
     def pooled(kind: str, key: str) -> list[float]:
         return [v for m in models for v in m[kind][key]]
 
@@ -97,14 +108,17 @@ def summarise(models: list[dict]) -> dict:
         "accuracy": robustness.interval([m["trained"]["test_accuracy"] for m in models]),
         "digits_with_dominant_unit": {
             kind: robustness.interval([m[kind]["digits_with_dominant_unit"] for m in models])
-            for kind in ("trained", "untrained", "rotated")},
+            for kind in ("trained", "untrained", "rotated")
+        },
         "selectivity": {kind: pooled(kind, "selectivity") for kind in ("trained", "untrained", "rotated")},
         "mean_selectivity": {
             kind: robustness.interval([np.mean(m[kind]["selectivity"]) for m in models])
-            for kind in ("trained", "untrained", "rotated")},
+            for kind in ("trained", "untrained", "rotated")
+        },
         "mean_mutual_information": {
             kind: robustness.interval([np.mean(m[kind]["mutual_information"]) for m in models])
-            for kind in ("trained", "untrained", "rotated")},
+            for kind in ("trained", "untrained", "rotated")
+        },
         "dead_fraction": robustness.interval([np.mean(m["trained"]["dead_fraction"]) for m in models]),
         "matched_correlation": robustness.interval([np.mean(m["matched_correlation"]) for m in others]),
         "seeds_with_dominant_unit_per_digit": dedicated.tolist(),

@@ -50,10 +50,18 @@ def synthetic_run(seed: int = 0, units: int = 10, per_digit: int = 30):
     logits = hidden @ w2 + b2
     probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
     probabilities /= probabilities.sum(axis=1, keepdims=True)
-    acts = {"hidden": hidden, "labels": labels, "predictions": logits.argmax(axis=1).astype(np.uint8),
-            "probabilities": probabilities.astype(np.float32)}
-    weights = {"hidden_kernel": rng.normal(size=(784, units)).astype(np.float32),
-               "hidden_bias": np.zeros(units, np.float32), "output_kernel": w2, "output_bias": b2}
+    acts = {
+        "hidden": hidden,
+        "labels": labels,
+        "predictions": logits.argmax(axis=1).astype(np.uint8),
+        "probabilities": probabilities.astype(np.float32),
+    }
+    weights = {
+        "hidden_kernel": rng.normal(size=(784, units)).astype(np.float32),
+        "hidden_bias": np.zeros(units, np.float32),
+        "output_kernel": w2,
+        "output_bias": b2,
+    }
     return acts, weights
 
 
@@ -62,14 +70,22 @@ def synthetic_metrics(acts, weights, cfg) -> dict:
     from nu_keras.analysis import analyze
 
     metrics = analyze(acts, weights, cfg.dominance_threshold)
-    metrics.update({
-        "config": cfg.to_json(), "versions": {"python": "3.11", "keras": "3.x", "tensorflow": "2.x",
-                                             "numpy": "2.x"},
-        "data_source": "synthetic <test> & co", "data_sha256": "0" * 64,
-        "history": {"loss": [1.0, 0.5], "accuracy": [0.7, 0.8], "val_loss": [0.9, 0.6],
-                    "val_accuracy": [0.72, 0.79]},
-        "fit_seconds": 1.25, "parameters": 7960,
-        "layers": [{"name": "hidden", "type": "Dense", "output_shape": "(None, 10)", "parameters": 7850}],
-        "timings": {"train": 3.5},
-    })
+    metrics.update(
+        {
+            "config": cfg.to_json(),
+            "versions": {"python": "3.11", "keras": "3.x", "tensorflow": "2.x", "numpy": "2.x"},
+            "data_source": "synthetic <test> & co",
+            "data_sha256": "0" * 64,
+            "history": {
+                "loss": [1.0, 0.5],
+                "accuracy": [0.7, 0.8],
+                "val_loss": [0.9, 0.6],
+                "val_accuracy": [0.72, 0.79],
+            },
+            "fit_seconds": 1.25,
+            "parameters": 7960,
+            "layers": [{"name": "hidden", "type": "Dense", "output_shape": "(None, 10)", "parameters": 7850}],
+            "timings": {"train": 3.5},
+        }
+    )
     return metrics

@@ -44,9 +44,7 @@ def browser():
     need(sync_playwright, "Playwright for Python is not installed")
     need(CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK), f"Chromium is missing at {CHROMIUM}")
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 
@@ -199,9 +197,7 @@ def test_every_image_loads(visits):
 
 def test_every_chart_has_alt_text(visits):
     """axe accepts alt="" (decorative); a chart is never decorative, so its alt must say what it shows."""
-    assert_every_page(
-        visits, lambda v: [i["src"] for i in v.images if i["content"] and not (i["alt"] or "").strip()]
-    )
+    assert_every_page(visits, lambda v: [i["src"] for i in v.images if i["content"] and not (i["alt"] or "").strip()])
 
 
 def test_no_request_leaves_127_0_0_1(visits):

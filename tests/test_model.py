@@ -74,7 +74,7 @@ def test_saved_model_round_trips_and_a_truncated_file_is_a_clear_error(net, tmp_
     path = tmp_path / "model.keras"
     mdl.save_model(net, path)
     loaded = mdl.load_model(path)
-    for a, b in zip(net.get_weights(), loaded.get_weights()):
+    for a, b in zip(net.get_weights(), loaded.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     broken = tmp_path / "broken.keras"
     broken.write_bytes(path.read_bytes()[:500])

@@ -115,7 +115,7 @@ def test_the_same_inputs_draw_byte_identical_charts(metrics, tmp_path):
     images = np.zeros((len(acts["labels"]), 28, 28), np.uint8)
     first = charts.chart_tasks(metrics, acts, weights, images, 5, tmp_path / "a")
     second = charts.chart_tasks(metrics, acts, weights, images, 5, tmp_path / "b")
-    for task_a, task_b in list(zip(first, second))[:8]:
+    for task_a, task_b in list(zip(first, second, strict=True))[:8]:
         charts._run_task(task_a)
         charts._run_task(task_b)
         assert task_a[1].read_bytes() == task_b[1].read_bytes(), task_a[1].name

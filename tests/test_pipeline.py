@@ -50,8 +50,16 @@ def fake_mnist_module(tmp_path_factory):
 
 
 def config(project, fake_mnist_module, tmp, **changes):
-    settings = dict(data=fake_mnist_module, epochs=1, batch_size=512, sweep_seeds=2, out=tmp / "artifacts",
-                    pages_dir=tmp / "pages", site_dir=tmp / "site", project_root=project)
+    settings = dict(
+        data=fake_mnist_module,
+        epochs=1,
+        batch_size=512,
+        sweep_seeds=2,
+        out=tmp / "artifacts",
+        pages_dir=tmp / "pages",
+        site_dir=tmp / "site",
+        project_root=project,
+    )
     return RunConfig(**(settings | changes))
 
 

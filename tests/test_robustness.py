@@ -88,8 +88,9 @@ def tiny_sweep():
     x_train = np.clip(prototypes[y_train] + rng.normal(0, 30, size=(600, 28, 28)), 0, 255).astype(np.uint8)
     x_test = np.clip(prototypes[y_test] + rng.normal(0, 30, size=(200, 28, 28)), 0, 255).astype(np.uint8)
     data = Dataset(x_train, y_train, x_test, y_test, source="synthetic prototypes")
-    cfg = RunConfig(epochs=3, batch_size=32, validation_size=100, steps_per_execution=4,
-                    sweep_seeds=2, sweep_widths=(5, 10))
+    cfg = RunConfig(
+        epochs=3, batch_size=32, validation_size=100, steps_per_execution=4, sweep_seeds=2, sweep_widths=(5, 10)
+    )
     return run_sweep(data, cfg), cfg
 
 
