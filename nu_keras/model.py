@@ -101,14 +101,15 @@ def scale(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float32) / 255.0
 
 
-def train(model: keras.Sequential, data: Dataset, cfg: RunConfig) -> dict:
-    """Fit on the training images less the last `validation_size`, which give the curves' held-out line.
+def train(model: keras.Sequential, data: Dataset, cfg: RunConfig, validate: bool = True) -> dict:
+    """Fit on the training images less the last `validation_size`, which give the curves' held-out line
+    (evaluated after each epoch unless `validate` is False; the benchmark times the bare fit).
 
     Returns the per-epoch history and the fit's wall time; the test set is not touched here.
     """
     n_fit = len(data.x_train) - cfg.validation_size
     y = data.y_train
-    validation = (scale(data.x_train[n_fit:]), y[n_fit:]) if cfg.validation_size else None
+    validation = (scale(data.x_train[n_fit:]), y[n_fit:]) if cfg.validation_size and validate else None
     keras.utils.set_random_seed(cfg.seed)  # the shuffling order depends on the seed alone
     start = time.perf_counter()
     history = model.fit(

@@ -251,14 +251,18 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
             ("analysis.py",),
         ),
         "sweep": (recipe | thresholds, lambda: {"data": data()}, ("sweep.py", "robustness.py", "model.py")),
-        "charts": ({"examples": cfg.examples}, chart_inputs, ("charts.py", "analysis.py")),
+        "charts": (
+            {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir)},
+            chart_inputs,
+            ("charts.py", "analysis.py"),
+        ),
         "render": (
-            {"examples": cfg.examples},  # everything the charts read, and the templates
+            {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir)},  # what the charts read, and the templates
             lambda: chart_inputs() | {"templates": cache.tree_hash(cfg.templates_dir)},
             ("pages.py", "charts.py", "analysis.py"),
         ),
         "build": (
-            {},
+            {"site_dir": str(cfg.site_dir)},
             lambda: {
                 "pages": cache.tree_hash(cfg.pages_dir),
                 "mkdocs.yml": cache.file_hash(cfg.project_root / "mkdocs.yml"),
