@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nu_keras.config import RunConfig
+from nu_keras.config import RunConfig, set_backend_environment
 
 TARGETS = {
     "training_speedup": ("training speed-up over plain fit", ">= 3x", lambda v: v >= 3),
@@ -274,7 +274,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (median; default 3)")
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"), help="where to write the results")
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    set_backend_environment()  # as the CLI does, so in-process timings match the report's
     from nu_keras import artifacts, pipeline
 
     cfg = RunConfig()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
-from nu_keras.config import RunConfig
+from nu_keras.config import RunConfig, set_backend_environment
 from nu_keras.errors import NuKerasError
 
 STAGE_HELP = {
@@ -118,7 +117,7 @@ def config_from(args: argparse.Namespace) -> RunConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet_backend()
+    set_backend_environment()
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO, format="nu-keras: %(message)s", stream=sys.stderr
     )
@@ -145,9 +144,3 @@ def _print_summary(cfg: RunConfig) -> None:
     metrics = artifacts.read_json(pipeline.paths(cfg)["metrics"])
     print(f"test accuracy: {metrics['test_accuracy']:.4f}")
     print(f"site: {(cfg.site_dir / 'index.html').resolve()}")
-
-
-def _quiet_backend() -> None:
-    """TensorFlow's C++ start-up chatter hides our progress lines; keep its errors only."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")

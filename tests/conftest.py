@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
+from nu_keras.config import set_backend_environment
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+set_backend_environment()  # before any test imports Keras, as the CLI does
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
