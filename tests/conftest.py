@@ -6,10 +6,19 @@ from nu_keras.config import set_backend_environment
 
 set_backend_environment()  # before any test imports Keras, as the CLI does
 
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from nu_keras import data  # noqa: E402
+
+
+def report_argv(root: Path, *extra: str) -> list[str]:
+    """`nu-keras report` in a subprocess, every output under `root` so tests never touch the repo's."""
+    folders = ["--out", str(root / "artifacts"), "--pages-dir", str(root / "pages"), "--site-dir", str(root / "site")]
+    return [sys.executable, "-m", "nu_keras", "report", *folders, *extra]
 
 
 def labels_with_counts(counts, first=()) -> np.ndarray:

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from urllib.parse import urldefrag, urlsplit
 
 import pytest
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS, REPO, axe_script, linkchecker_command, need, serve
+from conftest import report_argv
 
 pytestmark = pytest.mark.browser
 
@@ -64,18 +64,7 @@ def site(tmp_path_factory) -> Path:
         assert (Path(given) / "index.html").is_file(), f"NU_KERAS_TEST_SITE={given} holds no index.html"
         return Path(given).resolve()
     root = tmp_path_factory.mktemp("browser-report")
-    command = [
-        sys.executable,
-        "-m",
-        "nu_keras",
-        "report",
-        "--out",
-        str(root / "artifacts"),
-        "--pages-dir",
-        str(root / "pages"),
-        "--site-dir",
-        str(root / "site"),
-    ]
+    command = report_argv(root)
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=REPO)
     assert done.returncode == 0, f"`{' '.join(command)}` failed:\n{done.stderr[-3000:]}"
     return (root / "site").resolve()

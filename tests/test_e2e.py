@@ -3,10 +3,10 @@
 import json
 import re
 import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import report_argv
 
 from nu_keras import pages
 from nu_keras.config import RunConfig
@@ -22,18 +22,7 @@ SITE_PAGES += [f"digits/digit-{d}.html" for d in range(10)] + [f"neurons/neuron-
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     cfg = RunConfig(out=root / "artifacts", pages_dir=root / "pages", site_dir=root / "site")
-    command = [
-        sys.executable,
-        "-m",
-        "nu_keras",
-        "report",
-        "--out",
-        str(cfg.out),
-        "--pages-dir",
-        str(cfg.pages_dir),
-        "--site-dir",
-        str(cfg.site_dir),
-    ]
+    command = report_argv(root)
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     return cfg, done

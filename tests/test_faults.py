@@ -41,6 +41,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from conftest import report_argv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -163,22 +164,6 @@ def running(argv: list[str], cwd: Path):
 # ----------------------------------------------------------------------------------------------------
 # 1. Runs killed with SIGKILL (e2e): the previous site and artifacts stay whole; the next run completes
 # ----------------------------------------------------------------------------------------------------
-
-
-def report_argv(root: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "nu_keras",
-        "report",
-        "--out",
-        str(root / "artifacts"),
-        "--pages-dir",
-        str(root / "pages"),
-        "--site-dir",
-        str(root / "site"),
-        *extra,
-    ]
 
 
 @dataclass
