@@ -175,6 +175,7 @@ def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], thresho
         "dominance": dominance.tolist(),
         "silent_fraction": silent_fraction(hidden, labels).tolist(),
         "per_digit_accuracy": intact.tolist(),
+        "output_weights": np.asarray(w2).tolist(),  # (U, 10): what each unit votes for and against
         "selectivity": selectivity.tolist(),
         "preferred_digit": preferred.tolist(),
         "dead_fraction": dead_fraction(hidden).tolist(),

@@ -32,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     d = RunConfig()
     common = _Parser(add_help=False)
     common.add_argument(
-        "--seed", type=int, default=d.seed, help=f"random seed for weights and shuffling (default {d.seed})"
+        "--seed",
+        type=int,
+        default=d.seed,
+        help=f"random seed for the initial weights (default {d.seed}); the batch order is the same for every seed",
     )
     common.add_argument(
         "--epochs", type=int, default=d.epochs, help=f"training epochs, at least 1 (default {d.epochs})"

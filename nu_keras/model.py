@@ -110,7 +110,7 @@ def train(model: keras.Sequential, data: Dataset, cfg: RunConfig, validate: bool
     n_fit = len(data.x_train) - cfg.validation_size
     y = data.y_train
     validation = (scale(data.x_train[n_fit:]), y[n_fit:]) if cfg.validation_size and validate else None
-    keras.utils.set_random_seed(cfg.seed)  # the shuffling order depends on the seed alone
+    keras.utils.set_random_seed(cfg.data_order_seed)  # the batch order, shared with the sweep's branches
     start = time.perf_counter()
     history = model.fit(
         scale(data.x_train[:n_fit]),
@@ -125,13 +125,13 @@ def train(model: keras.Sequential, data: Dataset, cfg: RunConfig, validate: bool
     return {"history": {k: [float(v) for v in vals] for k, vals in history.history.items()}, "fit_seconds": seconds}
 
 
-def fit_branches(model: keras.Model, data: Dataset, cfg: RunConfig, shuffle_seed: int) -> float:
-    """Fit all branches on the same batches as a network trained with `cfg.seed == shuffle_seed`.
+def fit_branches(model: keras.Model, data: Dataset, cfg: RunConfig) -> float:
+    """Fit all branches on the batches, in the order, that `train` gives a single network.
 
     Returns the wall time of the fit.
     """
     n_fit = len(data.x_train) - cfg.validation_size
-    keras.utils.set_random_seed(shuffle_seed)
+    keras.utils.set_random_seed(cfg.data_order_seed)
     start = time.perf_counter()
     model.fit(
         scale(data.x_train[:n_fit]),

@@ -52,7 +52,7 @@ def run_sweep(data: Dataset, cfg: RunConfig) -> dict:
 def sweep_width(data: Dataset, cfg: RunConfig, seeds: list[int]) -> dict:
     net = mdl.build_branches(cfg, seeds, cfg.hidden_units)
     initial = [mdl.branch_weights(net, n) for n in range(len(seeds))]
-    fit_seconds = mdl.fit_branches(net, data, cfg, shuffle_seed=seeds[0])
+    fit_seconds = mdl.fit_branches(net, data, cfg)
     x_test = mdl.scale(data.x_test).reshape(len(data.x_test), -1)  # (N, 784)
     labels = data.y_test.astype(np.int64)
     models = [

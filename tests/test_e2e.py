@@ -91,3 +91,12 @@ def test_ablation_matches_the_trained_keras_model_with_outgoing_weights_zeroed(r
         predictions = model.predict(data.x_test / 255.0, verbose=0).argmax(axis=1)
         per_digit = [np.mean(predictions[data.y_test == d] == d) for d in range(10)]
         np.testing.assert_allclose(metrics["ablation_accuracy"][unit], per_digit, atol=1e-4)
+
+
+def test_the_sweeps_branch_for_the_report_seed_is_the_report_network(report):
+    cfg, _ = report
+    metrics = json.loads((cfg.out / "metrics.json").read_text())
+    sweep = json.loads((cfg.out / "sweep.json").read_text())
+    branch = sweep["widths"]["10"]["models"][0]
+    assert branch["seed"] == cfg.seed
+    assert abs(branch["trained"]["test_accuracy"] - metrics["test_accuracy"]) <= 0.001  # float error only

@@ -70,6 +70,8 @@ def test_neuron_page_prints_selectivity_dead_fraction_and_drop(rendered, metrics
         assert f"Class selectivity index: **{pages.fixed(metrics['selectivity'][n])}**" in text
         assert pages.pct(metrics["dead_fraction"][n], 1) in text
         assert pages.pp(metrics["ablation_importance"][n]) in text
+        votes = np.array(metrics["output_weights"][n])
+        assert f"vote is for digit **{votes.argmax()}** (weight {pages.fixed(votes.max())})" in text
 
 
 def test_untrusted_strings_are_escaped(rendered):
