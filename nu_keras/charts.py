@@ -126,6 +126,7 @@ def neuron_weights(path, kernel_column, neuron):
     m_ax.set_title("maximising input (exact)")
     for ax in (w_ax, m_ax):
         ax.set_axis_off()
+    fig.subplots_adjust(wspace=0.45)  # room for the colour bar's label
     save(fig, path)
 
 
