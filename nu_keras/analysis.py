@@ -88,6 +88,11 @@ def exact_maximizer(kernel_column: np.ndarray) -> np.ndarray:
     return (np.asarray(kernel_column) > 0).astype(np.float32)
 
 
+def forward_hidden(x: np.ndarray, weights: dict) -> np.ndarray:
+    """relu(x W1 + b1) for flattened, scaled images x (N, 784): the hidden layer without Keras."""
+    return np.maximum(x @ weights["hidden_kernel"] + weights["hidden_bias"], 0.0)
+
+
 def output_logits(hidden: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> np.ndarray:
     """(N, 10) pre-softmax scores; softmax preserves the argmax, so these decide the prediction."""
     return hidden @ w2 + b2
@@ -110,6 +115,12 @@ def ablation_accuracy(hidden: np.ndarray, labels: np.ndarray, w2: np.ndarray, b2
     return np.stack(
         [per_digit_accuracy(ablated_predictions(hidden, w2, b2, u), labels) for u in range(hidden.shape[1])]
     )
+
+
+def ablation_importance(intact: np.ndarray, ablated: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(U,) overall test-accuracy drop per zeroed unit: per-digit drops weighted by digit frequency."""
+    counts = np.bincount(labels, minlength=DIGITS)
+    return (intact[None, :] - ablated) @ counts / counts.sum()
 
 
 def top_examples(hidden: np.ndarray, k: int = 16) -> np.ndarray:
@@ -158,7 +169,7 @@ def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], thresho
     intact = per_digit_accuracy(acts["predictions"], labels)
     ablated = ablation_accuracy(hidden, labels, w2, b2)
     counts = np.bincount(labels, minlength=DIGITS)
-    overall_drop = (intact - ablated) @ counts / counts.sum()  # (U,) test-accuracy drop per unit
+    overall_drop = ablation_importance(intact, ablated, labels)
     selectivity = selectivity_index(mean)
     preferred = mean.argmax(axis=0)
     preferred_drop = (intact[None, :] - ablated)[np.arange(len(preferred)), preferred]  # (U,)

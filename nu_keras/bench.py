@@ -93,18 +93,15 @@ def bench_seeds(data, repeats: int) -> dict:
 
 
 def bench_collect(data, model_path: Path, repeats: int) -> dict:
-    import numpy as np
-
     from nu_keras import activations
     from nu_keras import model as mdl
+    from nu_keras.analysis import forward_hidden
 
     net = mdl.load_model(model_path)
     weights = mdl.dense_weights(net)
     x = mdl.scale(data.x_test).reshape(len(data.x_test), -1)
     keras_seconds, _ = median_time(lambda: activations.collect(net, data.x_test, data.y_test), repeats)
-    numpy_seconds, _ = median_time(
-        lambda: np.maximum(x @ weights["hidden_kernel"] + weights["hidden_bias"], 0), max(repeats, 5)
-    )
+    numpy_seconds, _ = median_time(lambda: forward_hidden(x, weights), max(repeats, 5))
     return {"keras_collect": keras_seconds, "numpy_forward": numpy_seconds}
 
 

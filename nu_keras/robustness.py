@@ -32,8 +32,7 @@ def model_summary(
     dominance = analysis.dominance_matrix(rates, labels)
     predictions = analysis.output_logits(hidden, w2, b2).argmax(axis=1)
     intact = analysis.per_digit_accuracy(predictions, labels)
-    counts = np.bincount(labels, minlength=10)
-    importance = (intact - analysis.ablation_accuracy(hidden, labels, w2, b2)) @ counts / counts.sum()
+    importance = analysis.ablation_importance(intact, analysis.ablation_accuracy(hidden, labels, w2, b2), labels)
     return {
         "test_accuracy": float(np.mean(predictions == labels)),
         "selectivity": analysis.selectivity_index(mean).tolist(),

@@ -11,8 +11,8 @@ import logging
 
 import numpy as np
 
+from nu_keras import analysis, robustness
 from nu_keras import model as mdl
-from nu_keras import robustness
 from nu_keras.config import RunConfig
 from nu_keras.data import Dataset
 
@@ -65,11 +65,11 @@ def sweep_width(data: Dataset, cfg: RunConfig, seeds: list[int]) -> dict:
 def measure_seed(x: np.ndarray, labels: np.ndarray, trained: dict, initial: dict, seed: int, cfg: RunConfig) -> dict:
     """The trained branch, its untrained initialisation and a rotated basis, measured alike."""
     threshold = cfg.dominance_threshold
-    hidden = forward_hidden(x, trained)
+    hidden = analysis.forward_hidden(x, trained)
     w2, b2 = trained["output_kernel"], trained["output_bias"]
     rotation = robustness.random_rotation(cfg.hidden_units, seed)
     rotated, rotated_w2 = robustness.rotate(hidden, w2, rotation)
-    untrained_hidden = forward_hidden(x, initial)
+    untrained_hidden = analysis.forward_hidden(x, initial)
     return {
         "seed": seed,
         "trained": robustness.model_summary(hidden, labels, w2, b2, threshold),
@@ -80,11 +80,6 @@ def measure_seed(x: np.ndarray, labels: np.ndarray, trained: dict, initial: dict
             rotated, labels, rotated_w2, b2, threshold, rates=robustness.shift_nonnegative(rotated)
         ),
     }
-
-
-def forward_hidden(x: np.ndarray, weights: dict) -> np.ndarray:
-    """relu(x W1 + b1): the hidden layer in numpy, identical to the Keras read-out within float error."""
-    return np.maximum(x @ weights["hidden_kernel"] + weights["hidden_bias"], 0.0)
 
 
 def add_matching(models: list[dict]) -> None:
