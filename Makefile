@@ -1,13 +1,15 @@
 # nu_keras — `make report` trains and publishes; `make test` runs the test suite.
 # Both create .venv and install what they need on a fresh machine.
-# Pass settings through: make report SEED=3 EPOCHS=8 (also BATCH_SIZE, EXAMPLES, OUT, DATA, FORCE=1).
+# Pass settings through: make report SEED=3 EPOCHS=8 (also BATCH_SIZE, EXAMPLES, OUT, DATA, FORCE=1,
+# BACKEND=jax for Keras's JAX backend, which installs the [jax] extra first).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   := $(if $(SEED),--seed $(SEED)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
           $(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) $(if $(EXAMPLES),--examples $(EXAMPLES)) \
-          $(if $(OUT),--out $(OUT)) $(if $(DATA),--data $(DATA)) $(if $(FORCE),--force)
+          $(if $(OUT),--out $(OUT)) $(if $(DATA),--data $(DATA)) $(if $(FORCE),--force) \
+          $(if $(BACKEND),--backend $(BACKEND))
 
 .PHONY: report sweep bench test test-fast serve lint clean
 
@@ -20,18 +22,30 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+$(VENV)/.installed-jax: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[jax]"
 	touch $@ $(VENV)/.installed-run
 
-report: $(VENV)/.installed-run
+$(VENV)/.installed-dask: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dask]"
+	touch $@ $(VENV)/.installed-run
+
+# The tests run the model, activation, ablation and sweep parity tests on both backends, and the sweep
+# on a local Dask cluster: they need both extras.
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,jax,dask]"
+	touch $@ $(VENV)/.installed-run $(VENV)/.installed-jax $(VENV)/.installed-dask
+
+report: $(VENV)/.installed-run $(if $(filter jax,$(BACKEND)),$(VENV)/.installed-jax)
 	$(BIN)/nu-keras report $(ARGS)
 
 # The full width sweep (10 seeds at widths 5, 10, 20, 50), then the site again with its Robustness page.
 SEEDS  ?= 10
 WIDTHS ?= 5,10,20,50
-sweep: $(VENV)/.installed-run
-	$(BIN)/nu-keras sweep --seeds $(SEEDS) --widths $(WIDTHS) $(ARGS)
+# SCHEDULER=tcp://HOST:8786 (a running Dask scheduler) or SCHEDULER=local:2 trains the seed blocks on Dask.
+sweep: $(VENV)/.installed-run $(if $(filter jax,$(BACKEND)),$(VENV)/.installed-jax) \
+       $(if $(SCHEDULER),$(VENV)/.installed-dask)
+	$(BIN)/nu-keras sweep --seeds $(SEEDS) --widths $(WIDTHS) $(ARGS) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 	$(BIN)/nu-keras render $(ARGS)
 	$(BIN)/nu-keras build $(ARGS)
 

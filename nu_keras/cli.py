@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from nu_keras.config import RunConfig, set_backend_environment
+from nu_keras.config import BACKENDS, RunConfig, set_backend_environment
 from nu_keras.errors import NuKerasError
 
 STAGE_HELP = {
@@ -82,6 +82,25 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--templates", type=Path, default=None, help="folder of Jinja2 page templates (default report_templates/)"
     )
+    common.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=d.backend,
+        help=f"Keras backend to train on (default {d.backend}; jax needs the [jax] extra)",
+    )
+    common.add_argument(
+        "--seeds-per-block",
+        type=int,
+        default=d.sweep_block_seeds,
+        help=f"sweep seeds trained together as one model, one task on a cluster (default {d.sweep_block_seeds})",
+    )
+    common.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the sweep's (width, seed block) tasks on this Dask scheduler, e.g. tcp://10.0.0.5:8786, "
+        "or on a local cluster of N worker processes with local:N (needs the [dask] extra)",
+    )
     common.add_argument("--force", action="store_true", help="re-run every stage even when its inputs did not change")
     common.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
     parser = _Parser(
@@ -110,6 +129,9 @@ def config_from(args: argparse.Namespace) -> RunConfig:
         out=args.out,
         sweep_seeds=args.seeds,
         sweep_widths=args.widths,
+        sweep_block_seeds=args.seeds_per_block,
+        backend=args.backend,
+        scheduler=args.scheduler,
         force=args.force,
         templates=args.templates,
         data=args.data,
@@ -120,7 +142,7 @@ def config_from(args: argparse.Namespace) -> RunConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    set_backend_environment()
+    set_backend_environment(args.backend)  # before anything imports Keras
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO, format="nu-keras: %(message)s", stream=sys.stderr
     )

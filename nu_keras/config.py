@@ -21,11 +21,20 @@ BACKEND_ENVIRONMENT = {
     # same weights, and leaves the other core to the rest of the machine.
     "TF_NUM_INTRAOP_THREADS": "1",
     "TF_NUM_INTEROP_THREADS": "1",
+    # oneDNN's matrix products run on OpenMP threads, and their count changes the float summation order:
+    # fixed at one, the weights are bit for bit those of any other process (a Dask worker, another machine).
+    "OMP_NUM_THREADS": "1",
+    # The same for JAX's XLA CPU backend: one thread fits one network as fast as two on the 2-core machine.
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
 }
+BACKENDS = ("tensorflow", "jax")
 
 
-def set_backend_environment() -> None:
-    """Backend settings read once, when Keras is first imported; values already set win."""
+def set_backend_environment(backend: str | None = None) -> None:
+    """Backend settings read once, when Keras is first imported; values already set win, except that
+    an explicit `backend` (the `--backend` flag) replaces KERAS_BACKEND."""
+    if backend is not None:
+        os.environ["KERAS_BACKEND"] = backend
     for name, value in BACKEND_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
 
@@ -49,6 +58,8 @@ class RunConfig:
     validation_size: int = 5000  # last training images held out for the training curves
     steps_per_execution: int = 64  # batches per compiled call: cuts per-step overhead, same weights
     hidden_units: int = 10  # the paper's bottleneck width
+    # Keras backend the networks train on: seeds give different weights on different backends
+    backend: str = "tensorflow"
     # --- report ---
     examples: int = 5  # example images per digit page (the first k of that digit in test order)
     dominance_threshold: float = 0.5  # a digit "has a dominant neuron" above this share of its images
@@ -56,6 +67,10 @@ class RunConfig:
     # --- robustness: the claim as thresholds fixed before anything runs ---
     sweep_seeds: int = 5  # networks per width in the seed sweep (seeds seed, seed+1, ...)
     sweep_widths: tuple[int, ...] = (10,)  # hidden widths of the sweep; `nu-keras sweep` widens it
+    # Seeds trained together as one model (one task of a distributed sweep). Part of the result: the
+    # float summation order of a block depends on its size, so weights agree across block sizes to about
+    # 1e-6, and bit for bit only for the same blocks, wherever they run.
+    sweep_block_seeds: int = 10
     claim_min_digits: int = 8  # the claim needs a dominant unit for at least this many digits ...
     claim_seed_fraction: float = 0.8  # ... in at least this share of the seeds (width 10)
     # --- where things go ---
@@ -67,6 +82,7 @@ class RunConfig:
     project_root: Path = PROJECT_ROOT  # holds report_templates/ and mkdocs.yml
     templates: Path | None = None  # Jinja2 page templates; None means report_templates/ of the project
     force: bool = False  # re-run every stage even when its inputs are unchanged
+    scheduler: str | None = None  # Dask scheduler address for the sweep, "local:N", or None (in this process)
 
     def __post_init__(self) -> None:
         # Bounds below are those numpy and TensorFlow accept; past them a run fails late with a traceback.
@@ -81,6 +97,11 @@ class RunConfig:
         _require(0 <= self.validation_size < 60000, "validation_size must be in [0, 60000)")
         _require(self.hidden_units >= 1, "hidden_units must be at least 1")
         _require(1 <= self.sweep_seeds <= 50, f"--seeds must be between 1 and 50, got {self.sweep_seeds}")
+        _require(self.backend in BACKENDS, f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        _require(
+            1 <= self.sweep_block_seeds <= 50,
+            f"--seeds-per-block must be between 1 and 50, got {self.sweep_block_seeds}",
+        )
         _require(
             len(self.sweep_widths) > 0 and all(1 <= w <= 512 for w in self.sweep_widths),
             f"--widths must be whole numbers between 1 and 512, got {self.sweep_widths}",
@@ -104,12 +125,13 @@ class RunConfig:
             "validation_size",
             "steps_per_execution",
             "hidden_units",
+            "backend",
         ]
         return {name: getattr(self, name) for name in names}
 
     def to_json(self) -> dict:
-        """The settings a report prints; `force` changes how a run goes, not what it computes."""
-        fields = {k: v for k, v in dataclasses.asdict(self).items() if k != "force"}
+        """The settings a report prints; `force` and `scheduler` change how a run goes, not what it computes."""
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("force", "scheduler")}
         return {k: str(v) if isinstance(v, Path) else v for k, v in fields.items()}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import random
 import time
 from pathlib import Path
 
@@ -19,8 +20,18 @@ from nu_keras.errors import NuKerasError
 log = logging.getLogger(__name__)
 
 
+def require_backend(backend: str) -> None:
+    """Keras picks its backend once, at import: a run asking for another one must not train silently on it."""
+    if keras.backend.backend() != backend:
+        raise NuKerasError(
+            f"Keras was imported with the {keras.backend.backend()} backend but this run asks for {backend}; "
+            f"start a new process with --backend {backend} (or KERAS_BACKEND={backend})"
+        )
+
+
 def build_model(cfg: RunConfig) -> keras.Sequential:
     """784-10-10 with named layers so the hidden layer can be read out later (7,960 parameters)."""
+    require_backend(cfg.backend)
     model = network(cfg.seed, cfg.hidden_units)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
@@ -32,14 +43,31 @@ def build_model(cfg: RunConfig) -> keras.Sequential:
 
 
 def network(seed: int, width: int) -> keras.Sequential:
-    """The uncompiled 784-width-10 network; its initial weights depend on the seed alone."""
+    """The uncompiled 784-width-10 network; its initial weights depend on the seed alone.
+
+    The kernels' initializer seeds are the two draws Keras itself would take from Python's `random`
+    after `set_random_seed(seed)`, so the weights are the same, but drawn from a private generator:
+    other threads of the process (a Dask worker's) also draw from the global one.
+    """
     keras.utils.set_random_seed(seed)
+    draws = random.Random(seed)
+    hidden_seed, output_seed = draws.randint(1, int(1e9)), draws.randint(1, int(1e9))
     return keras.Sequential(
         [
             keras.Input(shape=(28, 28), name="image"),
             layers.Flatten(name="flatten"),
-            layers.Dense(width, activation="relu", name="hidden"),
-            layers.Dense(10, activation="softmax", name="output"),
+            layers.Dense(
+                width,
+                activation="relu",
+                name="hidden",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=hidden_seed),
+            ),
+            layers.Dense(
+                10,
+                activation="softmax",
+                name="output",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=output_seed),
+            ),
         ],
         name="nu_keras_mlp",
     )
@@ -53,6 +81,7 @@ def build_branches(cfg: RunConfig, seeds: list[int], width: int) -> keras.Model:
     one network; the loss is the sum of the branches' losses, so each branch's gradient is its own
     loss's gradient, and Adam (elementwise) updates each branch as if it were trained alone.
     """
+    require_backend(cfg.backend)
     inits = [dense_weights(network(seed, width)) for seed in seeds]
     n = len(seeds)
     image = keras.Input(shape=(28, 28), name="image")
@@ -176,12 +205,21 @@ def dense_weights(model: keras.Sequential) -> dict[str, np.ndarray]:
 
 
 def versions() -> dict[str, str]:
-    import tensorflow as tf  # only for its version string; the model code itself uses keras only
-
-    return {
+    """Package versions of this process, with the backend's own (TensorFlow is not imported under JAX)."""
+    backend = keras.backend.backend()
+    found = {
         "python": platform.python_version(),
         "keras": keras.__version__,
-        "tensorflow": tf.__version__,
         "numpy": np.__version__,
-        "backend": keras.backend.backend(),
+        "backend": backend,
     }
+    if backend == "tensorflow":
+        import tensorflow as tf  # only for its version string; the model code itself uses keras only
+
+        found["tensorflow"] = tf.__version__
+    elif backend == "jax":
+        import jax
+        import jaxlib
+
+        found |= {"jax": jax.__version__, "jaxlib": jaxlib.__version__}
+    return found

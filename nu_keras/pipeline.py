@@ -250,7 +250,11 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
             lambda: {k: cache.file_hash(p[k]) for k in ("activations", "weights", "train")},
             ("analysis.py",),
         ),
-        "sweep": (recipe | thresholds, lambda: {"data": data()}, ("sweep.py", "robustness.py", "model.py")),
+        "sweep": (
+            recipe | thresholds | {"sweep_block_seeds": cfg.sweep_block_seeds},
+            lambda: {"data": data()},
+            ("sweep.py", "robustness.py", "model.py"),
+        ),
         "charts": (
             {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir)},
             chart_inputs,
@@ -272,7 +276,8 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
         ),
     }
     config, inputs, modules = specs[stage]
-    return cache.fingerprint(config, inputs(), modules)
+    # Every stage: seeds give other weights on another backend, and the pages print which one ran.
+    return cache.fingerprint(config | {"backend": cfg.backend}, inputs(), modules)
 
 
 def outputs_ready(stage: str, cfg: RunConfig) -> bool:

@@ -8,6 +8,7 @@ before training, and its hidden layer in a random rotated basis. Writes sweep.js
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 
@@ -20,13 +21,24 @@ log = logging.getLogger(__name__)
 
 
 def run_sweep(data: Dataset, cfg: RunConfig) -> dict:
-    """Every per-seed and per-control number of the Robustness page, keyed by width."""
+    """Every per-seed and per-control number of the Robustness page, keyed by width.
+
+    The work is a list of (width, block of seeds) tasks, trained here one after the other or, with
+    `cfg.scheduler`, on a Dask cluster; either way the same blocks give the same numbers.
+    """
     seeds = [cfg.seed + i for i in range(cfg.sweep_seeds)]
+    tasks = [(width, block) for width in cfg.sweep_widths for block in seed_blocks(seeds, cfg.sweep_block_seeds)]
+    if cfg.scheduler:
+        from nu_keras import cluster
+
+        results = cluster.run_blocks(data, cfg, tasks)
+    else:
+        results = [train_block(data, cfg, width, block) for width, block in tasks]
     widths = {}
     for width in cfg.sweep_widths:
-        widths[str(width)] = sweep_width(data, cfg.replace(hidden_units=width), seeds)
+        widths[str(width)] = width_entry([result for (w, _), result in zip(tasks, results, strict=True) if w == width])
         log.info(
-            "width %d: %d seeds trained together in %.1f s, accuracy %.4f +/- %.4f",
+            "width %d: %d seeds trained in %.1f s, accuracy %.4f +/- %.4f",
             width,
             len(seeds),
             widths[str(width)]["fit_seconds"],
@@ -38,19 +50,35 @@ def run_sweep(data: Dataset, cfg: RunConfig) -> dict:
     return {
         "seeds": seeds,
         "widths": widths,
-        "recipe": cfg.training_fields() | {"hidden_units": cfg.hidden_units},
+        "recipe": cfg.training_fields() | {"hidden_units": cfg.hidden_units, "seeds_per_block": cfg.sweep_block_seeds},
         "thresholds": {
             "dominance": cfg.dominance_threshold,
             "min_digits": cfg.claim_min_digits,
             "min_seed_fraction": cfg.claim_seed_fraction,
         },
         "verdict": robustness.verdict(counts, cfg.claim_min_digits, cfg.claim_seed_fraction) if counts else None,
-        "provenance": {"data_sha256": data.sha256, "data_source": data.source, "versions": mdl.versions()},
+        "provenance": {
+            "data_sha256": data.sha256,
+            "data_source": data.source,
+            "backend": cfg.backend,
+            "versions": results[0]["versions"],  # where the networks trained (checked alike on every worker)
+        },
     }
 
 
-def sweep_width(data: Dataset, cfg: RunConfig, seeds: list[int]) -> dict:
-    net = mdl.build_branches(cfg, seeds, cfg.hidden_units)
+def seed_blocks(seeds: list[int], size: int) -> list[list[int]]:
+    """Consecutive blocks of at most `size` seeds: the unit of work, in-process and on a cluster."""
+    return [seeds[i : i + size] for i in range(0, len(seeds), size)]
+
+
+def train_block(data: Dataset, cfg: RunConfig, width: int, seeds: list[int]) -> dict:
+    """Train one block of seeds at one width as branches of one model, and measure each branch.
+
+    Self-contained (data and config in, plain numbers out) so a Dask worker can run it as one task.
+    """
+    started = time.perf_counter()
+    cfg = cfg.replace(hidden_units=width)
+    net = mdl.build_branches(cfg, seeds, width)
     initial = [mdl.branch_weights(net, n) for n in range(len(seeds))]
     fit_seconds = mdl.fit_branches(net, data, cfg)
     x_test = mdl.scale(data.x_test).reshape(len(data.x_test), -1)  # (N, 784)
@@ -58,8 +86,26 @@ def sweep_width(data: Dataset, cfg: RunConfig, seeds: list[int]) -> dict:
     models = [
         measure_seed(x_test, labels, mdl.branch_weights(net, n), initial[n], seed, cfg) for n, seed in enumerate(seeds)
     ]
+    return {
+        "width": width,
+        "seeds": seeds,
+        "fit_seconds": fit_seconds,
+        "task_seconds": time.perf_counter() - started,
+        "models": models,
+        "versions": mdl.versions(),
+    }
+
+
+def width_entry(blocks: list[dict]) -> dict:
+    """One width's blocks joined: units matched across all its seeds, intervals over all of them."""
+    models = [m for block in blocks for m in block["models"]]
     add_matching(models)
-    return {"fit_seconds": fit_seconds, "models": models, "summary": summarise(models)}
+    return {
+        "fit_seconds": sum(block["fit_seconds"] for block in blocks),
+        "blocks": [block["seeds"] for block in blocks],
+        "models": models,
+        "summary": summarise(models),
+    }
 
 
 def measure_seed(x: np.ndarray, labels: np.ndarray, trained: dict, initial: dict, seed: int, cfg: RunConfig) -> dict:

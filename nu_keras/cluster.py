@@ -1,0 +1,117 @@
+"""The seed sweep on a Dask distributed cluster: one task per (width, block of seeds).
+
+Each task runs `sweep.train_block` on a worker, exactly what the in-process sweep runs for that block,
+so the gathered results equal the in-process ones; matching and summaries happen here, after
+gathering. Keras is never imported by this module: a worker imports it inside the task, after
+setting the backend the run asks for.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from nu_keras import cache
+from nu_keras.config import BACKEND_ENVIRONMENT, RunConfig, set_backend_environment
+from nu_keras.data import Dataset
+from nu_keras.errors import NuKerasError
+
+log = logging.getLogger(__name__)
+
+# The modules a block's numbers depend on: every worker must run the same code as this process.
+RESULT_CODE = ("sweep.py", "model.py", "robustness.py", "analysis.py")
+CONNECT_TIMEOUT = "20s"
+
+
+def run_blocks(data: Dataset, cfg: RunConfig, tasks: list[tuple[int, list[int]]]) -> list[dict]:
+    """`sweep.train_block` for every (width, seeds) task on the cluster `cfg.scheduler`, in task order."""
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise NuKerasError(
+            '--scheduler needs Dask distributed: pip install -e ".[dask]" (or pip install "dask[distributed]")'
+        ) from None
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # its INFO lines would drown the stage log
+    started = time.perf_counter()
+    workers = local_workers(cfg.scheduler)
+    try:
+        if workers:
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            )
+            client = Client(cluster, timeout=CONNECT_TIMEOUT)
+        else:
+            cluster, client = None, Client(cfg.scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise NuKerasError(f"cannot reach the Dask scheduler {cfg.scheduler!r}: {exc}") from exc
+    try:
+        log.info("Dask: %d workers at %s, ready in %.1f s", len(client.scheduler_info()["workers"]),
+                 client.scheduler.address, time.perf_counter() - started)  # fmt: skip
+        shared = client.scatter(data, broadcast=True)  # sent once per worker, not once per task
+        environment = {name: os.environ.get(name) for name in BACKEND_ENVIRONMENT}  # as this process runs
+        futures = [
+            client.submit(block_task, shared, cfg, width, seeds, environment, pure=False) for width, seeds in tasks
+        ]
+        for future in as_completed(futures):
+            result = future.result()
+            log.info(
+                "width %d seeds %d-%d: %.1f s on a worker (fit %.1f s)",
+                result["width"],
+                result["seeds"][0],
+                result["seeds"][-1],
+                result["task_seconds"],
+                result["fit_seconds"],
+            )
+        results = client.gather(futures)
+    except NuKerasError:
+        raise
+    except Exception as exc:  # a lost worker, a task that failed on it: one line, not a remote traceback
+        raise NuKerasError(f"the sweep failed on the Dask cluster ({type(exc).__name__}: {exc})") from exc
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    check_same_code_and_versions(results)
+    return results
+
+
+def local_workers(scheduler: str) -> int | None:
+    """N for "local:N" (a LocalCluster started for this run), None for the address of a running scheduler."""
+    if not scheduler.startswith("local:"):
+        return None
+    text = scheduler.removeprefix("local:")
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise NuKerasError(f"--scheduler local:N needs N between 1 and 64 worker processes, got {scheduler!r}")
+    return int(text)
+
+
+def block_task(data: Dataset, cfg: RunConfig, width: int, seeds: list[int], environment: dict) -> dict:
+    """What a worker runs: the backend and thread settings of the submitting process (they change the
+    weights' last bits) before Keras is imported, then train and measure the block."""
+    for name, value in environment.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    set_backend_environment(cfg.backend)
+    from nu_keras.sweep import train_block  # imports Keras, now on the requested backend
+
+    return train_block(data, cfg, width, seeds) | {"code": cache.code_hash(RESULT_CODE)}
+
+
+def check_same_code_and_versions(results: list[dict]) -> None:
+    """Equal results need equal code and packages: a worker with other ones is an error, not a footnote."""
+    from nu_keras import model as mdl
+
+    ours = {k: v for k, v in mdl.versions().items() if k != "python"}
+    for result in results:
+        if result.pop("code") != cache.code_hash(RESULT_CODE):
+            raise NuKerasError("a Dask worker runs other nu_keras code than this process; install the same version")
+        theirs = {k: v for k, v in result["versions"].items() if k != "python"}
+        if theirs != ours:
+            raise NuKerasError(f"a Dask worker has other packages ({theirs}) than this process ({ours})")
