@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from nu_keras.config import BACKENDS, RunConfig, set_backend_environment
+from nu_keras.config import BACKENDS, RunConfig, default_backend, set_backend_environment
 from nu_keras.errors import NuKerasError
 
 STAGE_HELP = {
@@ -85,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--backend",
         choices=BACKENDS,
-        default=d.backend,
-        help=f"Keras backend to train on (default {d.backend}; jax needs the [jax] extra)",
+        default=None,
+        help="Keras backend to train on (default: $KERAS_BACKEND if set, else tensorflow; jax needs the [jax] extra)",
     )
     common.add_argument(
         "--seeds-per-block",
@@ -130,7 +130,7 @@ def config_from(args: argparse.Namespace) -> RunConfig:
         sweep_seeds=args.seeds,
         sweep_widths=args.widths,
         sweep_block_seeds=args.seeds_per_block,
-        backend=args.backend,
+        backend=args.backend or default_backend(),
         scheduler=args.scheduler,
         force=args.force,
         templates=args.templates,

@@ -39,6 +39,10 @@ def set_backend_environment(backend: str | None = None) -> None:
         os.environ.setdefault(name, value)
 
 
+def default_backend() -> str:
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
 def default_cache_path() -> Path:
     """Where a fetched MNIST is kept; `NU_KERAS_CACHE` overrides it (tests point it at a temp dir)."""
     env = os.environ.get("NU_KERAS_CACHE")
@@ -58,8 +62,9 @@ class RunConfig:
     validation_size: int = 5000  # last training images held out for the training curves
     steps_per_execution: int = 64  # batches per compiled call: cuts per-step overhead, same weights
     hidden_units: int = 10  # the paper's bottleneck width
-    # Keras backend the networks train on: seeds give different weights on different backends
-    backend: str = "tensorflow"
+    # Keras backend the networks train on (seeds give other weights on another backend); like Keras,
+    # KERAS_BACKEND chooses when no --backend is given
+    backend: str = field(default_factory=default_backend)
     # --- report ---
     examples: int = 5  # example images per digit page (the first k of that digit in test order)
     dominance_threshold: float = 0.5  # a digit "has a dominant neuron" above this share of its images
@@ -103,6 +108,11 @@ class RunConfig:
             f"--seeds-per-block must be between 1 and 50, got {self.sweep_block_seeds}",
         )
         _require(
+            self.scheduler is None or _scheduler_ok(self.scheduler),
+            f"--scheduler must be a Dask scheduler address (tcp://HOST:PORT) or local:N with N from 1 to 64, "
+            f"got {self.scheduler!r}",
+        )
+        _require(
             len(self.sweep_widths) > 0 and all(1 <= w <= 512 for w in self.sweep_widths),
             f"--widths must be whole numbers between 1 and 512, got {self.sweep_widths}",
         )
@@ -133,6 +143,13 @@ class RunConfig:
         """The settings a report prints; `force` and `scheduler` change how a run goes, not what it computes."""
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("force", "scheduler")}
         return {k: str(v) if isinstance(v, Path) else v for k, v in fields.items()}
+
+
+def _scheduler_ok(text: str) -> bool:
+    if text.startswith("local:"):
+        n = text.removeprefix("local:")
+        return n.isdigit() and 1 <= int(n) <= 64
+    return bool(text) and not any(c.isspace() for c in text)
 
 
 def _require(condition: bool, message: str) -> None:

@@ -42,6 +42,17 @@ def build_model(cfg: RunConfig) -> keras.Sequential:
     return model
 
 
+def set_random_seed(seed: int) -> None:
+    """`keras.utils.set_random_seed`, except that under JAX it does not import TensorFlow (several seconds)
+    just to seed it: there the batch order comes from NumPy's generator and the initial weights from
+    the initializers' own seeds (see `network`), so Python's and NumPy's generators are all that matter."""
+    if keras.backend.backend() == "tensorflow":
+        keras.utils.set_random_seed(seed)  # TensorFlow's seed sets the order of `fit`'s shuffle there
+    else:
+        random.seed(seed)
+        np.random.seed(seed)
+
+
 def network(seed: int, width: int) -> keras.Sequential:
     """The uncompiled 784-width-10 network; its initial weights depend on the seed alone.
 
@@ -49,7 +60,7 @@ def network(seed: int, width: int) -> keras.Sequential:
     after `set_random_seed(seed)`, so the weights are the same, but drawn from a private generator:
     other threads of the process (a Dask worker's) also draw from the global one.
     """
-    keras.utils.set_random_seed(seed)
+    set_random_seed(seed)
     draws = random.Random(seed)
     hidden_seed, output_seed = draws.randint(1, int(1e9)), draws.randint(1, int(1e9))
     return keras.Sequential(
@@ -139,7 +150,7 @@ def train(model: keras.Sequential, data: Dataset, cfg: RunConfig, validate: bool
     n_fit = len(data.x_train) - cfg.validation_size
     y = data.y_train
     validation = (scale(data.x_train[n_fit:]), y[n_fit:]) if cfg.validation_size and validate else None
-    keras.utils.set_random_seed(cfg.data_order_seed)  # the batch order, shared with the sweep's branches
+    set_random_seed(cfg.data_order_seed)  # the batch order, shared with the sweep's branches
     start = time.perf_counter()
     history = model.fit(
         scale(data.x_train[:n_fit]),
@@ -160,7 +171,7 @@ def fit_branches(model: keras.Model, data: Dataset, cfg: RunConfig) -> float:
     Returns the wall time of the fit.
     """
     n_fit = len(data.x_train) - cfg.validation_size
-    keras.utils.set_random_seed(cfg.data_order_seed)
+    set_random_seed(cfg.data_order_seed)
     start = time.perf_counter()
     model.fit(
         scale(data.x_train[:n_fit]),

@@ -36,6 +36,10 @@ def assert_one_line_error(code, err, fragment):
         (["sweep", "--widths", "5,x"], "expected comma-separated whole numbers"),
         (["sweep", "--widths", "0,10"], "--widths must be whole numbers between 1 and 512"),
         (["sweep", "--seeds", "0"], "--seeds must be between 1 and 50"),
+        (["sweep", "--seeds-per-block", "0"], "--seeds-per-block must be between 1 and 50"),
+        (["sweep", "--scheduler", "local:0"], "--scheduler must be a Dask scheduler address"),
+        (["sweep", "--scheduler", "local:two"], "--scheduler must be a Dask scheduler address"),
+        (["report", "--backend", "torch"], "invalid choice"),
         ([], "required"),
     ],
 )
@@ -48,7 +52,7 @@ def test_help_explains_every_flag(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["report", "--help"])
     text = capsys.readouterr().out
-    for flag in ("--seed", "--epochs", "--batch-size", "--examples", "--out", "--data"):
+    for flag in ("--seed", "--epochs", "--batch-size", "--examples", "--out", "--data", "--backend", "--scheduler"):
         assert flag in text
 
 

@@ -1,5 +1,8 @@
 """The Keras side: model shape, the hidden read-out against numpy, ablation against the Keras model."""
 
+import os
+
+import keras
 import numpy as np
 import pytest
 
@@ -93,3 +96,22 @@ def test_atomic_write_leaves_the_old_file_when_the_writer_fails(tmp_path):
             raise RuntimeError("killed")
     assert artifacts.read_json(target) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_keras_runs_on_the_session_backend_and_versions_name_its_packages():
+    backend = os.environ["KERAS_BACKEND"]  # conftest sets tensorflow unless the session asked for another
+    assert keras.backend.backend() == backend == RunConfig().backend
+    versions = mdl.versions()
+    assert versions["backend"] == backend and versions["keras"] == keras.__version__
+    if backend == "jax":
+        assert {"jax", "jaxlib"} <= set(versions) and "tensorflow" not in versions
+    else:
+        assert "tensorflow" in versions
+
+
+def test_asking_for_another_backend_than_keras_was_imported_with_is_a_clear_error():
+    other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"
+    with pytest.raises(NuKerasError, match=f"asks for {other}; start a new process"):
+        mdl.build_model(RunConfig(backend=other))
+    with pytest.raises(NuKerasError, match=f"asks for {other}"):
+        mdl.build_branches(RunConfig(backend=other), [0, 1], 10)
