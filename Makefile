@@ -50,8 +50,10 @@ sweep: $(VENV)/.installed-run $(if $(filter jax,$(BACKEND)),$(VENV)/.installed-j
 	$(BIN)/nu-keras build $(ARGS)
 
 # Timing targets live here, not in tests: writes bench/results.json and prints a table.
-bench: $(VENV)/.installed-run
-	$(BIN)/python -m nu_keras.bench
+# Times the working tree against a baseline revision (default: the commit before the second speed step) in
+# one run, alternating, and the working tree on both backends: BASELINE=REV to choose another revision.
+bench: $(VENV)/.installed-jax
+	$(BIN)/python -m nu_keras.bench $(if $(BASELINE),--baseline $(BASELINE))
 
 # What the browser suite (tests/test_browser.py) needs, installed only when missing, so a second run
 # costs a second: Debian's Chromium (apt-get, as root; never `playwright install`), axe-core from npm

@@ -1,8 +1,11 @@
-"""Benchmark: `python -m nu_keras.bench` (or `make bench`) -> bench/results.json and a table.
+"""Benchmark against a baseline in the same run: `python -m nu_keras.bench` (or `make bench`).
 
-Every figure is the median of `--repeats` runs, all measured in one run on one machine, so their
-ratios are comparable. Targets (issue "Fast report") are printed beside the measurements; they are
-checked here, not in timed tests.
+The baseline revision (default: the last commit before the "Speed and scale, second step" work) is
+exported with `git archive` into a temporary folder; it and this working tree then run the same
+commands as separate processes on the same machine, alternating (baseline, working tree, baseline,
+...), so machine load hits both alike. Reported as ratios to the baseline, beside the targets; the
+working tree's two Keras backends are timed side by side. Writes bench/results.json and prints tables.
+Timing targets live here, not in tests.
 """
 
 from __future__ import annotations
@@ -10,67 +13,40 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
 
-from nu_keras.config import RunConfig, set_backend_environment
+from nu_keras.config import BACKEND_ENVIRONMENT, PROJECT_ROOT, RunConfig
 
+BASELINE = "add0b05"  # the last commit before this work
 TARGETS = {
-    "training_speedup": ("training speed-up over plain fit", ">= 3x", lambda v: v >= 3),
-    "report_cold": ("report, cold", "<= 25 s", lambda v: v <= 25),
-    "report_warm": ("report, warm (nothing changed)", "<= 5 s", lambda v: v <= 5),
-    "report_template": ("report after one template change", "<= 8 s", lambda v: v <= 8),
-    "publish": ("charts + pages + site build", "<= 6 s", lambda v: v <= 6),
-    "peak_rss_gib": ("peak memory of the report process", "<= 1.5 GiB", lambda v: v <= 1.5),
-    "seeds_ratio": ("10 seeds at width 10 / one seed", "<= 2x", lambda v: v <= 2),
+    "cold": ("report, cold", "<= 0.5x baseline", lambda ratio: ratio <= 0.5),
+    "publish": ("charts + pages + site build", "<= 0.5x baseline", lambda ratio: ratio <= 0.5),
+    "warm": ("report, warm (nothing changed)", "<= 1.0x baseline", lambda ratio: ratio <= 1.0),
+    "seeds": ("10 seeds together / one seed, width 10", "<= 1.5x", lambda ratio: ratio <= 1.5),
 }
-
-
-def median_time(function, repeats: int) -> tuple[float, list]:
-    """Median wall time of `function()` and the values it returned."""
-    times, results = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        results.append(function())
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), results
-
-
-def bench_training(data, repeats: int) -> dict:
-    from nu_keras import model as mdl
-
-    def fit(cfg):
-        def run():
-            net = mdl.build_model(cfg)
-            with contextlib.redirect_stdout(io.StringIO()):
-                seconds = mdl.train(net, data, cfg)["fit_seconds"]
-            return seconds, mdl.evaluate(net, data)
-
-        return run
-
-    recipe = RunConfig()
-    plain = recipe.replace(batch_size=32, learning_rate=1e-3, steps_per_execution=1)
-    out = {}
-    for name, cfg in (("recipe", recipe), ("plain", plain)):
-        _, runs = median_time(fit(cfg), repeats)
-        out[name] = {
-            "fit_seconds": statistics.median(r[0] for r in runs),
-            "test_accuracy": statistics.median(r[1] for r in runs),
-            "batch_size": cfg.batch_size,
-            "learning_rate": cfg.learning_rate,
-            "steps_per_execution": cfg.steps_per_execution,
-            "epochs": cfg.epochs,
-        }
-    out["speedup"] = out["plain"]["fit_seconds"] / out["recipe"]["fit_seconds"]
-    return out
+# Run inside a tree's own code: its `bench_seeds` (same signature in the baseline), its data loader.
+SEEDS_SNIPPET = """
+import json, time
+from nu_keras.config import RunConfig, set_backend_environment
+set_backend_environment()
+start = time.perf_counter()
+import keras
+import_seconds = time.perf_counter() - start
+from nu_keras import bench, pipeline
+cfg = RunConfig()
+result = bench.bench_seeds(pipeline.dataset(cfg.data, cfg.cache_path), 1)
+print(json.dumps(result | {"import_keras": import_seconds, "backend": keras.backend.backend()}))
+"""
 
 
 def bench_seeds(data, repeats: int) -> dict:
@@ -87,220 +63,192 @@ def bench_seeds(data, repeats: int) -> dict:
     def ten():
         return mdl.fit_branches(mdl.build_branches(cfg, list(range(10)), 10), data, cfg)
 
-    one_seconds = statistics.median(median_time(one, repeats)[1])
-    ten_seconds = statistics.median(median_time(ten, repeats)[1])
+    one_seconds = statistics.median(one() for _ in range(repeats))
+    ten_seconds = statistics.median(ten() for _ in range(repeats))
     return {"one_seed_fit": one_seconds, "ten_seeds_fit": ten_seconds, "ratio": ten_seconds / one_seconds}
 
 
-def bench_collect(data, model_path: Path, repeats: int) -> dict:
-    from nu_keras import activations
-    from nu_keras import model as mdl
-    from nu_keras.analysis import forward_hidden
-
-    net = mdl.load_model(model_path)
-    weights = mdl.dense_weights(net)
-    x = mdl.scale(data.x_test).reshape(len(data.x_test), -1)
-    keras_seconds, _ = median_time(lambda: activations.collect(net, data.x_test, data.y_test), repeats)
-    numpy_seconds, _ = median_time(lambda: forward_hidden(x, weights), max(repeats, 5))
-    return {"keras_collect": keras_seconds, "numpy_forward": numpy_seconds}
+def export_revision(revision: str, target: Path) -> Path:
+    """The files of `revision` in `target`, via `git archive` (the repository itself is left as it is)."""
+    done = subprocess.run(["git", "-C", str(PROJECT_ROOT), "archive", "--format=tar", revision], capture_output=True)
+    if done.returncode != 0:
+        raise SystemExit(f"bench: cannot export {revision!r}: {done.stderr.decode().strip()}")
+    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
+        archive.extractall(target, filter="data")
+    return target
 
 
-def bench_publish(cfg: RunConfig, repeats: int) -> dict:
-    """Charts, pages and site build from the artifacts of a finished report, each timed alone."""
-    from nu_keras import artifacts, charts, pages, pipeline, site
+def tree_environment(tree: Path, backend: str = "tensorflow") -> dict[str, str]:
+    """The environment for a tree's processes: its own code first, and its own backend settings
+    (those this process may have inherited are dropped, so each tree applies its defaults)."""
+    env = {k: v for k, v in os.environ.items() if k not in BACKEND_ENVIRONMENT}
+    return env | {"PYTHONPATH": str(tree), "KERAS_BACKEND": backend}
 
-    p = pipeline.paths(cfg)
-    metrics = artifacts.read_json(p["metrics"])
-    sweep = artifacts.read_json(p["sweep"])
-    acts, weights = artifacts.read_npz(p["activations"]), artifacts.read_npz(p["weights"])
-    images = pipeline.dataset(cfg.data, cfg.cache_path).x_test
-    scratch = Path(tempfile.mkdtemp(prefix="nu_keras-bench-"))
-    try:
 
-        def draw():
-            shutil.rmtree(scratch / "img", ignore_errors=True)
-            return charts.render_all(metrics, acts, weights, images, cfg.examples, scratch / "img", sweep)
+def timed(command: list[str], env: dict, cwd: Path) -> tuple[float, float, str]:
+    """Wall seconds, peak memory (GiB) of the process, and its stdout; exits the bench if it failed."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if process.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(command[2:5])} failed: {stderr.strip().splitlines()[-3:]}")
+    return seconds, usage.ru_maxrss / 2**20, stdout
 
-        chart_seconds, _ = median_time(draw, repeats)
-        page_seconds, _ = median_time(
-            lambda: pages.render_all(metrics, cfg.examples, cfg.templates_dir, scratch, sweep), repeats
-        )
-        build_cfg = cfg.replace(pages_dir=scratch, site_dir=scratch.parent / f"{scratch.name}-site")
-        build_seconds, _ = median_time(lambda: site.build(build_cfg), repeats)
-        shutil.rmtree(build_cfg.site_dir, ignore_errors=True)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+
+def cli(stage: str, root: Path, *extra: str) -> list[str]:
+    folders = ["--out", str(root / "artifacts"), "--pages-dir", str(root / "pages"), "--site-dir", str(root / "site")]
+    return [sys.executable, "-m", "nu_keras", stage, "-q", *folders, *extra]
+
+
+def measure_tree(tree: Path, scratch: Path, backend: str = "tensorflow", extra: tuple[str, ...] = ()) -> dict:
+    """One round for one tree: cold report, warm report, charts+pages+build again, ten seeds vs one."""
+    env = tree_environment(tree, backend)
+    root = Path(tempfile.mkdtemp(prefix="run-", dir=scratch))
+    cold, cold_rss, _ = timed(cli("report", root, *extra), env, scratch)
+    warm, _, _ = timed(cli("report", root, *extra), env, scratch)
+    render, _, _ = timed(cli("render", root, "--force", *extra), env, scratch)
+    build, _, _ = timed(cli("build", root, "--force", *extra), env, scratch)
+    seeds_seconds, _, printed = timed([sys.executable, "-c", SEEDS_SNIPPET], env, scratch)
+    seeds = json.loads(printed.strip().splitlines()[-1])
+    metrics = json.loads((root / "artifacts" / "metrics.json").read_text())
+    shutil.rmtree(root, ignore_errors=True)
     return {
-        "charts": chart_seconds,
-        "pages": page_seconds,
-        "build": build_seconds,
-        "total": chart_seconds + page_seconds + build_seconds,
+        "cold": cold,
+        "warm": warm,
+        "publish": render + build,
+        "render": render,
+        "build": build,
+        "peak_rss_gib": cold_rss,
+        "test_accuracy": metrics["test_accuracy"],
+        "one_seed_fit": seeds["one_seed_fit"],
+        "ten_seeds_fit": seeds["ten_seeds_fit"],
+        "seeds_ratio": seeds["ratio"],
+        "import_keras": seeds["import_keras"],
+        "backend": seeds["backend"],
     }
 
 
-def report_command(root: Path, templates: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "nu_keras",
-        "report",
-        "-q",
-        "--out",
-        str(root / "artifacts"),
-        "--pages-dir",
-        str(root / "pages"),
-        "--site-dir",
-        str(root / "site"),
-        "--templates",
-        str(templates),
+def medians(rounds: list[dict]) -> dict:
+    """Per measure, the median over the rounds; the rounds themselves are kept too."""
+    first = rounds[0]
+    summary = {k: statistics.median(r[k] for r in rounds) if isinstance(v, float) else v for k, v in first.items()}
+    return summary | {"rounds": rounds}
+
+
+def comparison_table(base: dict, work: dict, revision: str) -> str:
+    rows = []
+    for key, unit in (("cold", "s"), ("publish", "s"), ("warm", "s")):
+        label, text, ok = TARGETS[key]
+        ratio = work[key] / base[key]
+        verdict = "met" if ok(ratio) else "MISSED"
+        rows.append(
+            (label, f"{base[key]:.1f} {unit}", f"{work[key]:.1f} {unit}", f"{ratio:.2f}x", f"{text}: {verdict}")
+        )
+    label, text, ok = TARGETS["seeds"]
+    rows.append(
+        (
+            label,
+            f"{base['seeds_ratio']:.2f}x ({base['ten_seeds_fit']:.1f} s / {base['one_seed_fit']:.1f} s)",
+            f"{work['seeds_ratio']:.2f}x ({work['ten_seeds_fit']:.1f} s / {work['one_seed_fit']:.1f} s)",
+            f"{work['seeds_ratio'] / base['seeds_ratio']:.2f}x",
+            f"{text}: {'met' if ok(work['seeds_ratio']) else 'MISSED'}",
+        )
+    )
+    rows.append(
+        (
+            "peak memory of the cold report process",
+            f"{base['peak_rss_gib']:.2f} GiB",
+            f"{work['peak_rss_gib']:.2f} GiB",
+            f"{work['peak_rss_gib'] / base['peak_rss_gib']:.2f}x",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "test accuracy of the report's network",
+            f"{base['test_accuracy']:.4f}",
+            f"{work['test_accuracy']:.4f}",
+            "",
+            "",
+        )
+    )
+    head = f"| measure | baseline {revision} | working tree | ratio | target |\n|---|---|---|---|---|\n"
+    return head + "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+def backend_table(by_backend: dict[str, dict]) -> str:
+    names = list(by_backend)
+    rows = [
+        ("`import keras`", "import_keras", "{:.1f} s"),
+        ("one seed, fit (recipe, 10 epochs)", "one_seed_fit", "{:.1f} s"),
+        ("10 seeds together, fit", "ten_seeds_fit", "{:.1f} s"),
+        ("10 seeds / one seed", "seeds_ratio", "{:.2f}x"),
+        ("report, cold", "cold", "{:.1f} s"),
+        ("report, warm", "warm", "{:.1f} s"),
+        ("test accuracy of the report's network", "test_accuracy", "{:.4f}"),
     ]
-
-
-def timed_run(command: list[str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"bench: report failed: {done.stderr.strip().splitlines()[-1:]}")
-    return time.perf_counter() - start
-
-
-def bench_report(repeats: int) -> tuple[dict, Path]:
-    """`nu-keras report` cold, warm, and after one template change, as separate processes."""
-    base = Path(tempfile.mkdtemp(prefix="nu_keras-bench-report-"))
-    templates = base / "templates"
-    shutil.copytree(RunConfig().templates_dir, templates)
-    cold, warm, template = [], [], []
-    for i in range(repeats):
-        root = base / f"run{i}"
-        cold.append(timed_run(report_command(root, templates)))
-        warm.append(timed_run(report_command(root, templates)))
-        with open(templates / "run.md.j2", "a") as handle:
-            handle.write(f"\n<!-- bench edit {i} -->\n")
-        template.append(timed_run(report_command(root, templates)))
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest report process
-    return (
-        {
-            "cold": statistics.median(cold),
-            "warm": statistics.median(warm),
-            "template": statistics.median(template),
-            "cold_runs": cold,
-            "warm_runs": warm,
-            "template_runs": template,
-            "peak_rss_gib": peak_kib / 2**20,
-        },
-        base / "run0",
+    head = "| measure (working tree) | " + " | ".join(names) + " |\n|---|" + "---|" * len(names) + "\n"
+    return head + "\n".join(
+        f"| {label} | " + " | ".join(fmt.format(by_backend[n][key]) for n in names) + " |" for label, key, fmt in rows
     )
 
 
 def machine() -> dict:
-    import keras
-    import numpy as np
-
-    cpu = (
-        next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            platform.processor(),
+    cpu = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        cpu = next(
+            (ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines() if ln.startswith("model name")), cpu
         )
-        if Path("/proc/cpuinfo").exists()
-        else ""
-    )
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "keras": keras.__version__,
-        "backend": keras.backend.backend(),
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-    }
-
-
-def table(results: dict) -> str:
-    r = results
-    t, s, c, p, rep = r["training"], r["seeds"], r["collect"], r["publish"], r["report"]
-    rows = [
-        (
-            "training, default recipe (fit)",
-            f"{t['recipe']['fit_seconds']:.2f} s",
-            f"test accuracy {t['recipe']['test_accuracy']:.4f}",
-        ),
-        (
-            "training, plain fit (batch 32, no tricks)",
-            f"{t['plain']['fit_seconds']:.2f} s",
-            f"test accuracy {t['plain']['test_accuracy']:.4f}",
-        ),
-        ("training speed-up", f"{t['speedup']:.1f}x", _target("training_speedup", t["speedup"])),
-        (
-            "10 seeds together / one seed (width 10)",
-            f"{s['ratio']:.2f}x",
-            f"{s['ten_seeds_fit']:.2f} s vs {s['one_seed_fit']:.2f} s; " + _target("seeds_ratio", s["ratio"]),
-        ),
-        ("report, cold", f"{rep['cold']:.1f} s", _target("report_cold", rep["cold"])),
-        ("report, warm", f"{rep['warm']:.1f} s", _target("report_warm", rep["warm"])),
-        ("report, one template changed", f"{rep['template']:.1f} s", _target("report_template", rep["template"])),
-        (
-            "activations, Keras submodel (10 000 images)",
-            f"{c['keras_collect'] * 1000:.0f} ms",
-            f"numpy forward pass {c['numpy_forward'] * 1000:.1f} ms",
-        ),
-        ("charts", f"{p['charts']:.2f} s", ""),
-        ("pages", f"{p['pages']:.2f} s", ""),
-        ("site build", f"{p['build']:.2f} s", ""),
-        ("charts + pages + site build", f"{p['total']:.2f} s", _target("publish", p["total"])),
-        (
-            "peak memory of a report process",
-            f"{rep['peak_rss_gib']:.2f} GiB",
-            _target("peak_rss_gib", rep["peak_rss_gib"]),
-        ),
-    ]
-    lines = ["| measure | median | notes |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    return "\n".join(lines)
-
-
-def _target(key: str, value: float) -> str:
-    label, text, ok = TARGETS[key]
-    return f"target {text}: {'met' if ok(value) else 'MISSED'}"
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nu_keras.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (median; default 3)")
+    parser.add_argument("--baseline", default=BASELINE, help=f"git revision to compare against (default {BASELINE})")
+    parser.add_argument("--repeats", type=int, default=2, help="alternating rounds per tree (median; default 2)")
+    parser.add_argument("--no-jax", action="store_true", help="skip the JAX column of the backend table")
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"), help="where to write the results")
     args = parser.parse_args(argv)
-    set_backend_environment()  # as the CLI does, so in-process timings match the report's
-    from nu_keras import artifacts, pipeline
+    from nu_keras import pipeline
 
     cfg = RunConfig()
-    data = pipeline.dataset(cfg.data, cfg.cache_path)  # fetched once, so "cold" excludes the data fetch
-    print("bench: report cold / warm / template change ...", file=sys.stderr)
-    report, run_root = bench_report(args.repeats)
-    run_cfg = cfg.replace(out=run_root / "artifacts", pages_dir=run_root / "pages", site_dir=run_root / "site")
-    print("bench: charts, pages, site build ...", file=sys.stderr)
-    publish = bench_publish(run_cfg, args.repeats)
-    print("bench: activation collection ...", file=sys.stderr)
-    collect = bench_collect(data, run_cfg.out / "model.keras", args.repeats)
-    print("bench: training, recipe vs plain fit ...", file=sys.stderr)
-    training = bench_training(data, args.repeats)
-    print("bench: ten seeds together vs one ...", file=sys.stderr)
-    seeds = bench_seeds(data, args.repeats)
-    shutil.rmtree(run_root.parent, ignore_errors=True)
+    pipeline.dataset(cfg.data, cfg.cache_path)  # fetched once before timing, so "cold" excludes the data fetch
+    scratch = Path(tempfile.mkdtemp(prefix="nu_keras-bench-"))
+    try:
+        baseline = export_revision(args.baseline, scratch / "baseline")
+        base_rounds, work_rounds, jax_rounds = [], [], []
+        for i in range(args.repeats):
+            print(f"bench: round {i + 1} of {args.repeats}: baseline {args.baseline} ...", file=sys.stderr)
+            base_rounds.append(measure_tree(baseline, scratch))
+            print(f"bench: round {i + 1} of {args.repeats}: working tree ...", file=sys.stderr)
+            work_rounds.append(measure_tree(PROJECT_ROOT, scratch))
+            if not args.no_jax:
+                print(f"bench: round {i + 1} of {args.repeats}: working tree on JAX ...", file=sys.stderr)
+                jax_rounds.append(measure_tree(PROJECT_ROOT, scratch, "jax", ("--backend", "jax")))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    base, work = medians(base_rounds), medians(work_rounds)
+    by_backend = {"tensorflow": work} | ({"jax": medians(jax_rounds)} if jax_rounds else {})
     results = {
         "machine": machine(),
+        "baseline": args.baseline,
         "repeats": args.repeats,
-        "training": training,
-        "seeds": seeds,
-        "report": report,
-        "collect": collect,
-        "publish": publish,
+        "baseline_tree": base,
+        "working_tree": by_backend,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-    results["table"] = table(results)
+    results["table"] = comparison_table(base, work, args.baseline)
+    results["backend_table"] = backend_table(by_backend)
+    from nu_keras import artifacts
+
     artifacts.write_json(args.out, results)
-    print(results["table"])
+    print(results["table"] + "\n\n" + results["backend_table"])
     print(f"\nmachine: {results['machine']['cpu']}, {results['machine']['cores']} cores; written to {args.out}")
     return 0
 
