@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -459,5 +460,7 @@ def render_all(
     workers = min(len(tasks), os.cpu_count() or 1)
     if workers <= 1:
         return len([_run_task(t) for t in tasks])
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    # fork is cheap, but JAX's threads make a fork of a process that imported it unsafe (it warns of deadlock)
+    start_method = "spawn" if "jax" in sys.modules else "fork"
+    with multiprocessing.get_context(start_method).Pool(workers) as pool:
         return len(pool.map(_run_task, tasks, chunksize=1))

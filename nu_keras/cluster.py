@@ -37,6 +37,7 @@ def run_blocks(data: Dataset, cfg: RunConfig, tasks: list[tuple[int, list[int]]]
     workers = local_workers(cfg.scheduler)
     try:
         if workers:
+            os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # read by the worker processes
             cluster = LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
@@ -50,9 +51,12 @@ def run_blocks(data: Dataset, cfg: RunConfig, tasks: list[tuple[int, list[int]]]
     except (OSError, TimeoutError, ValueError) as exc:
         raise NuKerasError(f"cannot reach the Dask scheduler {cfg.scheduler!r}: {exc}") from exc
     try:
-        log.info("Dask: %d workers at %s, ready in %.1f s", len(client.scheduler_info()["workers"]),
-                 client.scheduler.address, time.perf_counter() - started)  # fmt: skip
+        workers_ready = len(client.scheduler_info()["workers"])
+        ready = time.perf_counter() - started
+        log.info("Dask: %d workers at %s, ready in %.1f s", workers_ready, client.scheduler.address, ready)
+        sending = time.perf_counter()
         shared = client.scatter(data, broadcast=True)  # sent once per worker, not once per task
+        log.info("Dask: dataset sent to every worker in %.1f s", time.perf_counter() - sending)
         environment = {name: os.environ.get(name) for name in BACKEND_ENVIRONMENT}  # as this process runs
         futures = [
             client.submit(block_task, shared, cfg, width, seeds, environment, pure=False) for width, seeds in tasks
