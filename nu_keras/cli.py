@@ -209,7 +209,7 @@ def check_encodable(cfg: RunConfig) -> None:
 # on a machine without GPU, retracing notices) go straight to file descriptor 2, before and regardless of
 # TF_CPP_MIN_LOG_LEVEL. They tell a user nothing they can act on, so the CLI drops them.
 NATIVE_LOG_LINE = re.compile(
-    rb"^([IW]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\]"
+    rb"^([IW]\d{4} [\d:.]+ +\d+ \S+:\d+\]"
     rb"|E\d{4} .*(cuInit|cuda|CUDA|cuDNN|cuFFT|cuBLAS)"
     rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
     rb"|WARNING:tensorflow:.*retracing)"
