@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -444,6 +445,12 @@ def chart_tasks(metrics: dict, acts: dict, weights: dict, images: np.ndarray, ex
     return tasks
 
 
+def _quiet_worker() -> None:
+    """Workers leave Ctrl-C to the parent (which stops the pool) and die quietly when it terminates them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _run_task(task: tuple) -> str:
     function, path, args, kwargs = task
     function(path, *args, **kwargs)
@@ -462,5 +469,5 @@ def render_all(
         return len([_run_task(t) for t in tasks])
     # fork is cheap, but JAX's threads make a fork of a process that imported it unsafe (it warns of deadlock)
     start_method = "spawn" if "jax" in sys.modules else "fork"
-    with multiprocessing.get_context(start_method).Pool(workers) as pool:
+    with multiprocessing.get_context(start_method).Pool(workers, initializer=_quiet_worker) as pool:
         return len(pool.map(_run_task, tasks, chunksize=1))
