@@ -33,6 +33,7 @@ def run_blocks(data: Dataset, cfg: RunConfig, tasks: list[tuple[int, list[int]]]
             '--scheduler needs Dask distributed: pip install -e ".[dask]" (or pip install "dask[distributed]")'
         ) from None
     logging.getLogger("distributed").setLevel(logging.WARNING)  # its INFO lines would drown the stage log
+    logging.getLogger("distributed.nanny").setLevel(logging.ERROR)  # "killing" workers slow to exit at the end
     started = time.perf_counter()
     workers = local_workers(cfg.scheduler)
     try:
