@@ -1,6 +1,7 @@
 """Train many seeded networks per hidden width at once and measure how stable the finding is.
 
-For each width, the N seeds train together as branches of one model (`model.build_branches`);
+For each width, the seeds train in blocks (`cfg.sweep_block_seeds`), each block as branches of one
+model (`model.build_branches`), in this process or as tasks on a Dask cluster (`cluster.py`);
 each branch is then measured like the report's network, beside two controls: the same network
 before training, and its hidden layer in a random rotated basis. Writes sweep.json.
 """
