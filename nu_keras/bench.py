@@ -85,8 +85,10 @@ def tree_environment(tree: Path, backend: str = "tensorflow") -> dict[str, str]:
     return env | {"PYTHONPATH": str(tree), "KERAS_BACKEND": backend}
 
 
-def timed(command: list[str], env: dict, cwd: Path) -> tuple[float, float, str]:
-    """Wall seconds, peak memory (GiB) of the process, and its stdout; exits the bench if it failed."""
+def timed(command: list[str], env: dict, cwd: Path) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds (user + system, with the processes it waited for, e.g. the chart pool), peak
+    memory (GiB) of the process, and its stdout; exits the bench if it failed. On a machine shared with
+    other work the wall time swings with the load; the CPU time much less."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=err)
@@ -97,7 +99,7 @@ def timed(command: list[str], env: dict, cwd: Path) -> tuple[float, float, str]:
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     if process.returncode != 0:
         raise SystemExit(f"bench: {' '.join(command[2:5])} failed: {stderr.strip().splitlines()[-3:]}")
-    return seconds, usage.ru_maxrss / 2**20, stdout
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 2**20, stdout
 
 
 def cli(stage: str, root: Path, *extra: str) -> list[str]:
@@ -109,11 +111,11 @@ def measure_tree(tree: Path, scratch: Path, backend: str = "tensorflow", extra: 
     """One round for one tree: cold report, warm report, charts+pages+build again, ten seeds vs one."""
     env = tree_environment(tree, backend)
     root = Path(tempfile.mkdtemp(prefix="run-", dir=scratch))
-    cold, cold_rss, _ = timed(cli("report", root, *extra), env, scratch)
-    warm, _, _ = timed(cli("report", root, *extra), env, scratch)
-    render, _, _ = timed(cli("render", root, "--force", *extra), env, scratch)
-    build, _, _ = timed(cli("build", root, "--force", *extra), env, scratch)
-    seeds_seconds, _, printed = timed([sys.executable, "-c", SEEDS_SNIPPET], env, scratch)
+    cold, cold_cpu, cold_rss, _ = timed(cli("report", root, *extra), env, scratch)
+    warm, warm_cpu, _, _ = timed(cli("report", root, *extra), env, scratch)
+    render, render_cpu, _, _ = timed(cli("render", root, "--force", *extra), env, scratch)
+    build, build_cpu, _, _ = timed(cli("build", root, "--force", *extra), env, scratch)
+    _, _, _, printed = timed([sys.executable, "-c", SEEDS_SNIPPET], env, scratch)
     seeds = json.loads(printed.strip().splitlines()[-1])
     metrics = json.loads((root / "artifacts" / "metrics.json").read_text())
     shutil.rmtree(root, ignore_errors=True)
@@ -121,6 +123,9 @@ def measure_tree(tree: Path, scratch: Path, backend: str = "tensorflow", extra: 
         "cold": cold,
         "warm": warm,
         "publish": render + build,
+        "cold_cpu": cold_cpu,
+        "warm_cpu": warm_cpu,
+        "publish_cpu": render_cpu + build_cpu,
         "render": render,
         "build": build,
         "peak_rss_gib": cold_rss,
@@ -149,6 +154,8 @@ def comparison_table(base: dict, work: dict, revision: str) -> str:
         rows.append(
             (label, f"{base[key]:.1f} {unit}", f"{work[key]:.1f} {unit}", f"{ratio:.2f}x", f"{text}: {verdict}")
         )
+        cpu = f"{base[key + '_cpu']:.1f} {unit}", f"{work[key + '_cpu']:.1f} {unit}"
+        rows.append((f"{label}, CPU time", *cpu, f"{work[key + '_cpu'] / base[key + '_cpu']:.2f}x", ""))
     label, text, ok = TARGETS["seeds"]
     rows.append(
         (

@@ -91,3 +91,17 @@ def test_a_wider_sweep_on_disk_answers_a_narrower_request(project, fake_mnist_mo
     assert pipeline.run(("sweep",), narrow) == {"sweep": "reused"}
     wider = wide.replace(sweep_seeds=4)
     assert pipeline.run(("sweep",), wider)["sweep"].startswith("ran")
+
+
+def test_the_backend_is_part_of_every_stage_fingerprint(project, fake_mnist_module, tmp_path):
+    """A seed gives other weights on another backend: a JAX run must not reuse TensorFlow's artifacts."""
+    cfg = config(project, fake_mnist_module, tmp_path, backend="tensorflow")
+    other = cfg.replace(backend="jax")
+    for stage in pipeline.STAGES:
+        ours, theirs = pipeline.fingerprint(stage, cfg), pipeline.fingerprint(stage, other)
+        assert ours["config"]["backend"] == "tensorflow" and theirs["config"]["backend"] == "jax", stage
+        assert cache.why_run(theirs, ours, outputs_ready=True, force=False) == "config changed: backend", stage
+    sweep = pipeline.fingerprint("sweep", cfg)
+    assert cache.why_run(pipeline.fingerprint("sweep", cfg.replace(sweep_block_seeds=2)), sweep, True, False) == (
+        "config changed: sweep_block_seeds"
+    )
