@@ -159,12 +159,26 @@ def sweep_context(sweep: dict | None, width: int) -> dict | None:
     return {**sweep, "rows": widths, "paper": paper, "width": width, "narrowest": widths[0], "widest": widths[-1]}
 
 
-def render_all(metrics: dict, examples: int, template_dir: Path, out_dir: Path, sweep: dict | None = None) -> int:
-    """Write every page into `out_dir`; returns how many were written."""
+def render_all(
+    metrics: dict,
+    examples: int,
+    template_dir: Path,
+    out_dir: Path,
+    sweep: dict | None = None,
+    explore: dict | None = None,
+) -> int:
+    """Write every page into `out_dir`; returns how many were written.
+
+    `explore` is what nu_keras.explore.write_script exported; without it there is no Explore page and
+    the Digit and Neuron pages do not link to one.
+    """
     env = environment(template_dir)
     context = build_context(metrics, examples)
     context["sweep"] = sweep_context(sweep, metrics["config"]["hidden_units"])
+    context["explore"] = explore
     jobs = [(name, target, {}) for name, target in PAGES.items()]
+    if explore:
+        jobs.append(("explore.md.j2", "explore.md", {}))
     if sweep:
         jobs.append(("robustness.md.j2", "robustness.md", {}))
     jobs += [("digit.md.j2", f"digits/digit-{row['digit']}.md", {"row": row}) for row in context["digits"]]

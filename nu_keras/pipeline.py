@@ -178,7 +178,8 @@ def run_render(cfg: RunConfig) -> None:
     staging = artifacts.staging_dir(target)  # pages are swapped in whole, so none is ever stale
     try:
         render_charts(cfg, metrics, sweep, staging / "img")
-        written = pages.render_all(metrics, cfg.examples, cfg.templates_dir, staging, sweep)
+        explore = export_explore(cfg, metrics, staging)
+        written = pages.render_all(metrics, cfg.examples, cfg.templates_dir, staging, sweep, explore)
         artifacts.swap_dir(staging, target)
     except (IndexError, KeyError, TypeError, ValueError) as exc:  # values of the wrong shape or type
         raise NuKerasError(
@@ -209,6 +210,19 @@ def render_charts(cfg: RunConfig, metrics: dict, sweep: dict | None, img: Path) 
     count = charts.render_all(metrics, acts, weights, images, cfg.examples, img, sweep)
     log.info("rendered %d charts in %.1f s (%s)", count, time.perf_counter() - started, reason)
     cache.write_record(paths(cfg)["stages"], "charts", print_)
+
+
+def export_explore(cfg: RunConfig, metrics: dict, folder: Path) -> dict:
+    """The Explore page's data script (this run's weights, picker images) beside the pages; its summary."""
+    from nu_keras import explore
+
+    acts = artifacts.read_npz(paths(cfg)["activations"], ACTIVATION_KEYS)
+    weights = artifacts.read_npz(paths(cfg)["weights"], WEIGHT_KEYS)
+    images = dataset(cfg.data, cfg.cache_path).x_test
+    data = explore.explore_data(weights, acts, images, metrics, max(explore.SAMPLE_PER_DIGIT, cfg.examples))
+    summary = explore.write_script(folder / explore.SCRIPT_NAME, data)
+    log.info("explore data: %d test images, %d bytes", summary["images"], summary["bytes"])
+    return summary
 
 
 def run_build(cfg: RunConfig) -> None:
@@ -259,7 +273,7 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
         "render": (
             {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir)},  # what the charts read, and the templates
             lambda: chart_inputs() | {"templates": cache.tree_hash(cfg.templates_dir)},
-            ("pages.py", "charts.py", "analysis.py"),
+            ("pages.py", "charts.py", "analysis.py", "explore.py"),
         ),
         "build": (
             {"site_dir": str(cfg.site_dir)},
