@@ -11,6 +11,11 @@
   var FRAME = 28; // MNIST frame
   var BOX = 20; // MNIST digits are scaled to fit 20x20 inside it
   var INK_THRESHOLD = 0.05; // fainter pixels are the brush's soft edge: not part of the digit's extent
+  var TIE_MARGIN = 1e-9; // halves round up even when the last bit of a sum says 0.4999999999
+
+  // Round to nearest, halves up: a symmetric drawing puts its centre of mass exactly on a half pixel, and
+  // both implementations must pick the same side whatever their summation order (nu_keras.explore too).
+  function roundHalfUp(value) { return Math.floor(value + 0.5 + TIE_MARGIN); }
 
   // ------------------------------------------------------------------------------------- data decoding
 
@@ -129,7 +134,7 @@
     if (bottom < 0) return out;
     var h = bottom - top + 1, w = right - left + 1;
     var scale = BOX / Math.max(h, w);
-    var smallH = Math.max(1, Math.round(h * scale)), smallW = Math.max(1, Math.round(w * scale));
+    var smallH = Math.max(1, roundHalfUp(h * scale)), smallW = Math.max(1, roundHalfUp(w * scale));
     var rowWeights = areaWeights(h, smallH), colWeights = areaWeights(w, smallW);
     var rows = new Float64Array(smallH * w); // rowWeights @ crop
     for (j = 0; j < smallH; j++) {
@@ -159,8 +164,8 @@
         total += v; centreY += v * (j + 0.5); centreX += v * (i + 0.5);
       }
     }
-    var offsetY = Math.min(Math.max(Math.round(FRAME / 2 - centreY / total), 0), FRAME - smallH);
-    var offsetX = Math.min(Math.max(Math.round(FRAME / 2 - centreX / total), 0), FRAME - smallW);
+    var offsetY = Math.min(Math.max(roundHalfUp(FRAME / 2 - centreY / total), 0), FRAME - smallH);
+    var offsetX = Math.min(Math.max(roundHalfUp(FRAME / 2 - centreX / total), 0), FRAME - smallW);
     for (j = 0; j < smallH; j++) {
       for (i = 0; i < smallW; i++) out[(offsetY + j) * FRAME + offsetX + i] = small[j * smallW + i];
     }
