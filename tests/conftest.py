@@ -133,7 +133,7 @@ def report_root(tmp_path_factory) -> Path:
     given = os.environ.get("NU_KERAS_TEST_SITE")
     if given:
         assert (Path(given) / "index.html").is_file(), f"NU_KERAS_TEST_SITE={given} holds no index.html"
-        return Path(given).resolve().parent
+        return Path(given).absolute().parent
     root = tmp_path_factory.mktemp("browser-report")
     command = report_argv(root)
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=REPO)
@@ -145,4 +145,4 @@ def report_root(tmp_path_factory) -> Path:
 def site(report_root) -> Path:
     """The built site of that run."""
     given = os.environ.get("NU_KERAS_TEST_SITE")
-    return Path(given).resolve() if given else report_root / "site"
+    return Path(given).absolute() if given else report_root / "site"

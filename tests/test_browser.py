@@ -20,14 +20,13 @@ from pathlib import Path
 from urllib.parse import urldefrag, urlsplit
 
 import pytest
-from browser_helpers import REPO, axe_script, linkchecker_command, need, serve
+from browser_helpers import REPO, axe_script, linkchecker_command, need, new_context, serve
 
 pytestmark = pytest.mark.browser
 
 SCREENSHOTS = REPO / "site-screenshots"
 README_SCREENSHOT = REPO / "docs" / "screenshot-home.png"
 SEARCH_WORD = "selectivity"  # a word of the Findings page that is no stop word
-VIEWPORT = {"width": 1280, "height": 800}
 
 
 # ------------------------------------------------------------------------------------------- fixtures
@@ -80,17 +79,6 @@ AXE_JS = """async () => {
     return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
                                         nodes: v.nodes.map(n => n.target.join(' '))}));
 }"""
-
-
-def new_context(browser, base_url: str | None = None):
-    """A browser context that records every request and lets none leave 127.0.0.1 (or the disk)."""
-    context = browser.new_context(viewport=VIEWPORT)
-    if base_url:
-        local = re.escape(base_url)
-        context.route(re.compile(rf"^(?!{local})"), lambda route: route.abort())
-    else:
-        context.route(re.compile(r"^(?!file://)"), lambda route: route.abort())
-    return context
 
 
 def record(page, visit_of) -> None:

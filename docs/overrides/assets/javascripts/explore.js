@@ -294,7 +294,7 @@
     canvas.addEventListener("pointerdown", function (event) {
       event.preventDefault();
       if (state.row !== null) clearDrawing(); // a shown test image gives way to a fresh drawing
-      canvas.setPointerCapture(event.pointerId);
+      try { canvas.setPointerCapture(event.pointerId); } catch (error) { /* a synthetic pointer: no capture */ }
       state.drawing = true; state.drawn = true;
       var p = point(event);
       pen.lineWidth = canvas.width / 12; pen.lineCap = "round"; pen.lineJoin = "round";
