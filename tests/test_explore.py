@@ -251,3 +251,32 @@ def test_the_javascript_preprocessing_equals_the_python_reference(tmp_path, expo
         python = explore.preprocess_drawing(raster)
         assert python.any(), name
         assert np.abs(np.array(js).reshape(28, 28) - python).max() < 1e-9, name
+
+
+# ------------------------------------------------------------------------------------------------ pages
+
+
+def test_the_explore_page_and_its_links_from_digit_and_neuron_pages_are_rendered(tmp_path):
+    from conftest import synthetic_metrics, synthetic_run
+
+    from nu_keras import pages
+    from nu_keras.config import RunConfig
+
+    acts, weights = synthetic_run()
+    metrics = synthetic_metrics(acts, weights, RunConfig())
+    images = synthetic_images(len(acts["labels"]))
+    data = explore.explore_data(weights, acts, images, metrics, per_digit=8)
+    summary = explore.write_script(tmp_path / explore.SCRIPT_NAME, data)
+    count = pages.render_all(metrics, 5, RunConfig().project_root / "report_templates", tmp_path, explore=summary)
+    assert count == len(list(tmp_path.rglob("*.md"))) and (tmp_path / "explore.md").is_file()
+    page = (tmp_path / "explore.md").read_text()
+    assert f"{summary['images']} test images" in page and '<script src="explore-data.js"></script>' in page
+    assert f"{summary['misclassified_shipped']} of the {summary['misclassified_total']}" in page
+    for d in range(10):
+        text = (tmp_path / f"digits/digit-{d}.md").read_text()
+        dominant = metrics["dominant_neuron"][d]
+        for index in np.flatnonzero(acts["labels"] == d)[:5]:
+            assert f"[test image {index}](../explore.md#image={index}&unit={dominant})" in text
+    for n in range(10):
+        text = (tmp_path / f"neurons/neuron-{n}.md").read_text()
+        assert f"[Open neuron {n} in Explore](../explore.md#unit={n})" in text
