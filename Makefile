@@ -41,7 +41,8 @@ bench: $(VENV)/.installed-run
 
 # What the browser suite (tests/test_browser.py) needs, installed only when missing, so a second run
 # costs a second: Debian's Chromium (apt-get, as root; never `playwright install`), axe-core from npm
-# into the venv, Playwright (test extras) and LinkChecker into the venv.
+# into the venv, Playwright (test extras) and LinkChecker into the venv; Node.js runs the Explore page's
+# JavaScript in tests/test_explore.py.
 AXE_JS := $(VENV)/node/node_modules/axe-core/axe.min.js
 APT     = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 .PHONY: browser-deps
@@ -49,6 +50,7 @@ browser-deps: $(VENV)/.installed-test
 	@test -x /usr/bin/chromium || { $(APT) update && $(APT) install -y chromium; }
 	@test -f $(AXE_JS) || command -v npm >/dev/null || { $(APT) update && $(APT) install -y npm; }
 	@test -f $(AXE_JS) || npm install --prefix $(VENV)/node --no-audit --no-fund --silent axe-core@4
+	@command -v node >/dev/null || { $(APT) update && $(APT) install -y nodejs; }
 
 test: $(VENV)/.installed-test browser-deps
 	$(BIN)/python -m pytest -q
