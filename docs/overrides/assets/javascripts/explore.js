@@ -243,6 +243,7 @@
       var unitValue = element("span", { "class": "nk-value" });
       var box = element("input", { type: "checkbox", id: "nk-silence-" + u });
       var boxLabel = element("label", { "for": "nk-silence-" + u, "class": "nk-silence" }, "silenced");
+      boxLabel.prepend(element("span", { "class": "nk-hidden-label" }, "unit " + u + " ")); // for screen readers
       var mark = element("span", { "class": "nk-mark" });
       unitRow.append(radio, radioLabel, bar, unitValue, box, boxLabel, mark);
       $("nk-units").append(unitRow);
