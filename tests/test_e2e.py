@@ -14,7 +14,7 @@ from nu_keras.data import load_mnist
 
 pytestmark = pytest.mark.e2e
 
-SITE_PAGES = ["index.html", "method.html", "findings.html", "run.html", "neurons/index.html"]
+SITE_PAGES = ["index.html", "method.html", "findings.html", "explore.html", "run.html", "neurons/index.html"]
 SITE_PAGES += [f"digits/digit-{d}.html" for d in range(10)] + [f"neurons/neuron-{n}.html" for n in range(10)]
 
 

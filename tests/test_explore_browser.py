@@ -90,6 +90,7 @@ def run(report_root, site) -> dict:
     pixels = np.frombuffer(base64.b64decode(data["images"]), np.uint8).reshape(-1, 28, 28)
     return {
         "acts": dict(np.load(folder / "activations.npz")),
+        "float32_weights": dict(np.load(folder / "weights.npz")),
         "weights": {k: v.astype(np.float64) for k, v in np.load(folder / "weights.npz").items()},
         "model": folder / "model.keras",
         "data": data,
@@ -201,6 +202,12 @@ def numpy_forward(run: dict, x: np.ndarray, silenced=(), mode: str = "zero") -> 
 
 
 def test_the_page_computes_what_keras_computed_on_every_shipped_image(browser, base_url, site, run):
+    added = (site / "explore-data.js").stat().st_size
+    print(f"\nexplore-data.js: {added} bytes, {len(run['indices'])} images")
+    assert added < 2_000_000
+    for key, stored in run["float32_weights"].items():  # this run's exact weights, all 7,960 of them
+        assert base64.b64decode(run["data"][key]) == np.asarray(stored, "<f4").tobytes(), key
+    assert sum(w.size for w in run["float32_weights"].values()) == 7960
     reader, url, local = open_reader(browser, site, base_url, "http")
     reader.open(url)
     js = reader.page.evaluate(PARITY_JS)
@@ -211,6 +218,14 @@ def test_the_page_computes_what_keras_computed_on_every_shipped_image(browser, b
     print(f"\nparity over {len(rows)} images: hidden {hidden_error:.2e}, probabilities {probability_error:.2e}")
     assert hidden_error < 1e-5 and probability_error < 1e-5
     assert js["predicted"] == acts["predictions"][rows].tolist()
+    x = (run["pixels"].reshape(len(rows), -1) / np.float32(255)).astype(np.float64)  # Keras's float32 inputs
+    numpy_hidden, numpy_probabilities = zip(*(numpy_forward(run, image) for image in x), strict=True)
+    exact = max(
+        np.abs(np.array(js["hidden"]) - numpy_hidden).max(),
+        np.abs(np.array(js["probabilities"]) - np.array(numpy_probabilities)).max(),
+    )
+    print(f"against numpy in float64: {exact:.1e} (the rest of the gap to Keras is Keras's float32 rounding)")
+    assert exact < 1e-9
     from nu_keras.analysis import ablated_predictions
 
     hidden = acts["hidden"][rows].astype(np.float64)
