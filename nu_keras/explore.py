@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nu_keras import artifacts
+from nu_keras import analysis, artifacts
 from nu_keras.errors import NuKerasError
 
 SCRIPT_NAME = "explore-data.js"  # written next to explore.md in the pages folder
@@ -49,11 +49,23 @@ def _b64(array: np.ndarray, dtype: str) -> str:
     return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
 
 
-def explore_data(weights: dict, acts: dict, images: np.ndarray, metrics: dict, per_digit: int) -> dict:
-    """Everything the page needs, JSON-ready: weights, unit means, each digit's dominant unit, images."""
+def marked_units(hidden: np.ndarray, labels: np.ndarray, threshold: float) -> tuple[list[int], list[int | None]]:
+    """Per digit, its preferred unit (largest mean activation over its test images) and its dominant unit
+    (the most active one on more than `threshold` of them), or None when no unit is; as the pages define them.
+    """
+    preferred = analysis.per_digit_mean(hidden, labels).argmax(axis=1)
+    share = analysis.dominance_matrix(hidden, labels)
+    dominant = [int(row.argmax()) if row.max() > threshold else None for row in share]
+    return [int(u) for u in preferred], dominant
+
+
+def explore_data(weights: dict, acts: dict, images: np.ndarray, threshold: float, per_digit: int) -> dict:
+    """Everything the page needs, JSON-ready: weights, unit means, each digit's marked units, images."""
     labels = np.asarray(acts["labels"]).astype(np.int64)
     predictions = np.asarray(acts["predictions"]).astype(np.int64)
+    hidden = np.asarray(acts["hidden"], dtype=np.float64)
     rows, left_out = picker_rows(labels, predictions, per_digit)
+    preferred, dominant = marked_units(hidden, labels, threshold)
     kernel = np.asarray(weights["hidden_kernel"])
     if images.shape[1:] != (FRAME, FRAME) or kernel.shape[0] != FRAME * FRAME or len(images) != len(labels):
         raise NuKerasError("the explorer needs 28x28 test images matching activations.npz and a 784-input network")
@@ -65,10 +77,10 @@ def explore_data(weights: dict, acts: dict, images: np.ndarray, metrics: dict, p
         "hidden_bias": _b64(weights["hidden_bias"], "<f4"),
         "output_kernel": _b64(weights["output_kernel"], "<f4"),  # (units, 10) row-major
         "output_bias": _b64(weights["output_bias"], "<f4"),
-        "unit_means": _b64(np.asarray(acts["hidden"], dtype=np.float64).mean(axis=0), "<f4"),  # test-set means
-        "dominant_unit": [int(u) for u in metrics["dominant_neuron"]],  # per digit: largest mean activation
-        "test_accuracy": float(metrics["test_accuracy"]),
-        "seed": int(metrics["config"]["seed"]),
+        "unit_means": _b64(hidden.mean(axis=0), "<f4"),  # test-set means, what "mean" silencing passes on
+        "preferred_unit": preferred,
+        "dominant_unit": dominant,
+        "dominance_threshold": float(threshold),
         "images": _b64(images[rows].reshape(len(rows), -1), "u1"),  # (n, 784) uint8 pixels
         "indices": rows.tolist(),  # test-set index of each image
         "labels": labels[rows].tolist(),
@@ -106,6 +118,7 @@ def summary(data: dict, size: int) -> dict:
         + data["units"]
         + data["units"] * data["classes"]
         + data["classes"],
+        "preferred_unit": data["preferred_unit"],
         "first_of_digit": [[i for i, label in zip(indices, labels, strict=True) if label == d] for d in range(10)],
     }
 

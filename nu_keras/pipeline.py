@@ -178,7 +178,7 @@ def run_render(cfg: RunConfig) -> None:
     staging = artifacts.staging_dir(target)  # pages are swapped in whole, so none is ever stale
     try:
         render_charts(cfg, metrics, sweep, staging / "img")
-        explore = export_explore(cfg, metrics, staging)
+        explore = export_explore(cfg, staging)
         written = pages.render_all(metrics, cfg.examples, cfg.templates_dir, staging, sweep, explore)
         artifacts.swap_dir(staging, target)
     except (IndexError, KeyError, TypeError, ValueError) as exc:  # values of the wrong shape or type
@@ -212,14 +212,15 @@ def render_charts(cfg: RunConfig, metrics: dict, sweep: dict | None, img: Path) 
     cache.write_record(paths(cfg)["stages"], "charts", print_)
 
 
-def export_explore(cfg: RunConfig, metrics: dict, folder: Path) -> dict:
+def export_explore(cfg: RunConfig, folder: Path) -> dict:
     """The Explore page's data script (this run's weights, picker images) beside the pages; its summary."""
     from nu_keras import explore
 
     acts = artifacts.read_npz(paths(cfg)["activations"], ACTIVATION_KEYS)
     weights = artifacts.read_npz(paths(cfg)["weights"], WEIGHT_KEYS)
     images = dataset(cfg.data, cfg.cache_path).x_test
-    data = explore.explore_data(weights, acts, images, metrics, max(explore.SAMPLE_PER_DIGIT, cfg.examples))
+    per_digit = max(explore.SAMPLE_PER_DIGIT, cfg.examples)
+    data = explore.explore_data(weights, acts, images, cfg.dominance_threshold, per_digit)
     summary = explore.write_script(folder / explore.SCRIPT_NAME, data)
     log.info("explore data: %d test images, %d bytes", summary["images"], summary["bytes"])
     return summary

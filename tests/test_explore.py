@@ -96,14 +96,13 @@ def keras_run():
     labels = np.tile(np.arange(10), 30).astype(np.uint8)
     acts = activations.collect(net, images, labels)
     weights = mdl.dense_weights(net)
-    metrics = analysis.analyze(acts, weights, 0.5) | {"config": {"seed": 0}}
-    return {"acts": acts, "weights": weights, "images": images, "metrics": metrics}
+    return {"acts": acts, "weights": weights, "images": images}
 
 
 @pytest.fixture(scope="module")
 def exported(keras_run, tmp_path_factory):
     run = keras_run
-    data = explore.explore_data(run["weights"], run["acts"], run["images"], run["metrics"], per_digit=5)
+    data = explore.explore_data(run["weights"], run["acts"], run["images"], 0.5, per_digit=5)
     path = tmp_path_factory.mktemp("explore") / explore.SCRIPT_NAME
     summary = explore.write_script(path, data)
     return {"data": data, "path": path, "summary": summary}
@@ -121,7 +120,19 @@ def test_the_script_carries_this_runs_exact_weights(exported, keras_run):
     assert exported["summary"]["parameters"] == 7960
     means = decoded(data["unit_means"], "<f4")
     np.testing.assert_allclose(means, keras_run["acts"]["hidden"].mean(axis=0), rtol=1e-6)
-    assert data["dominant_unit"] == keras_run["metrics"]["dominant_neuron"]
+    mean = [keras_run["acts"]["hidden"][keras_run["acts"]["labels"] == d].mean(axis=0) for d in range(10)]
+    assert data["preferred_unit"] == [int(np.argmax(m)) for m in mean]
+
+
+def test_each_digit_has_its_preferred_unit_and_a_dominant_one_only_above_the_threshold():
+    """synthetic_run: unit d gets +3 on digit d, so it has the largest mean and wins on most of its images."""
+    from conftest import synthetic_run
+
+    acts, _ = synthetic_run()
+    hidden, labels = acts["hidden"].astype(np.float64), acts["labels"]
+    preferred, dominant = explore.marked_units(hidden, labels, 0.5)
+    assert preferred == list(range(10)) and dominant == list(range(10))
+    assert explore.marked_units(hidden, labels, 1.0)[1] == [None] * 10  # no unit wins on more than all
 
 
 def test_the_script_carries_a_sample_per_digit_and_every_misclassified_image(exported, keras_run):
@@ -159,9 +170,8 @@ def test_the_export_stays_under_2_mb_for_a_test_set_of_mnist_size(wrong_share, m
         "output_kernel": rng.normal(size=(10, 10)).astype(np.float32),
         "output_bias": np.zeros(10, np.float32),
     }
-    metrics = {"dominant_neuron": list(range(10)), "test_accuracy": 1 - wrong_share, "config": {"seed": 0}}
     images = rng.integers(0, 256, size=(10000, 28, 28), dtype=np.uint8)
-    data = explore.explore_data(weights, acts, images, metrics, explore.SAMPLE_PER_DIGIT)
+    data = explore.explore_data(weights, acts, images, 0.5, explore.SAMPLE_PER_DIGIT)
     size = len(explore.script_text(data).encode())
     assert size < 2_000_000, size
     wrong = int(np.sum(labels != predictions))
@@ -265,7 +275,7 @@ def test_the_explore_page_and_its_links_from_digit_and_neuron_pages_are_rendered
     acts, weights = synthetic_run()
     metrics = synthetic_metrics(acts, weights, RunConfig())
     images = synthetic_images(len(acts["labels"]))
-    data = explore.explore_data(weights, acts, images, metrics, per_digit=8)
+    data = explore.explore_data(weights, acts, images, 0.5, per_digit=8)
     summary = explore.write_script(tmp_path / explore.SCRIPT_NAME, data)
     count = pages.render_all(metrics, 5, RunConfig().project_root / "report_templates", tmp_path, explore=summary)
     assert count == len(list(tmp_path.rglob("*.md"))) and (tmp_path / "explore.md").is_file()
@@ -274,9 +284,9 @@ def test_the_explore_page_and_its_links_from_digit_and_neuron_pages_are_rendered
     assert f"{summary['misclassified_shipped']} of the {summary['misclassified_total']}" in page
     for d in range(10):
         text = (tmp_path / f"digits/digit-{d}.md").read_text()
-        dominant = metrics["dominant_neuron"][d]
+        assert summary["preferred_unit"][d] == d  # synthetic_run: unit d prefers digit d
         for index in np.flatnonzero(acts["labels"] == d)[:5]:
-            assert f"[test image {index}](../explore.md#image={index}&unit={dominant})" in text
+            assert f"[test image {index}](../explore.md#image={index}&unit={d})" in text
     for n in range(10):
         text = (tmp_path / f"neurons/neuron-{n}.md").read_text()
         assert f"[Open neuron {n} in Explore](../explore.md#unit={n})" in text

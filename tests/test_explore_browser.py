@@ -285,11 +285,11 @@ def test_a_picked_test_image_shows_the_probabilities_keras_gives(browser, base_u
 
 
 def test_silencing_a_unit_gives_the_numpy_numbers(browser, base_url, site, run):
-    """Silence the predicted digit's dominant unit by its bar, then switch to mean mode, then reset."""
+    """Silence the predicted digit's preferred unit by its bar, then switch to mean mode, then reset."""
     reader, url, local = open_reader(browser, site, base_url, "http")
     reader.open(url + "#image=" + str(run["indices"][0]))
     x = run["pixels"][0] / np.float32(255)
-    unit = run["data"]["dominant_unit"][int(run["acts"]["predictions"][run["indices"][0]])]
+    unit = run["data"]["preferred_unit"][int(run["acts"]["predictions"][run["indices"][0]])]
     reader.page.click(f"#nk-bar-{unit}")
     shown = reader.shown()
     assert shown["silenced"][unit] and reader.page.get_attribute(f"#nk-bar-{unit}", "aria-pressed") == "true"
@@ -372,7 +372,7 @@ def test_neuron_and_digit_pages_open_their_view_in_explore(browser, base_url, si
     assert reader.shown()["unit"] == 3
     reader.page.goto(base_url + "digits/digit-4.html", wait_until="networkidle")
     first_four = int(np.flatnonzero(run["acts"]["labels"] == 4)[0])
-    reader.page.click(f"a[href$='explore.html#image={first_four}&unit={run['data']['dominant_unit'][4]}']")
+    reader.page.click(f"a[href$='explore.html#image={first_four}&unit={run['data']['preferred_unit'][4]}']")
     reader.page.wait_for_selector("#nk-app:not([hidden])")
     assert f"Test image {first_four}, true label 4" in reader.shown()["source"]
     reader.close(base_url)

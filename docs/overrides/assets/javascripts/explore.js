@@ -45,7 +45,9 @@
       w2: decodeFloat32(data.output_kernel), // unit u, class k at u * classes + k
       b2: decodeFloat32(data.output_bias),
       unitMeans: decodeFloat32(data.unit_means),
-      dominantUnit: data.dominant_unit,
+      preferredUnit: data.preferred_unit, // per digit: the unit with the largest mean activation on it
+      dominantUnit: data.dominant_unit, // per digit: the unit most active on > threshold of it, or null
+      dominanceThreshold: data.dominance_threshold,
     };
   }
 
@@ -352,8 +354,8 @@
     function update(announce) {
       var result = state.result = forward(net, state.input, state.silenced, state.mode);
       var blank = state.row === null && !state.drawn;
-      var dominant = net.dominantUnit[result.predicted];
-      if (!state.unitChosen) state.unit = dominant; // until the reader picks one, follow the prediction
+      var preferred = net.preferredUnit[result.predicted], dominant = net.dominantUnit[result.predicted];
+      if (!state.unitChosen) state.unit = preferred; // until the reader picks one, follow the prediction
       paintGrid($("nk-input"), state.input, ink);
       outputRows.forEach(function (out, k) {
         var p = result.probabilities[k];
@@ -371,8 +373,11 @@
         row.box.checked = state.silenced[unit];
         row.row.classList.toggle("nk-silenced", state.silenced[unit]);
         row.radio.checked = unit === state.unit;
-        row.row.classList.toggle("nk-dominant", unit === dominant);
-        row.mark.textContent = unit === dominant ? "\u2605 dominant unit of digit " + result.predicted : "";
+        row.row.classList.toggle("nk-preferred", unit === preferred);
+        var marks = [];
+        if (unit === preferred) marks.push("\u2605 preferred unit of digit " + result.predicted);
+        if (unit === dominant) marks.push("\u25c6 dominant unit of digit " + result.predicted);
+        row.mark.textContent = marks.join(" \u00b7 ");
       });
       $("nk-predicted").textContent = blank ? "\u2013" : String(result.predicted);
       $("nk-predicted").setAttribute("data-value", blank ? "" : String(result.predicted));
