@@ -19,6 +19,14 @@ from nu_keras import data  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
+def mark_as_built(folder: Path, kind: str) -> Path:
+    """Give a hand-made folder the marker nu-keras leaves in folders it fills, listing what is in it."""
+    from nu_keras import folders
+
+    folders.write_marker(folder, kind, folders.manifest(folder))
+    return folder
+
+
 def report_argv(root: Path, *extra: str) -> list[str]:
     """`nu-keras report` in a subprocess, every output under `root` so tests never touch the repo's."""
     folders = ["--out", str(root / "artifacts"), "--pages-dir", str(root / "pages"), "--site-dir", str(root / "site")]

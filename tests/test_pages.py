@@ -29,7 +29,7 @@ def test_filters_format_as_documented():
     assert pages.pp(0.0123) == "1.2 pp"
     assert pages.fixed(None) == "n/a" and pages.fixed(0.123456, 3) == "0.123"
     assert pages.listing([1, 2, 3]) == "1, 2 and 3" and pages.listing([]) == "none"
-    assert pages.untrusted("<b>x</b>") == "<code>&lt;b&gt;x&lt;/b&gt;</code>"
+    assert pages.untrusted("<b>x</b>") == "<code>&#60;b&#62;x&#60;/b&#62;</code>"
 
 
 def test_every_page_is_written(rendered):
@@ -77,7 +77,7 @@ def test_neuron_page_prints_selectivity_dead_fraction_and_drop(rendered, metrics
 def test_untrusted_strings_are_escaped(rendered):
     out, _ = rendered
     run = (out / "run.md").read_text()
-    assert "synthetic &lt;test&gt; &amp; co" in run and "<test>" not in run
+    assert "synthetic &#60;test&#62; &#38; co" in run and "<test>" not in run
 
 
 def test_every_image_has_alt_text(rendered):
