@@ -285,9 +285,25 @@
     });
 
     // ---- drawing with mouse, pen or finger (pointer events)
+    // The canvas shows the strokes as drawn. The network gets them redrawn so that the digit's longer side
+    // spans DRAWN_EXTENT pixels with the same brush: a digit drawn small would otherwise reach the 20x20 box
+    // with strokes several pixels thick, unlike any MNIST digit. That raster then goes through preprocess().
+    var DRAWN_EXTENT = 200, BRUSH = canvas.width / 12, SOFTNESS = canvas.width / 40;
+    var redrawn = document.createElement("canvas");
+    redrawn.width = redrawn.height = canvas.width;
+    var redrawnPen = redrawn.getContext("2d", { willReadFrequently: true });
+    state.strokes = [];
+
+    function inkStyle(context) {
+      context.lineWidth = BRUSH; context.lineCap = "round"; context.lineJoin = "round";
+      context.strokeStyle = "#000"; context.shadowColor = "#000"; context.shadowBlur = SOFTNESS;
+    }
+    function strokeLine(context, from, to) {
+      context.beginPath(); context.moveTo(from[0], from[1]); context.lineTo(to[0] + 0.01, to[1]); context.stroke();
+    }
     function clearDrawing() {
       pen.clearRect(0, 0, canvas.width, canvas.height);
-      state.row = null; state.drawn = false;
+      state.row = null; state.drawn = false; state.strokes = [];
       state.input = new Float64Array(FRAME * FRAME);
     }
     function point(event) {
@@ -300,17 +316,16 @@
       try { canvas.setPointerCapture(event.pointerId); } catch (error) { /* a synthetic pointer: no capture */ }
       state.drawing = true; state.drawn = true;
       var p = point(event);
-      pen.lineWidth = canvas.width / 12; pen.lineCap = "round"; pen.lineJoin = "round";
-      pen.strokeStyle = "#000"; pen.shadowColor = "#000"; pen.shadowBlur = canvas.width / 40;
-      pen.beginPath(); pen.moveTo(p[0], p[1]); pen.lineTo(p[0] + 0.01, p[1]); pen.stroke();
-      state.last = p;
+      state.strokes.push([p]);
+      inkStyle(pen);
+      strokeLine(pen, p, p);
       scheduleDrawnUpdate();
     });
     canvas.addEventListener("pointermove", function (event) {
       if (!state.drawing) return;
-      var p = point(event);
-      pen.beginPath(); pen.moveTo(state.last[0], state.last[1]); pen.lineTo(p[0], p[1]); pen.stroke();
-      state.last = p;
+      var stroke = state.strokes[state.strokes.length - 1], p = point(event);
+      strokeLine(pen, stroke[stroke.length - 1], p);
+      stroke.push(p);
       scheduleDrawnUpdate();
     });
     function endStroke() {
@@ -327,10 +342,22 @@
       root.requestAnimationFrame(function () { state.pending = false; readDrawing(); update(false); });
     }
     function readDrawing() {
-      var pixels = pen.getImageData(0, 0, canvas.width, canvas.height).data;
-      var inkOf = new Float64Array(canvas.width * canvas.height);
-      for (var i = 0; i < inkOf.length; i++) inkOf[i] = pixels[4 * i + 3] / 255; // ink is the alpha channel
-      state.input = preprocess(inkOf, canvas.height, canvas.width);
+      var all = [].concat.apply([], state.strokes);
+      var xs = all.map(function (p) { return p[0]; }), ys = all.map(function (p) { return p[1]; });
+      var left = Math.min.apply(null, xs), top = Math.min.apply(null, ys);
+      var extent = Math.max(Math.max.apply(null, xs) - left, Math.max.apply(null, ys) - top);
+      var scale = DRAWN_EXTENT / Math.max(extent, DRAWN_EXTENT / 5); // a dot is not blown up without limit
+      var margin = (redrawn.width - DRAWN_EXTENT) / 2;
+      var at = function (p) { return [margin + (p[0] - left) * scale, margin + (p[1] - top) * scale]; };
+      redrawnPen.clearRect(0, 0, redrawn.width, redrawn.height);
+      inkStyle(redrawnPen);
+      state.strokes.forEach(function (stroke) {
+        for (var i = 0; i < stroke.length; i++) strokeLine(redrawnPen, at(stroke[Math.max(i - 1, 0)]), at(stroke[i]));
+      });
+      var pixels = redrawnPen.getImageData(0, 0, redrawn.width, redrawn.height).data;
+      var ink = new Float64Array(redrawn.width * redrawn.height);
+      for (var i = 0; i < ink.length; i++) ink[i] = pixels[4 * i + 3] / 255; // ink is the alpha channel
+      state.input = preprocess(ink, redrawn.height, redrawn.width);
     }
     function showImage(row) {
       state.row = row; state.drawn = false;
