@@ -8,7 +8,9 @@ report analyses.
 
 `preprocess_drawing` is the reference for the page's JavaScript preprocessing (explore.js): a drawn
 digit looks nothing like MNIST until it is cropped, scaled into a 20x20 box and centred by its centre of
-mass in a 28x28 frame, as the MNIST images were; the tests hold the two implementations to each other.
+mass in a 28x28 frame, as the MNIST images were; the tests hold the two implementations to each other on
+the same raster. (Before that step the page redraws the reader's strokes at one size with one brush, so
+that a digit drawn small keeps thin strokes; that is canvas drawing, with no counterpart here.)
 """
 
 from __future__ import annotations
