@@ -365,6 +365,19 @@ def test_the_url_fragment_restores_a_view_and_follows_it(where, browser, base_ur
     reader.close(local)
 
 
+def test_a_broken_or_unknown_fragment_shows_a_default_view_without_error(browser, base_url, site, run):
+    reader, url, local = open_reader(browser, site, base_url, "http")
+    reader.open(url + "#image=%E0%A4%A&unit=__proto__&silenced=x,99&mode=<b>")
+    shown = reader.shown()
+    assert "is not among the images" in shown["source"] and f"Test image {run['indices'][0]}," in shown["source"]
+    assert not any(shown["silenced"]) and shown["mode"] == "zero"
+    reader.page.evaluate("location.hash = '#image=__proto__'")
+    reader.page.evaluate("location.hash = '#image=99999&unit=2'")
+    reader.page.wait_for_function("document.querySelector('#nk-inspect-2').checked")
+    assert "Test image 99999 is not among the images this page carries" in reader.shown()["source"]
+    reader.close(local)
+
+
 def test_neuron_and_digit_pages_open_their_view_in_explore(browser, base_url, site, run):
     reader = Reader(browser, base_url)
     reader.page.goto(base_url + "neurons/neuron-3.html", wait_until="networkidle")

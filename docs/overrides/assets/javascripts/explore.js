@@ -212,7 +212,7 @@
     var state = { row: null, input: new Float64Array(FRAME * FRAME), silenced: [], mode: "zero", unit: null,
                   unitChosen: false, result: null, drawing: false, drawn: false, lastFragment: null, pending: false };
     for (var u = 0; u < net.units; u++) state.silenced.push(false);
-    var rowOfIndex = {};
+    var rowOfIndex = Object.create(null); // test-set index -> row of the shipped images
     images.indices.forEach(function (index, row) { rowOfIndex[index] = row; });
     var predictions = [], scaleMax = 1e-9; // one fixed bar scale: the largest activation over the shipped images
     for (var r = 0; r < images.count; r++) {
@@ -468,10 +468,10 @@
     function readFragment() {
       var text = root.location.hash.replace(/^#/, "");
       if (text === state.lastFragment) return;
-      var params = {};
+      var params = Object.create(null); // whatever a link holds: only known keys and numbers are used
       text.split("&").forEach(function (pair) {
         var at = pair.indexOf("=");
-        if (at > 0) params[decodeURIComponent(pair.slice(0, at))] = decodeURIComponent(pair.slice(at + 1));
+        if (at > 0) params[pair.slice(0, at)] = pair.slice(at + 1);
       });
       var unit = parseInt(params.unit, 10);
       state.unitChosen = unit >= 0 && unit < net.units;
@@ -485,9 +485,9 @@
       });
       var missing = "";
       if (params.image !== undefined) {
-        var row = rowOfIndex[params.image];
+        var row = /^\d+$/.test(params.image) ? rowOfIndex[Number(params.image)] : undefined;
         if (row !== undefined) { showImage(row); return; }
-        missing = "Test image " + params.image + " is not among the images this page carries. ";
+        missing = "Test image " + params.image.slice(0, 12) + " is not among the images this page carries. ";
       }
       if (state.row === null && !state.drawn) showImage(0);
       else update(true);
