@@ -125,3 +125,13 @@ def test_a_wider_sweep_on_disk_answers_a_narrower_request(project, fake_mnist_mo
     assert pipeline.run(("sweep",), narrow) == {"sweep": "reused"}
     wider = wide.replace(sweep_seeds=4)
     assert pipeline.run(("sweep",), wider)["sweep"].startswith("ran")
+
+
+def test_a_sweep_of_another_recipe_data_or_seed_is_left_off_the_site():
+    trained = {"config": RunConfig().training_fields(), "data_sha256": "d"}
+    sweep = {"recipe": RunConfig().training_fields(), "seeds": [0, 1], "provenance": {"data_sha256": "d"}}
+    assert pipeline.sweep_matches(trained, sweep)
+    assert not pipeline.sweep_matches(trained, sweep | {"recipe": RunConfig(epochs=3).training_fields()})
+    assert not pipeline.sweep_matches(trained, sweep | {"provenance": {"data_sha256": "other"}})
+    assert not pipeline.sweep_matches(trained, sweep | {"seeds": [5, 6]})
+    assert pipeline.sweep_matches(trained, sweep | {"recipe": RunConfig(hidden_units=20).training_fields()})
