@@ -169,12 +169,33 @@ def sweep_covers(cfg: RunConfig) -> bool:
     )
 
 
+def sweep_matches(trained: dict, sweep: dict) -> bool:
+    """The Robustness page says its networks share the report's recipe and data: publish it only if so.
+
+    A sweep.json left by another recipe or data set (a `sweep --epochs 3` beside a 10-epoch model) is
+    left off the site, with a line saying why, rather than shown beside numbers it does not match.
+    """
+    recipe = {k: v for k, v in trained["config"].items() if k not in ("seed", "hidden_units")}
+    differs = sorted(k for k, v in recipe.items() if sweep["recipe"].get(k) != v)
+    if trained["data_sha256"] != sweep["provenance"].get("data_sha256"):
+        differs.append("data")
+    if trained["config"]["seed"] not in sweep["seeds"]:
+        differs.append("seed")
+    if differs:
+        log.warning(
+            "sweep.json left off the site: its %s differ from the model's; run `nu-keras sweep`", ", ".join(differs)
+        )
+    return not differs
+
+
 def run_render(cfg: RunConfig) -> None:
     from nu_keras import pages
 
     metrics = artifacts.read_json(paths(cfg)["metrics"], METRICS_KEYS)
     sweep_path = paths(cfg)["sweep"]
     sweep = artifacts.read_json(sweep_path, SWEEP_KEYS) if sweep_path.exists() else None
+    if sweep is not None:
+        sweep = sweep if sweep_matches(artifacts.read_json(paths(cfg)["train"], TRAIN_KEYS), sweep) else None
     target = Path(cfg.pages_dir)
     staging = folders.staging_dir(target)  # pages are replaced whole, so none is ever stale
     try:
@@ -261,23 +282,23 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
         return {"data": data(), **{k: cache.file_hash(p[k]) for k in ("metrics", "sweep", "activations", "weights")}}
 
     specs = {
-        "train": (recipe, lambda: {"data": data()}, ("model.py", "data.py")),
-        "collect": ({}, lambda: {"data": data(), "model": cache.file_hash(p["model"])}, ("activations.py",)),
+        "train": (recipe, lambda: {"data": data()}, (run_train,)),
+        "collect": ({}, lambda: {"data": data(), "model": cache.file_hash(p["model"])}, (run_collect,)),
         "analyze": (
             {"dominance_threshold": cfg.dominance_threshold},
             lambda: {k: cache.file_hash(p[k]) for k in ("activations", "weights", "train")},
-            ("analysis.py",),
+            (run_analyze,),
         ),
-        "sweep": (recipe | thresholds, lambda: {"data": data()}, ("sweep.py", "robustness.py", "model.py")),
+        "sweep": (recipe | thresholds, lambda: {"data": data()}, (run_sweep,)),
         "charts": (
             {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir)},
             chart_inputs,
-            ("charts.py", "analysis.py"),
+            (render_charts,),
         ),
         "render": (
             {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir)},  # what the charts read, and the templates
             lambda: chart_inputs() | {"templates": cache.templates_hash(cfg.templates_dir)},
-            ("pages.py", "charts.py", "analysis.py", "explore.py"),
+            (run_render, render_charts, export_explore),
         ),
         "build": (
             {"site_dir": str(cfg.site_dir)},
@@ -286,11 +307,11 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
                 "mkdocs.yml": cache.file_hash(cfg.project_root / "mkdocs.yml"),
                 "theme overrides": cache.tree_hash(cfg.project_root / "docs" / "overrides"),
             },
-            ("site.py",),
+            (run_build,),
         ),
     }
-    config, inputs, modules = specs[stage]
-    return cache.fingerprint(config, inputs(), modules)
+    config, inputs, functions = specs[stage]
+    return cache.fingerprint(config, inputs(), functions)
 
 
 FOLDER_KINDS = {"--out": "artifacts", "--pages-dir": "pages", "--site-dir": "site"}
