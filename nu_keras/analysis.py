@@ -232,10 +232,7 @@ def ablation_accuracy(
     """(U, 10) per-digit accuracy with unit u replaced by fill[u] (row u); zero ablation by default."""
     fill = np.zeros(hidden.shape[1]) if fill is None else fill
     return np.stack(
-        [
-            per_digit_accuracy(ablated_predictions(hidden, w2, b2, u, fill[u]), labels)
-            for u in range(hidden.shape[1])
-        ]
+        [per_digit_accuracy(ablated_predictions(hidden, w2, b2, u, fill[u]), labels) for u in range(hidden.shape[1])]
     )
 
 
@@ -318,9 +315,7 @@ def rank_correlation(
     null = _row_pearson(np.tile(rx, (permutations, 1)), shuffled)
     p = (1 + np.sum(np.abs(null) >= abs(rho) - 1e-12)) / (1 + permutations)
     picks = rng.integers(0, len(rx), size=(resamples, len(rx)))
-    boot = _row_pearson(
-        stats.rankdata(np.asarray(x)[picks], axis=1), stats.rankdata(np.asarray(y)[picks], axis=1)
-    )
+    boot = _row_pearson(stats.rankdata(np.asarray(x)[picks], axis=1), stats.rankdata(np.asarray(y)[picks], axis=1))
     low, high = np.nanpercentile(boot, [2.5, 97.5])
     return {"rho": rho, "p": float(p), "low": float(low), "high": float(high), "n": int(len(rx))}
 

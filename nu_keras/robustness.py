@@ -58,7 +58,9 @@ def model_summary(
 NULL_MEASURES = ("standardised_best_share", "eta_squared", "d_prime")  # continuous, so percentiles rarely tie
 
 
-def rotation_null(hidden: np.ndarray, labels: np.ndarray, count: int, seed: int, chunk: int = 50) -> dict[str, np.ndarray]:
+def rotation_null(
+    hidden: np.ndarray, labels: np.ndarray, count: int, seed: int, chunk: int = 50
+) -> dict[str, np.ndarray]:
     """(count,) values of each invariant measure for the same hidden layer in `count` random rotated bases.
 
     Every rotation gives the same predictions (h R Rᵀ W2 = h W2), so this is the distribution of a

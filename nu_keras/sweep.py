@@ -147,7 +147,9 @@ def summarise(models: list[dict]) -> dict:
     return {
         "accuracy": robustness.interval([m["trained"]["test_accuracy"] for m in models]),
         "digits_with_dominant_unit": {kind: over_seeds(kind, "digits_with_dominant_unit", float) for kind in kinds},
-        "standardised_dominant_digits": {kind: over_seeds(kind, "standardised_dominant_digits", float) for kind in kinds},
+        "standardised_dominant_digits": {
+            kind: over_seeds(kind, "standardised_dominant_digits", float) for kind in kinds
+        },
         "mean_eta_squared": {kind: over_seeds(kind, "mean_eta_squared", float) for kind in kinds},
         "mean_d_prime": {kind: over_seeds(kind, "mean_d_prime", float) for kind in kinds},
         "selectivity": {kind: pooled(kind, "selectivity") for kind in kinds},
@@ -158,13 +160,16 @@ def summarise(models: list[dict]) -> dict:
         "near_dead_units": [len(m["trained"]["near_dead_units"]) for m in models],
         "matched_correlation": robustness.interval([np.mean(m["matched_correlation"]) for m in others]),
         "matching": {
-            kind: robustness.interval([np.mean(m["matching"][kind]["correlation"]) for m in others]) for kind in MATCH_KINDS
+            kind: robustness.interval([np.mean(m["matching"][kind]["correlation"]) for m in others])
+            for kind in MATCH_KINDS
         },
         "null_percentile": {
             key: robustness.interval([m["null"]["percentile"][key] for m in models]) for key in robustness.NULL_MEASURES
         },
         "selectivity_vs_ablation_pooled": {
-            kind: analysis.rank_correlation(selectivity, np.array(pooled_importance(models, kind)), seed=models[0]["seed"])
+            kind: analysis.rank_correlation(
+                selectivity, np.array(pooled_importance(models, kind)), seed=models[0]["seed"]
+            )
             for kind in analysis.ABLATIONS
         },
         "seeds_with_dominant_unit_per_digit": dedicated.tolist(),
