@@ -44,14 +44,19 @@ def pct(value: float, digits: int = 1) -> Markup:
     return Markup(f"{value * 100:.{digits}f} %")
 
 
+def _signed(text: str) -> str:
+    """A true minus sign, and none before a number that rounds to zero ('-0.0' -> '0.0')."""
+    return text.lstrip("-") if float(text) == 0 else text.replace("-", "\u2212")
+
+
 def pp(value: float) -> Markup:
-    """An accuracy difference in percentage points: 0.0123 -> '1.2 pp'."""
-    return Markup(f"{value * 100:.1f} pp")
+    """An accuracy difference in percentage points: 0.0123 -> '1.2 pp', -0.04 -> '−4.0 pp'."""
+    return Markup(f"{_signed(f'{value * 100:.1f}')} pp")
 
 
 def fixed(value: float | None, digits: int = 2) -> Markup:
     """0.123456 -> '0.12'; None -> 'n/a'; a minus sign, not a hyphen, before negative numbers."""
-    return Markup("n/a" if value is None else f"{value:.{digits}f}".replace("-", "\u2212"))
+    return Markup("n/a" if value is None else _signed(f"{value:.{digits}f}"))
 
 
 def count(value: int) -> Markup:
@@ -138,6 +143,7 @@ def neuron_rows(metrics: dict) -> list[dict]:
                 "near_dead": n in metrics["near_dead_units"],
                 "importance": zero["importance"][n],
                 "mean_importance": mean_ablation["importance"][n],
+                "cheaper_by_mean": mean_ablation["importance"][n] < zero["importance"][n],
                 "preferred_drop": metrics["preferred_digit_drop"][n],
                 "outgoing": metrics["output_weights"][n],
                 "votes_for": max(range(10), key=lambda d: metrics["output_weights"][n][d]),
@@ -145,6 +151,11 @@ def neuron_rows(metrics: dict) -> list[dict]:
                 "dominant_for": [d for d in range(10) if metrics["dominant_unit"][d] == n],
                 "preferred_by": [d for d in range(10) if metrics["preferred_unit"][d] == n],
                 "most_needed_by": [d for d in range(10) if zero["most_needed_unit"][d] == n],
+                "standardised_winner_of": [
+                    {"digit": d, "share": metrics["standardised_win_share"][d][n]}
+                    for d in range(10)
+                    if metrics["standardised_dominant_unit"][d] == n
+                ],
                 "ranking": ranking,
                 "tuning": tuning,
                 "drop": zero["drop"][n],

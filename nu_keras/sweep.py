@@ -83,7 +83,6 @@ def measure_seed(x: np.ndarray, labels: np.ndarray, trained: dict, initial: dict
     rotated, rotated_w2 = robustness.rotate(hidden, w2, rotation)
     untrained_hidden = analysis.forward_hidden(x, initial)
     summary = robustness.model_summary(hidden, labels, w2, b2, threshold)
-    null = robustness.rotation_null(hidden, labels, cfg.rotation_null_samples, seed=seed + 1)
     return {
         "seed": seed,
         "trained": summary,
@@ -91,12 +90,7 @@ def measure_seed(x: np.ndarray, labels: np.ndarray, trained: dict, initial: dict
             untrained_hidden, labels, initial["output_kernel"], initial["output_bias"], threshold
         ),
         "rotated": robustness.model_summary(rotated, labels, rotated_w2, b2, threshold, signed=True),
-        "null": {
-            "values": {key: values.tolist() for key, values in null.items()},
-            "percentile": {
-                key: robustness.percentile_within(_trained_value(summary, key), values) for key, values in null.items()
-            },
-        },
+        "null": place_in_rotation_null(hidden, labels, cfg, seed),
         "selectivity_vs_ablation": {
             kind: analysis.rank_correlation(
                 np.array(summary["selectivity"]), np.array(summary["ablation_importance"][kind]), seed=seed
@@ -106,8 +100,22 @@ def measure_seed(x: np.ndarray, labels: np.ndarray, trained: dict, initial: dict
     }
 
 
-def _trained_value(summary: dict, key: str) -> float:
-    return summary[key] if key == "standardised_best_share" else summary[f"mean_{key}"]
+def place_in_rotation_null(hidden: np.ndarray, labels: np.ndarray, cfg: RunConfig, seed: int) -> dict:
+    """The trained neurons' invariant measures against random rotations of the same layer.
+
+    Dead units are left out of both sides: they carry nothing, would count as zeros in the neurons' means,
+    and a rotation would only spread their zero over the live units.
+    """
+    alive = analysis.dead_fraction(hidden) < 1.0
+    live = hidden[:, alive] if alive.any() else hidden
+    trained = analysis.invariant_measures(live, labels, cfg.dominance_threshold)
+    null = robustness.rotation_null(live, labels, cfg.rotation_null_samples, seed=seed + 1)
+    return {
+        "units": int(live.shape[1]),
+        "trained": {key: float(trained[key]) for key in robustness.NULL_MEASURES},
+        "values": {key: values.tolist() for key, values in null.items()},
+        "percentile": {key: robustness.percentile_within(float(trained[key]), null[key]) for key in null},
+    }
 
 
 MATCH_KINDS = ("trained", "shuffled", "untrained", "rotated")
