@@ -380,15 +380,13 @@ def sweep_null(path, models):
             medianprops={"color": "black"},
             boxprops={"color": GREY},
         )
-        trained = [
-            m["trained"][key] if key == "standardised_best_share" else m["trained"][f"mean_{key}"] for m in models
-        ]
-        ax.scatter(np.arange(len(models)), trained, marker="D", color=ACCENT, s=30, zorder=3, label="trained neurons")
+        trained = [m["null"]["trained"][key] for m in models]  # live units only, like the null
+        ax.scatter(np.arange(len(models)), trained, marker="D", color=ACCENT, s=30, zorder=3)
         ax.set_xticks(np.arange(len(models)))
         ax.set_xticklabels([str(s) for s in seeds])
         ax.set_xlabel("seed")
         ax.set_title(title, fontsize=9)
-    axes[0].legend(fontsize=7, frameon=False)
+    fig.suptitle("random rotations of the hidden layer (boxes) against the trained neurons (orange diamonds)", y=1.04)
     fig.subplots_adjust(wspace=0.35)
     save(fig, path)
 

@@ -40,8 +40,8 @@ def _strict(filter_function):
 
 
 def pct(value: float, digits: int = 1) -> Markup:
-    """0.9337 -> '93.4 %'."""
-    return Markup(f"{value * 100:.{digits}f} %")
+    """0.9337 -> '93.4 %' (a no-break space: the sign never starts a line)."""
+    return Markup(f"{value * 100:.{digits}f}\u00a0%")
 
 
 def _signed(text: str) -> str:

@@ -25,7 +25,7 @@ def rendered(metrics, tmp_path_factory):
 
 
 def test_filters_format_as_documented():
-    assert pages.pct(0.93371) == "93.4 %" and pages.pct(0.5, 0) == "50 %"
+    assert pages.pct(0.93371) == "93.4\u00a0%" and pages.pct(0.5, 0) == "50\u00a0%"
     assert pages.pp(0.0123) == "1.2 pp" and pages.pp(-0.04) == "\u22124.0 pp" and pages.pp(-0.0001) == "0.0 pp"
     assert pages.fixed(None) == "n/a" and pages.fixed(0.123456, 3) == "0.123" and pages.fixed(-0.5) == "\u22120.50"
     assert pages.listing([1, 2, 3]) == "1, 2 and 3" and pages.listing([]) == "none"

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from scipy import stats
 from conftest import synthetic_metrics, synthetic_run
+from scipy import stats
 
 from nu_keras import pages, robustness
 from nu_keras.config import RunConfig
