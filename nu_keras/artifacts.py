@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,44 +58,6 @@ def ensure_writable(folder: Path) -> None:
             pass
     except OSError as exc:
         raise NuKerasError(f"cannot write to {folder}: {exc.strerror}") from exc
-
-
-def check_replaceable(target: Path) -> None:
-    """Raise a clear error now if the folder `target` could not be rebuilt and swapped in later.
-
-    A `target` that is a file is refused: the swap would move the user's file aside and lose it.
-    """
-    target = Path(target)
-    if target.exists() and not target.is_dir():
-        raise NuKerasError(f"{target} exists and is not a folder; pass a folder path")
-    ensure_writable(target.parent)
-
-
-def staging_dir(target: Path) -> Path:
-    """A fresh empty folder beside `target` to build a replacement for it in."""
-    target = Path(target)
-    check_replaceable(target)
-    restore_interrupted_swap(target)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes folders private; the site is for every reader
-    return staging
-
-
-def restore_interrupted_swap(target: Path) -> None:
-    """A run killed between the two renames of `swap_dir` leaves only `.NAME.old`: put it back."""
-    old = target.with_name(f".{target.name}.old")
-    if old.is_dir() and not target.exists():
-        old.rename(target)
-
-
-def swap_dir(new: Path, target: Path) -> None:
-    """Replace the folder `target` with `new` by two renames, so it is never seen half-written."""
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    new.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def read_json(path: Path, required: tuple[str, ...] = ()) -> dict:

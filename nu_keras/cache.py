@@ -11,6 +11,7 @@ import hashlib
 from pathlib import Path
 
 from nu_keras import __version__, artifacts
+from nu_keras.errors import NuKerasError
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -39,6 +40,21 @@ def tree_hash(folder: Path) -> str | None:
     return digest.hexdigest()
 
 
+def templates_hash(folder: Path) -> str | None:
+    """One hash over the Jinja2 templates (`*.j2`) at the top of `folder`: only the files the renderer
+    can load, so `--templates` aimed at a big or mixed folder reads nothing else."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.glob("*.j2") if p.is_file()):
+        try:
+            digest.update(path.name.encode() + file_hash(path).encode())
+        except OSError as exc:
+            raise NuKerasError(f"cannot read template {path}: {exc.strerror}") from exc
+    return digest.hexdigest()
+
+
 def code_hash(modules: tuple[str, ...]) -> str:
     """Hash of the stage's own source files: editing charts.py re-renders, but does not retrain."""
     return hashlib.sha256("".join(file_hash(PACKAGE / m) for m in modules).encode()).hexdigest()
@@ -55,7 +71,7 @@ def why_run(new: dict, old: dict | None, outputs_ready: bool, force: bool) -> st
     if old is None:
         return "no earlier run recorded"
     if not outputs_ready:
-        return "its outputs are missing or do not cover this request"
+        return "its outputs are missing, were changed, or do not cover this request"
     for part in ("version", "code"):
         if new[part] != old.get(part):
             return f"the {'package version' if part == 'version' else 'stage code'} changed"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from pathlib import Path
 
 import matplotlib
@@ -518,6 +519,12 @@ def chart_tasks(metrics: dict, acts: dict, weights: dict, images: np.ndarray, ex
     return tasks
 
 
+def _quiet_worker() -> None:
+    """Workers leave Ctrl-C to the parent (which stops the pool) and die quietly when it terminates them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _run_task(task: tuple) -> str:
     function, path, args, kwargs = task
     function(path, *args, **kwargs)
@@ -534,5 +541,5 @@ def render_all(
     workers = min(len(tasks), os.cpu_count() or 1)
     if workers <= 1:
         return len([_run_task(t) for t in tasks])
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker) as pool:
         return len(pool.map(_run_task, tasks, chunksize=1))

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from nu_keras.config import RunConfig, set_backend_environment
@@ -62,25 +67,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="hidden widths of the sweep, comma-separated, e.g. 5,10,20,50 (default 10)",
     )
     common.add_argument(
-        "--out", type=Path, default=d.out, help=f"folder for model, activations and metrics (default {d.out})"
+        "--out", type=_path, default=d.out, help=f"folder for model, activations and metrics (default {d.out})"
     )
     common.add_argument(
         "--data",
-        type=Path,
+        type=_path,
         default=None,
         help="an mnist.npz to use instead of the source chain (keys x_train y_train x_test y_test)",
     )
     common.add_argument(
         "--pages-dir",
-        type=Path,
+        type=_path,
         default=d.pages_dir,
         help=f"folder for generated pages and charts (default {d.pages_dir})",
     )
     common.add_argument(
-        "--site-dir", type=Path, default=d.site_dir, help=f"folder for the built site (default {d.site_dir})"
+        "--site-dir", type=_path, default=d.site_dir, help=f"folder for the built site (default {d.site_dir})"
     )
     common.add_argument(
-        "--templates", type=Path, default=None, help="folder of Jinja2 page templates (default report_templates/)"
+        "--templates", type=_path, default=None, help="folder of Jinja2 page templates (default report_templates/)"
     )
     common.add_argument("--force", action="store_true", help="re-run every stage even when its inputs did not change")
     common.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
@@ -91,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in STAGE_HELP.items():
         sub.add_parser(name, parents=[common], help=text, description=text)
     return parser
+
+
+def _path(text: str) -> Path:
+    """A path flag; an empty value (an unset shell variable) would mean the working folder: refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path is not allowed")
+    return Path(text)
 
 
 def _widths(text: str) -> tuple[int, ...]:
@@ -118,27 +130,116 @@ def config_from(args: argparse.Namespace) -> RunConfig:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    set_backend_environment()
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO, format="nu-keras: %(message)s", stream=sys.stderr
-    )
-    from nu_keras import pipeline
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM, raised where the run is, so its `finally` blocks remove half-built folders."""
 
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, frame) -> None:
+    raise Interrupted(signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; returns the exit code (0 done, 1 system error, 2 bad input, 130/143 signals)."""
+    previous = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        return _main(argv)
+    except Interrupted as exc:  # a signal between the handlers below and here
+        return 128 + exc.signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: list[str] | None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        set_backend_environment()
+        logging.basicConfig(
+            level=logging.WARNING if args.quiet else logging.INFO, format="nu-keras: %(message)s", stream=sys.stderr
+        )
         cfg = config_from(args)
-        stages = pipeline.STAGES if args.command == "report" else (args.command,)
-        pipeline.run(stages, cfg)
+        check_encodable(cfg)
+        with native_logs_filtered():
+            from nu_keras import pipeline
+
+            stages = pipeline.STAGES if args.command == "report" else (args.command,)
+            pipeline.run(stages, cfg)
+            if args.command == "report":
+                _print_summary(cfg)
+                sys.stdout.flush()  # a closed stdout fails here, inside the handler, not at exit
     except NuKerasError as exc:
-        print(f"nu-keras: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+        return _fail(" ".join(str(exc).split()), 2)
+    except Interrupted as exc:
+        what = "terminated" if exc.signum == signal.SIGTERM else "interrupted"
+        return _fail(f"{what}; artifacts already written are intact", 128 + exc.signum, prefix="nu-keras: ")
     except KeyboardInterrupt:
-        print("nu-keras: interrupted; artifacts already written are intact", file=sys.stderr)
-        return 130
-    if args.command == "report":
-        _print_summary(cfg)
+        return _fail("interrupted; artifacts already written are intact", 130, prefix="nu-keras: ")
+    except BrokenPipeError:  # `nu-keras report | head -1`: the reader left; nothing to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as exc:  # a full disk, a vanished folder, a permission changed mid-run
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{where}; nothing already built was replaced", 1)
     return 0
+
+
+def _fail(message: str, code: int, prefix: str = "nu-keras: error: ") -> int:
+    print(prefix + message, file=sys.stderr)
+    return code
+
+
+def check_encodable(cfg: RunConfig) -> None:
+    """Refuse now, not after training, a path that cannot be written into UTF-8 pages and JSON."""
+    for flag, path in (("--out", cfg.out), ("--pages-dir", cfg.pages_dir), ("--site-dir", cfg.site_dir)) + (
+        ("--data", cfg.data),
+        ("--templates", cfg.templates),
+        ("NU_KERAS_CACHE", cfg.cache_path),
+    ):
+        try:
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:
+            raise NuKerasError(f"{flag} {ascii(str(path))} is not a UTF-8 path; rename it") from None
+
+
+# TensorFlow's C++ start-up lines (absl: "I0000 00:00:... port.cc:153] oneDNN ...", a CUDA cuInit error
+# on a machine without GPU, retracing notices) go straight to file descriptor 2, before and regardless of
+# TF_CPP_MIN_LOG_LEVEL. They tell a user nothing they can act on, so the CLI drops them.
+NATIVE_LOG_LINE = re.compile(
+    rb"^([IW]\d{4} [\d:.]+ +\d+ \S+:\d+\]"
+    rb"|E\d{4} .*(cuInit|cuda|CUDA|cuDNN|cuFFT|cuBLAS)"
+    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+    rb"|WARNING:tensorflow:.*retracing)"
+)
+
+
+@contextmanager
+def native_logs_filtered():
+    """Pass everything written to stderr through, except TensorFlow's native start-up lines."""
+    sys.stderr.flush()
+    real = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    pump = threading.Thread(target=_forward_lines, args=(read_end, real), daemon=True)
+    pump.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(real, 2)  # closes our copy of the pipe's write end: the pump sees the end of input
+        pump.join(timeout=5)
+        os.close(real)
+
+
+def _forward_lines(read_end: int, real: int) -> None:
+    with os.fdopen(read_end, "rb") as source:
+        for line in source:
+            if not NATIVE_LOG_LINE.match(line):
+                os.write(real, line)
 
 
 def _print_summary(cfg: RunConfig) -> None:

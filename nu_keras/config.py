@@ -84,12 +84,12 @@ class RunConfig:
         )
         _require(1 <= self.examples <= 20, f"--examples must be between 1 and 20, got {self.examples}")
         _require(0 <= self.validation_size < 60000, "validation_size must be in [0, 60000)")
-        _require(self.hidden_units >= 1, "hidden_units must be at least 1")
+        _require(self.hidden_units >= 2, "hidden_units must be at least 2 (a preferred unit needs a runner-up)")
         _require(1 <= self.sweep_seeds <= 50, f"--seeds must be between 1 and 50, got {self.sweep_seeds}")
         _require(self.rotation_null_samples >= 100, "rotation_null_samples must be at least 100")
         _require(
-            len(self.sweep_widths) > 0 and all(1 <= w <= 512 for w in self.sweep_widths),
-            f"--widths must be whole numbers between 1 and 512, got {self.sweep_widths}",
+            len(self.sweep_widths) > 0 and all(2 <= w <= 512 for w in self.sweep_widths),
+            f"--widths must be whole numbers between 2 and 512, got {self.sweep_widths}",
         )
 
     @property

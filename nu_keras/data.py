@@ -13,6 +13,7 @@ import hashlib
 import io
 import logging
 import pickle
+import stat
 import subprocess
 import sys
 import tempfile
@@ -103,9 +104,13 @@ def load_from_sources(sources: list[tuple[str, Callable[[], Arrays]]]) -> Datase
     for name, loader in sources:
         try:
             arrays = validate(loader())
+        except FileNotFoundError as exc:  # an ordinary cache miss, not a failure
+            log.info("MNIST source %s: not present, trying the next source", name)
+            failures.append(f"{name}: {exc}")
+            continue
         except Exception as exc:  # every failure is reported, none is fatal until all have failed
             reason = _one_line(exc)
-            log.info("MNIST source %s failed: %s", name, reason)
+            log.info("MNIST source %s failed: %s; trying the next source", name, reason)
             failures.append(f"{name}: {reason}")
             continue
         log.info("MNIST served by %s", name)
@@ -135,7 +140,14 @@ def validate(arrays: Arrays) -> Arrays:
 
 
 def save_cache(dataset: Dataset, cache_path: Path) -> None:
-    """Keep a fetched copy so the next run needs neither the network nor pip."""
+    """Keep a fetched copy so the next run needs neither the network nor pip.
+
+    Written only where nothing is: a path that holds anything (which the chain found unusable) may be
+    someone's file, and is left alone.
+    """
+    if cache_path.exists() or cache_path.is_symlink():
+        log.warning("not caching MNIST at %s: something else is there, and nu-keras leaves it alone", cache_path)
+        return
     try:
         artifacts.write_npz(cache_path, **{key: getattr(dataset, key) for key in KEYS})
         log.info("MNIST cached at %s", cache_path)
@@ -211,11 +223,46 @@ def _keras_download() -> Arrays:
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
-def _read_npz_file(path: Path) -> Arrays:
+# The largest array a dataset member may declare: MNIST's training images are 47 MB. A member declaring
+# more is refused before a byte of it is decompressed (a 15 MB file can declare gigabytes of zeros).
+MAX_MEMBER_BYTES = 256 * 2**20
+
+
+def _read_npz_file(path: Path, keys: tuple[str, ...] = KEYS) -> Arrays:
+    """Read only the `keys` members of an .npz, each checked before it is decompressed.
+
+    Only regular files are opened (a FIFO would block forever, a device never ends); each member's
+    .npy header is read first, so an object (pickled) array or an oversized one is refused unread.
+    """
+    path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist")
-    with np.load(path, allow_pickle=False) as npz:
-        return {key: npz[key] for key in npz.files}
+        raise FileNotFoundError(f"{path} is not present")
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ValueError(f"{path} is not a regular file")
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise ValueError(f"{path} is not an .npz archive (a zip of .npy arrays)") from None
+    with archive:
+        members = {name.removesuffix(".npy"): name for name in archive.namelist()}
+        missing = [key for key in keys if key not in members]
+        _check(not missing, f"missing arrays {missing}")
+        return {key: _read_member(archive, members[key]) for key in keys}
+
+
+def _read_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
+    declared = archive.getinfo(name).file_size
+    _check(declared <= MAX_MEMBER_BYTES, f"{name} declares {declared} bytes, more than any dataset array needs")
+    with archive.open(name) as member:
+        version = np.lib.format.read_magic(member)
+        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = header(member)
+        _check(not dtype.hasobject, f"{name} holds pickled Python objects, which nu-keras never loads")
+        size = int(np.prod(shape)) * dtype.itemsize
+        _check(size <= MAX_MEMBER_BYTES, f"{name} declares shape {shape}, too large for a dataset array")
+        payload = member.read(size)
+        _check(len(payload) == size, f"{name} is truncated")
+        return np.frombuffer(payload, dtype=dtype).reshape(shape, order="F" if fortran else "C")
 
 
 def _check(condition, message: str) -> None:

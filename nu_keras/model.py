@@ -167,6 +167,31 @@ def load_model(path: Path) -> keras.Sequential:
         raise NuKerasError(f"{path} is not a loadable Keras model ({reason}); run `nu-keras train`") from exc
 
 
+def check_network(model: keras.Model, cfg: RunConfig, path: Path) -> None:
+    """Refuse, in one line, a model that is not the 784-W-10 network this report describes.
+
+    The pages name the architecture from the configuration; a model.keras of another shape (a wider
+    hidden layer, no layer named "hidden", a convolution) would publish a site that says otherwise.
+    """
+    expected = f"the 784-{cfg.hidden_units}-10 network this report describes"
+    shape = tuple(model.inputs[0].shape[1:]) if model.inputs else None
+    problems = []
+    if shape != (28, 28):
+        problems.append(f"its input is {shape}, not (28, 28) images")
+    names = [layer.name for layer in model.layers]
+    for name, units in (("hidden", cfg.hidden_units), ("output", 10)):
+        if name not in names:
+            problems.append(f'it has no layer named "{name}" (layers: {", ".join(names)})')
+            continue
+        layer = model.get_layer(name)
+        if not isinstance(layer, layers.Dense):
+            problems.append(f'its "{name}" layer is a {type(layer).__name__}, not Dense')
+        elif layer.units != units:
+            problems.append(f'its "{name}" layer has {layer.units} units, expected {units}')
+    if problems:
+        raise NuKerasError(f"{path} is not {expected}: {problems[0]}; re-run `nu-keras train --force`")
+
+
 def dense_weights(model: keras.Sequential) -> dict[str, np.ndarray]:
     """The two Dense layers' kernels and biases as numpy (784x10, 10, 10x10, 10 for the default)."""
     hidden, output = model.get_layer("hidden"), model.get_layer("output")

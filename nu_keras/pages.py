@@ -2,15 +2,20 @@
 
 Templates only loop and format; every number they print comes from the context built here, and a
 missing value fails the render (StrictUndefined) instead of printing a blank.
+
+Every string printed with `{{ }}` is escaped for Markdown *and* HTML unless it is `Markup` (what our
+macros and the `untrusted` filter produce): a path, a data source or a layer name can hold
+`[x](javascript:...)` or `<script>`, and must reach the page as text. Templates run sandboxed, since
+`--templates` lets a user bring their own.
 """
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import jinja2
-from markupsafe import Markup, escape
+import jinja2.sandbox
+from markupsafe import Markup
 
 from nu_keras import analysis, artifacts
 from nu_keras.config import PROJECT_ROOT
@@ -71,7 +76,7 @@ def pvalue(value: float) -> Markup:
 
 def listing(items) -> Markup:
     """[1, 2, 3] -> '1, 2 and 3'; [] -> 'none'. Items are escaped."""
-    items = [str(escape(i)) for i in items]
+    items = [str(escape_markup(i)) for i in items]
     if not items:
         return Markup("none")
     return Markup(items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1])
@@ -80,18 +85,39 @@ def listing(items) -> Markup:
 def plural(number: int, singular: str, several: str | None = None) -> Markup:
     """(1, 'unit') -> '1 unit'; (3, 'unit') -> '3 units'; (0, 'unit') -> 'no units'."""
     word = singular if number == 1 else (several or singular + "s")
-    return Markup(f"{'no' if number == 0 else count(number)} {escape(word)}")
+    return Markup(f"{'no' if number == 0 else count(number)} {escape_markup(word)}")
 
 
-def untrusted(value) -> str:
-    """A string we did not compute (a path, a data source) as inline code, HTML-escaped."""
-    return f"<code>{html.escape(str(value))}</code>"
+# Characters that start Markdown or HTML markup, written as numeric character references: they read the
+# same on the page and can never open a link, an image, a tag, an attribute list or emphasis.
+_MARKUP_CHARACTERS = {c: f"&#{ord(c)};" for c in "\\`*_{}[]()#+!|<>&\"'~"}
+_MARKUP_CHARACTERS |= {"\n": " ", "\r": " ", "\t": " "}
+_ESCAPES = str.maketrans(_MARKUP_CHARACTERS)
+
+
+def escape_markup(value) -> Markup:
+    """Any value as inert text for a Markdown page: '[x](javascript:y)' -> '&#91;x&#93;&#40;javascript:y&#41;'."""
+    return Markup(str(value).translate(_ESCAPES))
+
+
+def untrusted(value) -> Markup:
+    """A string we did not compute (a path, a data source, a layer name) as inline code, escaped."""
+    return Markup(f"<code>{escape_markup(value)}</code>")
+
+
+def _finalize(value):
+    """Applied to every `{{ }}` output: plain strings are escaped, our own Markup passes through."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return escape_markup(value)
+    return value
 
 
 def environment(template_dir: Path) -> jinja2.Environment:
-    env = jinja2.Environment(
+    env = jinja2.sandbox.SandboxedEnvironment(
         loader=jinja2.FileSystemLoader(str(template_dir)),
         undefined=jinja2.StrictUndefined,
+        autoescape=True,
+        finalize=_finalize,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
@@ -324,6 +350,8 @@ def render_all(metrics: dict, examples: int, template_dir: Path, out_dir: Path, 
             text = env.get_template(template).render(**context, **extra)
         except jinja2.TemplateNotFound as exc:
             raise NuKerasError(f"template {exc.name} not found in {template_dir}") from exc
+        except (OSError, UnicodeDecodeError) as exc:  # an unreadable or binary file among the templates
+            raise NuKerasError(f"cannot read template {template} in {template_dir}: {exc}") from exc
         except jinja2.TemplateError as exc:  # a missing value, a syntax error in an edited template
             raise NuKerasError(f"template {template} failed: {exc}") from exc
         artifacts.write_text(Path(out_dir) / target, text)

@@ -16,7 +16,7 @@ import shutil
 import time
 from pathlib import Path
 
-from nu_keras import artifacts, cache
+from nu_keras import artifacts, cache, folders
 from nu_keras.config import RunConfig
 from nu_keras.errors import NuKerasError
 
@@ -116,6 +116,7 @@ def run_collect(cfg: RunConfig) -> None:
     from nu_keras import model as mdl
 
     net = mdl.load_model(paths(cfg)["model"])
+    mdl.check_network(net, cfg, paths(cfg)["model"])
     data = dataset(cfg.data, cfg.cache_path)
     acts = activations.collect(net, data.x_test, data.y_test)
     log.info("collected hidden activations %s over the test set", acts["hidden"].shape)
@@ -176,11 +177,11 @@ def run_render(cfg: RunConfig) -> None:
     sweep_path = paths(cfg)["sweep"]
     sweep = artifacts.read_json(sweep_path, SWEEP_KEYS) if sweep_path.exists() else None
     target = Path(cfg.pages_dir)
-    staging = artifacts.staging_dir(target)  # pages are swapped in whole, so none is ever stale
+    staging = folders.staging_dir(target)  # pages are replaced whole, so none is ever stale
     try:
         render_charts(cfg, metrics, sweep, staging / "img")
         written = pages.render_all(metrics, cfg.examples, cfg.templates_dir, staging, sweep)
-        artifacts.swap_dir(staging, target)
+        folders.replace_folder(staging, target, "pages")
     except (IndexError, KeyError, TypeError, ValueError) as exc:  # values of the wrong shape or type
         raise NuKerasError(
             f"metrics.json or sweep.json holds unexpected values ({type(exc).__name__}: "
@@ -198,7 +199,9 @@ def render_charts(cfg: RunConfig, metrics: dict, sweep: dict | None, img: Path) 
     print_ = fingerprint("charts", cfg)
     record = cache.read_record(paths(cfg)["stages"])
     previous = Path(cfg.pages_dir) / "img"
-    reason = cache.why_run(print_, record.get("charts"), previous.is_dir(), cfg.force)
+    # The previous charts are reused only from a pages folder that still holds what this run's record says.
+    intact = stage_outputs("render", cfg) == record.get("render", {}).get("outputs")
+    reason = cache.why_run(print_, record.get("charts"), intact and previous.is_dir(), cfg.force)
     if reason is None:
         shutil.copytree(previous, img)
         log.info("charts reused (their inputs are unchanged)")
@@ -262,7 +265,7 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
         ),
         "render": (
             {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir)},  # what the charts read, and the templates
-            lambda: chart_inputs() | {"templates": cache.tree_hash(cfg.templates_dir)},
+            lambda: chart_inputs() | {"templates": cache.templates_hash(cfg.templates_dir)},
             ("pages.py", "charts.py", "analysis.py"),
         ),
         "build": (
@@ -279,46 +282,80 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
     return cache.fingerprint(config, inputs(), modules)
 
 
-def outputs_ready(stage: str, cfg: RunConfig) -> bool:
-    p = paths(cfg)
-    outputs = {
-        "train": [p["model"], p["train"]],
-        "collect": [p["activations"], p["weights"]],
-        "analyze": [p["metrics"]],
-        "sweep": [p["sweep"]],
-        "render": [Path(cfg.pages_dir) / "index.md"],
-        "build": [Path(cfg.site_dir) / "index.html"],
+FOLDER_KINDS = {"--out": "artifacts", "--pages-dir": "pages", "--site-dir": "site"}
+
+
+def output_folders(cfg: RunConfig) -> dict[str, Path]:
+    return {"--out": cfg.out, "--pages-dir": cfg.pages_dir, "--site-dir": cfg.site_dir}
+
+
+def check_folders(stages: tuple[str, ...], cfg: RunConfig) -> None:
+    """Refuse, before any work, output folders that are not ours to fill (see folders.py)."""
+    protected = {
+        "the project root": cfg.project_root,
+        "the working folder": Path.cwd(),
+        "the home folder": Path.home(),
+        "the file-system root": Path("/"),
     }
-    return all(path.exists() for path in outputs[stage]) and (stage != "sweep" or sweep_covers(cfg))
+    named = output_folders(cfg) | {
+        "the theme overrides (docs/overrides)": cfg.project_root / "docs" / "overrides",
+        "--templates": cfg.templates_dir,
+    }
+    writes = {"--out": True, "--pages-dir": "render" in stages, "--site-dir": "build" in stages}
+    folders.check_output_folders(named, protected, {flag: FOLDER_KINDS[flag] for flag, w in writes.items() if w})
+
+
+def stage_outputs(stage: str, cfg: RunConfig) -> dict[str, str | None]:
+    """What a stage's outputs hold now: file hashes, or a folder's verified manifest digest."""
+    p = paths(cfg)
+    files = {"train": ("model", "train"), "collect": ("activations", "weights"), "analyze": ("metrics",)}
+    files |= {"sweep": ("sweep",)}
+    if stage == "render":
+        return {"pages": folders.verified_digest(cfg.pages_dir)}
+    if stage == "build":
+        return {"site": folders.verified_digest(cfg.site_dir)}
+    return {key: cache.file_hash(p[key]) for key in files[stage]}
+
+
+def outputs_ready(stage: str, cfg: RunConfig, record: dict | None) -> bool:
+    """True when every output the stage recorded is still there, unchanged (not just its record)."""
+    now = stage_outputs(stage, cfg)
+    recorded = (record or {}).get("outputs")
+    return None not in now.values() and now == recorded and (stage != "sweep" or sweep_covers(cfg))
 
 
 def run(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
     """Run the named stages in pipeline order, skipping those whose inputs did not change.
 
-    Returns, per stage, "ran (why)" or "reused"; timings of the stages that ran go to timings.json.
+    Holds the output folders' locks for the whole run, so two runs never mix their files. Returns, per
+    stage, "ran (why)" or "reused"; timings of the stages that ran go to timings.json.
     """
-    artifacts.ensure_writable(cfg.out)  # fail before minutes of work, not after
-    if "render" in stages:
-        artifacts.check_replaceable(cfg.pages_dir)
-    if "build" in stages:
-        artifacts.check_replaceable(cfg.site_dir)
+    check_folders(stages, cfg)
+    with folders.locked(list(output_folders(cfg).values())):
+        for folder in (cfg.pages_dir, cfg.site_dir):
+            folders.clean_leftovers(folder)
+        artifacts.ensure_writable(cfg.out)  # fail before minutes of work, not after
+        folders.claim(cfg.out, "artifacts")
+        return run_stages(stages, cfg)
+
+
+def run_stages(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
     outcome = {}
     for name in STAGES:
         if name not in stages:
             continue
         print_ = fingerprint(name, cfg)
-        reason = cache.why_run(
-            print_, cache.read_record(paths(cfg)["stages"]).get(name), outputs_ready(name, cfg), cfg.force
-        )
+        record = cache.read_record(paths(cfg)["stages"]).get(name)
+        reason = cache.why_run(print_, record, outputs_ready(name, cfg, record), cfg.force)
         if reason is None:
-            log.info("== %s == reused (inputs unchanged)", name)
+            log.info("== %s == reused (inputs unchanged, outputs intact)", name)
             outcome[name] = "reused"
             continue
         log.info("== %s == running (%s)", name, reason)
         started = time.perf_counter()
         RUNNERS[name](cfg)
         record_timing(cfg, name, time.perf_counter() - started)
-        cache.write_record(paths(cfg)["stages"], name, print_)
+        cache.write_record(paths(cfg)["stages"], name, print_ | {"outputs": stage_outputs(name, cfg)})
         outcome[name] = f"ran ({reason})"
     return outcome
 

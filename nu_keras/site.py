@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
-from nu_keras import artifacts
+from nu_keras import folders
 from nu_keras.config import RunConfig
 from nu_keras.errors import NuKerasError
 
@@ -22,8 +23,8 @@ def build(cfg: RunConfig) -> Path:
     pages = Path(cfg.pages_dir).resolve()
     if not (pages / "index.md").exists():
         raise NuKerasError(f"{pages} holds no pages; run `nu-keras render` first")
-    target = Path(cfg.site_dir).resolve()
-    staging = artifacts.staging_dir(target)
+    target = Path(os.path.abspath(cfg.site_dir))  # not resolved: a symlinked site folder stays a symlink
+    staging = folders.staging_dir(target)
     try:
         config = load_config(
             str(cfg.project_root / "mkdocs.yml"), docs_dir=str(pages), site_dir=str(staging), strict=True
@@ -31,7 +32,7 @@ def build(cfg: RunConfig) -> Path:
         config["nav"] = existing_nav(config["nav"], pages)
         _quiet_mkdocs()
         mkdocs_build(config)
-        artifacts.swap_dir(staging, target)
+        folders.replace_folder(staging, target, "site")
     except MkDocsException as exc:
         raise NuKerasError(f"mkdocs build --strict failed: {exc}") from exc
     finally:

@@ -15,6 +15,14 @@ import pytest  # noqa: E402
 from nu_keras import data  # noqa: E402
 
 
+def mark_as_built(folder: Path, kind: str) -> Path:
+    """Give a hand-made folder the marker nu-keras leaves in folders it fills, listing what is in it."""
+    from nu_keras import folders
+
+    folders.write_marker(folder, kind, folders.manifest(folder))
+    return folder
+
+
 def report_argv(root: Path, *extra: str) -> list[str]:
     """`nu-keras report` in a subprocess, every output under `root` so tests never touch the repo's."""
     folders = ["--out", str(root / "artifacts"), "--pages-dir", str(root / "pages"), "--site-dir", str(root / "site")]

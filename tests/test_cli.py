@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+from conftest import mark_as_built
 
-from nu_keras import artifacts
+from nu_keras import artifacts, folders
 from nu_keras.cli import build_parser, main
 
 
@@ -34,7 +35,7 @@ def assert_one_line_error(code, err, fragment):
         (["train", "--epochs", "ten"], "invalid int value"),
         (["fly"], "invalid choice"),
         (["sweep", "--widths", "5,x"], "expected comma-separated whole numbers"),
-        (["sweep", "--widths", "0,10"], "--widths must be whole numbers between 1 and 512"),
+        (["sweep", "--widths", "0,10"], "--widths must be whole numbers between 2 and 512"),
         (["sweep", "--seeds", "0"], "--seeds must be between 1 and 50"),
         ([], "required"),
     ],
@@ -67,6 +68,7 @@ def test_unreadable_data_file_is_a_clear_error(tmp_path, capsys):
 def test_metrics_missing_keys_is_a_clear_error_and_keeps_what_was_built(tmp_path, capsys):
     artifacts.write_json(tmp_path / "metrics.json", {"test_accuracy": 0.9})
     artifacts.write_npz(tmp_path / "activations.npz", hidden=np.zeros((2, 10)))
+    mark_as_built(tmp_path, "artifacts")
     before = (tmp_path / "metrics.json").read_bytes()
     code, err = run(["render", "--out", str(tmp_path)], capsys)
     assert_one_line_error(code, err, "lacks")
@@ -75,6 +77,7 @@ def test_metrics_missing_keys_is_a_clear_error_and_keeps_what_was_built(tmp_path
 
 def test_analyze_with_truncated_activations_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "activations.npz").write_bytes(b"PK\x03\x04truncated")
+    mark_as_built(tmp_path, "artifacts")
     code, err = run(["analyze", "--out", str(tmp_path)], capsys)
     assert_one_line_error(code, err, "activations.npz is unreadable")
 
@@ -87,7 +90,7 @@ def test_output_folder_that_cannot_be_created_is_a_clear_error(tmp_path, capsys)
 
 
 def test_build_without_pages_is_a_clear_error(tmp_path, capsys):
-    code, err = run(["build", "--out", str(tmp_path), "--pages-dir", str(tmp_path / "none")], capsys)
+    code, err = run(["build", "--out", str(tmp_path / "out"), "--pages-dir", str(tmp_path / "none")], capsys)
     assert_one_line_error(code, err, "holds no pages")
 
 
@@ -101,8 +104,8 @@ def test_an_unusable_pages_folder_is_refused_before_training(tmp_path, capsys):
 
 def test_a_swap_interrupted_between_its_renames_is_restored(tmp_path):
     target = tmp_path / "site"
-    (tmp_path / ".site.old").mkdir()
-    (tmp_path / ".site.old" / "index.html").write_text("previous site")
-    staging = artifacts.staging_dir(target)  # the next build starts by putting the old site back
+    (tmp_path / ".site.old-123").mkdir()
+    (tmp_path / ".site.old-123" / "index.html").write_text("previous site")
+    folders.clean_leftovers(target)  # the next run starts by putting the old site back
     assert (target / "index.html").read_text() == "previous site"
-    staging.rmdir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]

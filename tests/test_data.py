@@ -54,7 +54,7 @@ def test_when_every_source_fails_the_error_names_each_and_why(tmp_path):
     with pytest.raises(NuKerasError) as err:
         data.load_from_sources(sources)
     text = str(err.value)
-    assert "cache: FileNotFoundError" in text and "download: OSError: network unreachable" in text
+    assert "absent.npz is not present" in text and "download: OSError: network unreachable" in text
     assert "--data" in text
 
 
@@ -68,13 +68,14 @@ def test_fetched_copy_is_written_to_the_project_cache(fake_mnist, tmp_path, monk
     assert second.source.startswith("project cache") and second.sha256 == first.sha256
 
 
-def test_corrupt_project_cache_is_skipped_and_replaced(fake_mnist, tmp_path, monkeypatch):
+def test_a_cache_path_holding_something_else_is_skipped_and_never_overwritten(fake_mnist, tmp_path, monkeypatch):
     cache = tmp_path / "mnist.npz"
-    cache.write_bytes(b"truncated")
+    cache.write_bytes(b"someone's file")
     monkeypatch.setattr(data, "KERAS_CACHE", tmp_path / "absent.npz")
     monkeypatch.setattr(data, "_keras_download", lambda: fake_mnist)
     assert data.load_mnist(cache_path=cache).source.startswith("Keras download")
-    assert data.load_mnist(cache_path=cache).source.startswith("project cache")
+    assert data.load_mnist(cache_path=cache).source.startswith("Keras download")
+    assert cache.read_bytes() == b"someone's file"
 
 
 def test_user_file_is_used_and_its_failure_is_one_clear_error(fake_npz, tmp_path):

@@ -32,7 +32,7 @@ def test_filters_format_as_documented():
     assert pages.count(10000) == "10\u202f000" and pages.count(892) == "892"
     assert pages.pvalue(0.0296) == "p = 0.030" and pages.pvalue(0.0001) == "p < 0.001"
     assert pages.plural(1, "unit") == "1 unit" and pages.plural(3, "unit") == "3 units"
-    assert pages.untrusted("<b>x</b>") == "<code>&lt;b&gt;x&lt;/b&gt;</code>"
+    assert pages.untrusted("<b>x</b>") == "<code>&#60;b&#62;x&#60;/b&#62;</code>"
 
 
 def test_every_page_is_written(rendered):
@@ -93,7 +93,7 @@ def test_neuron_page_prints_selectivity_dead_fraction_and_drop(rendered, metrics
 def test_untrusted_strings_are_escaped(rendered):
     out, _ = rendered
     run = (out / "run.md").read_text()
-    assert "synthetic &lt;test&gt; &amp; co" in run and "<test>" not in run
+    assert "synthetic &#60;test&#62; &#38; co" in run and "<test>" not in run
 
 
 def test_every_image_has_alt_text(rendered):
