@@ -394,7 +394,6 @@ def sweep_null(path, models):
 
 def sweep_tasks(sweep: dict, img: Path, width: int) -> list[tuple]:
     tasks = [
-        (sweep_accuracy, img / "sweep-accuracy.png", (sweep,), {}),
         (
             sweep_kinds,
             img / "sweep-dominant.png",
@@ -406,14 +405,18 @@ def sweep_tasks(sweep: dict, img: Path, width: int) -> list[tuple]:
             ),
             {},
         ),
-        (
-            sweep_kinds,
-            img / "sweep-selectivity.png",
-            (sweep, "selectivity", "selectivity index", "selectivity of every unit, pooled over seeds"),
-            {"pooled": True},
-        ),
         (sweep_matching, img / "sweep-matching.png", (sweep,), {}),
     ]
+    if len(sweep["widths"]) > 1:  # the Robustness page shows these only when it compares widths
+        tasks += [
+            (sweep_accuracy, img / "sweep-accuracy.png", (sweep,), {}),
+            (
+                sweep_kinds,
+                img / "sweep-selectivity.png",
+                (sweep, "selectivity", "selectivity index", "selectivity of every unit, pooled over seeds"),
+                {"pooled": True},
+            ),
+        ]
     entry = sweep["widths"].get(str(width))
     if entry:
         tasks += [

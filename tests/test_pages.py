@@ -103,6 +103,15 @@ def test_every_image_has_alt_text(rendered):
             assert len(alt) > 20, f"{page}: alt text too short: {alt!r}"
 
 
+def test_every_chart_has_a_visible_caption_under_it(rendered):
+    out, _ = rendered
+    for page in out.rglob("*.md"):
+        lines = [line for line in page.read_text().splitlines() if line.strip()]
+        for i, line in enumerate(lines):
+            if line.startswith("!["):
+                assert lines[i + 1].startswith("*How to read it:*"), f"{page.name}: {line[:60]}"
+
+
 def test_a_missing_value_fails_the_render_instead_of_printing_blank(metrics, tmp_path):
     broken = {k: v for k, v in metrics.items() if k != "fit_seconds"}
     with pytest.raises(NuKerasError, match="fit_seconds"):
