@@ -146,7 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     """The command line; returns the exit code (0 done, 1 system error, 2 bad input, 130/143 signals)."""
     previous = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return _main(argv)
+        try:
+            code = _main(argv)
+        except SystemExit as exc:  # --help, or a usage error argparse already printed
+            code = exc.code
+        sys.stdout.flush()  # a closed stdout fails here, where it can be handled, not at exit
+        return code
+    except BrokenPipeError:  # `nu-keras report | head -1`: the reader left; nothing to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Interrupted as exc:  # a signal between the handlers below and here
         return 128 + exc.signum
     finally:
@@ -170,7 +178,6 @@ def _main(argv: list[str] | None) -> int:
             pipeline.run(stages, cfg)
             if args.command == "report":
                 _print_summary(cfg)
-                sys.stdout.flush()  # a closed stdout fails here, inside the handler, not at exit
     except NuKerasError as exc:
         return _fail(" ".join(str(exc).split()), 2)
     except Interrupted as exc:
@@ -178,9 +185,8 @@ def _main(argv: list[str] | None) -> int:
         return _fail(f"{what}; artifacts already written are intact", 128 + exc.signum, prefix="nu-keras: ")
     except KeyboardInterrupt:
         return _fail("interrupted; artifacts already written are intact", 130, prefix="nu-keras: ")
-    except BrokenPipeError:  # `nu-keras report | head -1`: the reader left; nothing to say to it
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+    except BrokenPipeError:
+        raise  # handled in main
     except OSError as exc:  # a full disk, a vanished folder, a permission changed mid-run
         where = f" ({exc.filename})" if exc.filename else ""
         return _fail(f"{exc.strerror or exc}{where}; nothing already built was replaced", 1)

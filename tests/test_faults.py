@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 import zipfile
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -42,11 +42,11 @@ from unittest import mock
 import numpy as np
 import pytest
 from conftest import mark_as_built, report_argv
+from helpers import assert_one_line_error, cli, fingerprint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nu_keras import artifacts, data, folders, pipeline
-from nu_keras.cli import main
 from nu_keras.config import RunConfig
 
 RECIPE = ("--epochs", "2", "--force")  # fast, the same config each time, and no stage reused
@@ -57,39 +57,6 @@ os.umask(UMASK)
 # ----------------------------------------------------------------------------------------------------
 # Helpers: the CLI in-process, folder fingerprints, a subprocess that can be killed at a chosen moment
 # ----------------------------------------------------------------------------------------------------
-
-
-def cli(argv: list[str]) -> tuple[int, str, str]:
-    """`nu-keras ARGV` in this process: (exit code, stdout, stderr). A traceback propagates and fails."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
-
-
-def assert_one_line_error(result: tuple[int, str, str], *fragments: str) -> str:
-    code, _, err = result
-    errors = [line for line in err.splitlines() if line.startswith("nu-keras: error: ")]
-    assert code == 2 and len(errors) == 1, err
-    assert "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in errors[0], err
-    return errors[0]
-
-
-def fingerprint(folder: Path) -> dict[str, str]:
-    """sha256 of every file below `folder`, hidden ones included, by relative path."""
-    folder = Path(folder)
-    if not folder.exists():
-        return {}
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 class Run:
@@ -526,7 +493,9 @@ def test_data_file_with_wrong_shapes_dtypes_or_labels_is_one_line_error(built, f
     path = _save(built / "mnist.npz", **arrays)
     with nothing_lost(built):
         assert_one_line_error(
-            cli(["train", "--data", str(path), *folder_flags(built)]), f"--data {path} is not a usable MNIST npz", reason
+            cli(["train", "--data", str(path), *folder_flags(built)]),
+            f"--data {path} is not a usable MNIST npz",
+            reason,
         )
 
 
@@ -588,7 +557,9 @@ def test_model_with_a_lambda_layer_is_refused_by_safe_mode_and_its_code_never_ru
     keras.Model(image, keras.layers.Dense(10)(hidden)).save(path)
     marker.unlink()  # building the model ran the lambda once
     with nothing_lost(built):
-        assert_one_line_error(cli(["collect", *folder_flags(built), *fake_data]), "is not a loadable Keras model", "Lambda")
+        assert_one_line_error(
+            cli(["collect", *folder_flags(built), *fake_data]), "is not a loadable Keras model", "Lambda"
+        )
     assert not marker.exists()
     keras.saving.load_model(path, safe_mode=False)  # control: loading unsafely does run it
     assert marker.exists()
@@ -636,13 +607,16 @@ def test_output_folder_that_cannot_be_written_is_one_line_error(built, unwritabl
 
 def test_output_folder_that_is_a_file_is_one_line_error(built):
     with nothing_lost(built):
-        assert_one_line_error(cli(["analyze", "--out", str(built / "pages" / "index.md")]), "exists and is not a folder")
+        assert_one_line_error(
+            cli(["analyze", "--out", str(built / "pages" / "index.md")]), "exists and is not a folder"
+        )
 
 
 def test_site_folder_that_cannot_be_written_is_one_line_error(built, unwritable):
     with nothing_lost(built):
         assert_one_line_error(
-            cli(["build", *folder_flags(built)[:4], "--site-dir", str(unwritable / "site")]), f"cannot write to {unwritable}"
+            cli(["build", *folder_flags(built)[:4], "--site-dir", str(unwritable / "site")]),
+            f"cannot write to {unwritable}",
         )
 
 

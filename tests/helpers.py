@@ -1,0 +1,43 @@
+"""Helpers the test files share: the CLI in-process, its one-line errors, folder fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+from nu_keras.cli import main
+
+
+def cli(argv: list[str]) -> tuple[int, str, str]:
+    """`nu-keras ARGV` in this process: (exit code, stdout, stderr). A traceback propagates and fails."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def assert_one_line_error(result: tuple[int, str, str], *fragments: str) -> str:
+    code, _, err = result
+    errors = [line for line in err.splitlines() if line.startswith("nu-keras: error: ")]
+    assert code == 2 and len(errors) == 1, err
+    assert "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in errors[0], err
+    return errors[0]
+
+
+def fingerprint(folder: Path) -> dict[str, str]:
+    """sha256 of every file below `folder`, hidden ones included, by relative path."""
+    folder = Path(folder)
+    if not folder.exists():
+        return {}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
