@@ -21,7 +21,8 @@ def model_summary(
 
     The paper's raw measures (selectivity index, dominance of the raw activations) need non-negative
     rates, so a `signed` layer (rotated units) gets None for them; the symmetry-invariant measures
-    (standardised dominance, eta², d') and the mutual information need no shift and are computed for all.
+    (standardised dominance, eta², d') and the mutual information need no shift and are computed for all;
+    their network-level means leave dead units out (see `live_units`).
     """
     mean = analysis.per_digit_mean(hidden, labels)
     predictions = analysis.output_logits(hidden, w2, b2).argmax(axis=1)
@@ -33,7 +34,7 @@ def model_summary(
         for kind in analysis.ABLATIONS
     }
     dominance = None if signed else analysis.dominance_matrix(hidden, labels).max(axis=1) > threshold
-    invariant = analysis.invariant_measures(hidden, labels, threshold)
+    invariant = analysis.invariant_measures(live_units(hidden), labels, threshold)
     dead, near_dead = analysis.dead_and_near_dead(analysis.dead_fraction(hidden))
     return {
         "test_accuracy": float(np.mean(predictions == labels)),
@@ -53,6 +54,16 @@ def model_summary(
         "mutual_information": mutual_information_excess(hidden, labels).tolist(),
         "profiles": mean.tolist(),
     }
+
+
+def live_units(hidden: np.ndarray) -> np.ndarray:
+    """(N, W') the units that are not zero on every image (all units if every one is dead).
+
+    A dead unit carries nothing; left in, it would count as a zero in a mean over units, and a rotation
+    would only spread its zero over the live units, so comparisons of bases leave it out.
+    """
+    alive = analysis.dead_fraction(hidden) < 1.0
+    return hidden[:, alive] if alive.any() else hidden
 
 
 NULL_MEASURES = ("standardised_best_share", "eta_squared", "d_prime")  # continuous, so percentiles rarely tie

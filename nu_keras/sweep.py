@@ -103,11 +103,9 @@ def measure_seed(x: np.ndarray, labels: np.ndarray, trained: dict, initial: dict
 def place_in_rotation_null(hidden: np.ndarray, labels: np.ndarray, cfg: RunConfig, seed: int) -> dict:
     """The trained neurons' invariant measures against random rotations of the same layer.
 
-    Dead units are left out of both sides: they carry nothing, would count as zeros in the neurons' means,
-    and a rotation would only spread their zero over the live units.
+    Dead units are left out of both sides (see `robustness.live_units`).
     """
-    alive = analysis.dead_fraction(hidden) < 1.0
-    live = hidden[:, alive] if alive.any() else hidden
+    live = robustness.live_units(hidden)
     trained = analysis.invariant_measures(live, labels, cfg.dominance_threshold)
     null = robustness.rotation_null(live, labels, cfg.rotation_null_samples, seed=seed + 1)
     return {
