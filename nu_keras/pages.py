@@ -320,7 +320,7 @@ def sweep_context(sweep: dict | None, width: int, seed: int) -> dict | None:
     widths = sorted(({"width": int(w), **entry} for w, entry in sweep["widths"].items()), key=lambda r: r["width"])
     paper = next((w for w in widths if w["width"] == width), None)
     rank = None
-    if paper and seed in [m["seed"] for m in paper["models"]]:
+    if paper and len(paper["models"]) > 1 and seed in [m["seed"] for m in paper["models"]]:
         counts = [m["trained"]["digits_with_dominant_unit"] for m in paper["models"]]
         rank = seed_rank(counts, [m["seed"] for m in paper["models"]].index(seed))
     return {
