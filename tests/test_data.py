@@ -144,3 +144,65 @@ def test_dataset_hash_depends_on_content_not_on_file(fake_mnist):
     changed = dict(fake_mnist, x_test=fake_mnist["x_test"].copy())
     changed["x_test"][0, 0, 0] += 1
     assert data.Dataset(**changed, source="c").sha256 != a.sha256
+
+
+# --- bounded reads: only the needed members, each checked before it is decompressed -------------------
+
+
+def _forge_declared_size(path, member: str, size: int) -> None:
+    """Rewrite the uncompressed size the zip's central directory declares for `member`."""
+    blob = bytearray(path.read_bytes())
+    name = member.encode()
+    entry = blob.index(b"PK\x01\x02")
+    while blob[entry + 46 : entry + 46 + len(name)] != name:
+        entry = blob.index(b"PK\x01\x02", entry + 4)
+    blob[entry + 24 : entry + 28] = size.to_bytes(4, "little")
+    path.write_bytes(bytes(blob))
+
+
+def test_a_member_declaring_gigabytes_is_refused_before_decompression(fake_npz):
+    _forge_declared_size(fake_npz, "x_train.npy", 4 * 2**30 - 1)
+    with pytest.raises(NuKerasError, match="x_train.npy declares 4294967295 bytes"):
+        data.load_mnist(user_path=fake_npz)
+
+
+def test_an_array_header_declaring_a_huge_shape_is_refused_unread(fake_mnist, tmp_path):
+    path = tmp_path / "mnist.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        for key in data.KEYS:
+            archive.writestr(f"{key}.npy", _npy_bytes(fake_mnist[key]))
+        header = "{'descr': '|u1', 'fortran_order': False, 'shape': (100000, 100000), }".ljust(117) + "\n"
+        archive.writestr("x_train.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode())
+    with pytest.raises(NuKerasError, match=r"declares shape \(100000, 100000\)"):
+        data.load_mnist(user_path=path)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def test_members_that_are_not_needed_are_never_decompressed(fake_mnist, tmp_path):
+    path = tmp_path / "mnist.npz"
+    np.savez(path, **fake_mnist, extra=np.zeros(1000, np.uint8))
+    blob = bytearray(path.read_bytes())
+    start = blob.index(b"extra.npy") + len("extra.npy")
+    blob[start + 10 : start + 200] = b"\xff" * 190  # the extra member is garbage now
+    path.write_bytes(bytes(blob))
+    assert data.load_mnist(user_path=path).sha256 == data.Dataset(**fake_mnist, source="").sha256
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder"])
+def test_only_regular_files_are_opened(tmp_path, kind):
+    import os
+    from pathlib import Path
+
+    path = {"fifo": tmp_path / "mnist.npz", "device": Path("/dev/zero"), "folder": tmp_path}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)  # opening it would wait forever for a writer
+    with pytest.raises(NuKerasError, match="is not a regular file") as err:
+        data.load_mnist(user_path=path)
+    assert "unsafe" not in str(err.value) and "allow_pickle" not in str(err.value)
