@@ -257,7 +257,11 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
             lambda: {k: cache.file_hash(p[k]) for k in ("activations", "weights", "train")},
             ("analysis.py",),
         ),
-        "sweep": (recipe | thresholds, lambda: {"data": data()}, ("sweep.py", "robustness.py", "model.py")),
+        "sweep": (
+            recipe | thresholds,
+            lambda: {"data": data()},
+            ("sweep.py", "robustness.py", "analysis.py", "model.py"),
+        ),
         "charts": (
             {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir)},
             chart_inputs,
