@@ -15,7 +15,6 @@ from pathlib import Path
 from nu_keras.config import RunConfig, set_backend_environment
 from nu_keras.errors import NuKerasError
 
-
 STAGE_HELP = {
     "report": "run every stage: train, collect, analyze, sweep (width 10), render, build",
     "train": "load MNIST, train the 784-10-10 model -> model.keras, train.json",

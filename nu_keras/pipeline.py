@@ -250,27 +250,23 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
         return {"data": data(), **{k: cache.file_hash(p[k]) for k in ("metrics", "sweep", "activations", "weights")}}
 
     specs = {
-        "train": (recipe, lambda: {"data": data()}, ("model.py", "data.py")),
-        "collect": ({}, lambda: {"data": data(), "model": cache.file_hash(p["model"])}, ("activations.py",)),
+        "train": (recipe, lambda: {"data": data()}, (run_train,)),
+        "collect": ({}, lambda: {"data": data(), "model": cache.file_hash(p["model"])}, (run_collect,)),
         "analyze": (
             {"dominance_threshold": cfg.dominance_threshold, "seed": cfg.seed},
             lambda: {k: cache.file_hash(p[k]) for k in ("activations", "weights", "train")},
-            ("analysis.py",),
+            (run_analyze,),
         ),
-        "sweep": (
-            recipe | thresholds,
-            lambda: {"data": data()},
-            ("sweep.py", "robustness.py", "analysis.py", "model.py"),
-        ),
+        "sweep": (recipe | thresholds, lambda: {"data": data()}, (run_sweep,)),
         "charts": (
             {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir)},
             chart_inputs,
-            ("charts.py", "analysis.py"),
+            (render_charts,),
         ),
         "render": (
             {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir)},  # what the charts read, and the templates
             lambda: chart_inputs() | {"templates": cache.templates_hash(cfg.templates_dir)},
-            ("pages.py", "charts.py", "analysis.py"),
+            (run_render, render_charts),
         ),
         "build": (
             {"site_dir": str(cfg.site_dir)},
@@ -279,11 +275,11 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
                 "mkdocs.yml": cache.file_hash(cfg.project_root / "mkdocs.yml"),
                 "theme overrides": cache.tree_hash(cfg.project_root / "docs" / "overrides"),
             },
-            ("site.py",),
+            (run_build,),
         ),
     }
-    config, inputs, modules = specs[stage]
-    return cache.fingerprint(config, inputs(), modules)
+    config, inputs, functions = specs[stage]
+    return cache.fingerprint(config, inputs(), functions)
 
 
 FOLDER_KINDS = {"--out": "artifacts", "--pages-dir": "pages", "--site-dir": "site"}

@@ -9,17 +9,51 @@ from nu_keras.config import RunConfig
 
 
 def test_why_run_names_the_part_that_changed():
-    old = cache.fingerprint({"seed": 0}, {"model": "a"}, ("cache.py",))
+    old = cache.fingerprint({"seed": 0}, {"model": "a"}, (cache.file_hash,))
     assert cache.why_run(old, old, outputs_ready=True, force=False) is None
     assert cache.why_run(old, old, outputs_ready=True, force=True) == "--force"
     assert cache.why_run(old, None, outputs_ready=True, force=False) == "no earlier run recorded"
     assert "missing" in cache.why_run(old, old, outputs_ready=False, force=False)
-    seed = cache.fingerprint({"seed": 1}, {"model": "a"}, ("cache.py",))
+    seed = cache.fingerprint({"seed": 1}, {"model": "a"}, (cache.file_hash,))
     assert cache.why_run(seed, old, True, False) == "config changed: seed"
-    model = cache.fingerprint({"seed": 0}, {"model": "b"}, ("cache.py",))
+    model = cache.fingerprint({"seed": 0}, {"model": "b"}, (cache.file_hash,))
     assert cache.why_run(model, old, True, False) == "inputs changed: model"
-    code = cache.fingerprint({"seed": 0}, {"model": "a"}, ("pages.py",))
+    code = cache.fingerprint({"seed": 0}, {"model": "a"}, (cache.tree_hash,))
     assert cache.why_run(code, old, True, False) == "the stage code changed"
+
+
+@pytest.fixture
+def package_copy(tmp_path, monkeypatch):
+    """The package's sources copied where a test may edit them; code hashes read the copy."""
+    copy = tmp_path / "nu_keras"
+    shutil.copytree(cache.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "PACKAGE", copy)
+    return copy
+
+
+def stage_code(cfg: RunConfig) -> dict[str, str]:
+    return {stage: pipeline.fingerprint(stage, cfg)["code"] for stage in (*pipeline.STAGES, "charts")}
+
+
+@pytest.mark.parametrize(
+    "module, stale",
+    [
+        ("analysis.py", {"analyze", "sweep", "render", "charts"}),  # the sweep reaches it through robustness.py
+        ("robustness.py", {"sweep"}),
+        ("charts.py", {"render", "charts"}),
+        ("model.py", {"train", "collect", "sweep"}),
+        ("site.py", {"build"}),
+    ],
+)
+def test_editing_a_module_re_runs_every_stage_that_imports_it_and_no_other(
+    package_copy, tmp_path, fake_npz, module, stale
+):
+    cfg = RunConfig(out=tmp_path / "a", data=fake_npz)
+    before = stage_code(cfg)
+    with open(package_copy / module, "a", encoding="utf-8") as source:
+        source.write("\n# an edit\n")
+    after = stage_code(cfg)
+    assert {stage for stage in before if before[stage] != after[stage]} == stale
 
 
 @pytest.fixture(scope="module")
