@@ -52,7 +52,12 @@ browser-deps: $(VENV)/.installed-test
 	@test -f $(AXE_JS) || npm install --prefix $(VENV)/node --no-audit --no-fund --silent axe-core@4
 	@command -v node >/dev/null || { $(APT) update && $(APT) install -y nodejs; }
 
-test: $(VENV)/.installed-test browser-deps
+# Fashion-MNIST offline: Debian's dataset-fashion-mnist ships the original IDX files (about 31 MB).
+.PHONY: data-deps
+data-deps:
+	@test -d /usr/share/datasets/fashion-mnist || { $(APT) update && $(APT) install -y dataset-fashion-mnist; }
+
+test: $(VENV)/.installed-test browser-deps data-deps
 	$(BIN)/python -m pytest -q
 
 test-fast: $(VENV)/.installed-test

@@ -58,6 +58,11 @@ class RunConfig:
     sweep_widths: tuple[int, ...] = (10,)  # hidden widths of the sweep; `nu-keras sweep` widens it
     claim_min_digits: int = 8  # the claim needs a dominant unit for at least this many digits ...
     claim_seed_fraction: float = 0.8  # ... in at least this share of the seeds (width 10)
+    # The second claim, "the neuron basis is privileged": the trained neurons lie above this percentile of
+    # random rotated bases of the same layer on every symmetry-invariant measure ...
+    privileged_percentile: float = 0.95
+    privileged_seed_fraction: float = 0.8  # ... in at least this share of the seeds (width 10)
+    rotation_null_samples: int = 200  # random rotations per seed in that null distribution
     # --- where things go ---
     data: Path | None = None  # a user-supplied mnist.npz; None walks the source chain
     cache_path: Path = field(default_factory=default_cache_path)
@@ -81,6 +86,7 @@ class RunConfig:
         _require(0 <= self.validation_size < 60000, "validation_size must be in [0, 60000)")
         _require(self.hidden_units >= 2, "hidden_units must be at least 2 (a preferred unit needs a runner-up)")
         _require(1 <= self.sweep_seeds <= 50, f"--seeds must be between 1 and 50, got {self.sweep_seeds}")
+        _require(self.rotation_null_samples >= 100, "rotation_null_samples must be at least 100")
         _require(
             len(self.sweep_widths) > 0 and all(2 <= w <= 512 for w in self.sweep_widths),
             f"--widths must be whole numbers between 2 and 512, got {self.sweep_widths}",

@@ -29,10 +29,11 @@ TRAIN_KEYS = ("history", "fit_seconds", "test_accuracy", "data_source", "data_sh
 METRICS_KEYS = (
     "test_accuracy",
     "mean_activation",
-    "dominance",
-    "dominant_neuron",
+    "win_share",
+    "preferred_unit",
+    "dominant_unit",
     "selectivity",
-    "ablation_drop",
+    "ablation",
     "claim",
     "config",
     "versions",
@@ -40,7 +41,7 @@ METRICS_KEYS = (
     "data_sha256",
     "timings",
 )
-SWEEP_KEYS = ("seeds", "widths", "recipe", "thresholds", "verdict", "provenance")
+SWEEP_KEYS = ("seeds", "widths", "recipe", "thresholds", "verdict", "privileged_verdict", "provenance")
 
 
 def paths(cfg: RunConfig) -> dict[str, Path]:
@@ -129,7 +130,7 @@ def run_analyze(cfg: RunConfig) -> None:
     acts = artifacts.read_npz(paths(cfg)["activations"], ACTIVATION_KEYS)
     weights = artifacts.read_npz(paths(cfg)["weights"], WEIGHT_KEYS)
     trained = artifacts.read_json(paths(cfg)["train"], TRAIN_KEYS)
-    metrics = analyze(acts, weights, cfg.dominance_threshold)
+    metrics = analyze(acts, weights, cfg.dominance_threshold, seed=cfg.seed)
     metrics.update(
         {
             "config": cfg.to_json(),
@@ -145,9 +146,9 @@ def run_analyze(cfg: RunConfig) -> None:
     )
     artifacts.write_json(paths(cfg)["metrics"], metrics)
     log.info(
-        "test accuracy %.4f; %d of 10 digits have a dominant neuron",
+        "test accuracy %.4f; %d of 10 digits have a dominant unit",
         metrics["test_accuracy"],
-        len(metrics["claim"]["digits_with_dominant_neuron"]),
+        len(metrics["claim"]["digits_with_dominant_unit"]),
     )
 
 
@@ -276,6 +277,9 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
         "dominance_threshold": cfg.dominance_threshold,
         "claim_min_digits": cfg.claim_min_digits,
         "claim_seed_fraction": cfg.claim_seed_fraction,
+        "privileged_percentile": cfg.privileged_percentile,
+        "privileged_seed_fraction": cfg.privileged_seed_fraction,
+        "rotation_null_samples": cfg.rotation_null_samples,
     }
 
     def chart_inputs():
@@ -285,7 +289,7 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
         "train": (recipe, lambda: {"data": data()}, (run_train,)),
         "collect": ({}, lambda: {"data": data(), "model": cache.file_hash(p["model"])}, (run_collect,)),
         "analyze": (
-            {"dominance_threshold": cfg.dominance_threshold},
+            {"dominance_threshold": cfg.dominance_threshold, "seed": cfg.seed},
             lambda: {k: cache.file_hash(p[k]) for k in ("activations", "weights", "train")},
             (run_analyze,),
         ),
