@@ -57,7 +57,8 @@ bench: $(VENV)/.installed-jax
 
 # What the browser suite (tests/test_browser.py) needs, installed only when missing, so a second run
 # costs a second: Debian's Chromium (apt-get, as root; never `playwright install`), axe-core from npm
-# into the venv, Playwright (test extras) and LinkChecker into the venv.
+# into the venv, Playwright (test extras) and LinkChecker into the venv; Node.js runs the Explore page's
+# JavaScript in tests/test_explore.py.
 AXE_JS := $(VENV)/node/node_modules/axe-core/axe.min.js
 APT     = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 .PHONY: browser-deps
@@ -65,8 +66,14 @@ browser-deps: $(VENV)/.installed-test
 	@test -x /usr/bin/chromium || { $(APT) update && $(APT) install -y chromium; }
 	@test -f $(AXE_JS) || command -v npm >/dev/null || { $(APT) update && $(APT) install -y npm; }
 	@test -f $(AXE_JS) || npm install --prefix $(VENV)/node --no-audit --no-fund --silent axe-core@4
+	@command -v node >/dev/null || { $(APT) update && $(APT) install -y nodejs; }
 
-test: $(VENV)/.installed-test browser-deps
+# Fashion-MNIST offline: Debian's dataset-fashion-mnist ships the original IDX files (about 31 MB).
+.PHONY: data-deps
+data-deps:
+	@test -d /usr/share/datasets/fashion-mnist || { $(APT) update && $(APT) install -y dataset-fashion-mnist; }
+
+test: $(VENV)/.installed-test browser-deps data-deps
 	$(BIN)/python -m pytest -q
 
 test-fast: $(VENV)/.installed-test

@@ -1,7 +1,12 @@
 """Statistics of the hidden layer, pure numpy: activations and weights in, arrays and dicts out.
 
 Shapes: `hidden` (N, U) ReLU activations, `labels` (N,) digits 0-9, `w2` (U, 10), `b2` (10,).
-Per-digit tables are (10, U): row = digit, column = neuron.
+Per-digit tables are (10, U): row = digit, column = unit. The symmetry-invariant measures also accept a
+stack of hidden layers (..., N, U) (the rotation null evaluates many at once).
+
+Two words are kept apart everywhere: a digit's *preferred unit* has the largest mean activation over the
+digit's images (every digit has one); its *dominant unit* is the most active unit on more than the
+threshold share of the digit's images (a digit may have none).
 """
 
 from __future__ import annotations
@@ -10,11 +15,17 @@ import numpy as np
 from scipy import stats
 
 DIGITS = 10
+NEAR_DEAD = 0.95  # a unit exactly zero on at least this share of the test images (but not all) is near-dead
+
+
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    """(N, 10) indicator of each image's digit."""
+    return (labels[:, None] == np.arange(DIGITS)).astype(np.float64)
 
 
 def per_digit_mean(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(10, U) mean activation of each neuron over the images of each digit."""
-    return np.stack([hidden[labels == d].mean(axis=0) for d in range(DIGITS)])
+    """(..., 10, U) mean activation of each unit over the images of each digit."""
+    return digit_moments(hidden, labels)[1]
 
 
 def per_digit_std(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -29,8 +40,8 @@ def per_digit_ci95(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return 1.96 * std / np.sqrt(counts)
 
 
-def dominant_neurons(mean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per digit: the neuron with the largest mean, the runner-up, and the winner's margin over it."""
+def preferred_units(mean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per digit: the unit with the largest mean (its preferred unit), the runner-up, and the margin."""
     order = np.argsort(-mean, axis=1, kind="stable")
     rows = np.arange(len(mean))
     winner, runner_up = order[:, 0], order[:, 1]
@@ -44,9 +55,9 @@ def most_active_neuron(hidden: np.ndarray) -> np.ndarray:
 
 
 def dominance_matrix(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(10, U) share of digit-d images whose most active neuron is n.
+    """(10, U) share of digit-d images whose most active unit is n (the paper's raw activations).
 
-    Images on which every unit is silent have no most active neuron, so a row can sum to less than 1.
+    Images on which every unit is silent have no most active unit, so a row can sum to less than 1.
     """
     winners = most_active_neuron(hidden)
     units = hidden.shape[1]
@@ -57,6 +68,92 @@ def dominance_matrix(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return table
 
 
+def dominant_units(share: np.ndarray, threshold: float) -> list[int | None]:
+    """Per digit, the unit that wins on more than `threshold` of its images, or None."""
+    return [int(row.argmax()) if row.max() > threshold else None for row in share]
+
+
+def standardise(hidden: np.ndarray) -> np.ndarray:
+    """(..., N, U) each unit as z-scores over the images; a constant (dead) unit becomes 0.
+
+    Scaling a ReLU unit by c > 0 and its outgoing weights by 1/c changes no prediction; z-scores
+    undo that scale (and any shift), so a measure of them belongs to the function, not the weights.
+    """
+    centred = hidden - hidden.mean(axis=-2, keepdims=True)
+    sd = centred.std(axis=-2, keepdims=True)
+    return np.divide(centred, sd, out=np.zeros_like(centred), where=sd > 0)
+
+
+def win_share(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(..., 10, U) share of digit-d images on which unit n is the largest (argmax, no silence rule)."""
+    units = hidden.shape[-1]
+    cells = labels * units + hidden.argmax(axis=-1)  # (..., N): digit and winning unit in one code
+    stacks = cells.reshape(-1, cells.shape[-1])
+    offsets = np.arange(len(stacks))[:, None] * DIGITS * units
+    counts = np.bincount((stacks + offsets).ravel(), minlength=len(stacks) * DIGITS * units)
+    table = counts.reshape(cells.shape[:-1] + (DIGITS, units))
+    return table / np.bincount(labels, minlength=DIGITS)[:, None]
+
+
+def digit_moments(hidden: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per digit: image count (10, 1), mean (..., 10, U) and variance (..., 10, U) of each unit.
+
+    Two matrix products give every moment at once, so eta² and d' cost little even for a stack of layers.
+    """
+    indicator = one_hot(labels).T  # (10, N)
+    counts = indicator.sum(axis=1)[:, None]
+    mean = indicator @ hidden / counts
+    return counts, mean, indicator @ hidden**2 / counts - mean**2
+
+
+def eta_squared(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(..., U) share of each unit's variance over the images explained by the digit; 0 for a constant unit.
+
+    eta² = sum_d n_d (mu_d - mu)² / sum_i (h_i - mu)²: unchanged by h -> a h + b for any a != 0.
+    """
+    counts, mean, var = digit_moments(hidden, labels)
+    grand = (counts * mean).sum(axis=-2) / counts.sum()  # (..., U)
+    between = (counts * (mean - grand[..., None, :]) ** 2).sum(axis=-2)
+    total = between + (counts * var).sum(axis=-2)  # total = between + within
+    return np.divide(between, total, out=np.zeros_like(total), where=total > 1e-12 * counts.sum())
+
+
+def d_prime(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(..., U) separation of each unit's preferred digit (largest mean) from all other images.
+
+    d' = (mu_pref - mu_rest) / sqrt((var_pref + var_rest) / 2); 0 for a constant unit. Unchanged by
+    h -> a h + b for a > 0.
+    """
+    counts, mean, var = digit_moments(hidden, labels)
+    preferred = mean.argmax(axis=-2)[..., None, :]  # (..., 1, U)
+    n_in = np.take_along_axis(np.broadcast_to(counts, mean.shape), preferred, axis=-2)[..., 0, :]
+    mu_in = np.take_along_axis(mean, preferred, axis=-2)[..., 0, :]
+    var_in = np.take_along_axis(var, preferred, axis=-2)[..., 0, :]
+    n_out = counts.sum() - n_in
+    first = (counts * mean).sum(axis=-2) - n_in * mu_in  # sum of the other images' activations
+    second = (counts * (var + mean**2)).sum(axis=-2) - n_in * (var_in + mu_in**2)
+    mu_out = first / n_out
+    var_out = second / n_out - mu_out**2
+    spread = np.sqrt(np.maximum((var_in + var_out) / 2, 0))
+    return np.divide(mu_in - mu_out, spread, out=np.zeros_like(spread), where=spread > 1e-9)
+
+
+def invariant_measures(hidden: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
+    """The network-level measures that survive rescaling a unit, for one (N, U) or many (K, N, U) layers.
+
+    `standardised_dominant_digits`: digits with a dominant unit after z-scoring each unit;
+    `standardised_best_share`: the mean over digits of the best unit's win share after z-scoring (a
+    continuous version of the count); `eta_squared` and `d_prime`: means over units.
+    """
+    best = win_share(standardise(hidden), labels).max(axis=-1)  # (..., 10)
+    return {
+        "standardised_dominant_digits": (best > threshold).sum(axis=-1),
+        "standardised_best_share": best.mean(axis=-1),
+        "eta_squared": eta_squared(hidden, labels).mean(axis=-1),
+        "d_prime": d_prime(hidden, labels).mean(axis=-1),
+    }
+
+
 def silent_fraction(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(10,) share of each digit's images on which every hidden unit is exactly zero."""
     silent = hidden.max(axis=1) <= 0
@@ -64,9 +161,10 @@ def silent_fraction(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def selectivity_index(mean: np.ndarray) -> np.ndarray:
-    """(U,) class selectivity (mu_max - mu_rest) / (mu_max + mu_rest) of each neuron; 0 if both are 0.
+    """(U,) class selectivity (mu_max - mu_rest) / (mu_max + mu_rest) of each unit; 0 if both are 0.
 
-    mu_max is the neuron's largest per-digit mean, mu_rest the mean of its other nine per-digit means.
+    mu_max is the unit's largest per-digit mean, mu_rest the mean of its other nine per-digit means.
+    Defined for non-negative activations only (ReLU units, not rotated ones).
     """
     top = mean.max(axis=0)
     rest = (mean.sum(axis=0) - top) / (len(mean) - 1)
@@ -77,6 +175,12 @@ def selectivity_index(mean: np.ndarray) -> np.ndarray:
 def dead_fraction(hidden: np.ndarray) -> np.ndarray:
     """(U,) share of images on which each unit outputs exactly zero."""
     return (hidden <= 0).mean(axis=0)
+
+
+def dead_and_near_dead(dead: np.ndarray) -> tuple[list[int], list[int]]:
+    """Units zero on every image, and units zero on at least NEAR_DEAD of them but not all."""
+    dead = np.asarray(dead)
+    return np.flatnonzero(dead >= 1.0).tolist(), np.flatnonzero((dead >= NEAR_DEAD) & (dead < 1.0)).tolist()
 
 
 def exact_maximizer(kernel_column: np.ndarray) -> np.ndarray:
@@ -98,10 +202,22 @@ def output_logits(hidden: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> np.ndar
     return hidden @ w2 + b2
 
 
-def ablated_predictions(hidden: np.ndarray, w2: np.ndarray, b2: np.ndarray, neuron: int) -> np.ndarray:
-    """(N,) predictions with one hidden unit's activation set to zero before the output layer."""
+ABLATIONS = ("zero", "mean")
+
+
+def ablation_fill(hidden: np.ndarray, kind: str) -> np.ndarray:
+    """(U,) the value an ablated unit is replaced by: 0 ("zero") or its mean over the test set ("mean").
+
+    Zero ablation also removes a unit's average level, which costs accuracy even if the unit carries no
+    information about the digit; mean ablation removes only what varies from image to image.
+    """
+    return np.zeros(hidden.shape[1]) if kind == "zero" else hidden.mean(axis=0)
+
+
+def ablated_predictions(hidden: np.ndarray, w2: np.ndarray, b2: np.ndarray, unit: int, fill: float = 0.0) -> np.ndarray:
+    """(N,) predictions with one hidden unit's activation replaced by `fill` before the output layer."""
     ablated = hidden.copy()
-    ablated[:, neuron] = 0.0
+    ablated[:, unit] = fill
     return output_logits(ablated, w2, b2).argmax(axis=1)
 
 
@@ -110,17 +226,51 @@ def per_digit_accuracy(predictions: np.ndarray, labels: np.ndarray) -> np.ndarra
     return np.array([np.mean(predictions[labels == d] == d) for d in range(DIGITS)])
 
 
-def ablation_accuracy(hidden: np.ndarray, labels: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> np.ndarray:
-    """(U, 10) per-digit accuracy with neuron u zeroed (row u)."""
+def ablation_accuracy(
+    hidden: np.ndarray, labels: np.ndarray, w2: np.ndarray, b2: np.ndarray, fill: np.ndarray | None = None
+) -> np.ndarray:
+    """(U, 10) per-digit accuracy with unit u replaced by fill[u] (row u); zero ablation by default."""
+    fill = np.zeros(hidden.shape[1]) if fill is None else fill
     return np.stack(
-        [per_digit_accuracy(ablated_predictions(hidden, w2, b2, u), labels) for u in range(hidden.shape[1])]
+        [per_digit_accuracy(ablated_predictions(hidden, w2, b2, u, fill[u]), labels) for u in range(hidden.shape[1])]
     )
 
 
 def ablation_importance(intact: np.ndarray, ablated: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(U,) overall test-accuracy drop per zeroed unit: per-digit drops weighted by digit frequency."""
+    """(U,) overall test-accuracy drop per ablated unit: per-digit drops weighted by digit frequency."""
     counts = np.bincount(labels, minlength=DIGITS)
     return (intact[None, :] - ablated) @ counts / counts.sum()
+
+
+def ablation_confusion(
+    hidden: np.ndarray, labels: np.ndarray, w2: np.ndarray, b2: np.ndarray, units: np.ndarray, fill: np.ndarray
+) -> np.ndarray:
+    """(10, 10) row d: where digit d's images go (share predicted as each digit) with units[d] ablated."""
+    rows = []
+    for d, unit in enumerate(units):
+        predicted = ablated_predictions(hidden[labels == d], w2, b2, int(unit), fill[unit])
+        rows.append(np.bincount(predicted, minlength=DIGITS) / len(predicted))
+    return np.stack(rows)
+
+
+def ablation_study(hidden: np.ndarray, labels: np.ndarray, w2: np.ndarray, b2: np.ndarray, intact: np.ndarray) -> dict:
+    """Zero and mean ablation of every unit: per-digit accuracy and drop, overall importance, and per
+    digit the most-needed unit (largest drop) with the confusion row of its images once it is removed."""
+    result = {}
+    for kind in ABLATIONS:
+        fill = ablation_fill(hidden, kind)
+        accuracy = ablation_accuracy(hidden, labels, w2, b2, fill)  # (U, 10)
+        drop = intact[None, :] - accuracy
+        needed = drop.argmax(axis=0)  # (10,) per digit
+        result[kind] = {
+            "accuracy": accuracy.tolist(),
+            "drop": drop.tolist(),
+            "importance": ablation_importance(intact, accuracy, labels).tolist(),
+            "most_needed_unit": needed.tolist(),
+            "most_needed_drop": drop[needed, np.arange(DIGITS)].tolist(),
+            "confusion_without_most_needed": ablation_confusion(hidden, labels, w2, b2, needed, fill).tolist(),
+        }
+    return result
 
 
 def top_examples(hidden: np.ndarray, k: int = 16) -> np.ndarray:
@@ -140,39 +290,73 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
     return float(stats.spearmanr(x, y).statistic)
 
 
-def claim_summary(dominance: np.ndarray, winners: np.ndarray, threshold: float) -> dict:
+def _row_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson correlation of matching rows of two (B, n) arrays; nan where a row is constant."""
+    xc, yc = x - x.mean(axis=1, keepdims=True), y - y.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((xc**2).sum(axis=1) * (yc**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (xc * yc).sum(axis=1) / denominator
+
+
+def rank_correlation(
+    x: np.ndarray, y: np.ndarray, seed: int = 0, permutations: int = 10000, resamples: int = 2000
+) -> dict | None:
+    """Spearman rho with a two-sided permutation p-value and a 95 % percentile bootstrap interval.
+
+    p = (1 + #{|rho_perm| >= |rho|}) / (1 + permutations), y's order shuffled against x's; the interval
+    resamples the points (units) with replacement. None when either side is constant.
+    """
+    rho = spearman(np.asarray(x), np.asarray(y))
+    if rho is None:
+        return None
+    rng = np.random.default_rng(seed)
+    rx, ry = stats.rankdata(x), stats.rankdata(y)
+    shuffled = rng.permuted(np.tile(ry, (permutations, 1)), axis=1)
+    null = _row_pearson(np.tile(rx, (permutations, 1)), shuffled)
+    p = (1 + np.sum(np.abs(null) >= abs(rho) - 1e-12)) / (1 + permutations)
+    picks = rng.integers(0, len(rx), size=(resamples, len(rx)))
+    boot = _row_pearson(stats.rankdata(np.asarray(x)[picks], axis=1), stats.rankdata(np.asarray(y)[picks], axis=1))
+    low, high = np.nanpercentile(boot, [2.5, 97.5])
+    return {"rho": rho, "p": float(p), "low": float(low), "high": float(high), "n": int(len(rx))}
+
+
+def claim_summary(share: np.ndarray, preferred: np.ndarray, threshold: float) -> dict:
     """What the per-digit tables say about the paper's claim, in plain lists the pages can print."""
-    best_share = dominance.max(axis=1)
-    best_unit = dominance.argmax(axis=1)
-    clear = [d for d in range(DIGITS) if best_share[d] > threshold]
-    units_for = {}
-    for d, unit in enumerate(winners):
-        units_for.setdefault(int(unit), []).append(d)
+    best_share = share.max(axis=1)
+    best_unit = share.argmax(axis=1)
+    dominant = dominant_units(share, threshold)
+    digits_of = {}
+    for d, unit in enumerate(preferred):
+        digits_of.setdefault(int(unit), []).append(d)
     return {
-        "digits_with_dominant_neuron": clear,
-        "digits_without_dominant_neuron": [d for d in range(DIGITS) if d not in clear],
+        "digits_with_dominant_unit": [d for d in range(DIGITS) if dominant[d] is not None],
+        "digits_without_dominant_unit": [d for d in range(DIGITS) if dominant[d] is None],
         "best_share": best_share.tolist(),
-        "best_share_neuron": best_unit.tolist(),
-        "shared_neurons": {str(u): ds for u, ds in sorted(units_for.items()) if len(ds) > 1},
-        "unused_neurons": [u for u in range(dominance.shape[1]) if u not in units_for],
-        "distinct_dominant_neurons": len(units_for),
+        "best_share_unit": best_unit.tolist(),
+        "units_preferred_by_several_digits": {str(u): ds for u, ds in sorted(digits_of.items()) if len(ds) > 1},
+        "units_preferred_by_no_digit": [u for u in range(share.shape[1]) if u not in digits_of],
+        "distinct_preferred_units": len(digits_of),
+        "distinct_dominant_units": len({u for u in dominant if u is not None}),
+        "digits_whose_preferred_unit_is_not_dominant": [d for d in range(DIGITS) if dominant[d] != preferred[d]],
     }
 
 
-def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], threshold: float) -> dict:
+def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], threshold: float, seed: int = 0) -> dict:
     """Every statistic the pages print, as JSON-ready lists (see the module docstring for shapes)."""
     hidden, labels = acts["hidden"].astype(np.float64), acts["labels"].astype(np.int64)
     w2, b2 = weights["output_kernel"], weights["output_bias"]
     mean = per_digit_mean(hidden, labels)
-    winners, runners_up, margins = dominant_neurons(mean)
-    dominance = dominance_matrix(hidden, labels)
+    preferred, runners_up, margins = preferred_units(mean)
+    share = dominance_matrix(hidden, labels)
+    standardised_share = win_share(standardise(hidden), labels)
     intact = per_digit_accuracy(acts["predictions"], labels)
-    ablated = ablation_accuracy(hidden, labels, w2, b2)
+    ablation = ablation_study(hidden, labels, w2, b2, intact)
     counts = np.bincount(labels, minlength=DIGITS)
-    overall_drop = ablation_importance(intact, ablated, labels)
     selectivity = selectivity_index(mean)
-    preferred = mean.argmax(axis=0)
-    preferred_drop = (intact[None, :] - ablated)[np.arange(len(preferred)), preferred]  # (U,)
+    preferred_digit = mean.argmax(axis=0)
+    drop = np.array(ablation["zero"]["drop"])
+    preferred_drop = drop[np.arange(len(preferred_digit)), preferred_digit]  # (U,)
+    dead, near_dead = dead_and_near_dead(dead_fraction(hidden))
     return {
         "test_accuracy": float(np.mean(acts["predictions"] == labels)),
         "n_test": int(len(labels)),
@@ -180,23 +364,31 @@ def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], thresho
         "mean_activation": mean.tolist(),
         "std_activation": per_digit_std(hidden, labels).tolist(),
         "ci95_activation": per_digit_ci95(hidden, labels).tolist(),
-        "dominant_neuron": winners.tolist(),
-        "runner_up_neuron": runners_up.tolist(),
-        "dominant_margin": margins.tolist(),
-        "dominance": dominance.tolist(),
+        "preferred_unit": preferred.tolist(),
+        "runner_up_unit": runners_up.tolist(),
+        "preferred_margin": margins.tolist(),
+        "win_share": share.tolist(),
+        "dominant_unit": dominant_units(share, threshold),
+        "standardised_win_share": standardised_share.tolist(),
+        "standardised_dominant_unit": dominant_units(standardised_share, threshold),
+        "eta_squared": eta_squared(hidden, labels).tolist(),
+        "d_prime": d_prime(hidden, labels).tolist(),
+        "invariant": {k: float(v) for k, v in invariant_measures(hidden, labels, threshold).items()},
         "silent_fraction": silent_fraction(hidden, labels).tolist(),
         "per_digit_accuracy": intact.tolist(),
         "output_weights": np.asarray(w2).tolist(),  # (U, 10): what each unit votes for and against
         "selectivity": selectivity.tolist(),
-        "preferred_digit": preferred.tolist(),
+        "preferred_digit": preferred_digit.tolist(),
         "dead_fraction": dead_fraction(hidden).tolist(),
-        "ablation_accuracy": ablated.tolist(),
-        "ablation_drop": (intact[None, :] - ablated).tolist(),
-        "ablation_importance": overall_drop.tolist(),
+        "dead_units": dead,
+        "near_dead_units": near_dead,
+        "ablation": ablation,
         "top_examples": top_examples(hidden).tolist(),
-        "silent_examples": silent_examples(hidden, labels, preferred),
-        "selectivity_ablation_spearman": spearman(selectivity, overall_drop),
+        "silent_examples": silent_examples(hidden, labels, preferred_digit),
+        "selectivity_vs_ablation": {
+            kind: rank_correlation(selectivity, np.array(ablation[kind]["importance"]), seed=seed) for kind in ABLATIONS
+        },
         "preferred_digit_drop": preferred_drop.tolist(),
-        "selectivity_preferred_drop_spearman": spearman(selectivity, preferred_drop),
-        "claim": claim_summary(dominance, winners, threshold),
+        "selectivity_vs_preferred_drop": rank_correlation(selectivity, preferred_drop, seed=seed),
+        "claim": claim_summary(share, preferred, threshold),
     }

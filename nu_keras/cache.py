@@ -7,7 +7,11 @@ the hash of its own code and the package version — so the log can say *which* 
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import inspect
+import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 from nu_keras import __version__, artifacts
@@ -55,13 +59,47 @@ def templates_hash(folder: Path) -> str | None:
     return digest.hexdigest()
 
 
-def code_hash(modules: tuple[str, ...]) -> str:
-    """Hash of the stage's own source files: editing charts.py re-renders, but does not retrain."""
-    return hashlib.sha256("".join(file_hash(PACKAGE / m) for m in modules).encode()).hexdigest()
+def code_hash(functions: tuple[Callable, ...]) -> str:
+    """Hash of a stage's functions and of every nu_keras module they reach through imports, at any depth.
+
+    Derived, not listed by hand: the sweep calls analysis.py through robustness.py, so editing
+    analysis.py re-runs the sweep; editing charts.py re-renders but does not retrain.
+    """
+    sources = [textwrap.dedent(inspect.getsource(function)) for function in functions]
+    modules = module_closure(set().union(*(imported_modules(ast.parse(source)) for source in sources)))
+    digest = hashlib.sha256("".join(sources).encode())
+    for name in sorted(modules):
+        digest.update(name.encode() + file_hash(PACKAGE / f"{name}.py").encode())
+    return digest.hexdigest()
 
 
-def fingerprint(config: dict, inputs: dict[str, str | None], modules: tuple[str, ...]) -> dict:
-    return {"version": __version__, "code": code_hash(modules), "config": config, "inputs": inputs}
+def module_closure(roots: set[str]) -> set[str]:
+    """The nu_keras modules reachable from `roots` by import statements (module-level or inside functions)."""
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += imported_modules(ast.parse((PACKAGE / f"{name}.py").read_text(encoding="utf-8")))
+    return seen
+
+
+def imported_modules(tree: ast.AST) -> set[str]:
+    """Names of the package's modules an AST imports: `from nu_keras import x`, `from nu_keras.x import y`."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "nu_keras":
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nu_keras."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("nu_keras.")}
+    return {name for name in found if (PACKAGE / f"{name}.py").is_file()}
+
+
+def fingerprint(config: dict, inputs: dict[str, str | None], functions: tuple[Callable, ...]) -> dict:
+    return {"version": __version__, "code": code_hash(functions), "config": config, "inputs": inputs}
 
 
 def why_run(new: dict, old: dict | None, outputs_ready: bool, force: bool) -> str | None:

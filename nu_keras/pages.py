@@ -17,7 +17,8 @@ import jinja2
 import jinja2.sandbox
 from markupsafe import Markup
 
-from nu_keras import artifacts
+from nu_keras import analysis, artifacts
+from nu_keras.config import PROJECT_ROOT
 from nu_keras.errors import NuKerasError
 
 PAGES = {  # template -> output path (relative to the pages folder); per-digit and per-neuron pages below
@@ -25,8 +26,10 @@ PAGES = {  # template -> output path (relative to the pages folder); per-digit a
     "method.md.j2": "method.md",
     "neurons.md.j2": "neurons/index.md",
     "findings.md.j2": "findings.md",
+    "glossary.md.j2": "glossary.md",
     "run.md.j2": "run.md",
 }
+THIN_SPACE = "\u202f"  # narrow no-break space: 10 000, never split across lines
 
 
 def _strict(filter_function):
@@ -41,26 +44,48 @@ def _strict(filter_function):
     return checked
 
 
-def pct(value: float, digits: int = 1) -> str:
-    """0.9337 -> '93.4 %'."""
-    return f"{value * 100:.{digits}f} %"
+def pct(value: float, digits: int = 1) -> Markup:
+    """0.9337 -> '93.4 %' (a no-break space: the sign never starts a line)."""
+    return Markup(f"{value * 100:.{digits}f}\u00a0%")
 
 
-def pp(value: float) -> str:
-    """An accuracy difference in percentage points: 0.0123 -> '1.2 pp'."""
-    return f"{value * 100:.1f} pp"
+def _signed(text: str) -> str:
+    """A true minus sign, and none before a number that rounds to zero ('-0.0' -> '0.0')."""
+    return text.lstrip("-") if float(text) == 0 else text.replace("-", "\u2212")
 
 
-def fixed(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+def pp(value: float) -> Markup:
+    """An accuracy difference in percentage points: 0.0123 -> '1.2 pp', -0.04 -> '−4.0 pp'."""
+    return Markup(f"{_signed(f'{value * 100:.1f}')} pp")
 
 
-def listing(items) -> str:
-    """[1, 2, 3] -> '1, 2 and 3'; [] -> 'none'."""
-    items = [str(i) for i in items]
+def fixed(value: float | None, digits: int = 2) -> Markup:
+    """0.123456 -> '0.12'; None -> 'n/a'; a minus sign, not a hyphen, before negative numbers."""
+    return Markup("n/a" if value is None else _signed(f"{value:.{digits}f}"))
+
+
+def count(value: int) -> Markup:
+    """A whole number with a thin space between thousands: 10000 -> '10 000'."""
+    return Markup(f"{int(value):,}".replace(",", THIN_SPACE))
+
+
+def pvalue(value: float) -> Markup:
+    """A p-value as a reader expects it: 'p = 0.030', 'p < 0.001'."""
+    return Markup("p < 0.001" if value < 0.001 else f"p = {value:.3f}")
+
+
+def listing(items) -> Markup:
+    """[1, 2, 3] -> '1, 2 and 3'; [] -> 'none'. Items are escaped."""
+    items = [str(escape_markup(i)) for i in items]
     if not items:
-        return "none"
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+        return Markup("none")
+    return Markup(items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1])
+
+
+def plural(number: int, singular: str, several: str | None = None) -> Markup:
+    """(1, 'unit') -> '1 unit'; (3, 'unit') -> '3 units'; (0, 'unit') -> 'no units'."""
+    word = singular if number == 1 else (several or singular + "s")
+    return Markup(f"{'no' if number == 0 else count(number)} {escape_markup(word)}")
 
 
 # Characters that start Markdown or HTML markup, written as numeric character references: they read the
@@ -97,32 +122,71 @@ def environment(template_dir: Path) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    filters = {"pct": pct, "pp": pp, "fixed": fixed, "listing": listing, "untrusted": untrusted}
+    filters = {
+        "pct": pct,
+        "pp": pp,
+        "fixed": fixed,
+        "count": count,
+        "pvalue": pvalue,
+        "listing": listing,
+        "plural": plural,
+        "untrusted": untrusted,
+    }
     env.filters.update({name: _strict(function) for name, function in filters.items()})
     return env
 
 
 def neuron_rows(metrics: dict) -> list[dict]:
-    """Per neuron, what the pages say of it, gathered once so templates need no index arithmetic."""
+    """Per unit, what the pages say of it, gathered once so templates need no index arithmetic."""
     units = len(metrics["selectivity"])
+    zero, mean_ablation = metrics["ablation"]["zero"], metrics["ablation"]["mean"]
     rows = []
     for n in range(units):
+        tuning = [metrics["mean_activation"][d][n] for d in range(10)]
+        ranking = [
+            {
+                "digit": d,
+                "mean": tuning[d],
+                "ci95": metrics["ci95_activation"][d][n],
+                "win_share": metrics["win_share"][d][n],
+                "standardised_win_share": metrics["standardised_win_share"][d][n],
+                "zero_drop": zero["drop"][n][d],
+                "mean_drop": mean_ablation["drop"][n][d],
+                "dominant": metrics["dominant_unit"][d] == n,
+                "preferred": metrics["preferred_unit"][d] == n,
+            }
+            for d in sorted(range(10), key=lambda d: -tuning[d])
+        ]
         rows.append(
             {
                 "index": n,
                 "selectivity": metrics["selectivity"][n],
+                "eta_squared": metrics["eta_squared"][n],
+                "d_prime": metrics["d_prime"][n],
                 "preferred_digit": metrics["preferred_digit"][n],
                 "dead_fraction": metrics["dead_fraction"][n],
-                "importance": metrics["ablation_importance"][n],
+                "dead": n in metrics["dead_units"],
+                "near_dead": n in metrics["near_dead_units"],
+                "importance": zero["importance"][n],
+                "mean_importance": mean_ablation["importance"][n],
+                "cheaper_by_mean": mean_ablation["importance"][n] < zero["importance"][n],
                 "preferred_drop": metrics["preferred_digit_drop"][n],
                 "outgoing": metrics["output_weights"][n],
                 "votes_for": max(range(10), key=lambda d: metrics["output_weights"][n][d]),
                 "votes_against": min(range(10), key=lambda d: metrics["output_weights"][n][d]),
-                "dominates": [d for d in range(10) if metrics["dominant_neuron"][d] == n],
-                "tuning": [metrics["mean_activation"][d][n] for d in range(10)],
-                "ci95": [metrics["ci95_activation"][d][n] for d in range(10)],
-                "drop": metrics["ablation_drop"][n],
-                "ablation_accuracy": metrics["ablation_accuracy"][n],
+                "dominant_for": [d for d in range(10) if metrics["dominant_unit"][d] == n],
+                "preferred_by": [d for d in range(10) if metrics["preferred_unit"][d] == n],
+                "most_needed_by": [d for d in range(10) if zero["most_needed_unit"][d] == n],
+                "standardised_winner_of": [
+                    {"digit": d, "share": metrics["standardised_win_share"][d][n]}
+                    for d in range(10)
+                    if metrics["standardised_dominant_unit"][d] == n
+                ],
+                "ranking": ranking,
+                "tuning": tuning,
+                "drop": zero["drop"][n],
+                "mean_drop": mean_ablation["drop"][n],
+                "ablation_accuracy": zero["accuracy"][n],
                 "silent_examples": metrics["silent_examples"][n],
                 "top_examples": metrics["top_examples"][n],
             }
@@ -131,24 +195,47 @@ def neuron_rows(metrics: dict) -> list[dict]:
 
 
 def digit_rows(metrics: dict) -> list[dict]:
+    """Per digit, its preferred and dominant units, its ranking of the units and its ablation results."""
+    units = len(metrics["selectivity"])
+    zero, mean_ablation = metrics["ablation"]["zero"], metrics["ablation"]["mean"]
     rows = []
     for d in range(10):
-        share_neuron = metrics["claim"]["best_share_neuron"][d]
+        means = metrics["mean_activation"][d]
+        ranking = [
+            {
+                "unit": n,
+                "mean": means[n],
+                "sd": metrics["std_activation"][d][n],
+                "win_share": metrics["win_share"][d][n],
+                "standardised_win_share": metrics["standardised_win_share"][d][n],
+                "zero_drop": zero["drop"][n][d],
+                "mean_drop": mean_ablation["drop"][n][d],
+            }
+            for n in sorted(range(units), key=lambda n: -means[n])
+        ]
         rows.append(
             {
                 "digit": d,
                 "count": metrics["digit_counts"][d],
                 "accuracy": metrics["per_digit_accuracy"][d],
-                "dominant": metrics["dominant_neuron"][d],
-                "runner_up": metrics["runner_up_neuron"][d],
-                "margin": metrics["dominant_margin"][d],
-                "mean": metrics["mean_activation"][d],
-                "std": metrics["std_activation"][d],
-                "dominance": metrics["dominance"][d],
+                "preferred": metrics["preferred_unit"][d],
+                "runner_up": metrics["runner_up_unit"][d],
+                "margin": metrics["preferred_margin"][d],
+                "dominant": metrics["dominant_unit"][d],
+                "standardised_dominant": metrics["standardised_dominant_unit"][d],
                 "best_share": metrics["claim"]["best_share"][d],
-                "best_share_neuron": share_neuron,
-                "has_dominant": d in metrics["claim"]["digits_with_dominant_neuron"],
-                "drop_by_neuron": [metrics["ablation_drop"][n][d] for n in range(len(metrics["selectivity"]))],
+                "best_share_unit": metrics["claim"]["best_share_unit"][d],
+                "standardised_best_share": max(metrics["standardised_win_share"][d]),
+                "mean": means,
+                "ranking": ranking,
+                "needed": {
+                    kind: {
+                        "unit": table["most_needed_unit"][d],
+                        "drop": table["most_needed_drop"][d],
+                        "confusion": table["confusion_without_most_needed"][d],
+                    }
+                    for kind, table in (("zero", zero), ("mean", mean_ablation))
+                },
             }
         )
     return rows
@@ -158,7 +245,7 @@ def build_context(metrics: dict, examples: int) -> dict:
     neurons = neuron_rows(metrics)
     by_selectivity = sorted(neurons, key=lambda r: -r["selectivity"])
     by_importance = sorted(neurons, key=lambda r: -r["importance"])
-    shared = metrics["claim"]["shared_neurons"]
+    shared = metrics["claim"]["units_preferred_by_several_digits"]
     widest = max(shared.items(), key=lambda item: len(item[1]), default=(None, []))
     return {
         "m": metrics,
@@ -166,32 +253,108 @@ def build_context(metrics: dict, examples: int) -> dict:
         "digits_sharing": sum(len(ds) for ds in shared.values()),
         "widest_shared": {"neuron": widest[0], "digits": widest[1]},
         "cfg": metrics["config"],
+        "settings": shown_settings(metrics["config"]),
+        "data_source": shown_text(metrics["data_source"], metrics["config"]["project_root"]),
         "examples": examples,
         "digits": digit_rows(metrics),
         "neurons": neurons,
         "most_selective": by_selectivity[:3],
         "most_important": by_importance[:3],
         "top3_overlap": sorted({r["index"] for r in by_selectivity[:3]} & {r["index"] for r in by_importance[:3]}),
-        "dead_units": [r["index"] for r in neurons if r["dead_fraction"] >= 0.99],
-        "sparse_units": [r["index"] for r in neurons if 0.5 <= r["dead_fraction"] < 0.99],
+        "dead_units": metrics["dead_units"],
+        "near_dead_units": metrics["near_dead_units"],
+        "sparse_units": [r["index"] for r in neurons if 0.5 <= r["dead_fraction"] < analysis.NEAR_DEAD],
+        "near_dead_share": analysis.NEAR_DEAD,
     }
 
 
-def sweep_context(sweep: dict | None, width: int) -> dict | None:
+def shown_path(value: str | None, root: str) -> str:
+    """A path as the Run page shows it: relative to the project, under ~ for the home folder, otherwise only
+    its last two parts (a machine's absolute paths say nothing to a reader and leak its layout)."""
+    if value is None:
+        return "none"
+    path, project = Path(value), Path(root)
+    if path == project:
+        return "."
+    if path.is_relative_to(project):
+        return str(path.relative_to(project))
+    if not path.is_absolute():
+        return str(path)
+    if path.is_relative_to(Path.home()):
+        return str(Path("~") / path.relative_to(Path.home()))
+    return str(Path("…", *path.parts[-2:]))
+
+
+def shown_text(text: str, root: str) -> str:
+    """A message that may hold paths (a data source), with the project and home folders abbreviated."""
+    return str(text).replace(str(root), ".").replace(str(Path.home()), "~")
+
+
+PATH_SETTINGS = ("data", "cache_path", "out", "pages_dir", "site_dir", "project_root", "templates")
+
+
+def shown_settings(config: dict) -> dict:
+    """The configuration as the Run page prints it, paths made relative (see `shown_path`)."""
+    root = config["project_root"]
+    return {k: shown_path(v, root) if k in PATH_SETTINGS else v for k, v in config.items()}
+
+
+def seed_rank(values: list[float], index: int) -> dict:
+    """Where values[index] ranks among all values, highest first: rank, how many, ties, and whether it is
+    the highest or the lowest."""
+    value = values[index]
+    return {
+        "rank": 1 + sum(v > value for v in values),
+        "of": len(values),
+        "ties": sum(v == value for v in values) - 1,
+        "highest": value == max(values),
+        "lowest": value == min(values),
+        "value": value,
+    }
+
+
+def sweep_context(sweep: dict | None, width: int, seed: int) -> dict | None:
     """The seed sweep as the pages print it: widths in order, and the paper-width entry up front."""
     if not sweep:
         return None
     widths = sorted(({"width": int(w), **entry} for w, entry in sweep["widths"].items()), key=lambda r: r["width"])
     paper = next((w for w in widths if w["width"] == width), None)
-    return {**sweep, "rows": widths, "paper": paper, "width": width, "narrowest": widths[0], "widest": widths[-1]}
+    rank = None
+    if paper and len(paper["models"]) > 1 and seed in [m["seed"] for m in paper["models"]]:
+        counts = [m["trained"]["digits_with_dominant_unit"] for m in paper["models"]]
+        rank = seed_rank(counts, [m["seed"] for m in paper["models"]].index(seed))
+    return {
+        **sweep,
+        "rows": widths,
+        "paper": paper,
+        "width": width,
+        "narrowest": widths[0],
+        "widest": widths[-1],
+        "report_seed_rank": rank,
+        "data_source_shown": shown_text(sweep["provenance"]["data_source"], str(PROJECT_ROOT)),
+    }
 
 
-def render_all(metrics: dict, examples: int, template_dir: Path, out_dir: Path, sweep: dict | None = None) -> int:
-    """Write every page into `out_dir`; returns how many were written."""
+def render_all(
+    metrics: dict,
+    examples: int,
+    template_dir: Path,
+    out_dir: Path,
+    sweep: dict | None = None,
+    explore: dict | None = None,
+) -> int:
+    """Write every page into `out_dir`; returns how many were written.
+
+    `explore` is what nu_keras.explore.write_script exported; without it there is no Explore page and
+    the Digit and Neuron pages do not link to one.
+    """
     env = environment(template_dir)
     context = build_context(metrics, examples)
-    context["sweep"] = sweep_context(sweep, metrics["config"]["hidden_units"])
+    context["sweep"] = sweep_context(sweep, metrics["config"]["hidden_units"], metrics["config"]["seed"])
+    context["explore"] = explore
     jobs = [(name, target, {}) for name, target in PAGES.items()]
+    if explore:
+        jobs.append(("explore.md.j2", "explore.md", {}))
     if sweep:
         jobs.append(("robustness.md.j2", "robustness.md", {}))
     jobs += [("digit.md.j2", f"digits/digit-{row['digit']}.md", {"row": row}) for row in context["digits"]]

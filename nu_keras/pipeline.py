@@ -29,10 +29,11 @@ TRAIN_KEYS = ("history", "fit_seconds", "test_accuracy", "data_source", "data_sh
 METRICS_KEYS = (
     "test_accuracy",
     "mean_activation",
-    "dominance",
-    "dominant_neuron",
+    "win_share",
+    "preferred_unit",
+    "dominant_unit",
     "selectivity",
-    "ablation_drop",
+    "ablation",
     "claim",
     "config",
     "versions",
@@ -40,7 +41,7 @@ METRICS_KEYS = (
     "data_sha256",
     "timings",
 )
-SWEEP_KEYS = ("seeds", "widths", "recipe", "thresholds", "verdict", "provenance")
+SWEEP_KEYS = ("seeds", "widths", "recipe", "thresholds", "verdict", "privileged_verdict", "provenance")
 
 
 def paths(cfg: RunConfig) -> dict[str, Path]:
@@ -129,7 +130,7 @@ def run_analyze(cfg: RunConfig) -> None:
     acts = artifacts.read_npz(paths(cfg)["activations"], ACTIVATION_KEYS)
     weights = artifacts.read_npz(paths(cfg)["weights"], WEIGHT_KEYS)
     trained = artifacts.read_json(paths(cfg)["train"], TRAIN_KEYS)
-    metrics = analyze(acts, weights, cfg.dominance_threshold)
+    metrics = analyze(acts, weights, cfg.dominance_threshold, seed=cfg.seed)
     metrics.update(
         {
             "config": cfg.to_json(),
@@ -145,9 +146,9 @@ def run_analyze(cfg: RunConfig) -> None:
     )
     artifacts.write_json(paths(cfg)["metrics"], metrics)
     log.info(
-        "test accuracy %.4f; %d of 10 digits have a dominant neuron",
+        "test accuracy %.4f; %d of 10 digits have a dominant unit",
         metrics["test_accuracy"],
-        len(metrics["claim"]["digits_with_dominant_neuron"]),
+        len(metrics["claim"]["digits_with_dominant_unit"]),
     )
 
 
@@ -169,17 +170,39 @@ def sweep_covers(cfg: RunConfig) -> bool:
     )
 
 
+def sweep_matches(trained: dict, sweep: dict) -> bool:
+    """The Robustness page says its networks share the report's recipe and data: publish it only if so.
+
+    A sweep.json left by another recipe or data set (a `sweep --epochs 3` beside a 10-epoch model) is
+    left off the site, with a line saying why, rather than shown beside numbers it does not match.
+    """
+    recipe = {k: v for k, v in trained["config"].items() if k not in ("seed", "hidden_units")}
+    differs = sorted(k for k, v in recipe.items() if sweep["recipe"].get(k) != v)
+    if trained["data_sha256"] != sweep["provenance"].get("data_sha256"):
+        differs.append("data")
+    if trained["config"]["seed"] not in sweep["seeds"]:
+        differs.append("seed")
+    if differs:
+        log.warning(
+            "sweep.json left off the site: its %s differ from the model's; run `nu-keras sweep`", ", ".join(differs)
+        )
+    return not differs
+
+
 def run_render(cfg: RunConfig) -> None:
     from nu_keras import pages
 
     metrics = artifacts.read_json(paths(cfg)["metrics"], METRICS_KEYS)
     sweep_path = paths(cfg)["sweep"]
     sweep = artifacts.read_json(sweep_path, SWEEP_KEYS) if sweep_path.exists() else None
+    if sweep is not None:
+        sweep = sweep if sweep_matches(artifacts.read_json(paths(cfg)["train"], TRAIN_KEYS), sweep) else None
     target = Path(cfg.pages_dir)
     staging = folders.staging_dir(target)  # pages are replaced whole, so none is ever stale
     try:
         render_charts(cfg, metrics, sweep, staging / "img")
-        written = pages.render_all(metrics, cfg.examples, cfg.templates_dir, staging, sweep)
+        explore = export_explore(cfg, staging)
+        written = pages.render_all(metrics, cfg.examples, cfg.templates_dir, staging, sweep, explore)
         folders.replace_folder(staging, target, "pages")
     except (IndexError, KeyError, TypeError, ValueError) as exc:  # values of the wrong shape or type
         raise NuKerasError(
@@ -214,6 +237,20 @@ def render_charts(cfg: RunConfig, metrics: dict, sweep: dict | None, img: Path) 
     cache.write_record(paths(cfg)["stages"], "charts", print_)
 
 
+def export_explore(cfg: RunConfig, folder: Path) -> dict:
+    """The Explore page's data script (this run's weights, picker images) beside the pages; its summary."""
+    from nu_keras import explore
+
+    acts = artifacts.read_npz(paths(cfg)["activations"], ACTIVATION_KEYS)
+    weights = artifacts.read_npz(paths(cfg)["weights"], WEIGHT_KEYS)
+    images = dataset(cfg.data, cfg.cache_path).x_test
+    per_digit = max(explore.SAMPLE_PER_DIGIT, cfg.examples)
+    data = explore.explore_data(weights, acts, images, cfg.dominance_threshold, per_digit)
+    summary = explore.write_script(folder / explore.SCRIPT_NAME, data)
+    log.info("explore data: %d test images, %d bytes", summary["images"], summary["bytes"])
+    return summary
+
+
 def run_build(cfg: RunConfig) -> None:
     from nu_keras import site
 
@@ -240,33 +277,36 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
         "dominance_threshold": cfg.dominance_threshold,
         "claim_min_digits": cfg.claim_min_digits,
         "claim_seed_fraction": cfg.claim_seed_fraction,
+        "privileged_percentile": cfg.privileged_percentile,
+        "privileged_seed_fraction": cfg.privileged_seed_fraction,
+        "rotation_null_samples": cfg.rotation_null_samples,
     }
 
     def chart_inputs():
         return {"data": data(), **{k: cache.file_hash(p[k]) for k in ("metrics", "sweep", "activations", "weights")}}
 
     specs = {
-        "train": (recipe, lambda: {"data": data()}, ("model.py", "data.py")),
-        "collect": ({}, lambda: {"data": data(), "model": cache.file_hash(p["model"])}, ("activations.py",)),
+        "train": (recipe, lambda: {"data": data()}, (run_train,)),
+        "collect": ({}, lambda: {"data": data(), "model": cache.file_hash(p["model"])}, (run_collect,)),
         "analyze": (
-            {"dominance_threshold": cfg.dominance_threshold},
+            {"dominance_threshold": cfg.dominance_threshold, "seed": cfg.seed},
             lambda: {k: cache.file_hash(p[k]) for k in ("activations", "weights", "train")},
-            ("analysis.py",),
+            (run_analyze,),
         ),
         "sweep": (
             recipe | thresholds | {"sweep_block_seeds": cfg.sweep_block_seeds},
             lambda: {"data": data()},
-            ("sweep.py", "robustness.py", "model.py"),
+            (run_sweep,),
         ),
         "charts": (
             {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir)},
             chart_inputs,
-            ("charts.py", "analysis.py"),
+            (render_charts,),
         ),
         "render": (
             {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir)},  # what the charts read, and the templates
             lambda: chart_inputs() | {"templates": cache.templates_hash(cfg.templates_dir)},
-            ("pages.py", "charts.py", "analysis.py"),
+            (run_render, render_charts, export_explore),
         ),
         "build": (
             {"site_dir": str(cfg.site_dir)},
@@ -275,12 +315,12 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
                 "mkdocs.yml": cache.file_hash(cfg.project_root / "mkdocs.yml"),
                 "theme overrides": cache.tree_hash(cfg.project_root / "docs" / "overrides"),
             },
-            ("site.py",),
+            (run_build,),
         ),
     }
-    config, inputs, modules = specs[stage]
+    config, inputs, functions = specs[stage]
     # Every stage: seeds give other weights on another backend, and the pages print which one ran.
-    return cache.fingerprint(config | {"backend": cfg.backend}, inputs(), modules)
+    return cache.fingerprint(config | {"backend": cfg.backend}, inputs(), functions)
 
 
 FOLDER_KINDS = {"--out": "artifacts", "--pages-dir": "pages", "--site-dir": "site"}

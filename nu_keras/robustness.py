@@ -15,34 +15,92 @@ MI_BINS = 16
 
 
 def model_summary(
-    hidden: np.ndarray,
-    labels: np.ndarray,
-    w2: np.ndarray,
-    b2: np.ndarray,
-    threshold: float,
-    rates: np.ndarray | None = None,
+    hidden: np.ndarray, labels: np.ndarray, w2: np.ndarray, b2: np.ndarray, threshold: float, signed: bool = False
 ) -> dict:
     """The per-model measures of the sweep, for a trained, untrained or rotated hidden layer.
 
-    Accuracy and ablation use `hidden` (what the output layer reads); the descriptive statistics use
-    `rates`, which defaults to `hidden` and differs only for rotated units (see `shift_nonnegative`).
+    The paper's raw measures (selectivity index, dominance of the raw activations) need non-negative
+    rates, so a `signed` layer (rotated units) gets None for them; the symmetry-invariant measures
+    (standardised dominance, eta², d') and the mutual information need no shift and are computed for all;
+    their network-level means leave dead units out (see `live_units`).
     """
-    rates = hidden if rates is None else rates
-    mean = analysis.per_digit_mean(rates, labels)
-    dominance = analysis.dominance_matrix(rates, labels)
+    mean = analysis.per_digit_mean(hidden, labels)
     predictions = analysis.output_logits(hidden, w2, b2).argmax(axis=1)
     intact = analysis.per_digit_accuracy(predictions, labels)
-    importance = analysis.ablation_importance(intact, analysis.ablation_accuracy(hidden, labels, w2, b2), labels)
+    importance = {
+        kind: analysis.ablation_importance(
+            intact, analysis.ablation_accuracy(hidden, labels, w2, b2, analysis.ablation_fill(hidden, kind)), labels
+        ).tolist()
+        for kind in analysis.ABLATIONS
+    }
+    dominance = None if signed else analysis.dominance_matrix(hidden, labels).max(axis=1) > threshold
+    invariant = analysis.invariant_measures(live_units(hidden), labels, threshold)
+    dead, near_dead = analysis.dead_and_near_dead(analysis.dead_fraction(hidden))
     return {
         "test_accuracy": float(np.mean(predictions == labels)),
-        "selectivity": analysis.selectivity_index(mean).tolist(),
-        "dead_fraction": analysis.dead_fraction(rates).tolist(),
-        "digits_with_dominant_unit": int((dominance.max(axis=1) > threshold).sum()),
-        "digit_has_dominant_unit": (dominance.max(axis=1) > threshold).tolist(),
-        "ablation_importance": importance.tolist(),
-        "mutual_information": mutual_information_excess(rates, labels).tolist(),
+        "selectivity": None if signed else analysis.selectivity_index(mean).tolist(),
+        "dead_fraction": analysis.dead_fraction(hidden).tolist(),
+        "dead_units": [] if signed else dead,
+        "near_dead_units": [] if signed else near_dead,
+        "digits_with_dominant_unit": None if signed else int(dominance.sum()),
+        "digit_has_dominant_unit": None if signed else dominance.tolist(),
+        "standardised_dominant_digits": int(invariant["standardised_dominant_digits"]),
+        "standardised_best_share": float(invariant["standardised_best_share"]),
+        "eta_squared": analysis.eta_squared(hidden, labels).tolist(),
+        "d_prime": analysis.d_prime(hidden, labels).tolist(),
+        "mean_eta_squared": float(invariant["eta_squared"]),
+        "mean_d_prime": float(invariant["d_prime"]),
+        "ablation_importance": importance,
+        "mutual_information": mutual_information_excess(hidden, labels).tolist(),
         "profiles": mean.tolist(),
     }
+
+
+def live_units(hidden: np.ndarray) -> np.ndarray:
+    """(N, W') the units that are not zero on every image (all units if every one is dead).
+
+    A dead unit carries nothing; left in, it would count as a zero in a mean over units, and a rotation
+    would only spread its zero over the live units, so comparisons of bases leave it out.
+    """
+    alive = analysis.dead_fraction(hidden) < 1.0
+    return hidden[:, alive] if alive.any() else hidden
+
+
+NULL_MEASURES = ("standardised_best_share", "eta_squared", "d_prime")  # continuous, so percentiles rarely tie
+
+
+def rotation_null(
+    hidden: np.ndarray, labels: np.ndarray, count: int, seed: int, chunk: int = 50
+) -> dict[str, np.ndarray]:
+    """(count,) values of each invariant measure for the same hidden layer in `count` random rotated bases.
+
+    Every rotation gives the same predictions (h R Rᵀ W2 = h W2), so this is the distribution of a
+    measure over bases that the network's function cannot tell apart from its own neurons. The measures
+    are invariant to each unit's shift and scale, so they are computed on z-scores, with the standardising
+    folded into the rotation: z = (h - mean) R / sd, sd² = diag(Rᵀ C R) for the covariance C of h.
+    """
+    rotations = random_rotations(hidden.shape[1], count, seed)  # (K, W, W)
+    centred = hidden - hidden.mean(axis=0)
+    covariance = centred.T @ centred / len(centred)
+    sd = np.sqrt(np.einsum("kij,il,klj->kj", rotations, covariance, rotations))  # (K, W)
+    scaled = (rotations / np.where(sd > 0, sd, 1.0)[:, None, :]).astype(np.float32)
+    parts = []
+    for i in range(0, count, chunk):
+        z = centred.astype(np.float32) @ scaled[i : i + chunk]  # (chunk, N, W) z-scores
+        parts.append(
+            {
+                "standardised_best_share": analysis.win_share(z, labels).max(axis=-1).mean(axis=-1),
+                "eta_squared": analysis.eta_squared(z, labels).mean(axis=-1),
+                "d_prime": analysis.d_prime(z, labels).mean(axis=-1),
+            }
+        )
+    return {key: np.concatenate([part[key] for part in parts]).astype(np.float64) for key in NULL_MEASURES}
+
+
+def percentile_within(value: float, null: np.ndarray) -> float:
+    """Share of the null below `value`, ties counted half (mid-rank): 1.0 means above every rotation."""
+    null = np.asarray(null)
+    return float((np.sum(null < value) + 0.5 * np.sum(null == value)) / len(null))
 
 
 def match_units(reference: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -109,15 +167,15 @@ def random_rotation(width: int, seed: int) -> np.ndarray:
     return q * np.sign(np.diag(r))
 
 
+def random_rotations(width: int, count: int, seed: int) -> np.ndarray:
+    """(count, W, W) orthogonal matrices drawn uniformly (Haar), as `random_rotation` but stacked."""
+    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(count, width, width)))
+    return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[:, None, :]
+
+
 def rotate(hidden: np.ndarray, w2: np.ndarray, rotation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rotated "units" h R and the output kernel R.T W2 that gives the same logits: h R R.T W2 = h W2."""
     return hidden @ rotation, rotation.T @ w2
-
-
-def shift_nonnegative(hidden: np.ndarray) -> np.ndarray:
-    """Rotated units can be negative; the selectivity index needs non-negative rates, so shift each
-    unit by its minimum over the test set (a unit's "off" level becomes 0)."""
-    return hidden - hidden.min(axis=0)
 
 
 def interval(values, confidence: float = 0.95) -> dict:
@@ -141,16 +199,51 @@ def interval(values, confidence: float = 0.95) -> dict:
     }
 
 
+def clopper_pearson(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval of a binomial proportion: beta quantiles, never outside [0, 1]."""
+    alpha = 1 - confidence
+    low = stats.beta.ppf(alpha / 2, successes, trials - successes + 1) if successes > 0 else 0.0
+    high = stats.beta.ppf(1 - alpha / 2, successes + 1, trials - successes) if successes < trials else 1.0
+    return float(low), float(high)
+
+
+def _pass_rate(passing: list[bool]) -> dict:
+    low, high = clopper_pearson(int(sum(passing)), len(passing))
+    return {
+        "seeds_passing": int(sum(passing)),
+        "seeds": len(passing),
+        "fraction_passing": float(np.mean(passing)),
+        "interval_low": low,
+        "interval_high": high,
+    }
+
+
 def verdict(digits_with_dominant: list[int], min_digits: int, min_seed_fraction: float) -> dict:
     """The claim, as fixed before the run: at least `min_digits` digits have a dominant unit in at
-    least `min_seed_fraction` of the seeds."""
-    passing = [count >= min_digits for count in digits_with_dominant]
-    fraction = float(np.mean(passing))
+    least `min_seed_fraction` of the seeds. The pass rate carries a 95 % Clopper-Pearson interval."""
+    rate = _pass_rate([count >= min_digits for count in digits_with_dominant])
     return {
         "min_digits": min_digits,
         "min_seed_fraction": min_seed_fraction,
-        "seeds_passing": int(sum(passing)),
-        "seeds": len(passing),
-        "fraction_passing": fraction,
-        "holds": fraction >= min_seed_fraction,
+        **rate,
+        "holds": rate["fraction_passing"] >= min_seed_fraction,
     }
+
+
+def privileged_verdict(percentiles: list[dict[str, float]], min_percentile: float, min_seed_fraction: float) -> dict:
+    """The second claim, fixed before the run: the neuron basis is privileged when, in at least
+    `min_seed_fraction` of the seeds, the trained neurons lie above `min_percentile` of the rotation null
+    on every invariant measure."""
+    passing = [all(p[key] > min_percentile for key in NULL_MEASURES) for p in percentiles]
+    rate = _pass_rate(passing)
+    return {
+        "min_percentile": min_percentile,
+        "min_seed_fraction": min_seed_fraction,
+        **rate,
+        "holds": rate["fraction_passing"] >= min_seed_fraction,
+    }
+
+
+def shuffled_profiles(profiles: np.ndarray, seed: int) -> np.ndarray:
+    """(10, W) each unit's per-digit profile with its digits shuffled: same values, no digit structure."""
+    return np.random.default_rng(seed).permuted(profiles, axis=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import shutil
 import sys
 import threading
@@ -26,6 +27,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 AXE_IN_VENV = Path("node") / "node_modules" / "axe-core" / "axe.min.js"  # `make browser-deps` puts it here
+VIEWPORT = {"width": 1280, "height": 800}
 INSTALL_HINT = "run `make browser-deps` (as root on Debian) to install it"
 
 
@@ -81,3 +83,14 @@ def serve(directory: Path) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def new_context(browser, base_url: str | None = None, **options):
+    """A browser context that records every request and lets none leave 127.0.0.1 (or the disk)."""
+    context = browser.new_context(**({"viewport": VIEWPORT} | options))
+    if base_url:
+        local = re.escape(base_url)
+        context.route(re.compile(rf"^(?!{local})"), lambda route: route.abort())
+    else:
+        context.route(re.compile(r"^(?!file://)"), lambda route: route.abort())
+    return context

@@ -6,6 +6,8 @@ from nu_keras.config import set_backend_environment
 
 set_backend_environment()  # before any test imports Keras, as the CLI does
 
+import os  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -13,6 +15,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from nu_keras import data  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def mark_as_built(folder: Path, kind: str) -> Path:
@@ -105,3 +109,48 @@ def synthetic_metrics(acts, weights, cfg) -> dict:
         }
     )
     return metrics
+
+
+# ------------------------------------------------------------- the browser suites' shared browser and real run
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium; never a browser downloaded by `playwright install`."""
+    from browser_helpers import CHROMIUM, CHROMIUM_ARGS, need
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    need(sync_playwright, "Playwright for Python is not installed")
+    need(CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK), f"Chromium is missing at {CHROMIUM}")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def report_root(tmp_path_factory) -> Path:
+    """One real run for every browser suite: `nu-keras report` on real MNIST (about 30 s), built once.
+
+    NU_KERAS_TEST_SITE=/path/to/site tests an already built site instead; its artifacts are then looked
+    for beside it (`/path/to/artifacts`), as `report_argv` lays them out.
+    """
+    given = os.environ.get("NU_KERAS_TEST_SITE")
+    if given:
+        assert (Path(given) / "index.html").is_file(), f"NU_KERAS_TEST_SITE={given} holds no index.html"
+        return Path(given).absolute().parent
+    root = tmp_path_factory.mktemp("browser-report")
+    command = report_argv(root)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert done.returncode == 0, f"`{' '.join(command)}` failed:\n{done.stderr[-3000:]}"
+    return root.resolve()
+
+
+@pytest.fixture(scope="session")
+def site(report_root) -> Path:
+    """The built site of that run."""
+    given = os.environ.get("NU_KERAS_TEST_SITE")
+    return Path(given).absolute() if given else report_root / "site"

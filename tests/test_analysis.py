@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from nu_keras import analysis
 
@@ -24,9 +25,9 @@ def test_ci95_is_196_standard_errors():
     np.testing.assert_allclose(analysis.per_digit_ci95(hidden, labels), expected)
 
 
-def test_dominant_neuron_is_the_largest_mean_and_margin_is_over_the_runner_up():
+def test_preferred_unit_is_the_largest_mean_and_margin_is_over_the_runner_up():
     mean = np.array([[1.0, 5.0, 3.0]] + [[0.0, 0.0, 1.0]] * 9)
-    winners, runners_up, margins = analysis.dominant_neurons(mean)
+    winners, runners_up, margins = analysis.preferred_units(mean)
     assert winners[0] == 1 and runners_up[0] == 2 and margins[0] == pytest.approx(2.0)
     assert winners[1] == 2 and margins[1] == pytest.approx(1.0)
 
@@ -114,16 +115,20 @@ def test_spearman_is_undefined_for_a_constant_side():
     assert analysis.spearman(np.ones(3), np.array([1.0, 2.0, 3.0])) is None
 
 
-def test_claim_summary_finds_shared_unused_and_unclaimed():
-    dominance = np.zeros((10, 4))
-    dominance[:, 0] = 0.6
-    dominance[9] = [0.4, 0.3, 0.3, 0.0]
-    winners = np.array([0] * 5 + [1] * 4 + [2])
-    summary = analysis.claim_summary(dominance, winners, threshold=0.5)
-    assert summary["digits_without_dominant_neuron"] == [9]
-    assert summary["shared_neurons"] == {"0": [0, 1, 2, 3, 4], "1": [5, 6, 7, 8]}
-    assert summary["unused_neurons"] == [3]
-    assert summary["distinct_dominant_neurons"] == 3
+def test_claim_summary_keeps_preferred_and_dominant_units_apart():
+    share = np.zeros((10, 4))
+    share[:, 0] = 0.6
+    share[9] = [0.4, 0.3, 0.3, 0.0]
+    preferred = np.array([0] * 5 + [1] * 4 + [2])
+    summary = analysis.claim_summary(share, preferred, threshold=0.5)
+    assert summary["digits_without_dominant_unit"] == [9]
+    assert summary["units_preferred_by_several_digits"] == {"0": [0, 1, 2, 3, 4], "1": [5, 6, 7, 8]}
+    assert summary["units_preferred_by_no_digit"] == [3]
+    assert summary["distinct_preferred_units"] == 3
+    assert summary["distinct_dominant_units"] == 1
+    # digits 5-8 prefer unit 1 but unit 0 wins on most of their images; digit 9 has no dominant unit
+    assert summary["digits_whose_preferred_unit_is_not_dominant"] == [5, 6, 7, 8, 9]
+    assert analysis.dominant_units(share, 0.5) == [0] * 9 + [None]
 
 
 def test_analyze_on_a_perfect_one_hot_code():
@@ -134,13 +139,14 @@ def test_analyze_on_a_perfect_one_hot_code():
     acts = {"hidden": hidden, "labels": labels, "predictions": labels}
     m = analysis.analyze(acts, {"output_kernel": w2, "output_bias": b2}, threshold=0.5)
     assert m["test_accuracy"] == 1.0
-    assert m["dominant_neuron"] == list(range(10))
-    np.testing.assert_allclose(m["dominance"], np.eye(10))
+    assert m["preferred_unit"] == list(range(10)) and m["dominant_unit"] == list(range(10))
+    np.testing.assert_allclose(m["win_share"], np.eye(10))
     np.testing.assert_allclose(m["selectivity"], 1.0)
     np.testing.assert_allclose(m["dead_fraction"], 0.9)
     # zeroing unit u makes every digit-u image predict 0 (all-zero logits), so digit u drops to 0
-    assert m["ablation_drop"][3][3] == 1.0 and m["ablation_drop"][0][0] == 0.0
-    assert m["claim"]["digits_with_dominant_neuron"] == list(range(10))
+    drop = m["ablation"]["zero"]["drop"]
+    assert drop[3][3] == 1.0 and drop[0][0] == 0.0
+    assert m["claim"]["digits_with_dominant_unit"] == list(range(10))
 
 
 def test_exact_maximiser_equals_the_positive_weight_mask_and_beats_random_inputs():
@@ -152,3 +158,83 @@ def test_exact_maximiser_equals_the_positive_weight_mask_and_beats_random_inputs
     assert value == pytest.approx(np.clip(w, 0, None).sum() + b)
     samples = rng.uniform(0, 1, size=(2000, 784))
     assert (np.maximum(samples @ w + b, 0) <= value).all()
+
+
+# 20 images, two per digit; unit 0 is 2 and 4 on digit 0 and zero elsewhere, unit 1 equals the digit,
+# unit 2 is 0 and 2 on every digit (no digit structure), unit 3 is dead.
+PAIR_LABELS = np.repeat(np.arange(10), 2)
+PAIRS = np.zeros((20, 4))
+PAIRS[:2, 0] = [2.0, 4.0]
+PAIRS[:, 1] = PAIR_LABELS
+PAIRS[:, 2] = np.tile([0.0, 2.0], 10)
+
+
+def test_eta_squared_of_hand_built_units():
+    # unit 0: grand mean 0.3; between 2 (3 - 0.3)² + 18 (0.3)² = 16.2; total 16.2 + (1 + 1) = 18.2
+    np.testing.assert_allclose(analysis.eta_squared(PAIRS, PAIR_LABELS), [16.2 / 18.2, 1.0, 0.0, 0.0])
+
+
+def test_d_prime_of_hand_built_units():
+    # unit 0: preferred digit 0 with mean 3 and variance 1; the rest all zero -> 3 / sqrt((1 + 0) / 2)
+    d = analysis.d_prime(PAIRS, PAIR_LABELS)
+    assert d[0] == pytest.approx(3 / np.sqrt(0.5))
+    # unit 1: preferred digit 9 (value 9, variance 0); the rest 0..8 twice each, mean 4, variance 20/3
+    assert d[1] == pytest.approx(5 / np.sqrt(20 / 3 / 2))
+    assert d[3] == 0.0  # a dead unit separates nothing
+
+
+def test_invariant_measures_accept_a_stack_of_layers():
+    stack = np.stack([PAIRS, PAIRS * 2.0 + 1.0])
+    np.testing.assert_allclose(analysis.eta_squared(stack, PAIR_LABELS)[1], analysis.eta_squared(PAIRS, PAIR_LABELS))
+    np.testing.assert_allclose(analysis.d_prime(stack, PAIR_LABELS)[1], analysis.d_prime(PAIRS, PAIR_LABELS))
+    shares = analysis.win_share(stack, PAIR_LABELS)
+    np.testing.assert_allclose(shares[0], analysis.win_share(PAIRS, PAIR_LABELS))
+
+
+def test_standardised_units_have_mean_zero_and_unit_spread_and_dead_units_stay_zero():
+    z = analysis.standardise(PAIRS)
+    np.testing.assert_allclose(z[:, :3].mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(z[:, :3].std(axis=0), 1)
+    np.testing.assert_array_equal(z[:, 3], 0)
+
+
+def test_mean_ablation_replaces_a_unit_by_its_test_set_mean():
+    w2 = np.zeros((2, 10))
+    w2[0, 1] = 1.0
+    w2[1, 2] = 1.0
+    hidden = np.array([[3.0, 2.0], [0.0, 0.5], [0.0, 0.0]])  # unit 0's mean is 1.0
+    assert analysis.output_logits(hidden, w2, np.zeros(10)).argmax(axis=1).tolist() == [1, 2, 0]
+    assert analysis.ablated_predictions(hidden, w2, np.zeros(10), 0, fill=1.0).tolist() == [2, 1, 1]
+    np.testing.assert_allclose(analysis.ablation_fill(hidden, "mean"), [1.0, 2.5 / 3])
+    np.testing.assert_allclose(analysis.ablation_fill(hidden, "zero"), [0.0, 0.0])
+
+
+def test_confusion_row_says_where_a_digits_images_go_without_its_most_needed_unit():
+    w2 = np.zeros((10, 10))
+    np.fill_diagonal(w2, 1.0)
+    b2 = np.zeros(10)
+    b2[7] = 0.5  # with its unit removed an image falls to digit 7
+    labels = np.repeat(np.arange(10), 2)
+    hidden = np.eye(10)[labels]
+    rows = analysis.ablation_confusion(hidden, labels, w2, b2, np.arange(10), np.zeros(10))
+    assert rows[3].tolist() == [0, 0, 0, 0, 0, 0, 0, 1.0, 0, 0]
+    study = analysis.ablation_study(hidden, labels, w2, b2, np.ones(10))
+    assert study["zero"]["most_needed_unit"] == [0, 1, 2, 3, 4, 5, 6, 0, 8, 9]  # digit 7 loses nothing
+
+
+def test_rank_correlation_p_value_is_a_permutation_p_and_the_interval_holds_rho():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=30)
+    y = x + rng.normal(scale=1.5, size=30)
+    result = analysis.rank_correlation(x, y, seed=1)
+    reference = stats.spearmanr(x, y)
+    assert result["rho"] == pytest.approx(reference.statistic)
+    assert result["p"] == pytest.approx(reference.pvalue, abs=0.01)  # the t-approximation agrees at n = 30
+    assert result["low"] < result["rho"] < result["high"]
+    perfect = analysis.rank_correlation(np.arange(10.0), np.arange(10.0) ** 2)
+    assert perfect["rho"] == pytest.approx(1.0) and perfect["p"] < 0.001
+    assert analysis.rank_correlation(np.ones(5), np.arange(5.0)) is None
+
+
+def test_dead_and_near_dead_units_are_told_apart():
+    assert analysis.dead_and_near_dead(np.array([1.0, 0.97, 0.5, 0.95])) == ([0], [1, 3])

@@ -14,7 +14,8 @@ from nu_keras.data import load_mnist
 
 pytestmark = pytest.mark.e2e
 
-SITE_PAGES = ["index.html", "method.html", "findings.html", "run.html", "neurons/index.html"]
+SITE_PAGES = ["index.html", "method.html", "findings.html", "glossary.html", "robustness.html", "run.html"]
+SITE_PAGES += ["explore.html", "neurons/index.html"]
 SITE_PAGES += [f"digits/digit-{d}.html" for d in range(10)] + [f"neurons/neuron-{n}.html" for n in range(10)]
 
 
@@ -65,7 +66,16 @@ def test_activations_and_statistics_match_an_independent_recomputation(report):
     metrics = json.loads((cfg.out / "metrics.json").read_text())
     means = np.stack([hidden[data.y_test == d].mean(axis=0) for d in range(10)])
     np.testing.assert_allclose(metrics["mean_activation"], means, atol=1e-4)
-    assert metrics["dominant_neuron"] == means.argmax(axis=1).tolist()
+    assert metrics["preferred_unit"] == means.argmax(axis=1).tolist()
+    for unit in range(hidden.shape[1]):  # eta² and d' from their textbook definitions, one unit at a time
+        h = hidden[:, unit]
+        between = sum((data.y_test == d).sum() * (h[data.y_test == d].mean() - h.mean()) ** 2 for d in range(10))
+        total = ((h - h.mean()) ** 2).sum()
+        assert metrics["eta_squared"][unit] == pytest.approx(between / total if total > 0 else 0.0, abs=1e-4)
+        inside = data.y_test == means[:, unit].argmax()
+        spread = np.sqrt((h[inside].var() + h[~inside].var()) / 2)
+        expected = (h[inside].mean() - h[~inside].mean()) / spread if spread > 0 else 0.0
+        assert metrics["d_prime"][unit] == pytest.approx(expected, abs=1e-3)
 
 
 def test_findings_page_shows_this_runs_numbers(report):
@@ -73,24 +83,33 @@ def test_findings_page_shows_this_runs_numbers(report):
     metrics = json.loads((cfg.out / "metrics.json").read_text())
     findings = (cfg.pages_dir / "findings.md").read_text()
     assert pages.pct(metrics["test_accuracy"], 2) in findings
-    assert f"**{len(metrics['claim']['digits_with_dominant_neuron'])} of 10 digits**" in findings
+    assert f"{len(metrics['claim']['digits_with_dominant_unit'])} of 10 digits have a\n**dominant unit**" in findings
+    sweep = json.loads((cfg.out / "sweep.json").read_text())
+    for claim in ("verdict", "privileged_verdict"):
+        assert sweep[claim]["seeds"] == 5
+    assert (
+        "claim 2 (privileged basis): " + ("holds" if sweep["privileged_verdict"]["holds"] else "does not hold")
+    ) in (findings)
 
 
-def test_ablation_matches_the_trained_keras_model_with_outgoing_weights_zeroed(report):
+def test_both_ablations_match_the_trained_keras_model_with_the_unit_held_at_zero_or_its_mean(report):
     import keras
 
     cfg, _ = report
     model = keras.saving.load_model(cfg.out / "model.keras", safe_mode=True)
     data = load_mnist(cache_path=cfg.cache_path)
     metrics = json.loads((cfg.out / "metrics.json").read_text())
-    kernel, bias = model.get_layer("output").get_weights()
-    for unit in (0, 5):
-        zeroed = kernel.copy()
-        zeroed[unit] = 0.0
-        model.get_layer("output").set_weights([zeroed, bias])
-        predictions = model.predict(data.x_test / 255.0, verbose=0).argmax(axis=1)
-        per_digit = [np.mean(predictions[data.y_test == d] == d) for d in range(10)]
-        np.testing.assert_allclose(metrics["ablation_accuracy"][unit], per_digit, atol=1e-4)
+    kernel, bias = model.get_layer("hidden").get_weights()
+    hidden = np.maximum((data.x_test.reshape(-1, 784) / 255.0) @ kernel + bias, 0)
+    for kind, fill in (("zero", np.zeros(hidden.shape[1])), ("mean", hidden.mean(axis=0))):
+        for unit in (0, 5):
+            held_kernel, held_bias = kernel.copy(), bias.copy()
+            held_kernel[:, unit], held_bias[unit] = 0.0, fill[unit]  # the unit outputs relu(fill) = fill
+            model.get_layer("hidden").set_weights([held_kernel, held_bias])
+            predictions = model.predict(data.x_test / 255.0, verbose=0).argmax(axis=1)
+            per_digit = [np.mean(predictions[data.y_test == d] == d) for d in range(10)]
+            np.testing.assert_allclose(metrics["ablation"][kind]["accuracy"][unit], per_digit, atol=2e-3, err_msg=kind)
+    model.get_layer("hidden").set_weights([kernel, bias])
 
 
 def test_the_sweeps_branch_for_the_report_seed_is_the_report_network(report):

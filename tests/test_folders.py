@@ -247,3 +247,14 @@ def test_a_folder_is_verified_only_while_it_holds_what_was_written(tmp_path):
     build_into(site, {"index.html": "v1", "method.html": "m"})
     (site / "index.html").write_text("another run's page")
     assert folders.verified_digest(site) is None
+
+
+def test_a_marker_naming_paths_outside_its_folder_is_not_ours(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (tmp_path / "precious.txt").write_text("keep")
+    (site / "index.html").write_text("x")
+    folders.write_marker(site, "site", {"../precious.txt": "0" * 64, "index.html": "0" * 64})
+    assert folders.read_marker(site) is None
+    assert_one_line_error(cli(["build", *flags(tmp_path, **{"site-dir": site})]), "nu-keras did not write")
+    assert (tmp_path / "precious.txt").read_text() == "keep"

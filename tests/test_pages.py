@@ -25,17 +25,20 @@ def rendered(metrics, tmp_path_factory):
 
 
 def test_filters_format_as_documented():
-    assert pages.pct(0.93371) == "93.4 %" and pages.pct(0.5, 0) == "50 %"
-    assert pages.pp(0.0123) == "1.2 pp"
-    assert pages.fixed(None) == "n/a" and pages.fixed(0.123456, 3) == "0.123"
+    assert pages.pct(0.93371) == "93.4\u00a0%" and pages.pct(0.5, 0) == "50\u00a0%"
+    assert pages.pp(0.0123) == "1.2 pp" and pages.pp(-0.04) == "\u22124.0 pp" and pages.pp(-0.0001) == "0.0 pp"
+    assert pages.fixed(None) == "n/a" and pages.fixed(0.123456, 3) == "0.123" and pages.fixed(-0.5) == "\u22120.50"
     assert pages.listing([1, 2, 3]) == "1, 2 and 3" and pages.listing([]) == "none"
+    assert pages.count(10000) == "10\u202f000" and pages.count(892) == "892"
+    assert pages.pvalue(0.0296) == "p = 0.030" and pages.pvalue(0.0001) == "p < 0.001"
+    assert pages.plural(1, "unit") == "1 unit" and pages.plural(3, "unit") == "3 units"
     assert pages.untrusted("<b>x</b>") == "<code>&#60;b&#62;x&#60;/b&#62;</code>"
 
 
 def test_every_page_is_written(rendered):
     out, count = rendered
     names = {str(p.relative_to(out)) for p in out.rglob("*.md")}
-    expected = {"index.md", "method.md", "findings.md", "run.md", "neurons/index.md"}
+    expected = {"index.md", "method.md", "findings.md", "glossary.md", "run.md", "neurons/index.md"}
     expected |= {f"digits/digit-{d}.md" for d in range(10)} | {f"neurons/neuron-{n}.md" for n in range(10)}
     assert names == expected and count == len(expected)
 
@@ -46,30 +49,43 @@ def test_home_and_findings_print_the_metrics_numbers(rendered, metrics):
     findings = (out / "findings.md").read_text()
     accuracy = pages.pct(metrics["test_accuracy"], 2)
     assert accuracy in home and accuracy in findings
-    clear = len(metrics["claim"]["digits_with_dominant_neuron"])
-    assert f"**{clear} of 10**" in home and f"**{clear} of 10 digits**" in findings
+    clear = len(metrics["claim"]["digits_with_dominant_unit"])
+    assert f"**{clear} of 10**" in home and f"{clear} of 10 digits have a\n**dominant unit**" in findings
     for section in ("## Abstract", "## Question", "## Method", "## Results", "## Discussion"):
         assert section in findings
-    assert pages.fixed(metrics["selectivity_ablation_spearman"]) in findings
+    assert f"ρ = {pages.fixed(metrics['selectivity_vs_ablation']['zero']['rho'])}" in findings
+    for section in ("[Findings]", "[Method]", "[Neurons]", "[Glossary]", "[Run]"):
+        assert section in home.split("## Where to go next")[1]
 
 
-def test_digit_page_prints_its_dominant_neuron_and_table(rendered, metrics):
+def test_digit_page_names_its_preferred_and_dominant_units_and_ranks_every_unit(rendered, metrics):
     out, _ = rendered
     for d in range(10):
         text = (out / f"digits/digit-{d}.md").read_text()
-        winner = metrics["dominant_neuron"][d]
-        assert f"**Dominant neuron: [neuron {winner}](../neurons/neuron-{winner}.md)**" in text
-        assert pages.fixed(metrics["mean_activation"][d][winner]) in text
-        assert pages.pct(metrics["dominance"][d][winner], 1) in text
+        preferred = metrics["preferred_unit"][d]
+        assert f"**Preferred unit: [neuron {preferred}](../neurons/neuron-{preferred}.md)**" in text
+        assert pages.fixed(metrics["mean_activation"][d][preferred]) in text
+        dominant = metrics["dominant_unit"][d]
+        if dominant is None:
+            assert "**No dominant unit.**" in text
+        else:
+            assert f"**Dominant unit: [neuron {dominant}](../neurons/neuron-{dominant}.md)**" in text
+        ranking = text.split("## The digit's ranking of the units")[1].split("##")[0]
+        order = [int(n) for n in re.findall(r"^\| \d+ \| \[neuron (\d+)\]", ranking, re.M)]
+        assert order == np.argsort(-np.array(metrics["mean_activation"][d]), kind="stable").tolist()
 
 
 def test_neuron_page_prints_selectivity_dead_fraction_and_drop(rendered, metrics):
     out, _ = rendered
     for n in range(10):
         text = (out / f"neurons/neuron-{n}.md").read_text()
-        assert f"Class selectivity index: **{pages.fixed(metrics['selectivity'][n])}**" in text
+        assert f"Class selectivity index **{pages.fixed(metrics['selectivity'][n])}**" in text
         assert pages.pct(metrics["dead_fraction"][n], 1) in text
-        assert pages.pp(metrics["ablation_importance"][n]) in text
+        assert pages.pp(metrics["ablation"]["zero"]["importance"][n]) in text
+        assert pages.pp(metrics["ablation"]["mean"]["importance"][n]) in text
+        ranking = text.split("## The unit's ranking of the digits")[1].split("##")[0]
+        order = [int(d) for d in re.findall(r"^\| \d+ \| \[digit (\d)\]", ranking, re.M)]
+        assert order == np.argsort(-np.array(metrics["mean_activation"])[:, n], kind="stable").tolist()
         votes = np.array(metrics["output_weights"][n])
         assert f"vote is for digit **{votes.argmax()}** (weight {pages.fixed(votes.max())})" in text
 
@@ -85,6 +101,15 @@ def test_every_image_has_alt_text(rendered):
     for page in out.rglob("*.md"):
         for alt in re.findall(r"!\[(.*?)\]\(", page.read_text()):
             assert len(alt) > 20, f"{page}: alt text too short: {alt!r}"
+
+
+def test_every_chart_has_a_visible_caption_under_it(rendered):
+    out, _ = rendered
+    for page in out.rglob("*.md"):
+        lines = [line for line in page.read_text().splitlines() if line.strip()]
+        for i, line in enumerate(lines):
+            if line.startswith("!["):
+                assert lines[i + 1].startswith("*How to read it:*"), f"{page.name}: {line[:60]}"
 
 
 def test_a_missing_value_fails_the_render_instead_of_printing_blank(metrics, tmp_path):
@@ -121,3 +146,63 @@ def test_the_same_inputs_draw_byte_identical_charts(metrics, tmp_path):
         charts._run_task(task_a)
         charts._run_task(task_b)
         assert task_a[1].read_bytes() == task_b[1].read_bytes(), task_a[1].name
+
+
+NEGATION = re.compile(r"\b(no|not|none|nor|without)\b", re.I)
+
+
+def _statements(markdown: str) -> list[str]:
+    """Sentences of the prose and rows of the tables, one string each."""
+    statements = []
+    for block in re.split(r"\n\s*\n", markdown):
+        lines = block.splitlines()
+        if lines and all(line.startswith("|") for line in lines):
+            statements += lines
+        else:
+            statements += re.split(r"(?<=[.;])\s+(?=[A-Z*\[])", " ".join(lines))
+    return statements
+
+
+def _affirms_dominance(statement: str) -> bool:
+    return "dominant" in statement.lower() and not NEGATION.search(statement)
+
+
+@pytest.fixture(scope="module")
+def preferred_not_dominant(tmp_path_factory):
+    """A run in which digit 9's preferred unit (largest mean) wins on none of its images."""
+    acts, weights = synthetic_run()
+    hidden, labels = acts["hidden"].copy(), acts["labels"]
+    nines = np.flatnonzero(labels == 9)
+    hidden[nines] = 0.0
+    hidden[nines[:3], 9] = 50.0  # three huge responses give unit 9 the largest mean ...
+    hidden[nines[3:], 0] = 1.0  # ... while unit 0 wins on the other 27 images
+    hidden[nines[3:], 9] = 0.0
+    acts = {**acts, "hidden": hidden}
+    metrics = synthetic_metrics(acts, weights, RunConfig())
+    assert metrics["preferred_unit"][9] == 9 and metrics["dominant_unit"][9] == 0
+    assert 9 not in metrics["dominant_unit"]
+    out = tmp_path_factory.mktemp("vocabulary")
+    pages.render_all(metrics, 5, RunConfig().project_root / "report_templates", out)
+    return out, metrics
+
+
+def test_no_page_calls_a_preferred_but_not_dominant_unit_dominant(preferred_not_dominant):
+    out, metrics = preferred_not_dominant
+    link = re.compile(r"\[neuron 9\]\(")
+    for page in out.rglob("*.md"):
+        for statement in _statements(page.read_text()):
+            if _affirms_dominance(statement):
+                assert not link.search(statement), f"{page.name}: {statement}"
+    for statement in _statements((out / "neurons/neuron-9.md").read_text()):
+        assert not _affirms_dominance(statement), f"neuron-9.md: {statement}"
+    digit = (out / "digits/digit-9.md").read_text()
+    assert "**Preferred unit: [neuron 9]" in digit and "**Dominant unit: [neuron 0]" in digit
+
+
+def test_run_page_shows_paths_relative_to_the_project(metrics, tmp_path):
+    root = RunConfig().project_root
+    config = {**metrics["config"], "out": str(root / "artifacts"), "site_dir": "/somewhere/deep/site"}
+    pages.render_all({**metrics, "config": config}, 5, root / "report_templates", tmp_path)
+    run = (tmp_path / "run.md").read_text()
+    assert "<code>artifacts</code>" in run and "<code>…/deep/site</code>" in run
+    assert str(root) not in run and "/somewhere" not in run

@@ -9,17 +9,51 @@ from nu_keras.config import RunConfig
 
 
 def test_why_run_names_the_part_that_changed():
-    old = cache.fingerprint({"seed": 0}, {"model": "a"}, ("cache.py",))
+    old = cache.fingerprint({"seed": 0}, {"model": "a"}, (cache.file_hash,))
     assert cache.why_run(old, old, outputs_ready=True, force=False) is None
     assert cache.why_run(old, old, outputs_ready=True, force=True) == "--force"
     assert cache.why_run(old, None, outputs_ready=True, force=False) == "no earlier run recorded"
     assert "missing" in cache.why_run(old, old, outputs_ready=False, force=False)
-    seed = cache.fingerprint({"seed": 1}, {"model": "a"}, ("cache.py",))
+    seed = cache.fingerprint({"seed": 1}, {"model": "a"}, (cache.file_hash,))
     assert cache.why_run(seed, old, True, False) == "config changed: seed"
-    model = cache.fingerprint({"seed": 0}, {"model": "b"}, ("cache.py",))
+    model = cache.fingerprint({"seed": 0}, {"model": "b"}, (cache.file_hash,))
     assert cache.why_run(model, old, True, False) == "inputs changed: model"
-    code = cache.fingerprint({"seed": 0}, {"model": "a"}, ("pages.py",))
+    code = cache.fingerprint({"seed": 0}, {"model": "a"}, (cache.tree_hash,))
     assert cache.why_run(code, old, True, False) == "the stage code changed"
+
+
+@pytest.fixture
+def package_copy(tmp_path, monkeypatch):
+    """The package's sources copied where a test may edit them; code hashes read the copy."""
+    copy = tmp_path / "nu_keras"
+    shutil.copytree(cache.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "PACKAGE", copy)
+    return copy
+
+
+def stage_code(cfg: RunConfig) -> dict[str, str]:
+    return {stage: pipeline.fingerprint(stage, cfg)["code"] for stage in (*pipeline.STAGES, "charts")}
+
+
+@pytest.mark.parametrize(
+    "module, stale",
+    [
+        ("analysis.py", {"analyze", "sweep", "render", "charts"}),  # the sweep reaches it through robustness.py
+        ("robustness.py", {"sweep"}),
+        ("charts.py", {"render", "charts"}),
+        ("model.py", {"train", "collect", "sweep"}),
+        ("site.py", {"build"}),
+    ],
+)
+def test_editing_a_module_re_runs_every_stage_that_imports_it_and_no_other(
+    package_copy, tmp_path, fake_npz, module, stale
+):
+    cfg = RunConfig(out=tmp_path / "a", data=fake_npz)
+    before = stage_code(cfg)
+    with open(package_copy / module, "a", encoding="utf-8") as source:
+        source.write("\n# an edit\n")
+    after = stage_code(cfg)
+    assert {stage for stage in before if before[stage] != after[stage]} == stale
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +139,13 @@ def test_the_backend_is_part_of_every_stage_fingerprint(project, fake_mnist_modu
     assert cache.why_run(pipeline.fingerprint("sweep", cfg.replace(sweep_block_seeds=2)), sweep, True, False) == (
         "config changed: sweep_block_seeds"
     )
+
+
+def test_a_sweep_of_another_recipe_data_or_seed_is_left_off_the_site():
+    trained = {"config": RunConfig().training_fields(), "data_sha256": "d"}
+    sweep = {"recipe": RunConfig().training_fields(), "seeds": [0, 1], "provenance": {"data_sha256": "d"}}
+    assert pipeline.sweep_matches(trained, sweep)
+    assert not pipeline.sweep_matches(trained, sweep | {"recipe": RunConfig(epochs=3).training_fields()})
+    assert not pipeline.sweep_matches(trained, sweep | {"provenance": {"data_sha256": "other"}})
+    assert not pipeline.sweep_matches(trained, sweep | {"seeds": [5, 6]})
+    assert pipeline.sweep_matches(trained, sweep | {"recipe": RunConfig(hidden_units=20).training_fields()})

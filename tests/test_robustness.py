@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from conftest import synthetic_metrics, synthetic_run
+from scipy import stats
 
 from nu_keras import pages, robustness
 from nu_keras.config import RunConfig
@@ -56,6 +57,36 @@ def test_verdict_applies_the_thresholds_fixed_in_advance():
     assert robustness.verdict([9, 8, 8, 8, 7], 8, 0.8)["holds"] is True
     result = robustness.verdict([9, 8, 7, 7, 5], 8, 0.8)
     assert result["holds"] is False and result["seeds_passing"] == 2 and result["fraction_passing"] == 0.4
+    assert (result["interval_low"], result["interval_high"]) == robustness.clopper_pearson(2, 5)
+
+
+@pytest.mark.parametrize("k, n", [(0, 5), (2, 5), (5, 5), (1, 10), (37, 50)])
+def test_clopper_pearson_matches_scipys_exact_binomial_interval(k, n):
+    reference = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+    low, high = robustness.clopper_pearson(k, n)
+    assert low == pytest.approx(reference.low, abs=1e-9) and high == pytest.approx(reference.high, abs=1e-9)
+
+
+def test_clopper_pearson_known_values():
+    # 0 of n: the upper limit solves (1 - p)^n = 0.025; 2 of 5 is the textbook 0.0527-0.8534
+    assert robustness.clopper_pearson(0, 5) == (0.0, pytest.approx(1 - 0.025 ** (1 / 5)))
+    low, high = robustness.clopper_pearson(2, 5)
+    assert low == pytest.approx(0.0527, abs=1e-4) and high == pytest.approx(0.8534, abs=1e-4)
+
+
+def test_privileged_verdict_needs_every_measure_above_the_percentile():
+    above = {"standardised_best_share": 0.99, "eta_squared": 0.97, "d_prime": 1.0}
+    one_low = {**above, "eta_squared": 0.6}
+    result = robustness.privileged_verdict([above, above, above, above, one_low], 0.95, 0.8)
+    assert result["seeds_passing"] == 4 and result["holds"] is True
+    assert robustness.privileged_verdict([above, one_low], 0.95, 0.8)["holds"] is False
+
+
+def test_shuffled_profiles_keep_each_units_values_and_lose_the_digit_order():
+    profiles = np.arange(30.0).reshape(10, 3)
+    shuffled = robustness.shuffled_profiles(profiles, seed=0)
+    np.testing.assert_array_equal(np.sort(shuffled, axis=0), profiles)
+    assert not np.array_equal(shuffled, profiles)
 
 
 def test_a_branch_trained_with_others_matches_a_standalone_model_from_the_same_start():
@@ -101,10 +132,18 @@ def test_sweep_on_a_tiny_dataset_holds_every_per_seed_and_control_number(tiny_sw
         assert len(entry["models"]) == 2
         for model in entry["models"]:
             for kind in ("trained", "untrained", "rotated"):
+                assert len(model[kind]["eta_squared"]) == int(width)
+                assert 0 <= model[kind]["standardised_dominant_digits"] <= 10
+            for kind in ("trained", "untrained"):
                 assert len(model[kind]["selectivity"]) == int(width)
                 assert 0 <= model[kind]["digits_with_dominant_unit"] <= 10
+            # rotated units can be negative: the measures that need non-negative rates are not computed
+            assert model["rotated"]["selectivity"] is None and model["rotated"]["digits_with_dominant_unit"] is None
             assert model["rotated"]["test_accuracy"] == pytest.approx(model["trained"]["test_accuracy"])
-    assert sweep["verdict"]["seeds"] == 2
+            assert all(len(v) == 200 for v in model["null"]["values"].values())
+            assert all(0 <= p <= 1 for p in model["null"]["percentile"].values())
+            assert set(model["matching"]) == {"trained", "shuffled", "untrained", "rotated"}
+    assert sweep["verdict"]["seeds"] == 2 and sweep["privileged_verdict"]["seeds"] == 2
 
 
 def test_sweep_page_prints_the_sweep_numbers(tiny_sweep, tmp_path):
@@ -115,9 +154,12 @@ def test_sweep_page_prints_the_sweep_numbers(tiny_sweep, tmp_path):
     text = (tmp_path / "robustness.md").read_text()
     for width in ("5", "10"):
         accuracy = sweep["widths"][width]["summary"]["accuracy"]
-        assert f"| {width} | {pages.pct(accuracy['mean'], 2)} ± {pages.pct(accuracy['sd'], 2)}" in text
+        assert f"| {width} | {pages.pct(accuracy['mean'], 2)} ({pages.pct(accuracy['sd'], 2)})" in text
     verdict = sweep["verdict"]
     assert f"{verdict['seeds_passing']} of {verdict['seeds']} seeds" in text
     assert ("the claim holds" if verdict["holds"] else "the claim does not hold") in text
+    assert "Verdict, claim 2: the claim" in text
+    assert "## By width" in text  # two widths were swept
     findings = (tmp_path / "findings.md").read_text()
-    assert "Verdict: the claim" in findings and "[Robustness](robustness.md)" in findings
+    assert "Verdict, claim 1 (dominant units)" in findings and "[Robustness](robustness.md)" in findings
+    assert "Verdict, claim 2 (privileged basis)" in findings

@@ -1,0 +1,292 @@
+"""The Explore page's data and arithmetic: the exported script, the MNIST preprocessing, and the JavaScript
+forward pass and preprocessing (run by Node, outside a browser) held to Keras, numpy and the Python reference."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from browser_helpers import REPO, need
+
+from nu_keras import analysis, explore
+from nu_keras.errors import NuKerasError
+
+EXPLORE_JS = REPO / "docs" / "overrides" / "assets" / "javascripts" / "explore.js"
+HARNESS = REPO / "tests" / "explore_harness.js"
+
+
+# -------------------------------------------------------------------------------------- preprocessing
+
+
+def test_a_blank_drawing_is_a_blank_input():
+    assert not explore.preprocess_drawing(np.zeros((280, 280))).any()
+
+
+def test_a_filled_rectangle_fits_the_20_box_keeping_its_aspect_and_is_centred():
+    """A 100x50 rectangle scales by 0.2 to 20x10; its centre of mass (10, 5) goes to the frame's centre (14, 14)."""
+    ink = np.zeros((280, 280))
+    ink[30:130, 40:90] = 1.0
+    out = explore.preprocess_drawing(ink)
+    expected = np.zeros((28, 28))
+    expected[4:24, 9:19] = 1.0
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_a_tiny_mark_in_a_corner_is_scaled_up_and_centred():
+    ink = np.zeros((280, 280))
+    ink[0:3, 0:3] = 0.5
+    out = explore.preprocess_drawing(ink)
+    expected = np.zeros((28, 28))
+    expected[4:24, 4:24] = 1.0  # stretched to full ink
+    np.testing.assert_allclose(out, expected, atol=1e-12)
+
+
+def test_a_thin_diagonal_stroke_keeps_its_centre_of_mass_mid_frame():
+    ink = np.zeros((280, 280))
+    for i in range(40, 200):
+        ink[i, i + 30] = 1.0
+    out = explore.preprocess_drawing(ink)
+    assert out.max() == pytest.approx(1.0) and out.min() >= 0.0
+    centres = np.arange(28) + 0.5
+    assert abs(out.sum(axis=1) @ centres / out.sum() - 14) <= 0.5
+    assert abs(out.sum(axis=0) @ centres / out.sum() - 14) <= 0.5
+    rows, cols = np.flatnonzero(out.any(axis=1)), np.flatnonzero(out.any(axis=0))
+    assert len(rows) == 20 and len(cols) == 20  # the 160x160 extent fits the 20x20 box exactly
+
+
+def test_box_resampling_averages_what_each_output_pixel_covers():
+    weights = explore.area_weights(7, 3)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    np.testing.assert_allclose(explore.area_weights(6, 3) @ np.arange(6.0), [0.5, 2.5, 4.5])
+    np.testing.assert_allclose(weights[0, :3], [3 / 7, 3 / 7, 1 / 7])
+
+
+def test_a_raster_that_is_not_two_dimensional_is_a_clear_error():
+    with pytest.raises(NuKerasError, match="2-D raster"):
+        explore.preprocess_drawing(np.zeros((4, 4, 3)))
+
+
+# --------------------------------------------------------------------------------------------- export
+
+
+def synthetic_images(count: int, seed: int = 0) -> np.ndarray:
+    """Sparse uint8 'strokes' in 28x28 frames, varied enough to spread a random network's outputs."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((count, 28, 28), np.uint8)
+    mask = rng.random((count, 28, 28)) < 0.18
+    images[mask] = rng.integers(30, 256, size=int(mask.sum()))
+    return images
+
+
+@pytest.fixture(scope="module")
+def keras_run():
+    """A 784-10-10 network with spread-out random weights, read out by the pipeline's own collect()."""
+    from nu_keras import activations
+    from nu_keras import model as mdl
+
+    net = mdl.network(0, 10)
+    rng = np.random.default_rng(1)
+    net.get_layer("hidden").set_weights([rng.normal(0, 0.08, (784, 10)), rng.normal(0, 0.3, 10)])
+    net.get_layer("output").set_weights([rng.normal(0, 0.8, (10, 10)), rng.normal(0, 0.3, 10)])
+    images = synthetic_images(300)
+    labels = np.tile(np.arange(10), 30).astype(np.uint8)
+    acts = activations.collect(net, images, labels)
+    weights = mdl.dense_weights(net)
+    return {"acts": acts, "weights": weights, "images": images}
+
+
+@pytest.fixture(scope="module")
+def exported(keras_run, tmp_path_factory):
+    run = keras_run
+    data = explore.explore_data(run["weights"], run["acts"], run["images"], 0.5, per_digit=5)
+    path = tmp_path_factory.mktemp("explore") / explore.SCRIPT_NAME
+    summary = explore.write_script(path, data)
+    return {"data": data, "path": path, "summary": summary}
+
+
+def decoded(text: str, dtype: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=dtype)
+
+
+def test_the_script_carries_this_runs_exact_weights(exported, keras_run):
+    data, weights = exported["data"], keras_run["weights"]
+    for key in ("hidden_kernel", "hidden_bias", "output_kernel", "output_bias"):
+        shipped = decoded(data[key], "<f4")
+        assert shipped.tobytes() == np.asarray(weights[key], "<f4").ravel().tobytes(), key
+    assert exported["summary"]["parameters"] == 7960
+    means = decoded(data["unit_means"], "<f4")
+    np.testing.assert_allclose(means, keras_run["acts"]["hidden"].mean(axis=0), rtol=1e-6)
+    mean = [keras_run["acts"]["hidden"][keras_run["acts"]["labels"] == d].mean(axis=0) for d in range(10)]
+    assert data["preferred_unit"] == [int(np.argmax(m)) for m in mean]
+
+
+def test_each_digit_has_its_preferred_unit_and_a_dominant_one_only_above_the_threshold():
+    """synthetic_run: unit d gets +3 on digit d, so it has the largest mean and wins on most of its images."""
+    from conftest import synthetic_run
+
+    acts, _ = synthetic_run()
+    hidden, labels = acts["hidden"].astype(np.float64), acts["labels"]
+    preferred, dominant = explore.marked_units(hidden, labels, 0.5)
+    assert preferred == list(range(10)) and dominant == list(range(10))
+    assert explore.marked_units(hidden, labels, 1.0)[1] == [None] * 10  # no unit wins on more than all
+
+
+def test_the_script_carries_a_sample_per_digit_and_every_misclassified_image(exported, keras_run):
+    data, acts = exported["data"], keras_run["acts"]
+    indices = np.array(data["indices"])
+    assert np.all(np.diff(indices) > 0)
+    pixels = decoded(data["images"], "u1").reshape(len(indices), 28, 28)
+    np.testing.assert_array_equal(pixels, keras_run["images"][indices])
+    assert data["labels"] == acts["labels"][indices].tolist()
+    wrong = set(np.flatnonzero(acts["labels"] != acts["predictions"]).tolist())
+    assert wrong <= set(indices.tolist()) and data["misclassified_left_out"] == 0
+    for d in range(10):
+        first = np.flatnonzero(acts["labels"] == d)[:5].tolist()
+        assert exported["summary"]["first_of_digit"][d][:5] == first
+
+
+def test_the_script_is_one_global_assignment_of_json(exported):
+    text = exported["path"].read_text()
+    head = f"window.{explore.GLOBAL_NAME} = "
+    body = text[text.index(head) + len(head) :].rstrip().removesuffix(";")
+    assert json.loads(body) == exported["data"]
+    assert exported["summary"]["bytes"] == len(text.encode())
+
+
+@pytest.mark.parametrize("wrong_share", [0.07, 0.9])
+def test_the_export_stays_under_2_mb_for_a_test_set_of_mnist_size(wrong_share, monkeypatch):
+    """7 % errors (this network) ships every misclassified image; 90 % (a broken run) is cut in test order."""
+    rng = np.random.default_rng(0)
+    labels = np.tile(np.arange(10), 1000).astype(np.uint8)
+    predictions = np.where(rng.random(10000) < wrong_share, (labels + 1) % 10, labels).astype(np.uint8)
+    acts = {"labels": labels, "predictions": predictions, "hidden": rng.random((10000, 10)).astype(np.float32)}
+    weights = {
+        "hidden_kernel": rng.normal(size=(784, 10)).astype(np.float32),
+        "hidden_bias": np.zeros(10, np.float32),
+        "output_kernel": rng.normal(size=(10, 10)).astype(np.float32),
+        "output_bias": np.zeros(10, np.float32),
+    }
+    images = rng.integers(0, 256, size=(10000, 28, 28), dtype=np.uint8)
+    data = explore.explore_data(weights, acts, images, 0.5, explore.SAMPLE_PER_DIGIT)
+    size = len(explore.script_text(data).encode())
+    assert size < 2_000_000, size
+    wrong = int(np.sum(labels != predictions))
+    shipped_wrong = sum(labels[i] != predictions[i] for i in data["indices"])
+    if wrong_share < 0.5:
+        assert shipped_wrong == wrong and data["misclassified_left_out"] == 0
+    else:
+        assert len(data["indices"]) == explore.MAX_IMAGES
+        assert shipped_wrong + data["misclassified_left_out"] == wrong
+
+
+# ------------------------------------------------------------------------------ the JavaScript, under Node
+
+
+def run_node(tmp_path, data_script, request: dict) -> dict:
+    node = shutil.which("node")
+    need(node, "Node.js is not installed (the browser suite's npm brings it)")
+    request_path = tmp_path / "request.json"
+    request_path.write_text(json.dumps(request))
+    done = subprocess.run(
+        [node, str(HARNESS), str(EXPLORE_JS), str(data_script), str(request_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def test_the_javascript_forward_pass_equals_keras_on_every_shipped_image(exported, keras_run, tmp_path):
+    answer = run_node(tmp_path, exported["path"], {"forward": True})
+    rows = np.array(exported["data"]["indices"])
+    acts = keras_run["acts"]
+    hidden = np.array([r["hidden"] for r in answer["intact"]])
+    probabilities = np.array([r["probabilities"] for r in answer["intact"]])
+    assert len(hidden) == len(rows) > 250  # the sample per digit and the many misclassified
+    assert np.abs(hidden - acts["hidden"][rows]).max() < 1e-5
+    assert np.abs(probabilities - acts["probabilities"][rows]).max() < 1e-5
+    assert [r["predicted"] for r in answer["intact"]] == acts["predictions"][rows].tolist()
+
+
+@pytest.mark.parametrize("mode", ["zero", "mean"])
+def test_silencing_a_unit_in_javascript_equals_the_numpy_ablation(mode, exported, keras_run, tmp_path):
+    answer = run_node(tmp_path, exported["path"], {"forward": True})
+    rows = np.array(exported["data"]["indices"])
+    acts, weights = keras_run["acts"], keras_run["weights"]
+    w2, b2 = weights["output_kernel"].astype(np.float64), weights["output_bias"].astype(np.float64)
+    means = decoded(exported["data"]["unit_means"], "<f4").astype(np.float64)
+    hidden = acts["hidden"][rows].astype(np.float64)
+    for unit in range(10):
+        ablated = hidden.copy()
+        ablated[:, unit] = means[unit] if mode == "mean" else 0.0
+        shown = answer["silenced"][mode]
+        probabilities = np.array([per_unit[unit]["probabilities"] for per_unit in shown])
+        predicted = [per_unit[unit]["predicted"] for per_unit in shown]
+        assert np.abs(probabilities - softmax(ablated @ w2 + b2)).max() < 1e-5, unit
+        if mode == "zero":  # the analysis module's own ablation, which the Neuron pages report
+            assert predicted == analysis.ablated_predictions(hidden, w2, b2, unit).tolist(), unit
+        else:
+            assert predicted == (ablated @ w2 + b2).argmax(axis=1).tolist(), unit
+
+
+def synthetic_rasters() -> dict[str, np.ndarray]:
+    """A thin anti-aliased stroke, an off-centre soft blob, and a digit drawn small in a corner."""
+    yy, xx = np.mgrid[0:280, 0:280].astype(np.float64)
+    thin = np.clip(1.0 - np.abs((yy - 40) - 1.6 * (xx - 100)) / 2.0, 0, 1) * ((yy > 40) & (yy < 250))
+    blob = np.exp(-(((yy - 210) / 25) ** 2 + ((xx - 60) / 40) ** 2))
+    corner = np.zeros((280, 280))
+    corner[8:11, 6:30] = 1.0  # the bar of a small "7"
+    for i in range(26):
+        corner[10 + i, 27 - i // 2 : 30 - i // 2] = 0.8  # its stem, leaning
+    return {"thin stroke": thin, "off-centre blob": blob, "small digit in a corner": corner}
+
+
+def test_the_javascript_preprocessing_equals_the_python_reference(tmp_path, exported):
+    rasters = synthetic_rasters()
+    request = {
+        "rasters": [{"height": r.shape[0], "width": r.shape[1], "ink": r.ravel().tolist()} for r in rasters.values()]
+    }
+    answer = run_node(tmp_path, exported["path"], request)
+    for (name, raster), js in zip(rasters.items(), answer["preprocessed"], strict=True):
+        python = explore.preprocess_drawing(raster)
+        assert python.any(), name
+        assert np.abs(np.array(js).reshape(28, 28) - python).max() < 1e-9, name
+
+
+# ------------------------------------------------------------------------------------------------ pages
+
+
+def test_the_explore_page_and_its_links_from_digit_and_neuron_pages_are_rendered(tmp_path):
+    from conftest import synthetic_metrics, synthetic_run
+
+    from nu_keras import pages
+    from nu_keras.config import RunConfig
+
+    acts, weights = synthetic_run()
+    metrics = synthetic_metrics(acts, weights, RunConfig())
+    images = synthetic_images(len(acts["labels"]))
+    data = explore.explore_data(weights, acts, images, 0.5, per_digit=8)
+    summary = explore.write_script(tmp_path / explore.SCRIPT_NAME, data)
+    count = pages.render_all(metrics, 5, RunConfig().project_root / "report_templates", tmp_path, explore=summary)
+    assert count == len(list(tmp_path.rglob("*.md"))) and (tmp_path / "explore.md").is_file()
+    page = (tmp_path / "explore.md").read_text()
+    assert f"{summary['images']} test images" in page and '<script src="explore-data.js"></script>' in page
+    assert f"{summary['misclassified_shipped']} of the {summary['misclassified_total']}" in page
+    for d in range(10):
+        text = (tmp_path / f"digits/digit-{d}.md").read_text()
+        assert summary["preferred_unit"][d] == d  # synthetic_run: unit d prefers digit d
+        for index in np.flatnonzero(acts["labels"] == d)[:5]:
+            assert f"[test image {index}](../explore.md#image={index}&unit={d})" in text
+    for n in range(10):
+        text = (tmp_path / f"neurons/neuron-{n}.md").read_text()
+        assert f"[Open neuron {n} in Explore](../explore.md#unit={n})" in text
