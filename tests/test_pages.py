@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 from conftest import synthetic_metrics, synthetic_run
+from test_robustness import tiny_sweep  # noqa: F401  (a fixture)
 
 from nu_keras import charts, pages, site
 from nu_keras.config import RunConfig
@@ -206,3 +207,21 @@ def test_run_page_shows_paths_relative_to_the_project(metrics, tmp_path):
     run = (tmp_path / "run.md").read_text()
     assert "<code>artifacts</code>" in run and "<code>…/deep/site</code>" in run
     assert str(root) not in run and "/somewhere" not in run
+
+
+def test_pages_render_when_a_rank_correlation_is_undefined(metrics, tiny_sweep, tmp_path):  # noqa: F811
+    """Constant selectivity (dead or identical units, as on degenerate data) leaves every rho undefined."""
+    import copy
+
+    sweep, _ = tiny_sweep
+    undefined = copy.deepcopy(metrics) | {
+        "selectivity_vs_ablation": {"zero": None, "mean": None},
+        "selectivity_vs_preferred_drop": None,
+    }
+    sweep = copy.deepcopy(sweep)
+    for entry in sweep["widths"].values():
+        entry["summary"]["selectivity_vs_ablation_pooled"] = {"zero": None, "mean": None}
+        for model in entry["models"]:
+            model["selectivity_vs_ablation"] = {"zero": None, "mean": None}
+    pages.render_all(undefined, 5, RunConfig().project_root / "report_templates", tmp_path, sweep)
+    assert "ρ undefined (one side is constant)" in (tmp_path / "index.md").read_text()
