@@ -32,8 +32,9 @@ def quick(argv: list[str]) -> list[str]:
 
 
 def published_seed(site: Path) -> int:
-    """The seed the site says it shows (Home: "... (seed N)")."""
-    return int(re.search(r"\(seed (\d+)\)", (site / "index.html").read_text()).group(1))
+    """The seed the site says it shows: the Run page's configuration table, row `seed`."""
+    found = re.search(r"<code>seed</code></td>\s*<td[^>]*><code>(\d+)</code>", (site / "run.html").read_text())
+    return int(found.group(1))
 
 
 def accuracy_from_model(out: Path, data: Path) -> float:
