@@ -110,9 +110,9 @@ def bench_publish(cfg: RunConfig, repeats: int) -> dict:
     from nu_keras import artifacts, charts, pages, pipeline, site
 
     p = pipeline.paths(cfg)
-    metrics = artifacts.read_json(p["metrics"])
-    sweep = artifacts.read_json(p["sweep"])
-    acts, weights = artifacts.read_npz(p["activations"]), artifacts.read_npz(p["weights"])
+    metrics = artifacts.read_json(p.metrics)
+    sweep = artifacts.read_json(p.sweep)
+    acts, weights = artifacts.read_npz(p.activations), artifacts.read_npz(p.weights)
     images = pipeline.dataset(cfg.data, cfg.cache_path).x_test
     scratch = Path(tempfile.mkdtemp(prefix="nu_keras-bench-"))
     try:
