@@ -15,16 +15,6 @@ from pathlib import Path
 from nu_keras.config import BACKENDS, RunConfig, default_backend, set_backend_environment
 from nu_keras.errors import NuKerasError
 
-STAGE_HELP = {
-    "report": "run every stage: train, collect, analyze, sweep (width 10), render, build",
-    "train": "load MNIST, train the 784-10-10 model -> model.keras, train.json",
-    "collect": "run the hidden-layer submodel over the test set -> activations.npz, weights.npz",
-    "analyze": "per-digit statistics, dominance, selectivity, ablation -> metrics.json",
-    "sweep": "train --seeds networks per width in --widths together, with controls -> sweep.json",
-    "render": "charts and Markdown pages from metrics.json (and sweep.json) -> the pages folder",
-    "build": "build the MkDocs site from the pages folder -> site/",
-}
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (not usage + error) and exit code 2."""
@@ -34,6 +24,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from nu_keras import pipeline  # the stages describe themselves: names and help come from there
+
     d = RunConfig()
     common = _Parser(add_help=False)
     common.add_argument(
@@ -112,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nu-keras", description="Train the 784-10-10 MNIST network and publish what its hidden neurons do."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
-    for name, text in STAGE_HELP.items():
+    report = "run every stage: " + ", ".join(pipeline.STAGE_NAMES)
+    for name, text in [("report", report)] + [(stage.name, stage.help) for stage in pipeline.STAGES]:
         sub.add_parser(name, parents=[common], help=text, description=text)
     return parser
 
@@ -196,7 +189,7 @@ def _main(argv: list[str] | None) -> int:
         with native_logs_filtered():
             from nu_keras import pipeline
 
-            stages = pipeline.STAGES if args.command == "report" else (args.command,)
+            stages = pipeline.STAGE_NAMES if args.command == "report" else (args.command,)
             pipeline.run(stages, cfg)
             if args.command == "report":
                 _print_summary(cfg)
@@ -273,6 +266,6 @@ def _forward_lines(read_end: int, real: int) -> None:
 def _print_summary(cfg: RunConfig) -> None:
     from nu_keras import artifacts, pipeline
 
-    metrics = artifacts.read_json(pipeline.paths(cfg)["metrics"])
+    metrics = artifacts.read_json(pipeline.paths(cfg).metrics)
     print(f"test accuracy: {metrics['test_accuracy']:.4f}")
     print(f"site: {(cfg.site_dir / 'index.html').resolve()}")

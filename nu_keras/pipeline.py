@@ -1,4 +1,5 @@
-"""Run the stages in order. Each reads the previous stage's files from `cfg.out` and writes its own.
+"""Run the stages in order. Each reads the previous stage's files from `cfg.out` and writes its own; each is
+one `Stage` entry in `STAGES` below (runner, help, what its result depends on, what it holds).
 
 train    MNIST            -> model.keras, train.json (history, test accuracy, data source, versions)
 collect  model.keras      -> activations.npz (hidden, labels, predictions, probabilities), weights.npz
@@ -14,6 +15,8 @@ import functools
 import logging
 import shutil
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from nu_keras import artifacts, cache, folders
@@ -22,7 +25,6 @@ from nu_keras.errors import NuKerasError
 
 log = logging.getLogger(__name__)
 
-STAGES = ("train", "collect", "analyze", "sweep", "render", "build")
 ACTIVATION_KEYS = ("hidden", "labels", "predictions", "probabilities")
 WEIGHT_KEYS = ("hidden_kernel", "hidden_bias", "output_kernel", "output_bias")
 TRAIN_KEYS = ("history", "fit_seconds", "test_accuracy", "data_source", "data_sha256", "versions", "config")
@@ -44,18 +46,47 @@ METRICS_KEYS = (
 SWEEP_KEYS = ("seeds", "widths", "recipe", "thresholds", "verdict", "privileged_verdict", "provenance")
 
 
-def paths(cfg: RunConfig) -> dict[str, Path]:
-    names = [
-        "model.keras",
-        "train.json",
-        "activations.npz",
-        "weights.npz",
-        "metrics.json",
-        "sweep.json",
-        "timings.json",
-        "stages.json",
-    ]
-    return {name.split(".")[0]: cfg.out / name for name in names}
+@dataclass(frozen=True)
+class ArtifactPaths:
+    """The files the stages hand each other, all in one `--out` folder (names defined here only)."""
+
+    out: Path
+
+    @property
+    def model(self) -> Path:
+        return self.out / "model.keras"
+
+    @property
+    def train(self) -> Path:
+        return self.out / "train.json"
+
+    @property
+    def activations(self) -> Path:
+        return self.out / "activations.npz"
+
+    @property
+    def weights(self) -> Path:
+        return self.out / "weights.npz"
+
+    @property
+    def metrics(self) -> Path:
+        return self.out / "metrics.json"
+
+    @property
+    def sweep(self) -> Path:
+        return self.out / "sweep.json"
+
+    @property
+    def timings(self) -> Path:
+        return self.out / "timings.json"
+
+    @property
+    def stages(self) -> Path:
+        return self.out / "stages.json"
+
+
+def paths(cfg: RunConfig) -> ArtifactPaths:
+    return ArtifactPaths(Path(cfg.out))
 
 
 @functools.lru_cache(maxsize=2)
@@ -82,9 +113,9 @@ def run_train(cfg: RunConfig) -> None:
     fit = mdl.train(net, data, cfg)
     accuracy = mdl.evaluate(net, data)
     log.info("test accuracy %.4f after %.1f s of training", accuracy, fit["fit_seconds"])
-    mdl.save_model(net, paths(cfg)["model"])
+    mdl.save_model(net, paths(cfg).model)
     artifacts.write_json(
-        paths(cfg)["train"],
+        paths(cfg).train,
         {
             **fit,
             "test_accuracy": accuracy,
@@ -115,21 +146,21 @@ def run_collect(cfg: RunConfig) -> None:
     from nu_keras import activations
     from nu_keras import model as mdl
 
-    net = mdl.load_model(paths(cfg)["model"])
-    mdl.check_network(net, cfg, paths(cfg)["model"])
+    net = mdl.load_model(paths(cfg).model)
+    mdl.check_network(net, cfg, paths(cfg).model)
     data = dataset(cfg.data, cfg.cache_path)
     acts = activations.collect(net, data.x_test, data.y_test)
     log.info("collected hidden activations %s over the test set", acts["hidden"].shape)
-    artifacts.write_npz(paths(cfg)["activations"], **acts)
-    artifacts.write_npz(paths(cfg)["weights"], **mdl.dense_weights(net))
+    artifacts.write_npz(paths(cfg).activations, **acts)
+    artifacts.write_npz(paths(cfg).weights, **mdl.dense_weights(net))
 
 
 def run_analyze(cfg: RunConfig) -> None:
     from nu_keras.analysis import analyze
 
-    acts = artifacts.read_npz(paths(cfg)["activations"], ACTIVATION_KEYS)
-    weights = artifacts.read_npz(paths(cfg)["weights"], WEIGHT_KEYS)
-    trained = artifacts.read_json(paths(cfg)["train"], TRAIN_KEYS)
+    acts = artifacts.read_npz(paths(cfg).activations, ACTIVATION_KEYS)
+    weights = artifacts.read_npz(paths(cfg).weights, WEIGHT_KEYS)
+    trained = artifacts.read_json(paths(cfg).train, TRAIN_KEYS)
     metrics = analyze(acts, weights, cfg.dominance_threshold, seed=cfg.seed)
     metrics.update(
         {
@@ -144,7 +175,7 @@ def run_analyze(cfg: RunConfig) -> None:
             "timings": read_timings(cfg),
         }
     )
-    artifacts.write_json(paths(cfg)["metrics"], metrics)
+    artifacts.write_json(paths(cfg).metrics, metrics)
     log.info(
         "test accuracy %.4f; %d of 10 digits have a dominant unit",
         metrics["test_accuracy"],
@@ -155,12 +186,12 @@ def run_analyze(cfg: RunConfig) -> None:
 def run_sweep(cfg: RunConfig) -> None:
     from nu_keras.sweep import run_sweep as sweep
 
-    artifacts.write_json(paths(cfg)["sweep"], sweep(dataset(cfg.data, cfg.cache_path), cfg))
+    artifacts.write_json(paths(cfg).sweep, sweep(dataset(cfg.data, cfg.cache_path), cfg))
 
 
 def sweep_covers(cfg: RunConfig) -> bool:
     """A wider sweep on disk answers a narrower request (`make sweep`, then `make report`)."""
-    path = paths(cfg)["sweep"]
+    path = paths(cfg).sweep
     if not path.exists():
         return False
     existing = artifacts.read_json(path)
@@ -192,11 +223,11 @@ def sweep_matches(trained: dict, sweep: dict) -> bool:
 def run_render(cfg: RunConfig) -> None:
     from nu_keras import pages
 
-    metrics = artifacts.read_json(paths(cfg)["metrics"], METRICS_KEYS)
-    sweep_path = paths(cfg)["sweep"]
+    metrics = artifacts.read_json(paths(cfg).metrics, METRICS_KEYS)
+    sweep_path = paths(cfg).sweep
     sweep = artifacts.read_json(sweep_path, SWEEP_KEYS) if sweep_path.exists() else None
     if sweep is not None:
-        sweep = sweep if sweep_matches(artifacts.read_json(paths(cfg)["train"], TRAIN_KEYS), sweep) else None
+        sweep = sweep if sweep_matches(artifacts.read_json(paths(cfg).train, TRAIN_KEYS), sweep) else None
     target = Path(cfg.pages_dir)
     staging = folders.staging_dir(target)  # pages are replaced whole, so none is ever stale
     try:
@@ -219,7 +250,7 @@ def render_charts(cfg: RunConfig, metrics: dict, sweep: dict | None, img: Path) 
     from nu_keras import charts
 
     print_ = fingerprint("charts", cfg)
-    record = cache.read_record(paths(cfg)["stages"])
+    record = cache.read_record(paths(cfg).stages)
     previous = Path(cfg.pages_dir) / "img"
     # The previous charts are reused only from a pages folder that still holds what this run's record says.
     intact = stage_outputs("render", cfg) == record.get("render", {}).get("outputs")
@@ -228,21 +259,21 @@ def render_charts(cfg: RunConfig, metrics: dict, sweep: dict | None, img: Path) 
         shutil.copytree(previous, img)
         log.info("charts reused (their inputs are unchanged)")
         return
-    acts = artifacts.read_npz(paths(cfg)["activations"], ACTIVATION_KEYS)
-    weights = artifacts.read_npz(paths(cfg)["weights"], WEIGHT_KEYS)
+    acts = artifacts.read_npz(paths(cfg).activations, ACTIVATION_KEYS)
+    weights = artifacts.read_npz(paths(cfg).weights, WEIGHT_KEYS)
     images = dataset(cfg.data, cfg.cache_path).x_test
     started = time.perf_counter()
     count = charts.render_all(metrics, acts, weights, images, cfg.examples, img, sweep)
     log.info("rendered %d charts in %.1f s (%s)", count, time.perf_counter() - started, reason)
-    cache.write_record(paths(cfg)["stages"], "charts", print_)
+    cache.write_record(paths(cfg).stages, "charts", print_)
 
 
 def export_explore(cfg: RunConfig, folder: Path) -> dict:
     """The Explore page's data script (this run's weights, picker images) beside the pages; its summary."""
     from nu_keras import explore
 
-    acts = artifacts.read_npz(paths(cfg)["activations"], ACTIVATION_KEYS)
-    weights = artifacts.read_npz(paths(cfg)["weights"], WEIGHT_KEYS)
+    acts = artifacts.read_npz(paths(cfg).activations, ACTIVATION_KEYS)
+    weights = artifacts.read_npz(paths(cfg).weights, WEIGHT_KEYS)
     images = dataset(cfg.data, cfg.cache_path).x_test
     per_digit = max(explore.SAMPLE_PER_DIGIT, cfg.examples)
     data = explore.explore_data(weights, acts, images, cfg.dominance_threshold, per_digit)
@@ -258,69 +289,121 @@ def run_build(cfg: RunConfig) -> None:
     log.info("site built: %s", (cfg.site_dir / "index.html").resolve())
 
 
-RUNNERS = {
-    "train": run_train,
-    "collect": run_collect,
-    "analyze": run_analyze,
-    "sweep": run_sweep,
-    "render": run_render,
-    "build": run_build,
-}
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the data flow, described once: how it runs, and what its result depends on and holds.
+
+    `config`, `inputs` and `code` make its fingerprint (cache.py): a stage is reused only when all three
+    are unchanged and `outputs` still hold what the stage recorded when it last ran.
+    """
+
+    name: str
+    help: str  # the command line's one-line description
+    run: Callable[[RunConfig], None]
+    config: Callable[[RunConfig], dict]  # the settings its result depends on
+    inputs: Callable[[RunConfig], dict[str, str | None]]  # hashes of the data and files it reads
+    outputs: Callable[[RunConfig], dict[str, str | None]]  # what its outputs hold now
+    code: tuple[Callable, ...]  # functions whose source, and every module they import, is its code
+
+
+def _data_hash(cfg: RunConfig) -> str:
+    return dataset(cfg.data, cfg.cache_path).sha256
+
+
+def _files(cfg: RunConfig, *names: str) -> dict[str, str | None]:
+    return {name: cache.file_hash(getattr(paths(cfg), name)) for name in names}
+
+
+def _thresholds(cfg: RunConfig) -> dict:
+    names = ("dominance_threshold", "claim_min_digits", "claim_seed_fraction")
+    names += ("privileged_percentile", "privileged_seed_fraction", "rotation_null_samples")
+    return {name: getattr(cfg, name) for name in names}
+
+
+def _chart_inputs(cfg: RunConfig) -> dict[str, str | None]:
+    return {"data": _data_hash(cfg)} | _files(cfg, "metrics", "sweep", "activations", "weights")
+
+
+def _pages_config(cfg: RunConfig) -> dict:
+    return {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir)}
+
+
+STAGES = (
+    Stage(
+        "train",
+        "load MNIST, train the 784-10-10 model -> model.keras, train.json",
+        run_train,
+        config=lambda cfg: cfg.training_fields(),
+        inputs=lambda cfg: {"data": _data_hash(cfg)},
+        outputs=lambda cfg: _files(cfg, "model", "train"),
+        code=(run_train,),
+    ),
+    Stage(
+        "collect",
+        "run the hidden-layer submodel over the test set -> activations.npz, weights.npz",
+        run_collect,
+        config=lambda cfg: {},
+        inputs=lambda cfg: {"data": _data_hash(cfg)} | _files(cfg, "model"),
+        outputs=lambda cfg: _files(cfg, "activations", "weights"),
+        code=(run_collect,),
+    ),
+    Stage(
+        "analyze",
+        "per-digit statistics, dominance, selectivity, ablation -> metrics.json",
+        run_analyze,
+        config=lambda cfg: {"dominance_threshold": cfg.dominance_threshold, "seed": cfg.seed},
+        inputs=lambda cfg: _files(cfg, "activations", "weights", "train"),
+        outputs=lambda cfg: _files(cfg, "metrics"),
+        code=(run_analyze,),
+    ),
+    Stage(
+        "sweep",
+        "train --seeds networks per width in --widths together, with controls -> sweep.json",
+        run_sweep,
+        config=lambda cfg: cfg.training_fields() | _thresholds(cfg) | {"sweep_block_seeds": cfg.sweep_block_seeds},
+        inputs=lambda cfg: {"data": _data_hash(cfg)},
+        outputs=lambda cfg: _files(cfg, "sweep"),
+        code=(run_sweep,),
+    ),
+    Stage(
+        "render",
+        "charts and Markdown pages from metrics.json (and sweep.json) -> the pages folder",
+        run_render,
+        config=_pages_config,  # what the charts read, and the templates
+        inputs=lambda cfg: _chart_inputs(cfg) | {"templates": cache.templates_hash(cfg.templates_dir)},
+        outputs=lambda cfg: {"pages": folders.verified_digest(cfg.pages_dir)},
+        code=(run_render, render_charts, export_explore),
+    ),
+    Stage(
+        "build",
+        "build the MkDocs site from the pages folder -> site/",
+        run_build,
+        config=lambda cfg: {"site_dir": str(cfg.site_dir)},
+        inputs=lambda cfg: {
+            "pages": cache.tree_hash(cfg.pages_dir),
+            "mkdocs.yml": cache.file_hash(cfg.project_root / "mkdocs.yml"),
+            "theme overrides": cache.tree_hash(cfg.project_root / "docs" / "overrides"),
+        },
+        outputs=lambda cfg: {"site": folders.verified_digest(cfg.site_dir)},
+        code=(run_build,),
+    ),
+)
+STAGE_NAMES = tuple(stage.name for stage in STAGES)
+BY_NAME = {stage.name: stage for stage in STAGES}
 
 
 def fingerprint(stage: str, cfg: RunConfig) -> dict:
-    """What a stage's result depends on: config fields, input files, data, its code and the version."""
-    p = paths(cfg)
-    data = lambda: dataset(cfg.data, cfg.cache_path).sha256  # noqa: E731  (loaded only when asked)
-    recipe = cfg.training_fields()
-    thresholds = {
-        "dominance_threshold": cfg.dominance_threshold,
-        "claim_min_digits": cfg.claim_min_digits,
-        "claim_seed_fraction": cfg.claim_seed_fraction,
-        "privileged_percentile": cfg.privileged_percentile,
-        "privileged_seed_fraction": cfg.privileged_seed_fraction,
-        "rotation_null_samples": cfg.rotation_null_samples,
-    }
+    """What a stage's result depends on: config fields, input files, data, its code and the version.
 
-    def chart_inputs():
-        return {"data": data(), **{k: cache.file_hash(p[k]) for k in ("metrics", "sweep", "activations", "weights")}}
-
-    specs = {
-        "train": (recipe, lambda: {"data": data()}, (run_train,)),
-        "collect": ({}, lambda: {"data": data(), "model": cache.file_hash(p["model"])}, (run_collect,)),
-        "analyze": (
-            {"dominance_threshold": cfg.dominance_threshold, "seed": cfg.seed},
-            lambda: {k: cache.file_hash(p[k]) for k in ("activations", "weights", "train")},
-            (run_analyze,),
-        ),
-        "sweep": (
-            recipe | thresholds | {"sweep_block_seeds": cfg.sweep_block_seeds},
-            lambda: {"data": data()},
-            (run_sweep,),
-        ),
-        "charts": (
-            {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir)},
-            chart_inputs,
-            (render_charts,),
-        ),
-        "render": (
-            {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir)},  # what the charts read, and the templates
-            lambda: chart_inputs() | {"templates": cache.templates_hash(cfg.templates_dir)},
-            (run_render, render_charts, export_explore),
-        ),
-        "build": (
-            {"site_dir": str(cfg.site_dir)},
-            lambda: {
-                "pages": cache.tree_hash(cfg.pages_dir),
-                "mkdocs.yml": cache.file_hash(cfg.project_root / "mkdocs.yml"),
-                "theme overrides": cache.tree_hash(cfg.project_root / "docs" / "overrides"),
-            },
-            (run_build,),
-        ),
-    }
-    config, inputs, functions = specs[stage]
+    "charts" is the render stage's own drawing, fingerprinted apart so a template edit reuses the charts.
+    """
+    if stage == "charts":
+        config, inputs, code = _pages_config(cfg), _chart_inputs(cfg), (render_charts,)
+    else:
+        entry = BY_NAME[stage]
+        config, inputs, code = entry.config(cfg), entry.inputs(cfg), entry.code
     # Every stage: seeds give other weights on another backend, and the pages print which one ran.
-    return cache.fingerprint(config | {"backend": cfg.backend}, inputs(), functions)
+    return cache.fingerprint(config | {"backend": cfg.backend}, inputs, code)
 
 
 FOLDER_KINDS = {"--out": "artifacts", "--pages-dir": "pages", "--site-dir": "site"}
@@ -348,14 +431,7 @@ def check_folders(stages: tuple[str, ...], cfg: RunConfig) -> None:
 
 def stage_outputs(stage: str, cfg: RunConfig) -> dict[str, str | None]:
     """What a stage's outputs hold now: file hashes, or a folder's verified manifest digest."""
-    p = paths(cfg)
-    files = {"train": ("model", "train"), "collect": ("activations", "weights"), "analyze": ("metrics",)}
-    files |= {"sweep": ("sweep",)}
-    if stage == "render":
-        return {"pages": folders.verified_digest(cfg.pages_dir)}
-    if stage == "build":
-        return {"site": folders.verified_digest(cfg.site_dir)}
-    return {key: cache.file_hash(p[key]) for key in files[stage]}
+    return BY_NAME[stage].outputs(cfg)
 
 
 def outputs_ready(stage: str, cfg: RunConfig, record: dict | None) -> bool:
@@ -382,11 +458,11 @@ def run(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
 
 def run_stages(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
     outcome = {}
-    for name in STAGES:
+    for name in STAGE_NAMES:
         if name not in stages:
             continue
         print_ = fingerprint(name, cfg)
-        record = cache.read_record(paths(cfg)["stages"]).get(name)
+        record = cache.read_record(paths(cfg).stages).get(name)
         reason = cache.why_run(print_, record, outputs_ready(name, cfg, record), cfg.force)
         if reason is None:
             log.info("== %s == reused (inputs unchanged, outputs intact)", name)
@@ -394,17 +470,17 @@ def run_stages(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
             continue
         log.info("== %s == running (%s)", name, reason)
         started = time.perf_counter()
-        RUNNERS[name](cfg)
+        BY_NAME[name].run(cfg)
         record_timing(cfg, name, time.perf_counter() - started)
-        cache.write_record(paths(cfg)["stages"], name, print_ | {"outputs": stage_outputs(name, cfg)})
+        cache.write_record(paths(cfg).stages, name, print_ | {"outputs": stage_outputs(name, cfg)})
         outcome[name] = f"ran ({reason})"
     return outcome
 
 
 def read_timings(cfg: RunConfig) -> dict[str, float]:
-    path = paths(cfg)["timings"]
+    path = paths(cfg).timings
     return artifacts.read_json(path) if path.exists() else {}
 
 
 def record_timing(cfg: RunConfig, stage: str, seconds: float) -> None:
-    artifacts.write_json(paths(cfg)["timings"], {**read_timings(cfg), stage: round(seconds, 3)})
+    artifacts.write_json(paths(cfg).timings, {**read_timings(cfg), stage: round(seconds, 3)})

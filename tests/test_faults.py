@@ -302,7 +302,7 @@ def test_temp_files_left_by_kills_are_never_taken_for_artifacts(
 def test_next_run_after_both_kills_completes(next_run, root):
     output = next_run.run.output
     assert re.search(r"^test accuracy: 0\.\d{4}$", output, re.M), output[-3000:]
-    assert all(f"== {stage} == running" in output for stage in pipeline.STAGES), output[-3000:]
+    assert all(f"== {stage} == running" in output for stage in pipeline.STAGE_NAMES), output[-3000:]
     assert_loadable(next_run.copy)
     for name in ("pages", "site"):  # built in a staging folder, yet as readable as any folder made here
         assert (root / name).stat().st_mode & 0o777 == 0o777 & ~UMASK, name

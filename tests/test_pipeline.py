@@ -32,7 +32,7 @@ def package_copy(tmp_path, monkeypatch):
 
 
 def stage_code(cfg: RunConfig) -> dict[str, str]:
-    return {stage: pipeline.fingerprint(stage, cfg)["code"] for stage in (*pipeline.STAGES, "charts")}
+    return {stage: pipeline.fingerprint(stage, cfg)["code"] for stage in (*pipeline.STAGE_NAMES, "charts")}
 
 
 @pytest.mark.parametrize(
@@ -99,18 +99,18 @@ def config(project, fake_mnist_module, tmp, **changes):
 
 def test_caching_reuses_retrains_and_rerenders_the_right_stages(project, fake_mnist_module, tmp_path):
     cfg = config(project, fake_mnist_module, tmp_path)
-    first = pipeline.run(pipeline.STAGES, cfg)
+    first = pipeline.run(pipeline.STAGE_NAMES, cfg)
     assert all(outcome.startswith("ran") for outcome in first.values())
 
-    assert set(pipeline.run(pipeline.STAGES, cfg).values()) == {"reused"}
+    assert set(pipeline.run(pipeline.STAGE_NAMES, cfg).values()) == {"reused"}
 
     with open(project / "report_templates" / "run.md.j2", "a") as template:
         template.write("\nEdited after the first run.\n")
-    after_edit = pipeline.run(pipeline.STAGES, cfg)
+    after_edit = pipeline.run(pipeline.STAGE_NAMES, cfg)
     assert [s for s, o in after_edit.items() if o != "reused"] == ["render", "build"]
     assert "Edited after the first run." in (cfg.site_dir / "run.html").read_text()
 
-    new_seed = pipeline.run(pipeline.STAGES, cfg.replace(seed=1))
+    new_seed = pipeline.run(pipeline.STAGE_NAMES, cfg.replace(seed=1))
     assert new_seed["train"] == "ran (config changed: seed)"
     assert all(outcome.startswith("ran") for outcome in new_seed.values())
 
@@ -131,7 +131,7 @@ def test_the_backend_is_part_of_every_stage_fingerprint(project, fake_mnist_modu
     """A seed gives other weights on another backend: a JAX run must not reuse TensorFlow's artifacts."""
     cfg = config(project, fake_mnist_module, tmp_path, backend="tensorflow")
     other = cfg.replace(backend="jax")
-    for stage in pipeline.STAGES:
+    for stage in pipeline.STAGE_NAMES:
         ours, theirs = pipeline.fingerprint(stage, cfg), pipeline.fingerprint(stage, other)
         assert ours["config"]["backend"] == "tensorflow" and theirs["config"]["backend"] == "jax", stage
         assert cache.why_run(theirs, ours, outputs_ready=True, force=False) == "config changed: backend", stage
