@@ -10,7 +10,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -545,7 +544,8 @@ def render_all(
     workers = min(len(tasks), os.cpu_count() or 1)
     if workers <= 1:
         return len([_run_task(t) for t in tasks])
-    # fork is cheap, but JAX's threads make a fork of a process that imported it unsafe (it warns of deadlock)
-    start_method = "spawn" if "jax" in sys.modules else "fork"
+    # fork is cheap, but JAX's threads make a fork of a process running on it unsafe (it warns of deadlock).
+    # Keras imports jax whenever it is installed, whatever the backend: ask which backend runs, not what loaded.
+    start_method = "spawn" if os.environ.get("KERAS_BACKEND") == "jax" else "fork"
     with multiprocessing.get_context(start_method).Pool(workers, initializer=_quiet_worker) as pool:
         return len(pool.map(_run_task, tasks, chunksize=1))

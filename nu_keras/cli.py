@@ -157,9 +157,29 @@ def _raise_interrupted(signum: int, frame) -> None:
     raise Interrupted(signum)
 
 
+def _deliver_again(unraisable) -> None:
+    """A signal that landed in a callback Python cannot raise from (JAX's garbage-collection hook, which
+    Keras loads whatever the backend) is raised again 50 ms later by an alarm, so it stops the run where
+    it can instead of printing "Exception ignored" and letting the run go on."""
+    if isinstance(unraisable.exc_value, Interrupted):
+        _pending_signal[:] = [unraisable.exc_value.signum]
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+    else:
+        sys.__unraisablehook__(unraisable)
+
+
+_pending_signal: list[int] = []
+
+
+def _raise_pending(signum: int, frame) -> None:
+    raise Interrupted(_pending_signal[0] if _pending_signal else signal.SIGINT)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command line; returns the exit code (0 done, 1 system error, 2 bad input, 130/143 signals)."""
     previous = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, _raise_pending)
+    sys.unraisablehook = _deliver_again
     try:
         try:
             code = _main(argv)
@@ -173,8 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as exc:  # a signal between the handlers below and here
         return 128 + exc.signum
     finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        sys.unraisablehook = sys.__unraisablehook__
 
 
 def _main(argv: list[str] | None) -> int:
