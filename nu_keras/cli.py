@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib
 import logging
 import os
 import re
@@ -154,7 +156,21 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _raise_interrupted(signum: int, frame) -> None:
+    if _swallowed_here(frame):  # raising now would only print "Exception ignored": raise it 50 ms later
+        _pending_signal[:] = [signum]
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        return
     raise Interrupted(signum)
+
+
+def _swallowed_here(frame) -> bool:
+    """True inside a garbage-collection callback or the unraisable hook, where Python drops exceptions."""
+    codes = {getattr(callback, "__code__", None) for callback in gc.callbacks} | {_deliver_again.__code__}
+    while frame is not None:
+        if frame.f_code in codes:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _deliver_again(unraisable) -> None:
@@ -172,7 +188,7 @@ _pending_signal: list[int] = []
 
 
 def _raise_pending(signum: int, frame) -> None:
-    raise Interrupted(_pending_signal[0] if _pending_signal else signal.SIGINT)
+    _raise_interrupted(_pending_signal[0] if _pending_signal else signal.SIGINT, frame)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,9 +225,12 @@ def _main(argv: list[str] | None) -> int:
         cfg = config_from(args)
         check_encodable(cfg)
         with native_logs_filtered():
-            from nu_keras import pipeline
+            from nu_keras import folders, pipeline
 
             stages = pipeline.STAGE_NAMES if args.command == "report" else (args.command,)
+            if set(stages) & KERAS_STAGES:
+                with folders.signals_held():  # a Ctrl-C during these seconds arrives right after them
+                    importlib.import_module("keras")
             pipeline.run(stages, cfg)
             if args.command == "report":
                 _print_summary(cfg)
@@ -228,6 +247,9 @@ def _main(argv: list[str] | None) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         return _fail(f"{exc.strerror or exc}{where}; nothing already built was replaced", 1)
     return 0
+
+
+KERAS_STAGES = {"train", "collect", "sweep"}  # the stages that import Keras
 
 
 def _fail(message: str, code: int, prefix: str = "nu-keras: error: ") -> int:

@@ -241,7 +241,7 @@ def replace_folder(staging: Path, target: Path, kind: str) -> None:
     if target.is_symlink() or os.path.ismount(target):
         return _fill_in_place(staging, target, kind)
     old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    with _signals_held():  # Ctrl-C or SIGTERM waits the few milliseconds until both renames are done
+    with signals_held():  # Ctrl-C or SIGTERM waits the few milliseconds until both renames are done
         try:
             if target.exists():
                 os.rename(target, old)
@@ -255,14 +255,30 @@ def replace_folder(staging: Path, target: Path, kind: str) -> None:
 
 
 @contextmanager
-def _signals_held() -> Iterator[None]:
-    """Deliver SIGINT and SIGTERM only after the block: a folder is never left half-swapped by them."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+def signals_held() -> Iterator[None]:
+    """Deliver SIGINT and SIGTERM only after the block: a folder is never left half-swapped by them, and
+    a library import is never interrupted half-way (Keras turns that into a misleading ImportError).
+
+    Held at Python's level, not with a signal mask: a mask holds one thread, and the libraries' own
+    threads would still take the signal and hand it to the main thread at once.
+    """
+    caught: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in held}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if caught:
+            _deliver(caught[0], previous[caught[0]])
+
+
+def _deliver(signum: int, handler) -> None:
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        signal.raise_signal(signum)
 
 
 def clean_leftovers(target: Path) -> None:
