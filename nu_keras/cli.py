@@ -259,11 +259,9 @@ def _fail(message: str, code: int, prefix: str = "nu-keras: error: ") -> int:
 
 def check_encodable(cfg: RunConfig) -> None:
     """Refuse now, not after training, a path that cannot be written into UTF-8 pages and JSON."""
-    for flag, path in (("--out", cfg.out), ("--pages-dir", cfg.pages_dir), ("--site-dir", cfg.site_dir)) + (
-        ("--data", cfg.data),
-        ("--templates", cfg.templates),
-        ("NU_KERAS_CACHE", cfg.cache_path),
-    ):
+    named = {"--out": cfg.out, "--pages-dir": cfg.pages_dir, "--site-dir": cfg.site_dir, "--data": cfg.data}
+    named |= {"--templates": cfg.templates, "NU_KERAS_CACHE": cfg.cache_path}
+    for flag, path in named.items():
         try:
             str(path).encode("utf-8")
         except UnicodeEncodeError:

@@ -80,7 +80,8 @@ FASHION_FILES = {  # array -> the IDX file that holds it, as Keras and Debian na
 class DatasetSpec:
     """What a named data set is: its classes, what every copy must match, and where else it comes from."""
 
-    name: str
+    name: str  # what `load_dataset` is asked for
+    title: str  # what the log and errors call it
     class_names: tuple[str, ...]
     train_counts: tuple[int, ...]  # images per class, training set
     test_counts: tuple[int, ...]  # images per class, test set
@@ -97,6 +98,7 @@ class DatasetSpec:
 
 MNIST = DatasetSpec(
     name="mnist",
+    title="MNIST",
     class_names=tuple(str(d) for d in range(10)),
     train_counts=TRAIN_COUNTS,
     test_counts=TEST_COUNTS,
@@ -107,6 +109,7 @@ MNIST = DatasetSpec(
 )
 FASHION_MNIST = DatasetSpec(
     name="fashion-mnist",
+    title="Fashion-MNIST",
     class_names=(
         "T-shirt/top",
         "Trouser",
@@ -198,7 +201,7 @@ def load_user_file(path: Path, spec: DatasetSpec = MNIST) -> Dataset:
     try:
         arrays = validate(_read_npz_file(path), spec)
     except Exception as exc:
-        raise NuKerasError(f"--data {path} is not a usable {_label(spec)} npz: {_one_line(exc)}") from exc
+        raise NuKerasError(f"--data {path} is not a usable {spec.title} npz: {_one_line(exc)}") from exc
     return Dataset(**arrays, source=f"user file {path}", name=spec.name, class_names=spec.class_names)
 
 
@@ -221,21 +224,17 @@ def load_from_sources(sources: list[tuple[str, Callable[[], Arrays]]], spec: Dat
         try:
             arrays = validate(loader(), spec)
         except FileNotFoundError as exc:  # an ordinary cache miss, not a failure
-            log.info("%s source %s: not present, trying the next source", _label(spec), name)
+            log.info("%s source %s: not present, trying the next source", spec.title, name)
             failures.append(f"{name}: {exc}")
             continue
         except Exception as exc:  # every failure is reported, none is fatal until all have failed
             reason = _one_line(exc)
-            log.info("%s source %s failed: %s; trying the next source", _label(spec), name, reason)
+            log.info("%s source %s failed: %s; trying the next source", spec.title, name, reason)
             failures.append(f"{name}: {reason}")
             continue
-        log.info("%s served by %s", _label(spec), name)
+        log.info("%s served by %s", spec.title, name)
         return Dataset(**arrays, source=name, name=spec.name, class_names=spec.class_names)
-    raise NuKerasError(f"no {_label(spec)} source worked -- " + "; ".join(failures) + ". " + spec.install_hint)
-
-
-def _label(spec: DatasetSpec) -> str:
-    return {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}.get(spec.name, spec.name)
+    raise NuKerasError(f"no {spec.title} source worked -- " + "; ".join(failures) + ". " + spec.install_hint)
 
 
 def validate(arrays: Arrays, spec: DatasetSpec = MNIST) -> Arrays:
@@ -245,7 +244,7 @@ def validate(arrays: Arrays, spec: DatasetSpec = MNIST) -> Arrays:
     for key, shape in spec.shapes.items():
         _check(arrays[key].shape == shape, f"{key} has shape {arrays[key].shape}, expected {shape}")
         _check(arrays[key].dtype == np.uint8, f"{key} has dtype {arrays[key].dtype}, expected uint8")
-    label = _label(spec)
+    label = spec.title
     for key, counts in (("y_train", spec.train_counts), ("y_test", spec.test_counts)):
         _check(int(arrays[key].max()) <= 9, f"{key} holds labels outside 0-9")
         found = tuple(int(c) for c in np.bincount(arrays[key], minlength=10))

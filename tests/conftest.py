@@ -33,6 +33,15 @@ def report_argv(root: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "nu_keras", "report", *folders, *extra]
 
 
+def random_images(n: int = 1200):
+    """`Dataset` of n random 28x28 images with random labels (its first 100 as the test set): enough to
+    train a few steps and compare weights, nothing to learn from."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, size=n).astype(np.uint8)
+    images = rng.integers(0, 256, size=(n, 28, 28)).astype(np.uint8)
+    return data.Dataset(images, labels, images[:100], labels[:100], source="synthetic")
+
+
 def labels_with_counts(counts, first=()) -> np.ndarray:
     """Labels with exactly `counts` of each digit, starting with the sequence `first`."""
     remaining = np.array(counts) - np.bincount(np.array(first, dtype=int), minlength=10)

@@ -13,9 +13,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import random_images
 
 from nu_keras.config import PROJECT_ROOT, RunConfig
-from nu_keras.data import Dataset
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs the [jax] extra")
 
@@ -39,10 +39,7 @@ def trained_weights_digest() -> str:
     """sha256 of the weights of a small network trained two epochs on random images, with seed 3."""
     from nu_keras import model as mdl
 
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 10, size=1200).astype(np.uint8)
-    images = rng.integers(0, 256, size=(1200, 28, 28)).astype(np.uint8)
-    data = Dataset(images, labels, images[:100], labels[:100], source="synthetic")
+    data = random_images()
     cfg = RunConfig(seed=3, epochs=2, batch_size=64, validation_size=200, steps_per_execution=4)
     net = mdl.build_model(cfg)
     mdl.train(net, data, cfg)

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import synthetic_metrics, synthetic_run
+from conftest import random_images, synthetic_metrics, synthetic_run
 from scipy import stats
 
 from nu_keras import pages, robustness
@@ -92,10 +92,7 @@ def test_shuffled_profiles_keep_each_units_values_and_lose_the_digit_order():
 def test_a_branch_trained_with_others_matches_a_standalone_model_from_the_same_start():
     from nu_keras import model as mdl
 
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 10, size=1200).astype(np.uint8)
-    images = rng.integers(0, 256, size=(1200, 28, 28)).astype(np.uint8)
-    data = Dataset(images, labels, images[:100], labels[:100], source="synthetic")
+    data = random_images()
     cfg = RunConfig(seed=4, epochs=2, batch_size=64, validation_size=200, steps_per_execution=4)
     alone = mdl.build_model(cfg)
     mdl.train(alone, data, cfg)
