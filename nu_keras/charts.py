@@ -392,6 +392,49 @@ def sweep_null(path, models):
     save(fig, path)
 
 
+SWEEP_CHARTS = ("dominant", "matching", "accuracy", "selectivity", "dedicated", "information", "null")
+
+
+def chart_names(metrics: dict, sweep: dict | None) -> dict:
+    """Every figure's file, relative to the pages folder, keyed by what it shows: the one place chart file
+    names are defined. The templates receive this (a figure a run does not draw has no key), and
+    `chart_tasks` draws exactly these files.
+
+    {"overview": {key: path}, "classes": [{key: path}] per class, "units": [{key: path}] per unit}
+    """
+    subject = metrics.get("subject", {})
+    pixel_weights = subject.get("pixel_weights", True)
+    overview = {
+        "mean_activation": "img/mean-activation.png",
+        "dominance": "img/dominance.png",
+        "ablation": "img/ablation.png",
+        "selectivity_vs_ablation": "img/selectivity-vs-ablation.png",
+    }
+    if metrics.get("history"):
+        overview["training"] = "img/training.png"
+    if pixel_weights:
+        overview["weights_grid"] = "img/weights-grid.png"
+    if sweep:
+        width = str(metrics["config"]["hidden_units"])
+        shown = ["dominant", "matching"]
+        shown += ["accuracy", "selectivity"] if len(sweep["widths"]) > 1 else []
+        shown += ["dedicated", "information", "null"] if width in sweep["widths"] else []
+        overview |= {f"sweep_{key}": f"img/sweep-{key}.png" for key in shown}
+    classes = [
+        {"examples": f"img/class-{d}-examples.png", "profile": f"img/class-{d}-profile.png"}
+        for d in range(len(metrics["mean_activation"]))
+    ]
+    units = []
+    for n, silent in enumerate(metrics["silent_examples"]):
+        names = {key: f"img/unit-{n}-{key}.png" for key in ("tuning", "top", "effect")}
+        if pixel_weights:
+            names["weights"] = f"img/unit-{n}-weights.png"
+        if silent:
+            names["silent"] = f"img/unit-{n}-silent.png"
+        units.append(names)
+    return {"overview": overview, "classes": classes, "units": units}
+
+
 def sweep_tasks(sweep: dict, img: Path, width: int) -> list[tuple]:
     tasks = [
         (
