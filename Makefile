@@ -1,7 +1,8 @@
 # nu_keras — `make report` trains and publishes; `make test` runs the test suite.
 # Both create .venv and install what they need on a fresh machine.
 # Pass settings through: make report SEED=3 EPOCHS=8 (also BATCH_SIZE, EXAMPLES, OUT, DATA, FORCE=1,
-# BACKEND=jax for Keras's JAX backend, which installs the [jax] extra first).
+# BACKEND=jax for Keras's JAX backend, which installs the [jax] extra first; DATASET=fashion-mnist; your own
+# model and data: MODEL=my.keras LAYER=NAME DATA=my.npz, PIXELS=raw).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -9,7 +10,8 @@ BIN    := $(VENV)/bin
 ARGS   := $(if $(SEED),--seed $(SEED)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
           $(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) $(if $(EXAMPLES),--examples $(EXAMPLES)) \
           $(if $(OUT),--out $(OUT)) $(if $(DATA),--data $(DATA)) $(if $(FORCE),--force) \
-          $(if $(BACKEND),--backend $(BACKEND))
+          $(if $(BACKEND),--backend $(BACKEND)) $(if $(DATASET),--dataset $(DATASET)) \
+          $(if $(MODEL),--model $(MODEL)) $(if $(LAYER),--layer $(LAYER)) $(if $(PIXELS),--pixels $(PIXELS))
 
 .PHONY: report sweep bench test test-fast serve lint clean
 

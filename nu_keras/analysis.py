@@ -1,7 +1,8 @@
 """Statistics of the hidden layer, pure numpy: activations and weights in, arrays and dicts out.
 
-Shapes: `hidden` (N, U) ReLU activations, `labels` (N,) digits 0-9, `w2` (U, 10), `b2` (10,).
-Per-digit tables are (10, U): row = digit, column = unit. The symmetry-invariant measures also accept a
+Shapes: `hidden` (N, U) activations, `labels` (N,) classes 0..C-1, `w2` (U, C), `b2` (C,). Per-class
+tables are (C, U): row = class, column = unit. "Digit" in a name means a class index: on MNIST the
+classes are the digits (C = 10), on another data set they are its classes. The symmetry-invariant measures also accept a
 stack of hidden layers (..., N, U) (the rotation null evaluates many at once).
 
 Two words are kept apart everywhere: a digit's *preferred unit* has the largest mean activation over the
@@ -14,13 +15,17 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-DIGITS = 10
 NEAR_DEAD = 0.95  # a unit exactly zero on at least this share of the test images (but not all) is near-dead
 
 
+def class_count(labels: np.ndarray) -> int:
+    """C: the data sets guarantee every class appears among the test images, so the largest label is C - 1."""
+    return int(np.max(labels)) + 1
+
+
 def one_hot(labels: np.ndarray) -> np.ndarray:
-    """(N, 10) indicator of each image's digit."""
-    return (labels[:, None] == np.arange(DIGITS)).astype(np.float64)
+    """(N, C) indicator of each image's class."""
+    return (labels[:, None] == np.arange(class_count(labels))).astype(np.float64)
 
 
 def per_digit_mean(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -30,13 +35,14 @@ def per_digit_mean(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def per_digit_std(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(10, U) standard deviation matching `per_digit_mean`."""
-    return np.stack([hidden[labels == d].std(axis=0) for d in range(DIGITS)])
+    return np.stack([hidden[labels == d].std(axis=0) for d in range(class_count(labels))])
 
 
 def per_digit_ci95(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(10, U) half-width of the normal 95 % interval of each per-digit mean (1.96 s / sqrt(n))."""
-    counts = np.bincount(labels, minlength=DIGITS)[:, None]
-    std = np.stack([hidden[labels == d].std(axis=0, ddof=1) for d in range(DIGITS)])
+    classes = class_count(labels)
+    counts = np.bincount(labels, minlength=classes)[:, None]
+    std = np.stack([hidden[labels == d].std(axis=0, ddof=1) for d in range(classes)])
     return 1.96 * std / np.sqrt(counts)
 
 
@@ -51,7 +57,7 @@ def preferred_units(mean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 def most_active_neuron(hidden: np.ndarray) -> np.ndarray:
     """(N,) index of each image's largest activation; -1 when every unit is silent (all zero)."""
     winners = hidden.argmax(axis=1)
-    return np.where(hidden.max(axis=1) > 0, winners, -1)
+    return np.where(np.any(hidden != 0, axis=1), winners, -1)
 
 
 def dominance_matrix(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -61,8 +67,8 @@ def dominance_matrix(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """
     winners = most_active_neuron(hidden)
     units = hidden.shape[1]
-    table = np.zeros((DIGITS, units))
-    for d in range(DIGITS):
+    table = np.zeros((class_count(labels), units))
+    for d in range(len(table)):
         w = winners[labels == d]
         table[d] = np.bincount(w[w >= 0], minlength=units) / len(w)
     return table
@@ -86,13 +92,13 @@ def standardise(hidden: np.ndarray) -> np.ndarray:
 
 def win_share(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(..., 10, U) share of digit-d images on which unit n is the largest (argmax, no silence rule)."""
-    units = hidden.shape[-1]
-    cells = labels * units + hidden.argmax(axis=-1)  # (..., N): digit and winning unit in one code
+    units, classes = hidden.shape[-1], class_count(labels)
+    cells = labels.astype(np.int64) * units + hidden.argmax(axis=-1)  # (..., N): class and winning unit in one code
     stacks = cells.reshape(-1, cells.shape[-1])
-    offsets = np.arange(len(stacks))[:, None] * DIGITS * units
-    counts = np.bincount((stacks + offsets).ravel(), minlength=len(stacks) * DIGITS * units)
-    table = counts.reshape(cells.shape[:-1] + (DIGITS, units))
-    return table / np.bincount(labels, minlength=DIGITS)[:, None]
+    offsets = np.arange(len(stacks))[:, None] * classes * units
+    counts = np.bincount((stacks + offsets).ravel(), minlength=len(stacks) * classes * units)
+    table = counts.reshape(cells.shape[:-1] + (classes, units))
+    return table / np.bincount(labels, minlength=classes)[:, None]
 
 
 def digit_moments(hidden: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -156,8 +162,8 @@ def invariant_measures(hidden: np.ndarray, labels: np.ndarray, threshold: float)
 
 def silent_fraction(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(10,) share of each digit's images on which every hidden unit is exactly zero."""
-    silent = hidden.max(axis=1) <= 0
-    return np.array([silent[labels == d].mean() for d in range(DIGITS)])
+    silent = np.all(hidden == 0, axis=1)
+    return np.array([silent[labels == d].mean() for d in range(class_count(labels))])
 
 
 def selectivity_index(mean: np.ndarray) -> np.ndarray:
@@ -174,7 +180,7 @@ def selectivity_index(mean: np.ndarray) -> np.ndarray:
 
 def dead_fraction(hidden: np.ndarray) -> np.ndarray:
     """(U,) share of images on which each unit outputs exactly zero."""
-    return (hidden <= 0).mean(axis=0)
+    return (hidden == 0).mean(axis=0)
 
 
 def dead_and_near_dead(dead: np.ndarray) -> tuple[list[int], list[int]]:
@@ -221,54 +227,61 @@ def ablated_predictions(hidden: np.ndarray, w2: np.ndarray, b2: np.ndarray, unit
     return output_logits(ablated, w2, b2).argmax(axis=1)
 
 
+def ablation_table(hidden: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> dict[str, np.ndarray]:
+    """Per kind ("zero", "mean"), (U, N) predictions with unit u replaced by its fill (row u), when the
+    units feed the output layer directly (a user's deeper model runs its own layers: subject.py)."""
+    tables = {}
+    for kind in ABLATIONS:
+        fill = ablation_fill(hidden, kind)
+        tables[kind] = np.stack([ablated_predictions(hidden, w2, b2, u, fill[u]) for u in range(hidden.shape[1])])
+    return tables
+
+
 def per_digit_accuracy(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(10,) accuracy over the images of each digit."""
-    return np.array([np.mean(predictions[labels == d] == d) for d in range(DIGITS)])
+    """(C,) accuracy over the images of each class; a (K, N) stack of predictions gives (K, C)."""
+    hits = (np.asarray(predictions) == labels).astype(np.float64)
+    return hits @ one_hot(labels) / np.bincount(labels, minlength=class_count(labels))
 
 
 def ablation_accuracy(
     hidden: np.ndarray, labels: np.ndarray, w2: np.ndarray, b2: np.ndarray, fill: np.ndarray | None = None
 ) -> np.ndarray:
-    """(U, 10) per-digit accuracy with unit u replaced by fill[u] (row u); zero ablation by default."""
+    """(U, C) per-class accuracy with unit u replaced by fill[u] (row u); zero ablation by default."""
     fill = np.zeros(hidden.shape[1]) if fill is None else fill
-    return np.stack(
-        [per_digit_accuracy(ablated_predictions(hidden, w2, b2, u, fill[u]), labels) for u in range(hidden.shape[1])]
-    )
+    predictions = np.stack([ablated_predictions(hidden, w2, b2, u, fill[u]) for u in range(hidden.shape[1])])
+    return per_digit_accuracy(predictions, labels)
 
 
 def ablation_importance(intact: np.ndarray, ablated: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(U,) overall test-accuracy drop per ablated unit: per-digit drops weighted by digit frequency."""
-    counts = np.bincount(labels, minlength=DIGITS)
+    """(U,) overall test-accuracy drop per ablated unit: per-class drops weighted by class frequency."""
+    counts = np.bincount(labels, minlength=class_count(labels))
     return (intact[None, :] - ablated) @ counts / counts.sum()
 
 
-def ablation_confusion(
-    hidden: np.ndarray, labels: np.ndarray, w2: np.ndarray, b2: np.ndarray, units: np.ndarray, fill: np.ndarray
-) -> np.ndarray:
-    """(10, 10) row d: where digit d's images go (share predicted as each digit) with units[d] ablated."""
-    rows = []
-    for d, unit in enumerate(units):
-        predicted = ablated_predictions(hidden[labels == d], w2, b2, int(unit), fill[unit])
-        rows.append(np.bincount(predicted, minlength=DIGITS) / len(predicted))
-    return np.stack(rows)
+def ablation_confusion(table: np.ndarray, labels: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """(C, C) row d: where class d's images go (share predicted as each class) with units[d] ablated,
+    read from the (U, N) table of ablated predictions."""
+    classes = class_count(labels)
+    rows = [np.bincount(table[int(unit)][labels == d], minlength=classes)[:classes] for d, unit in enumerate(units)]
+    return np.stack(rows) / np.bincount(labels, minlength=classes)[:, None]
 
 
-def ablation_study(hidden: np.ndarray, labels: np.ndarray, w2: np.ndarray, b2: np.ndarray, intact: np.ndarray) -> dict:
-    """Zero and mean ablation of every unit: per-digit accuracy and drop, overall importance, and per
-    digit the most-needed unit (largest drop) with the confusion row of its images once it is removed."""
+def ablation_study(tables: dict[str, np.ndarray], labels: np.ndarray, intact: np.ndarray) -> dict:
+    """Zero and mean ablation of every unit, from the (U, N) tables of ablated predictions: per-class
+    accuracy and drop, overall importance, and per class the most-needed unit (largest drop) with the
+    confusion row of its images once it is removed."""
     result = {}
     for kind in ABLATIONS:
-        fill = ablation_fill(hidden, kind)
-        accuracy = ablation_accuracy(hidden, labels, w2, b2, fill)  # (U, 10)
+        accuracy = per_digit_accuracy(tables[kind], labels)  # (U, C)
         drop = intact[None, :] - accuracy
-        needed = drop.argmax(axis=0)  # (10,) per digit
+        needed = drop.argmax(axis=0)  # (C,) per class
         result[kind] = {
             "accuracy": accuracy.tolist(),
             "drop": drop.tolist(),
             "importance": ablation_importance(intact, accuracy, labels).tolist(),
             "most_needed_unit": needed.tolist(),
-            "most_needed_drop": drop[needed, np.arange(DIGITS)].tolist(),
-            "confusion_without_most_needed": ablation_confusion(hidden, labels, w2, b2, needed, fill).tolist(),
+            "most_needed_drop": drop[needed, np.arange(len(intact))].tolist(),
+            "confusion_without_most_needed": ablation_confusion(tables[kind], labels, needed).tolist(),
         }
     return result
 
@@ -320,6 +333,14 @@ def rank_correlation(
     return {"rho": rho, "p": float(p), "low": float(low), "high": float(high), "n": int(len(rx))}
 
 
+def spatial_max_summary(spatial_max: np.ndarray | None, labels: np.ndarray) -> dict | None:
+    """For a convolutional layer, the per-class mean (C, U) of each channel's spatial maximum, which the
+    pages print beside the spatial mean: a channel can fire strongly in one place and little on average."""
+    if spatial_max is None:
+        return None
+    return {"mean": per_digit_mean(spatial_max.astype(np.float64), labels).tolist()}
+
+
 def claim_summary(share: np.ndarray, preferred: np.ndarray, threshold: float) -> dict:
     """What the per-digit tables say about the paper's claim, in plain lists the pages can print."""
     best_share = share.max(axis=1)
@@ -328,31 +349,42 @@ def claim_summary(share: np.ndarray, preferred: np.ndarray, threshold: float) ->
     digits_of = {}
     for d, unit in enumerate(preferred):
         digits_of.setdefault(int(unit), []).append(d)
+    classes = range(len(share))
     return {
-        "digits_with_dominant_unit": [d for d in range(DIGITS) if dominant[d] is not None],
-        "digits_without_dominant_unit": [d for d in range(DIGITS) if dominant[d] is None],
+        "digits_with_dominant_unit": [d for d in classes if dominant[d] is not None],
+        "digits_without_dominant_unit": [d for d in classes if dominant[d] is None],
         "best_share": best_share.tolist(),
         "best_share_unit": best_unit.tolist(),
         "units_preferred_by_several_digits": {str(u): ds for u, ds in sorted(digits_of.items()) if len(ds) > 1},
         "units_preferred_by_no_digit": [u for u in range(share.shape[1]) if u not in digits_of],
         "distinct_preferred_units": len(digits_of),
         "distinct_dominant_units": len({u for u in dominant if u is not None}),
-        "digits_whose_preferred_unit_is_not_dominant": [d for d in range(DIGITS) if dominant[d] != preferred[d]],
+        "digits_whose_preferred_unit_is_not_dominant": [d for d in classes if dominant[d] != preferred[d]],
     }
 
 
+def ablation_tables(acts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The (U, N) ablated predictions the collect stage wrote, per kind."""
+    return {kind: acts[f"ablated_{kind}"].astype(np.int64) for kind in ABLATIONS}
+
+
 def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], threshold: float, seed: int = 0) -> dict:
-    """Every statistic the pages print, as JSON-ready lists (see the module docstring for shapes)."""
+    """Every statistic the pages print, as JSON-ready lists (see the module docstring for shapes).
+
+    `acts` holds hidden, labels, predictions, ablated_zero and ablated_mean (and spatial_max for a conv
+    layer); `weights` may hold output_kernel (U, C), which the pages show as each unit's votes.
+    Signed activations (a layer without ReLU) have no class selectivity index: it is None there.
+    """
     hidden, labels = acts["hidden"].astype(np.float64), acts["labels"].astype(np.int64)
-    w2, b2 = weights["output_kernel"], weights["output_bias"]
+    signed = bool(hidden.min() < 0)
     mean = per_digit_mean(hidden, labels)
     preferred, runners_up, margins = preferred_units(mean)
-    share = dominance_matrix(hidden, labels)
+    share = win_share(hidden, labels) if signed else dominance_matrix(hidden, labels)
     standardised_share = win_share(standardise(hidden), labels)
     intact = per_digit_accuracy(acts["predictions"], labels)
-    ablation = ablation_study(hidden, labels, w2, b2, intact)
-    counts = np.bincount(labels, minlength=DIGITS)
-    selectivity = selectivity_index(mean)
+    ablation = ablation_study(ablation_tables(acts), labels, intact)
+    counts = np.bincount(labels, minlength=class_count(labels))
+    selectivity = None if signed else selectivity_index(mean)
     preferred_digit = mean.argmax(axis=0)
     drop = np.array(ablation["zero"]["drop"])
     preferred_drop = drop[np.arange(len(preferred_digit)), preferred_digit]  # (U,)
@@ -376,8 +408,11 @@ def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], thresho
         "invariant": {k: float(v) for k, v in invariant_measures(hidden, labels, threshold).items()},
         "silent_fraction": silent_fraction(hidden, labels).tolist(),
         "per_digit_accuracy": intact.tolist(),
-        "output_weights": np.asarray(w2).tolist(),  # (U, 10): what each unit votes for and against
-        "selectivity": selectivity.tolist(),
+        # (U, C): what each unit votes for and against, where it feeds the output layer directly
+        "output_weights": np.asarray(weights["output_kernel"]).tolist() if "output_kernel" in weights else None,
+        "selectivity": [None] * hidden.shape[1] if signed else selectivity.tolist(),
+        "signed": signed,
+        "spatial_max": spatial_max_summary(acts.get("spatial_max"), labels),
         "preferred_digit": preferred_digit.tolist(),
         "dead_fraction": dead_fraction(hidden).tolist(),
         "dead_units": dead,
@@ -386,9 +421,10 @@ def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], thresho
         "top_examples": top_examples(hidden).tolist(),
         "silent_examples": silent_examples(hidden, labels, preferred_digit),
         "selectivity_vs_ablation": {
-            kind: rank_correlation(selectivity, np.array(ablation[kind]["importance"]), seed=seed) for kind in ABLATIONS
+            kind: None if signed else rank_correlation(selectivity, np.array(ablation[kind]["importance"]), seed=seed)
+            for kind in ABLATIONS
         },
         "preferred_digit_drop": preferred_drop.tolist(),
-        "selectivity_vs_preferred_drop": rank_correlation(selectivity, preferred_drop, seed=seed),
+        "selectivity_vs_preferred_drop": None if signed else rank_correlation(selectivity, preferred_drop, seed=seed),
         "claim": claim_summary(share, preferred, threshold),
     }

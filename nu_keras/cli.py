@@ -14,7 +14,8 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from nu_keras.config import BACKENDS, RunConfig, default_backend, set_backend_environment
+from nu_keras.config import BACKENDS, PIXELS, RunConfig, default_backend, set_backend_environment
+from nu_keras.data import DATASETS
 from nu_keras.errors import NuKerasError
 
 
@@ -64,10 +65,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=_path, default=d.out, help=f"folder for model, activations and metrics (default {d.out})"
     )
     common.add_argument(
+        "--dataset",
+        choices=sorted(DATASETS),
+        default=None,
+        help="a named data set (default mnist; fashion-mnist comes from Debian's dataset-fashion-mnist offline)",
+    )
+    common.add_argument(
         "--data",
         type=_path,
         default=None,
-        help="an mnist.npz to use instead of the source chain (keys x_train y_train x_test y_test)",
+        help="an .npz of x_train y_train x_test y_test (uint8 or [0, 1] float images, any HxW or HxWxC) and "
+        "optionally class_names: your own data, or with --dataset a local copy of that data set",
+    )
+    common.add_argument(
+        "--model",
+        type=_path,
+        default=None,
+        help="your trained Keras 3 classifier (.keras): analysed instead of training the paper's network; "
+        "loaded with safe_mode (no Lambda layers)",
+    )
+    common.add_argument(
+        "--layer",
+        default=None,
+        help="the layer of --model whose units are read out (a conv layer's channels are units); "
+        "without it, the layers that can be read out are listed",
+    )
+    common.add_argument(
+        "--pixels",
+        choices=PIXELS,
+        default=d.pixels,
+        help="how --model receives uint8 pixels: unit (divided by 255 into [0, 1], default) or raw (0-255)",
     )
     common.add_argument(
         "--pages-dir",
@@ -103,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--force", action="store_true", help="re-run every stage even when its inputs did not change")
     common.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
     parser = _Parser(
-        prog="nu-keras", description="Train the 784-10-10 MNIST network and publish what its hidden neurons do."
+        prog="nu-keras",
+        description="Train the 784-10-10 MNIST network (or load your own Keras 3 classifier) and publish what "
+        "the units of its hidden layer do.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     report = "run every stage: " + ", ".join(pipeline.STAGE_NAMES)
@@ -141,7 +170,11 @@ def config_from(args: argparse.Namespace) -> RunConfig:
         scheduler=args.scheduler,
         force=args.force,
         templates=args.templates,
+        dataset=args.dataset,
         data=args.data,
+        model=args.model,
+        layer=args.layer,
+        pixels=args.pixels,
         pages_dir=args.pages_dir,
         site_dir=args.site_dir,
     )
@@ -260,6 +293,7 @@ def _fail(message: str, code: int, prefix: str = "nu-keras: error: ") -> int:
 def check_encodable(cfg: RunConfig) -> None:
     """Refuse now, not after training, a path that cannot be written into UTF-8 pages and JSON."""
     named = {"--out": cfg.out, "--pages-dir": cfg.pages_dir, "--site-dir": cfg.site_dir, "--data": cfg.data}
+    named |= {"--model": cfg.model}
     named |= {"--templates": cfg.templates, "NU_KERAS_CACHE": cfg.cache_path}
     for flag, path in named.items():
         try:

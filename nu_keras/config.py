@@ -28,6 +28,7 @@ BACKEND_ENVIRONMENT = {
     "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
 }
 BACKENDS = ("tensorflow", "jax")
+PIXELS = ("unit", "raw")
 
 
 def set_backend_environment(backend: str | None = None) -> None:
@@ -83,8 +84,16 @@ class RunConfig:
     privileged_percentile: float = 0.95
     privileged_seed_fraction: float = 0.8  # ... in at least this share of the seeds (width 10)
     rotation_null_samples: int = 200  # random rotations per seed in that null distribution
+    # --- what is analysed, on which data ---
+    # A named data set (mnist, fashion-mnist); None means MNIST, or the user's own data when `data` is set
+    dataset: str | None = None
+    # A file of data: a copy of `dataset` when that is named (validated against it), else the user's own
+    # data set (x_train y_train x_test y_test, optional class_names); None walks the data set's source chain
+    data: Path | None = None
+    model: Path | None = None  # a user's trained Keras 3 classifier; None trains the paper's network here
+    layer: str | None = None  # the layer of `model` whose units are read out (required with `model`)
+    pixels: str = "unit"  # how stored pixels reach `model`: "unit" (uint8 / 255 into [0, 1]) or "raw" (as stored)
     # --- where things go ---
-    data: Path | None = None  # a user-supplied mnist.npz; None walks the source chain
     cache_path: Path = field(default_factory=default_cache_path)
     out: Path = Path("artifacts")  # model.keras, activations.npz, metrics.json, ...
     pages_dir: Path = Path("docs/generated")  # generated Markdown and charts (the MkDocs docs_dir)
@@ -117,6 +126,12 @@ class RunConfig:
             f"--scheduler must be a Dask scheduler address (tcp://HOST:PORT) or local:N with N from 1 to 64, "
             f"got {self.scheduler!r}",
         )
+        _require(self.pixels in PIXELS, f"--pixels must be one of {', '.join(PIXELS)}, got {self.pixels!r}")
+        _require(self.model is not None or self.layer is None, "--layer names a layer of --model; give --model too")
+        _require(
+            self.model is not None or self.pixels == "unit",
+            "--pixels applies to --model: the paper's network is trained on pixels scaled into [0, 1]",
+        )
         _require(self.rotation_null_samples >= 100, "rotation_null_samples must be at least 100")
         _require(
             len(self.sweep_widths) > 0 and all(2 <= w <= 512 for w in self.sweep_widths),
@@ -129,6 +144,16 @@ class RunConfig:
 
     def replace(self, **changes) -> RunConfig:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def trains_here(self) -> bool:
+        """True for the paper's network, which this project trains; False for a user's --model."""
+        return self.model is None
+
+    def subject_fields(self) -> dict:
+        """What is analysed on which data: every stage's result depends on these."""
+        names = ("dataset", "model", "layer", "pixels")
+        return {name: str(v) if isinstance(v := getattr(self, name), Path) else v for name in names}
 
     def training_fields(self) -> dict:
         """The fields that change the trained model (what a cached model depends on)."""
@@ -143,7 +168,7 @@ class RunConfig:
             "hidden_units",
             "backend",
         ]
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in names} | self.subject_fields()
 
     def to_json(self) -> dict:
         """The settings a report prints; `force` and `scheduler` change how a run goes, not what it computes."""

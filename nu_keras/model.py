@@ -14,7 +14,7 @@ from keras import layers
 
 from nu_keras import artifacts
 from nu_keras.config import RunConfig
-from nu_keras.data import Dataset
+from nu_keras.data import Dataset, model_input
 from nu_keras.errors import NuKerasError
 
 log = logging.getLogger(__name__)
@@ -137,8 +137,8 @@ def branch_weights(model: keras.Model, branch: int) -> dict[str, np.ndarray]:
 
 
 def scale(images: np.ndarray) -> np.ndarray:
-    """uint8 pixels -> float32 in [0, 1], the input range the model is trained on."""
-    return images.astype(np.float32) / 255.0
+    """Pixels -> float32 in [0, 1], the input range the paper's network is trained on (uint8 / 255)."""
+    return model_input(images, "unit")
 
 
 def train(model: keras.Sequential, data: Dataset, cfg: RunConfig, validate: bool = True) -> dict:

@@ -1,12 +1,17 @@
 """Run the stages in order. Each reads the previous stage's files from `cfg.out` and writes its own; each is
 one `Stage` entry in `STAGES` below (runner, help, what its result depends on, what it holds).
 
-train    MNIST            -> model.keras, train.json (history, test accuracy, data source, versions)
-collect  model.keras      -> activations.npz (hidden, labels, predictions, probabilities), weights.npz
+train    data             -> model.keras, train.json (history, test accuracy, data source, subject, versions)
+collect  model.keras      -> activations.npz (units, labels, predictions, ablated predictions), weights.npz
 analyze  activations.npz  -> metrics.json
-sweep    MNIST            -> sweep.json (N seeds per width trained together, with controls)
+sweep    data             -> sweep.json (N seeds per width trained together, with controls)
 render   metrics.json     -> charts (PNG) and Markdown pages in cfg.pages_dir
 build    pages            -> static site in cfg.site_dir
+
+Two concepts reach every stage through `cfg`: *which data* (`dataset`, `data`: MNIST, Fashion-MNIST or a
+user's file; data.py) and *what is analysed* (the paper's network trained here, or a user's `model` and
+`layer`; subject.py). For a user's model, `train` checks and copies it instead of training, and `sweep`,
+which retrains the paper's network, does not apply.
 """
 
 from __future__ import annotations
@@ -25,9 +30,18 @@ from nu_keras.errors import NuKerasError
 
 log = logging.getLogger(__name__)
 
-ACTIVATION_KEYS = ("hidden", "labels", "predictions", "probabilities")
-WEIGHT_KEYS = ("hidden_kernel", "hidden_bias", "output_kernel", "output_bias")
-TRAIN_KEYS = ("history", "fit_seconds", "test_accuracy", "data_source", "data_sha256", "versions", "config")
+ACTIVATION_KEYS = ("hidden", "labels", "predictions", "probabilities", "ablated_zero", "ablated_mean")
+TRAIN_KEYS = (
+    "history",
+    "fit_seconds",
+    "test_accuracy",
+    "data_source",
+    "data_sha256",
+    "versions",
+    "config",
+    "subject",
+    "dataset",
+)
 METRICS_KEYS = (
     "test_accuracy",
     "mean_activation",
@@ -90,76 +104,131 @@ def paths(cfg: RunConfig) -> ArtifactPaths:
 
 
 @functools.lru_cache(maxsize=2)
-def dataset(data: Path | None, cache_path: Path):
-    """MNIST, loaded once per process however many stages ask for it."""
-    from nu_keras.data import load_mnist
+def _dataset(name: str | None, data: Path | None, cache_path: Path):
+    from nu_keras.data import open_dataset
 
-    return load_mnist(data, cache_path)
+    return open_dataset(name, data, cache_path)
+
+
+def dataset(cfg: RunConfig):
+    """The run's data, loaded once per process however many stages ask for it."""
+    return _dataset(cfg.dataset, cfg.data, cfg.cache_path)
+
+
+def check_paper_data(data) -> None:
+    """The paper's network takes 28x28 grey images of 10 classes; other data need the user's own model."""
+    if data.image_shape != (28, 28) or data.classes != 10:
+        raise NuKerasError(
+            f"the paper's network takes 28x28 grey images of 10 classes, but {data.title} has "
+            f"{data.classes} classes of shape {data.image_shape}; give --model and --layer to analyse your own model"
+        )
 
 
 def run_train(cfg: RunConfig) -> None:
+    if not cfg.trains_here:
+        return adopt_model(cfg)
     from nu_keras import model as mdl  # Keras is imported only by the stages that need it
+    from nu_keras import subject
 
-    data = dataset(cfg.data, cfg.cache_path)
+    data = dataset(cfg)
+    check_paper_data(data)
     net = mdl.build_model(cfg)
     log.info(
-        "training %d epochs, batch %d, Adam %g, seed %d (%d parameters)",
+        "training %d epochs, batch %d, Adam %g, seed %d on %s (%d parameters)",
         cfg.epochs,
         cfg.batch_size,
         cfg.learning_rate,
         cfg.seed,
+        data.title,
         net.count_params(),
     )
     fit = mdl.train(net, data, cfg)
     accuracy = mdl.evaluate(net, data)
     log.info("test accuracy %.4f after %.1f s of training", accuracy, fit["fit_seconds"])
     mdl.save_model(net, paths(cfg).model)
+    described = subject.describe(net, subject.PAPER_LAYER, data.image_shape, trained_here=True, path=None)
+    write_train_record(cfg, data, fit | {"test_accuracy": accuracy}, net, described)
+
+
+def adopt_model(cfg: RunConfig) -> None:
+    """A user's model instead of training: checked against the data and copied into the artifacts."""
+    from nu_keras import subject
+
+    data = dataset(cfg)
+    adopted = subject.adopt(cfg.model, cfg.layer, data, cfg.pixels, paths(cfg).model)
+    model = subject.load_user_model(paths(cfg).model)
+    described = subject.describe(model, cfg.layer, data.image_shape, trained_here=False, path=cfg.model)
+    log.info(
+        "model %s: test accuracy %.4f on %s; layer %s, %d %s units",
+        cfg.model,
+        adopted["test_accuracy"],
+        data.title,
+        cfg.layer,
+        described["units"],
+        described["layer_kind"],
+    )
+    no_training = {"history": None, "fit_seconds": None, "test_accuracy": adopted["test_accuracy"]}
+    write_train_record(cfg, data, no_training, model, described)
+
+
+def check_user_model(cfg: RunConfig) -> None:
+    """Before any folder is touched: the model loads safely and --layer names a layer that can be read
+    out (without --layer, the error lists them: the way to discover them)."""
+    from nu_keras import subject
+
+    subject.find_layer(subject.load_user_model(cfg.model), cfg.layer)
+
+
+def write_train_record(cfg: RunConfig, data, fit: dict, model, described: dict) -> None:
+    from nu_keras import model as mdl
+    from nu_keras import subject
+
     artifacts.write_json(
         paths(cfg).train,
         {
             **fit,
-            "test_accuracy": accuracy,
             "data_source": data.source,
             "data_sha256": data.sha256,
+            "dataset": data.describe(cfg.pixels) | {"input_note": described.pop("input_note")},
+            "subject": described,
             "versions": mdl.versions(),
             "config": cfg.training_fields(),
-            "parameters": int(net.count_params()),
-            "summary": layer_table(net),
+            "parameters": int(model.count_params()),
+            "summary": subject.layer_table(model),
         },
     )
 
 
-def layer_table(net) -> list[dict]:
-    """One row per layer for the Method page's model summary table."""
-    return [
-        {
-            "name": layer.name,
-            "type": type(layer).__name__,
-            "output_shape": str(tuple(layer.output.shape)),
-            "parameters": int(layer.count_params()),
-        }
-        for layer in net.layers
-    ]
+def load_subject_model(cfg: RunConfig):
+    """model.keras as the train stage left it, checked: the paper's network must be the one the pages
+    describe; a user's model is loaded with safe_mode like any file we did not write."""
+    from nu_keras import model as mdl
+    from nu_keras import subject
+
+    if cfg.trains_here:
+        net = mdl.load_model(paths(cfg).model)
+        mdl.check_network(net, cfg, paths(cfg).model)
+        return net, subject.PAPER_LAYER
+    return subject.load_user_model(paths(cfg).model), cfg.layer
 
 
 def run_collect(cfg: RunConfig) -> None:
-    from nu_keras import activations
-    from nu_keras import model as mdl
+    from nu_keras import activations, subject
 
-    net = mdl.load_model(paths(cfg).model)
-    mdl.check_network(net, cfg, paths(cfg).model)
-    data = dataset(cfg.data, cfg.cache_path)
-    acts = activations.collect(net, data.x_test, data.y_test)
-    log.info("collected hidden activations %s over the test set", acts["hidden"].shape)
+    net, layer = load_subject_model(cfg)
+    data = dataset(cfg)
+    described = artifacts.read_json(paths(cfg).train, TRAIN_KEYS)["subject"]
+    acts = activations.collect(net, layer, data.x_test, data.y_test, cfg.pixels)
+    log.info("collected layer %s %s over the test set", layer, acts["hidden"].shape)
     artifacts.write_npz(paths(cfg).activations, **acts)
-    artifacts.write_npz(paths(cfg).weights, **mdl.dense_weights(net))
+    artifacts.write_npz(paths(cfg).weights, **subject.weights(net, layer, described))
 
 
 def run_analyze(cfg: RunConfig) -> None:
     from nu_keras.analysis import analyze
 
     acts = artifacts.read_npz(paths(cfg).activations, ACTIVATION_KEYS)
-    weights = artifacts.read_npz(paths(cfg).weights, WEIGHT_KEYS)
+    weights = artifacts.read_npz(paths(cfg).weights)
     trained = artifacts.read_json(paths(cfg).train, TRAIN_KEYS)
     metrics = analyze(acts, weights, cfg.dominance_threshold, seed=cfg.seed)
     metrics.update(
@@ -168,6 +237,8 @@ def run_analyze(cfg: RunConfig) -> None:
             "versions": trained["versions"],
             "data_source": trained["data_source"],
             "data_sha256": trained["data_sha256"],
+            "dataset": trained["dataset"],
+            "subject": trained["subject"] | {"signed": metrics["signed"]},
             "history": trained["history"],
             "fit_seconds": trained["fit_seconds"],
             "parameters": trained["parameters"],
@@ -177,16 +248,19 @@ def run_analyze(cfg: RunConfig) -> None:
     )
     artifacts.write_json(paths(cfg).metrics, metrics)
     log.info(
-        "test accuracy %.4f; %d of 10 digits have a dominant unit",
+        "test accuracy %.4f; %d of %d classes have a dominant unit",
         metrics["test_accuracy"],
         len(metrics["claim"]["digits_with_dominant_unit"]),
+        len(metrics["digit_counts"]),
     )
 
 
 def run_sweep(cfg: RunConfig) -> None:
     from nu_keras.sweep import run_sweep as sweep
 
-    artifacts.write_json(paths(cfg).sweep, sweep(dataset(cfg.data, cfg.cache_path), cfg))
+    data = dataset(cfg)
+    check_paper_data(data)
+    artifacts.write_json(paths(cfg).sweep, sweep(data, cfg))
 
 
 def sweep_covers(cfg: RunConfig) -> bool:
@@ -220,19 +294,25 @@ def sweep_matches(trained: dict, sweep: dict) -> bool:
     return not differs
 
 
+def published_sweep(cfg: RunConfig) -> dict | None:
+    """sweep.json, if it describes the networks of this report (never for a user's model: not retrained)."""
+    path = paths(cfg).sweep
+    if not cfg.trains_here or not path.exists():
+        return None
+    sweep = artifacts.read_json(path, SWEEP_KEYS)
+    return sweep if sweep_matches(artifacts.read_json(paths(cfg).train, TRAIN_KEYS), sweep) else None
+
+
 def run_render(cfg: RunConfig) -> None:
     from nu_keras import pages
 
     metrics = artifacts.read_json(paths(cfg).metrics, METRICS_KEYS)
-    sweep_path = paths(cfg).sweep
-    sweep = artifacts.read_json(sweep_path, SWEEP_KEYS) if sweep_path.exists() else None
-    if sweep is not None:
-        sweep = sweep if sweep_matches(artifacts.read_json(paths(cfg).train, TRAIN_KEYS), sweep) else None
+    sweep = published_sweep(cfg)
     target = Path(cfg.pages_dir)
     staging = folders.staging_dir(target)  # pages are replaced whole, so none is ever stale
     try:
         render_charts(cfg, metrics, sweep, staging / "img")
-        explore = export_explore(cfg, staging)
+        explore = export_explore(cfg, metrics, staging)
         written = pages.render_all(metrics, cfg.examples, cfg.templates_dir, staging, sweep, explore)
         folders.replace_folder(staging, target, "pages")
     except (IndexError, KeyError, TypeError, ValueError) as exc:  # values of the wrong shape or type
@@ -260,21 +340,27 @@ def render_charts(cfg: RunConfig, metrics: dict, sweep: dict | None, img: Path) 
         log.info("charts reused (their inputs are unchanged)")
         return
     acts = artifacts.read_npz(paths(cfg).activations, ACTIVATION_KEYS)
-    weights = artifacts.read_npz(paths(cfg).weights, WEIGHT_KEYS)
-    images = dataset(cfg.data, cfg.cache_path).x_test
+    weights = artifacts.read_npz(paths(cfg).weights)
+    images = dataset(cfg).x_test
     started = time.perf_counter()
     count = charts.render_all(metrics, acts, weights, images, cfg.examples, img, sweep)
     log.info("rendered %d charts in %.1f s (%s)", count, time.perf_counter() - started, reason)
     cache.write_record(paths(cfg).stages, "charts", print_)
 
 
-def export_explore(cfg: RunConfig, folder: Path) -> dict:
-    """The Explore page's data script (this run's weights, picker images) beside the pages; its summary."""
+def export_explore(cfg: RunConfig, metrics: dict, folder: Path) -> dict | None:
+    """The Explore page's data script (this run's weights, picker images) beside the pages; its summary.
+
+    None, and no Explore page, where the browser cannot run the model exactly (metrics say why).
+    """
     from nu_keras import explore
 
+    if not metrics["subject"]["explorable"]:
+        log.info("no Explore page: %s", metrics["subject"]["explore_reason"])
+        return None
     acts = artifacts.read_npz(paths(cfg).activations, ACTIVATION_KEYS)
-    weights = artifacts.read_npz(paths(cfg).weights, WEIGHT_KEYS)
-    images = dataset(cfg.data, cfg.cache_path).x_test
+    weights = artifacts.read_npz(paths(cfg).weights)
+    images = dataset(cfg).x_test
     per_digit = max(explore.SAMPLE_PER_DIGIT, cfg.examples)
     data = explore.explore_data(weights, acts, images, cfg.dominance_threshold, per_digit)
     summary = explore.write_script(folder / explore.SCRIPT_NAME, data)
@@ -304,10 +390,11 @@ class Stage:
     inputs: Callable[[RunConfig], dict[str, str | None]]  # hashes of the data and files it reads
     outputs: Callable[[RunConfig], dict[str, str | None]]  # what its outputs hold now
     code: tuple[Callable, ...]  # functions whose source, and every module they import, is its code
+    applies: Callable[[RunConfig], bool] = lambda cfg: True  # False: the stage has no meaning for this subject
 
 
 def _data_hash(cfg: RunConfig) -> str:
-    return dataset(cfg.data, cfg.cache_path).sha256
+    return dataset(cfg).sha256
 
 
 def _files(cfg: RunConfig, *names: str) -> dict[str, str | None]:
@@ -331,21 +418,21 @@ def _pages_config(cfg: RunConfig) -> dict:
 STAGES = (
     Stage(
         "train",
-        "load MNIST, train the 784-10-10 model -> model.keras, train.json",
+        "load the data and train the 784-10-10 network (or check and copy --model) -> model.keras, train.json",
         run_train,
         config=lambda cfg: cfg.training_fields(),
-        inputs=lambda cfg: {"data": _data_hash(cfg)},
+        inputs=lambda cfg: {"data": _data_hash(cfg), "--model": cache.file_hash(cfg.model) if cfg.model else None},
         outputs=lambda cfg: _files(cfg, "model", "train"),
-        code=(run_train,),
+        code=(run_train, check_paper_data, adopt_model, write_train_record),
     ),
     Stage(
         "collect",
-        "run the hidden-layer submodel over the test set -> activations.npz, weights.npz",
+        "read the layer's units out over the test set, and ablate each -> activations.npz, weights.npz",
         run_collect,
-        config=lambda cfg: {},
-        inputs=lambda cfg: {"data": _data_hash(cfg)} | _files(cfg, "model"),
+        config=lambda cfg: cfg.subject_fields(),
+        inputs=lambda cfg: {"data": _data_hash(cfg)} | _files(cfg, "model", "train"),
         outputs=lambda cfg: _files(cfg, "activations", "weights"),
-        code=(run_collect,),
+        code=(run_collect, load_subject_model),
     ),
     Stage(
         "analyze",
@@ -363,7 +450,8 @@ STAGES = (
         config=lambda cfg: cfg.training_fields() | _thresholds(cfg) | {"sweep_block_seeds": cfg.sweep_block_seeds},
         inputs=lambda cfg: {"data": _data_hash(cfg)},
         outputs=lambda cfg: _files(cfg, "sweep"),
-        code=(run_sweep,),
+        code=(run_sweep, check_paper_data),
+        applies=lambda cfg: cfg.trains_here,  # it retrains the paper's network
     ),
     Stage(
         "render",
@@ -372,7 +460,7 @@ STAGES = (
         config=_pages_config,  # what the charts read, and the templates
         inputs=lambda cfg: _chart_inputs(cfg) | {"templates": cache.templates_hash(cfg.templates_dir)},
         outputs=lambda cfg: {"pages": folders.verified_digest(cfg.pages_dir)},
-        code=(run_render, render_charts, export_explore),
+        code=(run_render, published_sweep, render_charts, export_explore),
     ),
     Stage(
         "build",
@@ -448,6 +536,10 @@ def run(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
     stage, "ran (why)" or "reused"; timings of the stages that ran go to timings.json.
     """
     check_folders(stages, cfg)
+    if len(stages) == 1 and not BY_NAME[stages[0]].applies(cfg):
+        raise NuKerasError(f"`nu-keras {stages[0]}` retrains the paper's network; it does not apply to --model")
+    if not cfg.trains_here and "train" in stages:
+        check_user_model(cfg)
     with folders.locked(list(output_folders(cfg).values())):
         for folder in (cfg.pages_dir, cfg.site_dir):
             folders.clean_leftovers(folder)
@@ -460,6 +552,10 @@ def run_stages(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
     outcome = {}
     for name in STAGE_NAMES:
         if name not in stages:
+            continue
+        if not BY_NAME[name].applies(cfg):
+            log.info("== %s == not for a user's model (it retrains the paper's network)", name)
+            outcome[name] = "not applicable"
             continue
         print_ = fingerprint(name, cfg)
         record = cache.read_record(paths(cfg).stages).get(name)

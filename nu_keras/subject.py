@@ -1,15 +1,16 @@
 """What is analysed: a trained Keras 3 classifier and the one layer whose units are read out.
 
-The paper's network trained here is one subject; a user's model file plus a layer name is another. Both
-reach the same numbers through the same three pieces: a *head* (input -> the layer), a *tail* (the
-layer -> the class probabilities), and a reduction of the layer's output to one value per unit. A Dense
-layer's units are its outputs; a convolutional layer's units are its channels, each read as its spatial
-mean (the spatial maximum is kept beside it). Ablating a unit replaces it in the layer's output and runs
-the tail, so the rest of the model decides what that unit was worth.
+The paper's network trained here is one subject (its layer "hidden"); a user's model file plus a layer name
+is another. Both reach the same numbers through the same three pieces: a *head* (input -> the layer), a
+*tail* (the layer -> the class probabilities), and a reduction of the layer's output to one value per
+unit. A Dense layer's units are its outputs; a convolutional layer's units are its channels, each read as
+its spatial mean (the spatial maximum is kept beside it). Ablating a unit replaces it in the layer's output
+and runs the tail, so the rest of the model decides what that unit was worth.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from nu_keras import artifacts
+from nu_keras.data import Dataset, model_input
 from nu_keras.errors import NuKerasError
+
+PAPER_LAYER = "hidden"  # the paper network's read-out layer
+BATCH = 2048  # images per forward pass: bounds memory by one batch of the layer's full output
+EXPLORE_ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh", "softmax")  # what explore.js computes
+PASS_THROUGH = (keras.layers.Flatten, keras.layers.Reshape, keras.layers.Dropout)  # no weights at inference
 
 
 @dataclass(frozen=True)
@@ -29,9 +37,12 @@ class Readable:
     units: int
 
 
+# ------------------------------------------------------------------------------------------ the model
+
+
 def load_user_model(path: Path) -> keras.Model:
-    """A user's `.keras` model, loaded with safe_mode=True: a Lambda layer or an unknown custom object
-    is refused in one line, and never executed."""
+    """A `.keras` model, loaded with safe_mode=True: a Lambda layer or an unknown custom object is refused
+    in one line, and never executed."""
     path = Path(path)
     if not path.is_file():
         raise NuKerasError(f"--model {path} is not a file")
@@ -65,11 +76,34 @@ def find_layer(model: keras.Model, name: str | None) -> Readable:
     raise NuKerasError(f"--layer {name!r} is not a layer that can be read out; choose one of: {listing}")
 
 
+def input_shape(model: keras.Model) -> tuple[int, ...]:
+    return tuple(model.inputs[0].shape[1:])
+
+
+def adapt_images(images: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The data's images in the model's input shape: unchanged, with a channel axis added ((H, W) to
+    (H, W, 1)), or flattened ((H, W[, C]) to (H*W*C,)); any other mismatch is refused by `check_classifier`."""
+    if images.shape[1:] == shape:
+        return images
+    return images.reshape((len(images), *shape))
+
+
+def input_note(image_shape: tuple[int, ...], shape: tuple[int, ...]) -> str | None:
+    """How the images were reshaped for the model, as the pages say it; None when they were not."""
+    if image_shape == shape:
+        return None
+    return f"images of shape {image_shape} were given to the model as {shape}"
+
+
 def check_classifier(model: keras.Model, image_shape: tuple[int, ...], classes: int) -> None:
     """One line naming the expectation when the model cannot take the data's images or does not output
     one probability per class."""
-    expected_in = tuple(model.inputs[0].shape[1:])
-    if expected_in != tuple(image_shape):
+    expected_in = input_shape(model)
+    fits = expected_in == tuple(image_shape) or expected_in in (
+        (*image_shape, 1),
+        (int(np.prod(image_shape)),),
+    )
+    if None in expected_in or not fits:
         raise NuKerasError(f"the model takes inputs of shape {expected_in}, but the data's images are {image_shape}")
     outputs = _graph(model)[2]
     out = tuple((outputs[0] if isinstance(outputs, list) else outputs).shape[1:])
@@ -94,7 +128,7 @@ def _graph(model: keras.Model) -> tuple:
     graph is not always connected end to end (layers added after the Input), a functional one is.
     """
     if isinstance(model, keras.Sequential):
-        inputs = keras.Input(shape=tuple(model.inputs[0].shape[1:]))
+        inputs = keras.Input(shape=input_shape(model))
         tensors, x = {}, inputs
         for layer in model.layers:
             x = tensors[layer.name] = layer(x)
@@ -102,44 +136,140 @@ def _graph(model: keras.Model) -> tuple:
     return model.inputs, {layer.name: layer.output for layer in model.layers}, model.outputs
 
 
+def _weighted_layers(model: keras.Model) -> list:
+    """The layers that compute something at inference, input to output (no InputLayer, Flatten, Dropout)."""
+    return [layer for layer in model.layers if not isinstance(layer, (keras.layers.InputLayer, *PASS_THROUGH))]
+
+
+def _activation(layer) -> str:
+    return getattr(getattr(layer, "activation", None), "__name__", "unknown")
+
+
+def dense_tail(tail: keras.Model) -> keras.layers.Dense | None:
+    """The tail's one Dense layer when the read-out layer feeds the output layer directly, else None:
+    then ablation is a matrix product and each unit's outgoing weights are its votes."""
+    computing = _weighted_layers(tail)
+    if len(computing) == 1 and isinstance(computing[0], keras.layers.Dense):
+        return computing[0] if _activation(computing[0]) in ("softmax", "linear") else None
+    return None
+
+
+def dense_stack(model: keras.Model, layer: str) -> tuple[list[dict], int] | str:
+    """The model as a stack of Dense layers over the flattened image, and the read-out layer's index in it,
+    which the Explore page runs exactly in the browser; or the reason it cannot."""
+    stack, readout = [], None
+    for item in _weighted_layers(model):
+        if not isinstance(item, keras.layers.Dense):
+            return f"its layer {item.name!r} is a {type(item).__name__}; the browser runs stacks of Dense layers only"
+        if _activation(item) not in EXPLORE_ACTIVATIONS:
+            return f"its layer {item.name!r} uses the {_activation(item)} activation, which the browser does not run"
+        kernel, bias = (np.asarray(w, dtype=np.float32) for w in item.get_weights())
+        readout = len(stack) if item.name == layer else readout
+        stack.append({"name": item.name, "kernel": kernel, "bias": bias, "activation": _activation(item)})
+    if readout is None or readout == len(stack) - 1:
+        return "the read-out layer is not one of its hidden Dense layers"
+    first = next(x for x in model.layers if not isinstance(x, keras.layers.InputLayer))
+    if len(input_shape(model)) > 1 and not isinstance(first, keras.layers.Flatten):
+        return "it does not flatten the image before its first Dense layer"
+    return stack, readout
+
+
+def reads_pixels(model: keras.Model, layer: str, image_shape: tuple[int, ...]) -> bool:
+    """True when the read-out layer is a Dense layer on the flattened pixels of a grey image: then its
+    kernel's columns are images of what each unit weighs."""
+    grey = len(image_shape) == 2 or image_shape[-1] == 1
+    first = _weighted_layers(model)[0]
+    return grey and first.name == layer and isinstance(first, keras.layers.Dense)
+
+
+def describe(
+    model: keras.Model, layer: str, image_shape: tuple[int, ...], trained_here: bool, path: Path | None
+) -> dict:
+    """What the pages say about the subject (see the module docstring); JSON-ready."""
+    readable = find_layer(model, layer)
+    _, tail = split(model, layer)
+    shape = tuple(model.get_layer(layer).output.shape[1:])
+    stack = dense_stack(model, layer)
+    return {
+        "kind": "paper" if trained_here else "user",
+        "trained_here": trained_here,
+        "model": None if path is None else str(path),
+        "model_name": model.name,
+        "layer": layer,
+        "layer_kind": readable.kind,
+        "layer_type": type(model.get_layer(layer)).__name__,
+        "units": readable.units,
+        "pixel_weights": reads_pixels(model, layer, image_shape),
+        "tail_is_dense": dense_tail(tail) is not None,
+        "explorable": not isinstance(stack, str),
+        "explore_reason": stack if isinstance(stack, str) else None,
+        # the Dense stack the Explore page runs: each layer's name and activation, and the read-out's index
+        "stack": None
+        if isinstance(stack, str)
+        else [{"name": x["name"], "activation": x["activation"]} for x in stack[0]],
+        "readout": None if isinstance(stack, str) else stack[1],
+        "spatial": list(shape[:-1]) if readable.kind == "conv" else None,
+        "input_note": input_note(tuple(image_shape), input_shape(model)),
+    }
+
+
+def weights(model: keras.Model, layer: str, subject: dict) -> dict[str, np.ndarray]:
+    """The weights the charts and the Explore page draw: the read-out layer's kernel where it reads pixels,
+    the output layer's where it follows directly, and every layer of an explorable Dense stack."""
+    found = {}
+    if subject["pixel_weights"]:
+        found["hidden_kernel"], found["hidden_bias"] = model.get_layer(layer).get_weights()
+    tail_layer = dense_tail(split(model, layer)[1])
+    if tail_layer is not None:
+        found["output_kernel"], found["output_bias"] = tail_layer.get_weights()
+    stack = dense_stack(model, layer)
+    if not isinstance(stack, str):
+        for i, item in enumerate(stack[0]):
+            found[f"stack_{i}_kernel"], found[f"stack_{i}_bias"] = item["kernel"], item["bias"]
+    return {key: np.asarray(value, dtype=np.float32) for key, value in found.items()}
+
+
+def adopt(path: Path, layer: str | None, data: Dataset, pixels: str, target: Path) -> dict:
+    """A user's model in place of training: loaded safely, checked against the data, its layer found,
+    its test accuracy measured, and its file copied into the artifacts (what later stages read)."""
+    model = load_user_model(path)
+    check_classifier(model, data.image_shape, data.classes)
+    find_layer(model, layer)
+    probabilities = predict(model, data.x_test, pixels)
+    with artifacts.atomic_path(target, suffix=".keras") as tmp:
+        shutil.copyfile(path, tmp)
+    return {
+        "test_accuracy": float(np.mean(probabilities.argmax(axis=1) == data.y_test)),
+        "parameters": int(model.count_params()),
+        "summary": layer_table(model),
+    }
+
+
+def predict(model: keras.Model, images: np.ndarray, pixels: str) -> np.ndarray:
+    """(N, C) class probabilities, in batches."""
+    parts = [model.predict(x, verbose=0) for x in model_batches(images, input_shape(model), pixels)]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def layer_table(model: keras.Model) -> list[dict]:
+    """One row per layer for the Method page's model summary table."""
+    return [
+        {
+            "name": layer.name,
+            "type": type(layer).__name__,
+            "output_shape": str(tuple(layer.output.shape)),
+            "parameters": int(layer.count_params()),
+        }
+        for layer in model.layers
+    ]
+
+
 def batches(x: np.ndarray, size: int) -> Iterator[np.ndarray]:
     for start in range(0, len(x), size):
         yield x[start : start + size]
 
 
-def read_units(head: keras.Model, x: np.ndarray, batch: int = 1024) -> dict[str, np.ndarray]:
-    """Per image and unit: the unit's value (N, U) -- a dense output, or a channel's spatial mean -- and,
-    for a convolutional layer, the channel's spatial maximum too. Read in batches: memory stays bounded
-    by one batch of the layer's full output, whatever N is."""
-    means, maxes = [], []
-    for part in batches(x, batch):
-        out = np.asarray(head.predict(part, verbose=0), dtype=np.float64)
-        spatial = tuple(range(1, out.ndim - 1))
-        means.append(out.mean(axis=spatial) if spatial else out)
-        maxes.append(out.max(axis=spatial) if spatial else out)
-    values = {"units": np.concatenate(means)}
-    if spatial:
-        values["spatial_max"] = np.concatenate(maxes)
-    return values
-
-
-def unit_fill(head: keras.Model, x: np.ndarray, kind: str, batch: int = 1024) -> np.ndarray:
-    """What an ablated unit is replaced by, per position of the layer's output (shape of one output, U last):
-    zeros, or the unit's mean over the images ("mean" ablation)."""
-    total = None
-    for part in batches(x, batch):
-        out = np.asarray(head.predict(part, verbose=0), dtype=np.float64)
-        total = out.sum(axis=0) if total is None else total + out.sum(axis=0)
-    return np.zeros_like(total) if kind == "zero" else total / len(x)
-
-
-def ablated_predictions(
-    head: keras.Model, tail: keras.Model, x: np.ndarray, unit: int, fill: np.ndarray, batch: int = 1024
-) -> np.ndarray:
-    """(N,) the model's predictions with one unit of the layer replaced by `fill[..., unit]`."""
-    predictions = []
-    for part in batches(x, batch):
-        out = np.array(head.predict(part, verbose=0))
-        out[..., unit] = fill[..., unit]
-        predictions.append(np.asarray(tail.predict(out, verbose=0)).argmax(axis=-1))
-    return np.concatenate(predictions)
+def model_batches(images: np.ndarray, shape: tuple[int, ...], pixels: str, size: int = BATCH) -> Iterator[np.ndarray]:
+    """The images as the model's input, one batch at a time (scaled only a batch at a time, too)."""
+    for part in batches(images, size):
+        yield adapt_images(model_input(part, pixels), shape)
