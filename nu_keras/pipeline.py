@@ -311,7 +311,7 @@ def run_render(cfg: RunConfig) -> None:
     target = Path(cfg.pages_dir)
     staging = folders.staging_dir(target)  # pages are replaced whole, so none is ever stale
     try:
-        render_charts(cfg, metrics, sweep, staging / "img")
+        render_charts(cfg, metrics, sweep, staging)
         explore = export_explore(cfg, metrics, staging)
         written = pages.render_all(metrics, cfg.examples, cfg.templates_dir, staging, sweep, explore)
         folders.replace_folder(staging, target, "pages")
@@ -325,7 +325,7 @@ def run_render(cfg: RunConfig) -> None:
     log.info("wrote %d pages into %s", written, target)
 
 
-def render_charts(cfg: RunConfig, metrics: dict, sweep: dict | None, img: Path) -> None:
+def render_charts(cfg: RunConfig, metrics: dict, sweep: dict | None, staging: Path) -> None:
     """Draw the charts, or copy the previous ones when nothing they show has changed (a template edit)."""
     from nu_keras import charts
 
@@ -336,14 +336,14 @@ def render_charts(cfg: RunConfig, metrics: dict, sweep: dict | None, img: Path) 
     intact = stage_outputs("render", cfg) == record.get("render", {}).get("outputs")
     reason = cache.why_run(print_, record.get("charts"), intact and previous.is_dir(), cfg.force)
     if reason is None:
-        shutil.copytree(previous, img)
+        shutil.copytree(previous, staging / "img")
         log.info("charts reused (their inputs are unchanged)")
         return
     acts = artifacts.read_npz(paths(cfg).activations, ACTIVATION_KEYS)
     weights = artifacts.read_npz(paths(cfg).weights)
     images = dataset(cfg).x_test
     started = time.perf_counter()
-    count = charts.render_all(metrics, acts, weights, images, cfg.examples, img, sweep)
+    count = charts.render_all(metrics, acts, weights, images, cfg.examples, staging, sweep)
     log.info("rendered %d charts in %.1f s (%s)", count, time.perf_counter() - started, reason)
     cache.write_record(paths(cfg).stages, "charts", print_)
 

@@ -1,0 +1,128 @@
+"""What every figure shares: the palette, the saving, bars with intervals, image montages, and the words
+a figure uses for a class ("digit 3" on MNIST, "Trouser" elsewhere) and for a unit ("neuron", "channel").
+
+Colours: the Okabe-Ito palette (safe for the common colour-vision deficiencies); sequential data
+uses `cividis`, signed data the diverging `RdBu_r` centred on zero.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+
+from nu_keras import artifacts  # noqa: E402
+
+BASE = "#0072B2"  # Okabe-Ito blue: every bar
+ACCENT = "#E69F00"  # Okabe-Ito orange: the unit or class a figure is about
+NEGATIVE = "#D55E00"  # Okabe-Ito vermillion: drops and negative votes
+GREY = "#999999"
+SEQUENTIAL, DIVERGING = "cividis", "RdBu_r"
+DPI = 180  # twice the CSS pixel density, so figures stay sharp on high-DPI screens
+LABELLED_TICKS = 30  # past this many bars or cells an axis names every k-th one only
+plt.rcParams.update(
+    {
+        "font.size": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "svg.hashsalt": "nu_keras",
+        "figure.max_open_warning": 0,
+    }
+)
+
+
+def save(fig, path: Path) -> None:
+    """Write the PNG atomically and free the figure (a long render must not accumulate them)."""
+    with artifacts.atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
+def class_word(metrics: dict, d: int) -> str:
+    """How a figure names class d: "digit 3" on MNIST, the class name ("Trouser") elsewhere."""
+    name = metrics["dataset"]["class_names"][d]
+    return f"digit {name}" if metrics["dataset"]["name"] == "mnist" else name
+
+
+def class_labels(metrics: dict) -> list[str]:
+    """Tick labels along a class axis: the class names (on MNIST the digits themselves)."""
+    return list(metrics["dataset"]["class_names"])
+
+
+def class_axis(metrics: dict) -> str:
+    return "digit" if metrics["dataset"]["name"] == "mnist" else "class"
+
+
+def unit_word(metrics: dict) -> str:
+    """What a unit is called: a neuron of the paper's network, a channel of a conv layer, else a unit."""
+    subject = metrics["subject"]
+    if subject["kind"] == "paper":
+        return "neuron"
+    return "channel" if subject["layer_kind"] == "conv" else "unit"
+
+
+def ticks(ax, axis: str, count: int, labels: list[str] | None = None) -> None:
+    """Every position labelled when there are few, every k-th when there are many (a 256-unit axis)."""
+    step = max(1, int(np.ceil(count / LABELLED_TICKS)))
+    positions = np.arange(0, count, step)
+    names = [str(p) for p in positions] if labels is None else [labels[p] for p in positions]
+    rotate = max((len(n) for n in names), default=0) > 3
+    if axis == "x":
+        ax.set_xticks(positions)
+        ax.set_xticklabels(names, rotation=45 if rotate else 0, ha="right" if rotate else "center")
+    else:
+        ax.set_yticks(positions)
+        ax.set_yticklabels(names)
+
+
+def bars(ax, values, highlight=None, color=BASE, xlabel="", ylabel="activation", labels=None):
+    """A bar per value; the highlighted one in the accent colour."""
+    colors = [ACCENT if i == highlight else color for i in range(len(values))]
+    ax.bar(np.arange(len(values)), values, color=colors)
+    ticks(ax, "x", len(values), labels)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+
+
+def errorbars(ax, mean, half, floor: bool = True):
+    """Error bars; for a non-negative quantity the interval is cut at zero, as it cannot go below it."""
+    mean, half = np.asarray(mean), np.asarray(half)
+    lower = np.minimum(half, mean) if floor else half
+    ax.errorbar(np.arange(len(mean)), mean, yerr=[lower, half], fmt="none", ecolor="black", capsize=3, lw=1)
+
+
+def montage(tiles: np.ndarray, columns: int, gap: int = 2, fill: float = np.nan) -> np.ndarray:
+    """(K, H, W) or (K, H, W, C) tiles -> one image of `columns` per row, separated by `gap` pixels of `fill`.
+
+    One imshow of a montage draws far faster than one axes per tile.
+    """
+    k, h, w = tiles.shape[:3]
+    rows = int(np.ceil(k / columns))
+    sheet = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap, *tiles.shape[3:]), fill, dtype=float)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, columns)
+        sheet[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = tile
+    return sheet
+
+
+def pixel_top(images: np.ndarray) -> float:
+    """The value of a full-intensity pixel: 255 for uint8 images, 1 for float images in [0, 1]."""
+    return 255.0 if np.asarray(images).dtype == np.uint8 else 1.0
+
+
+def show_image(ax, image: np.ndarray, top: float | None = None) -> None:
+    """A data-set image as stored: grey (H, W) or (H, W, 1) dark on light, colour (H, W, 3) as it is;
+    on 0 to `top` (see `pixel_top`)."""
+    image = np.asarray(image)
+    top = pixel_top(image) if top is None else top
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=top)
+    else:
+        ax.imshow(np.clip(np.nan_to_num(image[..., :3], nan=top) / top, 0, 1))
+    ax.set_axis_off()

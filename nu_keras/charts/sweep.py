@@ -1,0 +1,165 @@
+"""Figures of the seed sweep: accuracy and the invariant measures per width for trained units and their
+controls, unit matching across seeds, and the rotation null."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from nu_keras.charts.style import ACCENT, BASE, GREY, bars, save
+
+KIND_COLORS = {"trained": BASE, "untrained": GREY, "rotated": ACCENT}
+KIND_LABELS = {
+    "trained": "trained units",
+    "untrained": "untrained (initial weights)",
+    "rotated": "trained, random rotated basis",
+}
+
+
+def width_axis(ax, widths):
+    ax.set_xticks(range(len(widths)))
+    ax.set_xticklabels([str(w) for w in widths])
+    ax.set_xlabel("hidden width")
+
+
+def sweep_accuracy(path, sweep):
+    """Test accuracy per width: every seed as a dot, the mean with its 95 % t-interval."""
+    widths = sorted(sweep["widths"], key=int)  # JSON keys are strings: "10" < "5"
+    fig, ax = plt.subplots(figsize=(5.6, 3.2))
+    for i, width in enumerate(widths):
+        entry = sweep["widths"][width]
+        values = [m["trained"]["test_accuracy"] * 100 for m in entry["models"]]
+        ax.scatter(np.full(len(values), i) + np.linspace(-0.12, 0.12, len(values)), values, color=GREY, s=14)
+        acc = entry["summary"]["accuracy"]
+        ax.errorbar(
+            i,
+            acc["mean"] * 100,
+            yerr=[[(acc["mean"] - acc["low"]) * 100], [(acc["high"] - acc["mean"]) * 100]],
+            fmt="o",
+            color=BASE,
+            capsize=4,
+        )
+    width_axis(ax, widths)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("accuracy per width (dots: seeds; bar: 95 % interval of the mean)")
+    save(fig, path)
+
+
+def sweep_kinds(path, sweep, key, ylabel, title, pooled=False):
+    """One measure per width for trained units and both controls, side by side (a kind without it is skipped)."""
+    widths = sorted(sweep["widths"], key=int)  # JSON keys are strings: "10" < "5"
+    fig, ax = plt.subplots(figsize=(7.2, 3.4))
+    offsets = {"trained": -0.25, "untrained": 0.0, "rotated": 0.25}
+    shown = set()
+    for kind, offset in offsets.items():
+        for i, width in enumerate(widths):
+            entry = sweep["widths"][width]
+            if pooled:
+                values = entry["summary"][key][kind]
+                if not values:
+                    continue
+                box = ax.boxplot(
+                    [values],
+                    positions=[i + offset],
+                    widths=0.2,
+                    showfliers=False,
+                    patch_artist=True,
+                    medianprops={"color": "black"},
+                )
+                box["boxes"][0].set_facecolor(KIND_COLORS[kind])
+            else:
+                values = [m[kind][key] for m in entry["models"] if m[kind][key] is not None]
+                if not values:
+                    continue
+                jitter = np.linspace(-0.07, 0.07, len(values))
+                ax.scatter(i + offset + jitter, values, color=KIND_COLORS[kind], s=14)
+                ax.hlines(np.mean(values), i + offset - 0.1, i + offset + 0.1, color="black")
+            shown.add(kind)
+    for kind in offsets:
+        if kind in shown:
+            ax.scatter([], [], color=KIND_COLORS[kind], label=KIND_LABELS[kind], marker="s")
+    width_axis(ax, widths)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7, frameon=False)
+    save(fig, path)
+
+
+MATCH_COLORS = {"trained": BASE, "untrained": GREY, "rotated": ACCENT, "shuffled": "#56B4E9"}
+
+
+def sweep_matching(path, sweep):
+    """How well each seed's units match the reference seed's, for trained units and the three baselines."""
+    widths = sorted(sweep["widths"], key=int)  # JSON keys are strings: "10" < "5"
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    offsets = {"trained": -0.27, "shuffled": -0.09, "untrained": 0.09, "rotated": 0.27}
+    for kind, offset in offsets.items():
+        for i, width in enumerate(widths):
+            values = [np.mean(m["matching"][kind]["correlation"]) for m in sweep["widths"][width]["models"][1:]]
+            ax.scatter(np.full(len(values), i + offset), values, color=MATCH_COLORS[kind], s=16)
+            if values:
+                ax.hlines(np.mean(values), i + offset - 0.07, i + offset + 0.07, color="black")
+        label = "shuffled profiles" if kind == "shuffled" else KIND_LABELS[kind]
+        ax.scatter([], [], color=MATCH_COLORS[kind], label=label, marker="s")
+    width_axis(ax, widths)
+    ax.set_ylabel("mean matched correlation")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_title("unit profiles matched to the first seed")
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    save(fig, path)
+
+
+def sweep_dedicated(path, counts, seeds, width, names, axis):
+    """Per class, in how many seeds it has a dominant unit."""
+    fig, ax = plt.subplots(figsize=(5.6, 2.8))
+    bars(ax, counts, xlabel=axis, ylabel="seeds", labels=names)
+    ax.set_ylim(0, seeds)
+    ax.set_title(f"width {width}: seeds (of {seeds}) in which the {axis} has a dominant unit")
+    save(fig, path)
+
+
+def sweep_information(path, models, axis):
+    """Per unit: eta² against label information (bits, shuffled baseline removed)."""
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    for kind in ("untrained", "rotated", "trained"):
+        eta = [v for m in models for v in m[kind]["eta_squared"]]
+        mi = [v for m in models for v in m[kind]["mutual_information"]]
+        ax.scatter(eta, mi, color=KIND_COLORS[kind], s=14, label=KIND_LABELS[kind], alpha=0.8)
+    ax.set_xlabel(f"η²: share of the unit's variance explained by the {axis}")
+    ax.set_ylabel(f"information about the {axis} (bits)")
+    ax.set_title("every unit of every seed")
+    ax.legend(fontsize=7, frameon=False)
+    save(fig, path)
+
+
+NULL_TITLES = {
+    "standardised_best_share": "standardised dominance (mean best win share)",
+    "eta_squared": "mean η²",
+    "d_prime": "mean d′",
+}
+
+
+def sweep_null(path, models):
+    """Per invariant measure and seed: the rotation null as a box (whiskers at 2.5 and 97.5 %), the trained
+    neurons as a diamond."""
+    fig, axes = plt.subplots(1, len(NULL_TITLES), figsize=(9.6, 3.0))
+    seeds = [m["seed"] for m in models]
+    for ax, (key, title) in zip(axes, NULL_TITLES.items(), strict=True):
+        ax.boxplot(
+            [m["null"]["values"][key] for m in models],
+            positions=np.arange(len(models)),
+            widths=0.5,
+            whis=(2.5, 97.5),
+            showfliers=False,
+            medianprops={"color": "black"},
+            boxprops={"color": GREY},
+        )
+        trained = [m["null"]["trained"][key] for m in models]  # live units only, like the null
+        ax.scatter(np.arange(len(models)), trained, marker="D", color=ACCENT, s=30, zorder=3)
+        ax.set_xticks(np.arange(len(models)))
+        ax.set_xticklabels([str(s) for s in seeds])
+        ax.set_xlabel("seed")
+        ax.set_title(title, fontsize=9)
+    fig.suptitle("random rotations of the hidden layer (boxes) against the trained neurons (orange diamonds)", y=1.04)
+    fig.subplots_adjust(wspace=0.35)
+    save(fig, path)
