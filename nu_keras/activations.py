@@ -18,6 +18,7 @@ from nu_keras import analysis
 from nu_keras.subject import BATCH, batches, dense_tail, input_shape, model_batches, split
 
 CONV_BATCH = 256  # a convolutional layer's output is (batch, H, W, C): smaller batches keep it bounded
+ABLATION_VALUES = 2**25  # float32 values of ablated layer outputs held at once (128 MB)
 
 
 def hidden_submodel(model: keras.Model, layer: str = "hidden") -> keras.Model:
@@ -27,27 +28,19 @@ def hidden_submodel(model: keras.Model, layer: str = "hidden") -> keras.Model:
 
 def read_units(head: keras.Model, x: np.ndarray, batch: int = BATCH) -> dict[str, np.ndarray]:
     """Per image and unit: the unit's value (N, U) -- a dense output, or a channel's spatial mean -- and,
-    for a convolutional layer, the channel's spatial maximum too. Read in batches: memory stays bounded
-    by one batch of the layer's full output, whatever N is."""
-    means, maxes = [], []
+    for a convolutional layer, the channel's spatial maximum too; and the layer's mean output over the
+    images (one output's shape), what mean ablation fills in. Read in batches: memory stays bounded by one
+    batch of the layer's full output, whatever N is."""
+    means, maxes, total = [], [], 0.0
     for out in head_outputs(head, x, batch):
         spatial = tuple(range(1, out.ndim - 1))
         means.append(out.mean(axis=spatial, dtype=np.float64) if spatial else out)
         maxes.append(out.max(axis=spatial) if spatial else out)
-    values = {"units": np.concatenate(means)}
+        total = total + out.sum(axis=0, dtype=np.float64)
+    values = {"units": np.concatenate(means), "mean_output": total / len(x)}
     if spatial:
         values["spatial_max"] = np.concatenate(maxes)
     return values
-
-
-def unit_fill(head: keras.Model, x: np.ndarray, kind: str, batch: int = BATCH) -> np.ndarray:
-    """What an ablated unit is replaced by, per position of the layer's output (shape of one output, U last):
-    zeros, or the unit's mean over the images ("mean" ablation)."""
-    total = None
-    for out in head_outputs(head, x, batch):
-        out = out.astype(np.float64)
-        total = out.sum(axis=0) if total is None else total + out.sum(axis=0)
-    return np.zeros_like(total) if kind == "zero" else total / len(x)
 
 
 def ablated_predictions(
@@ -66,18 +59,28 @@ def ablation_table(
     units: list[int] | None = None,
 ) -> dict[str, np.ndarray]:
     """Per fill kind, (U, N) predictions with each unit replaced in turn by its fill, the rest of the model
-    (the tail) run on the result. The head runs once per batch, whatever the number of units."""
+    (the tail) run on the result. The head runs once per batch, whatever the number of units; the tail runs
+    on several ablated copies of the batch at once (one call per chunk of units, not one per unit)."""
     tables = {kind: [] for kind in fills}
     for out in head_outputs(head, x, batch):
-        chosen = range(out.shape[-1]) if units is None else units
+        chosen = list(range(out.shape[-1]) if units is None else units)
+        per_call = max(1, ABLATION_VALUES // out.size)  # ablated copies per tail call: memory stays bounded
         for kind, fill in fills.items():
-            rows = []
-            for unit in chosen:
-                changed = out.copy()
-                changed[..., unit] = fill[..., unit]
-                rows.append(np.asarray(tail.predict_on_batch(changed)).argmax(axis=-1))
-            tables[kind].append(np.stack(rows))
+            rows = [
+                _ablated_chunk(tail, out, chosen[i : i + per_call], fill) for i in range(0, len(chosen), per_call)
+            ]
+            tables[kind].append(np.concatenate(rows))
     return {kind: np.concatenate(parts, axis=1) for kind, parts in tables.items()}
+
+
+def _ablated_chunk(tail: keras.Model, out: np.ndarray, chunk: list[int], fill: np.ndarray) -> np.ndarray:
+    """(len(chunk), B) predictions: copy k of the batch's layer output has unit chunk[k] replaced by its fill."""
+    changed = np.repeat(out[None], len(chunk), axis=0)  # (k, B, ...)
+    for k, unit in enumerate(chunk):
+        changed[k, ..., unit] = fill[..., unit]
+    flat = changed.reshape(-1, *out.shape[1:])
+    predicted = np.asarray(tail.predict_on_batch(flat)).argmax(axis=-1)
+    return predicted.reshape(len(chunk), len(out))
 
 
 def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarray, pixels: str) -> dict:
@@ -98,7 +101,7 @@ def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarr
         w2, b2 = output.get_weights()
         table = analysis.ablation_table(hidden.astype(np.float64), w2, b2)
     else:
-        fills = {kind: unit_fill(head, x, kind, batch) for kind in analysis.ABLATIONS}
+        fills = {"zero": np.zeros_like(read["mean_output"]), "mean": read["mean_output"]}
         table = ablation_table(head, tail, x, fills, batch)
     label_type = np.min_scalar_type(probabilities.shape[1] - 1)
     acts = {
@@ -116,4 +119,4 @@ def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarr
 def head_outputs(head: keras.Model, x: np.ndarray, batch: int = BATCH) -> Iterator[np.ndarray]:
     """The read-out layer's full output, one batch at a time (one predict call per batch)."""
     for part in batches(x, batch):
-        yield np.asarray(head.predict(part, batch_size=len(part), verbose=0))
+        yield np.asarray(head.predict_on_batch(part))

@@ -255,6 +255,8 @@ def _main(argv: list[str] | None) -> int:
         logging.basicConfig(
             level=logging.WARNING if args.quiet else logging.INFO, format="nu-keras: %(message)s", stream=sys.stderr
         )
+        # TensorFlow's retracing notices (a last, smaller batch) reach Python's logging: nothing to act on
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
         cfg = config_from(args)
         check_encodable(cfg)
         with native_logs_filtered():
