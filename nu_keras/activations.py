@@ -66,9 +66,7 @@ def ablation_table(
         chosen = list(range(out.shape[-1]) if units is None else units)
         per_call = max(1, ABLATION_VALUES // out.size)  # ablated copies per tail call: memory stays bounded
         for kind, fill in fills.items():
-            rows = [
-                _ablated_chunk(tail, out, chosen[i : i + per_call], fill) for i in range(0, len(chosen), per_call)
-            ]
+            rows = [_ablated_chunk(tail, out, chosen[i : i + per_call], fill) for i in range(0, len(chosen), per_call)]
             tables[kind].append(np.concatenate(rows))
     return {kind: np.concatenate(parts, axis=1) for kind, parts in tables.items()}
 

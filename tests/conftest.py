@@ -69,6 +69,8 @@ def fake_npz(tmp_path, fake_mnist):
 
 def synthetic_run(seed: int = 0, units: int = 10, per_digit: int = 30):
     """Hand-built activations and weights: unit d prefers digit d (mod units), with noise and zeros."""
+    from nu_keras import analysis
+
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(10), per_digit).astype(np.uint8)
     hidden = np.maximum(rng.normal(0.0, 1.0, size=(len(labels), units)), 0).astype(np.float32)
@@ -85,6 +87,8 @@ def synthetic_run(seed: int = 0, units: int = 10, per_digit: int = 30):
         "predictions": logits.argmax(axis=1).astype(np.uint8),
         "probabilities": probabilities.astype(np.float32),
     }
+    tables = analysis.ablation_table(hidden.astype(np.float64), w2, b2)
+    acts |= {f"ablated_{kind}": table.astype(np.uint8) for kind, table in tables.items()}
     weights = {
         "hidden_kernel": rng.normal(size=(784, units)).astype(np.float32),
         "hidden_bias": np.zeros(units, np.float32),
@@ -115,9 +119,45 @@ def synthetic_metrics(acts, weights, cfg) -> dict:
             "parameters": 7960,
             "layers": [{"name": "hidden", "type": "Dense", "output_shape": "(None, 10)", "parameters": 7850}],
             "timings": {"train": 3.5},
+            "dataset": MNIST_DESCRIPTION,
+            "subject": paper_subject(len(metrics["selectivity"])),
         }
     )
     return metrics
+
+
+MNIST_DESCRIPTION = {  # what Dataset.describe("unit") says of MNIST, for hand-built metrics
+    "name": "mnist",
+    "title": "MNIST",
+    "class_names": [str(d) for d in range(10)],
+    "image_shape": [28, 28],
+    "n_train": 60000,
+    "pixels": "unit",
+    "pixel_note": "uint8 pixels divided by 255 into [0, 1]",
+    "input_note": None,
+}
+
+
+def paper_subject(units: int = 10) -> dict:
+    """What train.json says of the paper's network (subject.describe), for hand-built metrics."""
+    return {
+        "kind": "paper",
+        "trained_here": True,
+        "model": None,
+        "model_name": "sequential",
+        "layer": "hidden",
+        "layer_kind": "dense",
+        "layer_type": "Dense",
+        "units": units,
+        "signed": False,
+        "pixel_weights": True,
+        "tail_is_dense": True,
+        "explorable": True,
+        "explore_reason": None,
+        "stack": [{"name": "hidden", "activation": "relu"}, {"name": "output", "activation": "softmax"}],
+        "readout": 0,
+        "spatial": None,
+    }
 
 
 # ------------------------------------------------------------- the browser suites' shared browser and real run

@@ -137,6 +137,7 @@ def test_analyze_on_a_perfect_one_hot_code():
     hidden = np.eye(10)[labels] * rng.uniform(1, 2, size=(200, 1))
     w2, b2 = np.eye(10), np.zeros(10)
     acts = {"hidden": hidden, "labels": labels, "predictions": labels}
+    acts |= {f"ablated_{kind}": table for kind, table in analysis.ablation_table(hidden, w2, b2).items()}
     m = analysis.analyze(acts, {"output_kernel": w2, "output_bias": b2}, threshold=0.5)
     assert m["test_accuracy"] == 1.0
     assert m["preferred_unit"] == list(range(10)) and m["dominant_unit"] == list(range(10))
@@ -216,9 +217,10 @@ def test_confusion_row_says_where_a_digits_images_go_without_its_most_needed_uni
     b2[7] = 0.5  # with its unit removed an image falls to digit 7
     labels = np.repeat(np.arange(10), 2)
     hidden = np.eye(10)[labels]
-    rows = analysis.ablation_confusion(hidden, labels, w2, b2, np.arange(10), np.zeros(10))
+    tables = analysis.ablation_table(hidden, w2, b2)
+    rows = analysis.ablation_confusion(tables["zero"], labels, np.arange(10))
     assert rows[3].tolist() == [0, 0, 0, 0, 0, 0, 0, 1.0, 0, 0]
-    study = analysis.ablation_study(hidden, labels, w2, b2, np.ones(10))
+    study = analysis.ablation_study(tables, labels, np.ones(10))
     assert study["zero"]["most_needed_unit"] == [0, 1, 2, 3, 4, 5, 6, 0, 8, 9]  # digit 7 loses nothing
 
 

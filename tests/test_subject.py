@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from nu_keras import subject
+from nu_keras import activations, subject
 from nu_keras.errors import NuKerasError
 
 
@@ -46,25 +46,29 @@ def test_head_then_tail_is_the_model(conv_model, images):
 
 def test_a_channel_is_read_as_its_spatial_mean_and_max(conv_model, images):
     head, _ = subject.split(conv_model, "conv")
-    read = subject.read_units(head, images, batch=7)  # batches of 7: the reduction must not depend on them
+    read = activations.read_units(head, images, batch=7)  # batches of 7: the reduction must not depend on them
     kernel, bias = conv_model.get_layer("conv").get_weights()
     patches = np.lib.stride_tricks.sliding_window_view(images[..., 0], (3, 3), axis=(1, 2))  # (N, 10, 10, 3, 3)
     maps = np.maximum(np.einsum("nhwij,ijc->nhwc", patches, kernel[:, :, 0, :]) + bias, 0)  # numpy conv + relu
     np.testing.assert_allclose(read["units"], maps.mean(axis=(1, 2)), atol=1e-5)
     np.testing.assert_allclose(read["spatial_max"], maps.max(axis=(1, 2)), atol=1e-5)
+    np.testing.assert_allclose(read["mean_output"], maps.mean(axis=0), atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["zero", "mean"])
 def test_ablating_a_dense_unit_equals_numpy_with_the_unit_replaced(conv_model, images, kind):
     head, tail = subject.split(conv_model, "dense")
     hidden = head.predict(images, verbose=0).astype(np.float64)
-    fill = subject.unit_fill(head, images, kind, batch=16)
+    mean = activations.read_units(head, images, batch=16)["mean_output"]
+    fill = np.zeros_like(mean) if kind == "zero" else mean
     w, b = conv_model.get_layer("out").get_weights()
     for unit in range(6):
         changed = hidden.copy()
         changed[:, unit] = 0.0 if kind == "zero" else hidden[:, unit].mean()
         expected = (changed @ w + b).argmax(axis=1)
-        np.testing.assert_array_equal(subject.ablated_predictions(head, tail, images, unit, fill, batch=16), expected)
+        np.testing.assert_array_equal(
+            activations.ablated_predictions(head, tail, images, unit, fill, batch=16), expected
+        )
 
 
 def test_a_model_that_does_not_fit_the_data_is_one_line(conv_model):
