@@ -305,3 +305,83 @@ def test_the_real_fashion_mnist_from_debian_matches_its_pinned_hash(tmp_path):
         pytest.fail("Debian's dataset-fashion-mnist is not installed; `make test` installs it (make data-deps)")
     served = data.load_dataset("fashion-mnist", cache_path=tmp_path / "f.npz")
     assert served.sha256 == data.FASHION_MNIST.sha256 and served.x_test.shape == (10000, 28, 28)
+
+
+# ------------------------------------------------------------------------------- a user's own data file
+
+
+def _user_arrays(n_test: int = 40, shape=(8, 8), classes: int = 4, dtype=np.uint8) -> dict:
+    rng = np.random.default_rng(0)
+    labels = np.arange(n_test) % classes
+    x = rng.integers(0, 256, size=(n_test, *shape)).astype(np.uint8)
+    x = x if dtype == np.uint8 else (x / 255).astype(dtype)
+    return {"x_train": x, "y_train": labels, "x_test": x, "y_test": labels}
+
+
+def test_a_users_file_of_colour_images_with_class_names_is_read_as_given(tmp_path):
+    arrays = _user_arrays(shape=(8, 6, 3)) | {"class_names": np.array(["cat", "dog", "  a   b ", "<i>x</i>"])}
+    np.savez(tmp_path / "mine.npz", **arrays)
+    found = data.open_dataset(None, tmp_path / "mine.npz", None)
+    assert (found.name, found.title, found.classes, found.image_shape) == ("user", "mine.npz", 4, (8, 6, 3))
+    assert found.class_names == ("cat", "dog", "a b", "<i>x</i>")  # whitespace folded, text kept as text
+    np.testing.assert_array_equal(found.x_test, arrays["x_test"])
+    assert found.describe("unit")["pixel_note"] == "uint8 pixels divided by 255 into [0, 1]"
+
+
+def test_float_images_in_the_unit_range_are_given_to_the_model_unchanged(tmp_path):
+    arrays = _user_arrays(dtype=np.float64)
+    np.savez(tmp_path / "f.npz", **arrays)
+    found = data.open_dataset(None, tmp_path / "f.npz", None)
+    assert found.x_test.dtype == np.float32 and found.class_names == ("0", "1", "2", "3")
+    np.testing.assert_array_equal(data.model_input(found.x_test, "raw"), data.model_input(found.x_test, "unit"))
+    np.testing.assert_allclose(data.model_input(found.x_test, "unit"), arrays["x_test"], atol=1e-7)
+    raw = _user_arrays()["x_test"]
+    np.testing.assert_array_equal(data.model_input(raw, "raw"), raw.astype(np.float32))
+    np.testing.assert_array_equal(data.model_input(raw, "unit"), raw.astype(np.float32) / 255)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: a.update(x_test=a["x_test"].astype(np.float32) * 2), "floats outside [0, 1]"),
+        (lambda a: a.update(x_test=np.full((40, 8, 8), np.nan)), "floats outside [0, 1]"),
+        (lambda a: a.update(x_test=a["x_test"][:, :, :7]), "differ from x_test's"),
+        (lambda a: a.update(x_test=a["x_test"].astype(np.int32)), "expected uint8 or float"),
+        (lambda a: a.update(x_test=np.zeros((40, 8, 8, 5), np.uint8)), "at most 4 are images"),
+        (lambda a: a.update(x_test=np.zeros((40, 64), np.uint8)), "expected (N, H, W) or (N, H, W, C)"),
+        (lambda a: a.update(y_test=a["y_test"][:30]), "30 labels for 40 images"),
+        (lambda a: a.update(y_test=a["y_test"].astype(np.float32)), "integer labels"),
+        (lambda a: a.update(y_test=a["y_test"] - 1), "negative labels"),
+        (lambda a: a.update(y_test=np.where(a["y_test"] == 3, 0, a["y_test"])), "at least 2 images of every class"),
+        (lambda a: a.update(class_names=np.array(["a", "b", "c"])), "names only 3 classes"),
+        (lambda a: a.update(class_names=np.array(["a", "b", "a", "d"])), "the same name twice"),
+        (lambda a: a.update(class_names=np.array(["a", "b", " ", "d"])), "an empty name"),
+        (lambda a: a.update(class_names=np.array(["a", "b", "c", "x" * 81])), "longer than 80"),
+        (lambda a: a.update(class_names=np.arange(4)), "1-D array of strings"),
+        (lambda a: a.pop("y_train"), "missing arrays ['y_train']"),
+    ],
+)
+def test_a_users_file_that_later_stages_could_not_trust_is_one_clear_error(tmp_path, change, message):
+    arrays = _user_arrays()
+    change(arrays)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(NuKerasError, match=r"--data .*bad\.npz is not a usable data file") as caught:
+        data.open_dataset(None, tmp_path / "bad.npz", None)
+    assert message in str(caught.value)
+
+
+def test_pickled_class_names_are_refused_unread(tmp_path):
+    np.savez(tmp_path / "p.npz", **_user_arrays(), class_names=np.array(["a", None, "c", "d"], dtype=object))
+    with pytest.raises(NuKerasError, match="pickled Python objects"):
+        data.open_dataset(None, tmp_path / "p.npz", None)
+
+
+def test_a_named_data_set_is_cached_beside_mnists_cache_under_its_own_name(tmp_path):
+    assert data.cache_file(data.MNIST, tmp_path / "mnist.npz") == tmp_path / "mnist.npz"
+    assert data.cache_file(data.FASHION_MNIST, tmp_path / "mnist.npz") == tmp_path / "fashion-mnist.npz"
+
+
+def test_class_names_are_part_of_a_user_data_sets_hash(tmp_path):
+    np.savez(tmp_path / "a.npz", **_user_arrays(), class_names=np.array(["a", "b", "c", "d"]))
+    np.savez(tmp_path / "b.npz", **_user_arrays(), class_names=np.array(["a", "b", "c", "e"]))
+    assert data.load_user_data(tmp_path / "a.npz").sha256 != data.load_user_data(tmp_path / "b.npz").sha256

@@ -493,7 +493,7 @@ def test_data_file_with_wrong_shapes_dtypes_or_labels_is_one_line_error(built, f
     path = _save(built / "mnist.npz", **arrays)
     with nothing_lost(built):
         assert_one_line_error(
-            cli(["train", "--data", str(path), *folder_flags(built)]),
+            cli(["train", "--dataset", "mnist", "--data", str(path), *folder_flags(built)]),
             f"--data {path} is not a usable MNIST npz",
             reason,
         )
@@ -515,14 +515,15 @@ def test_data_path_that_is_no_file_is_one_line_error(built, where):
     (built / "a-folder").mkdir()
     with nothing_lost(built):
         assert_one_line_error(
-            cli(["train", "--data", str(built / where), *folder_flags(built)]), "is not a usable MNIST npz"
+            cli(["train", "--dataset", "mnist", "--data", str(built / where), *folder_flags(built)]),
+            "is not a usable MNIST npz",
         )
 
 
 @pytest.fixture(scope="module")
 def fake_data(tmp_path_factory, fake_mnist) -> list[str]:
     """`--data FILE` with valid synthetic MNIST: `collect` and `render` hash the data before they start."""
-    return ["--data", str(_save(tmp_path_factory.mktemp("data") / "mnist.npz", **fake_mnist))]
+    return ["--dataset", "mnist", "--data", str(_save(tmp_path_factory.mktemp("data") / "mnist.npz", **fake_mnist))]
 
 
 @pytest.fixture(scope="module")
