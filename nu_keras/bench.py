@@ -44,7 +44,11 @@ import keras
 import_seconds = time.perf_counter() - start
 from nu_keras import bench, pipeline
 cfg = RunConfig()
-result = bench.bench_seeds(pipeline.dataset(cfg.data, cfg.cache_path), 1)
+try:
+    data = pipeline.dataset(cfg)  # the working tree: the run's data from its config
+except TypeError:
+    data = pipeline.dataset(cfg.data, cfg.cache_path)  # trees before the subject/data-set concepts
+result = bench.bench_seeds(data, 1)
 print(json.dumps(result | {"import_keras": import_seconds, "backend": keras.backend.backend()}))
 """
 
@@ -215,17 +219,84 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
 
 
+SCALING_UNITS = (10, 64, 256)
+SCALING_SNIPPET = """
+import sys
+from nu_keras.config import RunConfig, set_backend_environment
+set_backend_environment()
+import keras
+from keras import layers
+from nu_keras import pipeline
+data = pipeline.dataset(RunConfig())
+keras.utils.set_random_seed(0)
+units = int(sys.argv[1])
+model = keras.Sequential([keras.Input((28, 28)), layers.Flatten(), layers.Dense(units, activation="relu", name="hidden"),
+                          layers.Dense(10, activation="softmax", name="output")])
+model.compile("adam", "sparse_categorical_crossentropy")
+model.fit(data.x_train / 255.0, data.y_train, epochs=1, batch_size=128, verbose=0)
+model.save(sys.argv[2])
+"""
+
+
+def scaling(out: Path) -> int:
+    """How render and build grow with the number of units: a 784-U-10 model per U (one epoch on MNIST),
+    reported as a user's model; per U the time of each stage (from timings.json) and the peak memory."""
+    scratch = Path(tempfile.mkdtemp(prefix="nu_keras-scaling-"))
+    env, rows = tree_environment(PROJECT_ROOT), []
+    try:
+        for units in SCALING_UNITS:
+            print(f"bench: scaling, {units} units ...", file=sys.stderr)
+            model = scratch / f"dense-{units}.keras"
+            timed([sys.executable, "-c", SCALING_SNIPPET, str(units), str(model)], env, scratch)
+            root = scratch / f"run-{units}"
+            seconds, cpu, rss, _ = timed(cli("report", root, "--model", str(model), "--layer", "hidden"), env, scratch)
+            stages = json.loads((root / "artifacts" / "timings.json").read_text())
+            pages = sum(1 for _ in (root / "pages").rglob("*.md"))
+            rows.append(
+                {"units": units, "report": seconds, "report_cpu": cpu, "peak_rss_gib": rss, "pages": pages} | stages
+            )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    table = scaling_table(rows)
+    from nu_keras import artifacts
+
+    artifacts.write_json(out, {"machine": machine(), "rows": rows, "table": table})
+    print(table + f"\n\nwritten to {out}")
+    return 0
+
+
+def scaling_table(rows: list[dict]) -> str:
+    lines = [
+        "| units | pages | collect | analyze | render | build | render + build per unit | report (wall) | peak memory |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        per_unit = (r["render"] + r["build"]) / r["units"]
+        lines.append(
+            f"| {r['units']} | {r['pages']} | {r['collect']:.1f} s | {r['analyze']:.1f} s | {r['render']:.1f} s | "
+            f"{r['build']:.1f} s | {per_unit:.2f} s | {r['report']:.1f} s | {r['peak_rss_gib']:.2f} GiB |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nu_keras.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default=BASELINE, help=f"git revision to compare against (default {BASELINE})")
     parser.add_argument("--repeats", type=int, default=2, help="alternating rounds per tree (median; default 2)")
     parser.add_argument("--no-jax", action="store_true", help="skip the JAX column of the backend table")
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"), help="where to write the results")
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="instead: render and build time of a user's Dense layer of 10, 64 and 256 units (bench/scaling.json)",
+    )
     args = parser.parse_args(argv)
     from nu_keras import pipeline
 
     cfg = RunConfig()
-    pipeline.dataset(cfg.data, cfg.cache_path)  # fetched once before timing, so "cold" excludes the data fetch
+    pipeline.dataset(cfg)  # fetched once before timing, so "cold" excludes the data fetch
+    if args.scaling:
+        return scaling(args.out.with_name("scaling.json"))
     scratch = Path(tempfile.mkdtemp(prefix="nu_keras-bench-"))
     try:
         baseline = export_revision(args.baseline, scratch / "baseline")
