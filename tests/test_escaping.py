@@ -10,11 +10,12 @@ from pathlib import Path
 
 import markdown
 import pytest
-from conftest import synthetic_metrics, synthetic_run
+from page_fixtures import paper_metrics
 from test_robustness import tiny_sweep  # noqa: F401  (a fixture: a real sweep of two tiny networks)
 
 from nu_keras import pages
-from nu_keras.config import PROJECT_ROOT, RunConfig
+from nu_keras.charts import chart_names
+from nu_keras.config import PROJECT_ROOT
 from nu_keras.errors import NuKerasError
 
 HOSTILE = [
@@ -43,13 +44,28 @@ def replace_strings(value, strings):
     return value
 
 
+KINDS = {"dataset": ("name", "pixels"), "subject": ("kind", "layer_kind")}  # choices of ours, not free text
+
+
 def with_strings(metrics: dict, sweep: dict, strings: list[str]) -> tuple[dict, dict]:
-    """The run's metrics and sweep with every string field (and some keys pages list) set to `strings`."""
+    """The run's metrics and sweep with every string field (and some keys pages list) set to `strings`,
+    class names, layer and model names included; only the kinds the pages branch on are kept."""
     cycle = itertools.cycle(strings)
+    original = metrics
     metrics, sweep = replace_strings(copy.deepcopy(metrics), cycle), replace_strings(copy.deepcopy(sweep), cycle)
     for table in (metrics["config"], metrics["versions"], sweep["provenance"]["versions"]):
         table.update({s: next(cycle) for s in strings})  # printed by key too (the Run page's tables)
+    for part, keys in KINDS.items():
+        metrics[part] |= {key: original[part][key] for key in keys}
     return metrics, sweep
+
+
+def _anchorless(name: str, value: str | None) -> tuple:
+    """A heading's id and a link to it are made from the heading's text (a class name, a data set's title):
+    text, not markup, so skeletons compare them as placeholders."""
+    if name == "id" or (name == "href" and (value or "").startswith("#")):
+        return name, "#anchor"
+    return name, value
 
 
 class Skeleton(HTMLParser):
@@ -61,14 +77,14 @@ class Skeleton(HTMLParser):
         self.text: list[str] = []
 
     def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, tuple(sorted(attrs))))
+        self.tags.append((tag, tuple(sorted(_anchorless(name, value) for name, value in attrs))))
 
     def handle_data(self, data):
         self.text.append(data)
 
 
-def render_html(metrics: dict, sweep: dict, out: Path) -> dict[str, Skeleton]:
-    pages.render_all(metrics, 3, PROJECT_ROOT / "report_templates", out, sweep)
+def render_html(metrics: dict, sweep: dict | None, out: Path) -> dict[str, Skeleton]:
+    pages.render_all(metrics, 3, PROJECT_ROOT / "report_templates", out, sweep, charts=chart_names(metrics, sweep))
     parsed = {}
     for page in sorted(out.rglob("*.md")):
         skeleton = Skeleton()
@@ -79,9 +95,8 @@ def render_html(metrics: dict, sweep: dict, out: Path) -> dict[str, Skeleton]:
 
 @pytest.fixture(scope="module")
 def run_and_sweep(tiny_sweep):  # noqa: F811
-    acts, weights = synthetic_run()
     sweep, _ = tiny_sweep
-    return synthetic_metrics(acts, weights, RunConfig()), sweep
+    return paper_metrics()[0], sweep
 
 
 def test_hostile_strings_in_every_field_add_no_markup_to_any_page(run_and_sweep, tmp_path):
@@ -119,7 +134,8 @@ def test_user_templates_run_sandboxed(run_and_sweep, tmp_path, payload, monkeypa
         (templates / template.name).write_text(template.read_text())
     (templates / "run.md.j2").write_text(payload)
     with pytest.raises(NuKerasError, match="run.md.j2"):
-        pages.render_all(run_and_sweep[0], 3, templates, tmp_path / "out")
+        metrics = run_and_sweep[0]
+        pages.render_all(metrics, 3, templates, tmp_path / "out", charts=chart_names(metrics, None))
     assert not (tmp_path / "PWNED").exists()
 
 

@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 from conftest import synthetic_metrics, synthetic_run
+from page_fixtures import paper_dataset, paper_subject, write_blank_charts
 from test_robustness import tiny_sweep  # noqa: F401  (a fixture)
 
 from nu_keras import charts, pages, site
@@ -12,16 +13,29 @@ from nu_keras.config import RunConfig
 from nu_keras.errors import NuKerasError
 
 
+def with_paper_fields(metrics: dict) -> dict:
+    """conftest's synthetic metrics of the paper's network on MNIST, with the generalised report's fields."""
+    metrics |= {"dataset": paper_dataset(), "subject": paper_subject(), "spatial_max": None}
+    metrics["config"] |= {"dataset": "mnist", "model": None, "layer": None, "pixels": "unit"}
+    return metrics
+
+
+def render(metrics: dict, out, sweep: dict | None = None, templates=None) -> int:
+    """render_all with the chart names the pipeline hands it."""
+    templates = templates or RunConfig().project_root / "report_templates"
+    return pages.render_all(metrics, 5, templates, out, sweep, charts=charts.chart_names(metrics, sweep))
+
+
 @pytest.fixture(scope="module")
 def metrics():
     acts, weights = synthetic_run()
-    return synthetic_metrics(acts, weights, RunConfig())
+    return with_paper_fields(synthetic_metrics(acts, weights, RunConfig()))
 
 
 @pytest.fixture(scope="module")
 def rendered(metrics, tmp_path_factory):
     out = tmp_path_factory.mktemp("pages")
-    count = pages.render_all(metrics, 5, RunConfig().project_root / "report_templates", out)
+    count = render(metrics, out)
     return out, count
 
 
@@ -116,26 +130,27 @@ def test_every_chart_has_a_visible_caption_under_it(rendered):
 def test_a_missing_value_fails_the_render_instead_of_printing_blank(metrics, tmp_path):
     broken = {k: v for k, v in metrics.items() if k != "fit_seconds"}
     with pytest.raises(NuKerasError, match="fit_seconds"):
-        pages.render_all(broken, 5, RunConfig().project_root / "report_templates", tmp_path)
+        render(broken, tmp_path)
 
 
 def test_a_missing_template_folder_is_a_clear_error(metrics, tmp_path):
     with pytest.raises(NuKerasError, match="not found in"):
-        pages.render_all(metrics, 5, tmp_path / "no-templates", tmp_path / "out")
+        render(metrics, tmp_path / "out", templates=tmp_path / "no-templates")
 
 
-def test_charts_and_strict_site_build_from_synthetic_metrics(metrics, tmp_path):
-    acts, weights = synthetic_run()
-    images = np.zeros((len(acts["labels"]), 28, 28), np.uint8)
+def test_strict_site_build_shows_every_named_chart(metrics, tmp_path):
+    """The pages show the files `charts.chart_names` names (drawn here as blank PNGs: drawing them is the
+    charts' tests' business), and the strict MkDocs build finds every one."""
     cfg = RunConfig(pages_dir=tmp_path / "pages", site_dir=tmp_path / "site")
-    count = charts.render_all(metrics, acts, weights, images, 5, cfg.pages_dir / "img")
-    pages.render_all(metrics, 5, cfg.project_root / "report_templates", cfg.pages_dir)
+    names = charts.chart_names(metrics, None)
+    write_blank_charts(names, cfg.pages_dir)
+    render(metrics, cfg.pages_dir)
     site.build(cfg)
     html = (cfg.site_dir / "index.html").read_text()
-    assert "mean-activation.png" in html
+    assert names["overview"]["mean_activation"] in html
     sources = set(re.findall(r'<img[^>]*src="([^"]+)"', (cfg.site_dir / "digits/digit-3.html").read_text()))
-    assert sources and all((cfg.site_dir / "digits" / s).resolve().exists() for s in sources)
-    assert count == len(list((cfg.pages_dir / "img").glob("*.png")))
+    assert sources == {"../" + path for path in names["classes"][3].values()}
+    assert all((cfg.site_dir / "digits" / s).resolve().exists() for s in sources)
 
 
 def test_the_same_inputs_draw_byte_identical_charts(metrics, tmp_path):
@@ -179,11 +194,11 @@ def preferred_not_dominant(tmp_path_factory):
     hidden[nines[3:], 0] = 1.0  # ... while unit 0 wins on the other 27 images
     hidden[nines[3:], 9] = 0.0
     acts = {**acts, "hidden": hidden}
-    metrics = synthetic_metrics(acts, weights, RunConfig())
+    metrics = with_paper_fields(synthetic_metrics(acts, weights, RunConfig()))
     assert metrics["preferred_unit"][9] == 9 and metrics["dominant_unit"][9] == 0
     assert 9 not in metrics["dominant_unit"]
     out = tmp_path_factory.mktemp("vocabulary")
-    pages.render_all(metrics, 5, RunConfig().project_root / "report_templates", out)
+    render(metrics, out)
     return out, metrics
 
 
@@ -203,7 +218,7 @@ def test_no_page_calls_a_preferred_but_not_dominant_unit_dominant(preferred_not_
 def test_run_page_shows_paths_relative_to_the_project(metrics, tmp_path):
     root = RunConfig().project_root
     config = {**metrics["config"], "out": str(root / "artifacts"), "site_dir": "/somewhere/deep/site"}
-    pages.render_all({**metrics, "config": config}, 5, root / "report_templates", tmp_path)
+    render({**metrics, "config": config}, tmp_path)
     run = (tmp_path / "run.md").read_text()
     assert "<code>artifacts</code>" in run and "<code>…/deep/site</code>" in run
     assert str(root) not in run and "/somewhere" not in run
@@ -223,5 +238,5 @@ def test_pages_render_when_a_rank_correlation_is_undefined(metrics, tiny_sweep, 
         entry["summary"]["selectivity_vs_ablation_pooled"] = {"zero": None, "mean": None}
         for model in entry["models"]:
             model["selectivity_vs_ablation"] = {"zero": None, "mean": None}
-    pages.render_all(undefined, 5, RunConfig().project_root / "report_templates", tmp_path, sweep)
+    render(undefined, tmp_path, sweep)
     assert "ρ undefined (one side is constant)" in (tmp_path / "index.md").read_text()
