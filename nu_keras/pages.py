@@ -12,6 +12,7 @@ macros and the `untrusted` filter produce): a path, a data source or a layer nam
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,7 +173,8 @@ def layout(metrics: dict) -> Layout:
 def dataset_words(dataset: dict) -> dict:
     """The data set as pages print it, with the word for one of its classes: 'digit' only on MNIST."""
     noun, nouns = ("digit", "digits") if dataset["name"] == "mnist" else ("class", "classes")
-    return {**dataset, "noun": noun, "nouns": nouns, "Noun": noun.capitalize(), "Nouns": nouns.capitalize()}
+    words = {"noun": noun, "nouns": nouns, "Noun": noun.capitalize(), "Nouns": nouns.capitalize()}
+    return {**dataset, **words, "bits": math.log2(len(dataset["class_names"]))}  # what knowing the class is worth
 
 
 def subject_words(subject: dict) -> dict:
