@@ -61,9 +61,9 @@ def with_strings(metrics: dict, sweep: dict, strings: list[str]) -> tuple[dict, 
 
 
 def _anchorless(name: str, value: str | None) -> tuple:
-    """A heading's id and a link to it are made from the heading's text (a class name, a data set's title):
+    """A heading's id, a link to it and an image's alt text are made from text (a class name, a data set's title):
     text, not markup, so skeletons compare them as placeholders."""
-    if name == "id" or (name == "href" and (value or "").startswith("#")):
+    if name in ("id", "alt") or (name == "href" and (value or "").startswith("#")):
         return name, "#anchor"
     return name, value
 
@@ -152,3 +152,20 @@ def test_templates_hash_reads_template_files_only(tmp_path):
     assert cache.templates_hash(tmp_path) == first
     (tmp_path / "page.md.j2").write_text("# changed")
     assert cache.templates_hash(tmp_path) != first
+
+
+def test_hostile_class_layer_and_model_names_add_no_markup_to_a_user_report(tmp_path):
+    """A user's class names, layer, model and file names are printed as text, in prose, tables and links."""
+    from page_fixtures import HOSTILE_CLASSES, user_conv_metrics
+
+    hostile, _ = user_conv_metrics()
+    clean = copy.deepcopy(hostile)
+    clean["dataset"] |= {"class_names": [f"plain{i}" for i in range(4)], "title": "plain.npz"}
+    clean["subject"] |= {"layer": "plainlayer", "model": "plain.keras", "model_name": "plainmodel"}
+    hostile_pages = render_html(hostile, None, tmp_path / "hostile")
+    clean_pages = render_html(clean, None, tmp_path / "clean")
+    assert clean_pages.keys() == hostile_pages.keys() and "classes/class-0.md" in hostile_pages
+    for page in clean_pages:
+        assert hostile_pages[page].tags == clean_pages[page].tags, page
+    shown = "".join(hostile_pages["index.md"].text)
+    assert all(name in shown for name in HOSTILE_CLASSES)  # read as written
