@@ -174,7 +174,9 @@ def dataset_words(dataset: dict) -> dict:
     """The data set as pages print it, with the word for one of its classes: 'digit' only on MNIST."""
     noun, nouns = ("digit", "digits") if dataset["name"] == "mnist" else ("class", "classes")
     words = {"noun": noun, "nouns": nouns, "Noun": noun.capitalize(), "Nouns": nouns.capitalize()}
-    return {**dataset, **words, "bits": math.log2(len(dataset["class_names"]))}  # what knowing the class is worth
+    shape = dataset["image_shape"]  # [H, W] or [H, W, channels]
+    sizes = {"size": f"{shape[0]}×{shape[1]}", "inputs": math.prod(shape)}  # '28×28' image, 784 inputs
+    return {**dataset, **words, **sizes, "bits": math.log2(len(dataset["class_names"]))}  # bits: knowing the class
 
 
 def subject_words(subject: dict) -> dict:
