@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -29,7 +30,9 @@ def build(cfg: RunConfig) -> Path:
         config = load_config(
             str(cfg.project_root / "mkdocs.yml"), docs_dir=str(pages), site_dir=str(staging), strict=True
         )
-        config["nav"] = existing_nav(config["nav"], pages)
+        generated = generated_settings(pages)
+        config["site_name"] = generated.get("site_name", config["site_name"])
+        config["nav"] = existing_nav(composed_nav(config["nav"], generated.get("nav", [])), pages)
         _quiet_mkdocs()
         mkdocs_build(config)
         folders.replace_folder(staging, target, "site")
@@ -38,6 +41,24 @@ def build(cfg: RunConfig) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+GENERATED_AFTER = "method.md"  # the class and unit sections follow this page of mkdocs.yml's nav
+
+
+def generated_settings(docs_dir: Path) -> dict:
+    """The site name and nav sections `pages.render_all` wrote beside the pages; {} for an older pages folder."""
+    from nu_keras.pages import NAV_FILE
+
+    generated = docs_dir / NAV_FILE
+    return json.loads(generated.read_text(encoding="utf-8")) if generated.exists() else {}
+
+
+def composed_nav(nav: list, sections: list) -> list:
+    """mkdocs.yml's nav with the generated class and unit sections inserted after the Method page:
+    [Home, Findings, Explore, Method, Digits|Classes, Neurons|Units|Channels, Robustness, Glossary, Run]."""
+    at = next((i + 1 for i, entry in enumerate(nav) if GENERATED_AFTER in entry.values()), len(nav))
+    return nav[:at] + sections + nav[at:]
 
 
 def existing_nav(nav: list, docs_dir: Path) -> list:

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import markdown
 import pytest
-from conftest import synthetic_metrics, synthetic_run
+from page_fixtures import paper_metrics
 from test_robustness import tiny_sweep  # noqa: F401  (a fixture: a real sweep of two tiny networks)
 
 from nu_keras import pages
-from nu_keras.config import PROJECT_ROOT, RunConfig
+from nu_keras.charts import chart_names
+from nu_keras.config import PROJECT_ROOT
 from nu_keras.errors import NuKerasError
 
 HOSTILE = [
@@ -43,13 +44,28 @@ def replace_strings(value, strings):
     return value
 
 
+KINDS = {"dataset": ("name", "pixels"), "subject": ("kind", "layer_kind")}  # choices of ours, not free text
+
+
 def with_strings(metrics: dict, sweep: dict, strings: list[str]) -> tuple[dict, dict]:
-    """The run's metrics and sweep with every string field (and some keys pages list) set to `strings`."""
+    """The run's metrics and sweep with every string field (and some keys pages list) set to `strings`,
+    class names, layer and model names included; only the kinds the pages branch on are kept."""
     cycle = itertools.cycle(strings)
+    original = metrics
     metrics, sweep = replace_strings(copy.deepcopy(metrics), cycle), replace_strings(copy.deepcopy(sweep), cycle)
     for table in (metrics["config"], metrics["versions"], sweep["provenance"]["versions"]):
         table.update({s: next(cycle) for s in strings})  # printed by key too (the Run page's tables)
+    for part, keys in KINDS.items():
+        metrics[part] |= {key: original[part][key] for key in keys}
     return metrics, sweep
+
+
+def _anchorless(name: str, value: str | None) -> tuple:
+    """A heading's id, a link to it and an image's alt text are made from text (a class name, a data set's title):
+    text, not markup, so skeletons compare them as placeholders."""
+    if name in ("id", "alt") or (name == "href" and (value or "").startswith("#")):
+        return name, "#anchor"
+    return name, value
 
 
 class Skeleton(HTMLParser):
@@ -61,14 +77,14 @@ class Skeleton(HTMLParser):
         self.text: list[str] = []
 
     def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, tuple(sorted(attrs))))
+        self.tags.append((tag, tuple(sorted(_anchorless(name, value) for name, value in attrs))))
 
     def handle_data(self, data):
         self.text.append(data)
 
 
-def render_html(metrics: dict, sweep: dict, out: Path) -> dict[str, Skeleton]:
-    pages.render_all(metrics, 3, PROJECT_ROOT / "report_templates", out, sweep)
+def render_html(metrics: dict, sweep: dict | None, out: Path) -> dict[str, Skeleton]:
+    pages.render_all(metrics, 3, PROJECT_ROOT / "report_templates", out, sweep, charts=chart_names(metrics, sweep))
     parsed = {}
     for page in sorted(out.rglob("*.md")):
         skeleton = Skeleton()
@@ -79,9 +95,8 @@ def render_html(metrics: dict, sweep: dict, out: Path) -> dict[str, Skeleton]:
 
 @pytest.fixture(scope="module")
 def run_and_sweep(tiny_sweep):  # noqa: F811
-    acts, weights = synthetic_run()
     sweep, _ = tiny_sweep
-    return synthetic_metrics(acts, weights, RunConfig()), sweep
+    return paper_metrics()[0], sweep
 
 
 def test_hostile_strings_in_every_field_add_no_markup_to_any_page(run_and_sweep, tmp_path):
@@ -119,7 +134,8 @@ def test_user_templates_run_sandboxed(run_and_sweep, tmp_path, payload, monkeypa
         (templates / template.name).write_text(template.read_text())
     (templates / "run.md.j2").write_text(payload)
     with pytest.raises(NuKerasError, match="run.md.j2"):
-        pages.render_all(run_and_sweep[0], 3, templates, tmp_path / "out")
+        metrics = run_and_sweep[0]
+        pages.render_all(metrics, 3, templates, tmp_path / "out", charts=chart_names(metrics, None))
     assert not (tmp_path / "PWNED").exists()
 
 
@@ -136,3 +152,20 @@ def test_templates_hash_reads_template_files_only(tmp_path):
     assert cache.templates_hash(tmp_path) == first
     (tmp_path / "page.md.j2").write_text("# changed")
     assert cache.templates_hash(tmp_path) != first
+
+
+def test_hostile_class_layer_and_model_names_add_no_markup_to_a_user_report(tmp_path):
+    """A user's class names, layer, model and file names are printed as text, in prose, tables and links."""
+    from page_fixtures import HOSTILE_CLASSES, user_conv_metrics
+
+    hostile, _ = user_conv_metrics()
+    clean = copy.deepcopy(hostile)
+    clean["dataset"] |= {"class_names": [f"plain{i}" for i in range(4)], "title": "plain.npz"}
+    clean["subject"] |= {"layer": "plainlayer", "model": "plain.keras", "model_name": "plainmodel"}
+    hostile_pages = render_html(hostile, None, tmp_path / "hostile")
+    clean_pages = render_html(clean, None, tmp_path / "clean")
+    assert clean_pages.keys() == hostile_pages.keys() and "classes/class-0.md" in hostile_pages
+    for page in clean_pages:
+        assert hostile_pages[page].tags == clean_pages[page].tags, page
+    shown = "".join(hostile_pages["index.md"].text)
+    assert all(name in shown for name in HOSTILE_CLASSES)  # read as written

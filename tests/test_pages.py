@@ -1,10 +1,16 @@
 """Pages print the numbers of metrics.json; the site builds strictly from them."""
 
+import json
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
+import page_fixtures
 import pytest
 from conftest import synthetic_metrics, synthetic_run
+from page_fixtures import paper_dataset, paper_subject, write_blank_charts
 from test_robustness import tiny_sweep  # noqa: F401  (a fixture)
 
 from nu_keras import charts, pages, site
@@ -12,16 +18,29 @@ from nu_keras.config import RunConfig
 from nu_keras.errors import NuKerasError
 
 
+def with_paper_fields(metrics: dict) -> dict:
+    """conftest's synthetic metrics of the paper's network on MNIST, with the generalised report's fields."""
+    metrics |= {"dataset": paper_dataset(), "subject": paper_subject(), "spatial_max": None}
+    metrics["config"] |= {"dataset": "mnist", "model": None, "layer": None, "pixels": "unit"}
+    return metrics
+
+
+def render(metrics: dict, out, sweep: dict | None = None, templates=None) -> int:
+    """render_all with the chart names the pipeline hands it."""
+    templates = templates or RunConfig().project_root / "report_templates"
+    return pages.render_all(metrics, 5, templates, out, sweep, charts=charts.chart_names(metrics, sweep))
+
+
 @pytest.fixture(scope="module")
 def metrics():
     acts, weights = synthetic_run()
-    return synthetic_metrics(acts, weights, RunConfig())
+    return with_paper_fields(synthetic_metrics(acts, weights, RunConfig()))
 
 
 @pytest.fixture(scope="module")
 def rendered(metrics, tmp_path_factory):
     out = tmp_path_factory.mktemp("pages")
-    count = pages.render_all(metrics, 5, RunConfig().project_root / "report_templates", out)
+    count = render(metrics, out)
     return out, count
 
 
@@ -116,26 +135,27 @@ def test_every_chart_has_a_visible_caption_under_it(rendered):
 def test_a_missing_value_fails_the_render_instead_of_printing_blank(metrics, tmp_path):
     broken = {k: v for k, v in metrics.items() if k != "fit_seconds"}
     with pytest.raises(NuKerasError, match="fit_seconds"):
-        pages.render_all(broken, 5, RunConfig().project_root / "report_templates", tmp_path)
+        render(broken, tmp_path)
 
 
 def test_a_missing_template_folder_is_a_clear_error(metrics, tmp_path):
     with pytest.raises(NuKerasError, match="not found in"):
-        pages.render_all(metrics, 5, tmp_path / "no-templates", tmp_path / "out")
+        render(metrics, tmp_path / "out", templates=tmp_path / "no-templates")
 
 
-def test_charts_and_strict_site_build_from_synthetic_metrics(metrics, tmp_path):
-    acts, weights = synthetic_run()
-    images = np.zeros((len(acts["labels"]), 28, 28), np.uint8)
+def test_strict_site_build_shows_every_named_chart(metrics, tmp_path):
+    """The pages show the files `charts.chart_names` names (drawn here as blank PNGs: drawing them is the
+    charts' tests' business), and the strict MkDocs build finds every one."""
     cfg = RunConfig(pages_dir=tmp_path / "pages", site_dir=tmp_path / "site")
-    count = charts.render_all(metrics, acts, weights, images, 5, cfg.pages_dir / "img")
-    pages.render_all(metrics, 5, cfg.project_root / "report_templates", cfg.pages_dir)
+    names = charts.chart_names(metrics, None)
+    write_blank_charts(names, cfg.pages_dir)
+    render(metrics, cfg.pages_dir)
     site.build(cfg)
     html = (cfg.site_dir / "index.html").read_text()
-    assert "mean-activation.png" in html
+    assert names["overview"]["mean_activation"] in html
     sources = set(re.findall(r'<img[^>]*src="([^"]+)"', (cfg.site_dir / "digits/digit-3.html").read_text()))
-    assert sources and all((cfg.site_dir / "digits" / s).resolve().exists() for s in sources)
-    assert count == len(list((cfg.pages_dir / "img").glob("*.png")))
+    assert sources == {"../" + path for path in names["classes"][3].values()}
+    assert all((cfg.site_dir / "digits" / s).resolve().exists() for s in sources)
 
 
 def test_the_same_inputs_draw_byte_identical_charts(metrics, tmp_path):
@@ -179,11 +199,11 @@ def preferred_not_dominant(tmp_path_factory):
     hidden[nines[3:], 0] = 1.0  # ... while unit 0 wins on the other 27 images
     hidden[nines[3:], 9] = 0.0
     acts = {**acts, "hidden": hidden}
-    metrics = synthetic_metrics(acts, weights, RunConfig())
+    metrics = with_paper_fields(synthetic_metrics(acts, weights, RunConfig()))
     assert metrics["preferred_unit"][9] == 9 and metrics["dominant_unit"][9] == 0
     assert 9 not in metrics["dominant_unit"]
     out = tmp_path_factory.mktemp("vocabulary")
-    pages.render_all(metrics, 5, RunConfig().project_root / "report_templates", out)
+    render(metrics, out)
     return out, metrics
 
 
@@ -203,7 +223,7 @@ def test_no_page_calls_a_preferred_but_not_dominant_unit_dominant(preferred_not_
 def test_run_page_shows_paths_relative_to_the_project(metrics, tmp_path):
     root = RunConfig().project_root
     config = {**metrics["config"], "out": str(root / "artifacts"), "site_dir": "/somewhere/deep/site"}
-    pages.render_all({**metrics, "config": config}, 5, root / "report_templates", tmp_path)
+    render({**metrics, "config": config}, tmp_path)
     run = (tmp_path / "run.md").read_text()
     assert "<code>artifacts</code>" in run and "<code>…/deep/site</code>" in run
     assert str(root) not in run and "/somewhere" not in run
@@ -223,5 +243,185 @@ def test_pages_render_when_a_rank_correlation_is_undefined(metrics, tiny_sweep, 
         entry["summary"]["selectivity_vs_ablation_pooled"] = {"zero": None, "mean": None}
         for model in entry["models"]:
             model["selectivity_vs_ablation"] = {"zero": None, "mean": None}
-    pages.render_all(undefined, 5, RunConfig().project_root / "report_templates", tmp_path, sweep)
+    render(undefined, tmp_path, sweep)
     assert "ρ undefined (one side is constant)" in (tmp_path / "index.md").read_text()
+
+
+# ------------------------------------------------------------- any data set, any layer (tests/page_fixtures.py)
+
+KINDS = {
+    "mnist": page_fixtures.paper_metrics,
+    "fashion": lambda: page_fixtures.paper_metrics("fashion-mnist"),
+    "user-conv": page_fixtures.user_conv_metrics,
+    "user-dense": page_fixtures.user_dense_metrics,
+}
+
+
+@pytest.fixture(scope="module", params=list(KINDS))
+def report(request, tmp_path_factory):
+    """(kind, metrics, chart names, pages folder) for each kind of report, rendered once."""
+    metrics, names = KINDS[request.param]()
+    out = tmp_path_factory.mktemp(request.param)
+    pages.render_all(metrics, 5, RunConfig().project_root / "report_templates", out, charts=names)
+    return request.param, metrics, names, out
+
+
+IMAGE = r"\]\(([^)\s]+\.(?:png|svg|jpg))\)"  # an image's target (alt texts may hold brackets: "[0, 1]")
+
+
+def _prose(text: str) -> str:
+    """A page's words without code spans (setting names) and the paper's title."""
+    return re.sub(r"<code>.*?</code>", "", text).replace("Neuron Understanding", "")
+
+
+def test_every_class_and_unit_page_is_written_where_the_layout_says(report):
+    kind, metrics, _, out = report
+    classes, units = len(metrics["dataset"]["class_names"]), metrics["subject"]["units"]
+    class_page, unit_page = {
+        "mnist": ("digits/digit-{}.md", "neurons/neuron-{}.md"),
+        "fashion": ("classes/class-{}.md", "neurons/neuron-{}.md"),
+    }.get(kind, ("classes/class-{}.md", "units/unit-{}.md"))
+    expected = {class_page.format(d) for d in range(classes)} | {unit_page.format(n) for n in range(units)}
+    expected |= {unit_page.rsplit("/", 1)[0] + "/index.md", "index.md", "findings.md", "method.md", "glossary.md"}
+    assert expected | {"run.md"} == {str(p.relative_to(out)) for p in out.rglob("*.md")}
+
+
+def test_fashion_pages_name_their_classes_and_never_say_digit(report):
+    kind, _, _, out = report
+    if kind != "fashion":
+        pytest.skip("Fashion-MNIST only")
+    assert "# Trouser" in (out / "classes/class-1.md").read_text()
+    assert "[Ankle boot](../classes/class-9.md)" in (out / "neurons/index.md").read_text()
+    for page in out.rglob("*.md"):
+        assert not re.search(r"\bdigits?\b", _prose(page.read_text()), re.I), page.name
+
+
+def test_a_user_layer_is_never_called_neurons_and_has_no_training_or_verdict(report):
+    kind, metrics, _, out = report
+    if not kind.startswith("user"):
+        pytest.skip("user subjects only")
+    word = "channel" if metrics["subject"]["layer_kind"] == "conv" else "unit"
+    for page in out.rglob("*.md"):
+        text = _prose(page.read_text())
+        assert not re.search(r"\bneurons?\b", text, re.I), page.name
+        assert not re.search(r"\bdigits?\b", text, re.I), page.name
+        assert "## Training" not in text and not re.search(r"\bseed \d", text), page.name
+        assert "**holds**" not in text and "does not hold" not in text, page.name
+    assert not (out / "robustness.md").exists() and not (out / "explore.md").exists()
+    assert f"# {word.capitalize()} 3" in (out / "units/unit-3.md").read_text()
+    assert "safe_mode=True" in (out / "method.md").read_text()
+    assert (
+        "pass no verdict" in (out / "index.md").read_text() and "pass no verdict" in (out / "findings.md").read_text()
+    )
+
+
+def test_pages_show_only_the_charts_they_are_handed(report):
+    """Every image on a page is a chart of `chart_names`; a class or unit page shows exactly its own."""
+    _, metrics, names, out = report
+    named = set(names["overview"].values())
+    for group in ("classes", "units"):
+        named |= {path for row in names[group] for path in row.values()}
+    for page in out.rglob("*.md"):
+        shown = {s.removeprefix("../") for s in re.findall(IMAGE, page.read_text())}
+        assert shown <= named, (page.name, shown - named)
+    context = pages.build_context(metrics, 5, names)
+    for rows, group in ((context["digits"], "classes"), (context["neurons"], "units")):
+        for row, charts_of_row in zip(rows, names[group], strict=True):
+            shown = {s.removeprefix("../") for s in re.findall(IMAGE, (out / row["page"]).read_text())}
+            wanted = set(charts_of_row.values())
+            if metrics["subject"]["signed"]:
+                wanted.discard(charts_of_row.get("silent"))
+            assert shown == wanted, row["page"]
+
+
+def test_a_signed_layer_shows_selectivity_and_silence_as_not_applicable(report):
+    kind, _, names, out = report
+    if kind != "user-conv":
+        pytest.skip("the signed conv layer only")
+    unit = (out / "units/unit-0.md").read_text()
+    assert "not defined" in unit and "Class selectivity index" not in unit and "spatial max" in unit
+    overview = (out / "units/index.md").read_text()
+    assert "**Most selective**" not in overview and "**Most often silent**" not in overview
+    assert names["overview"]["selectivity_vs_ablation"] not in (out / "index.md").read_text()
+
+
+def test_units_overview_sorts_by_every_measure_and_names_the_top_ten(report):
+    kind, metrics, _, out = report
+    if kind != "user-dense":
+        pytest.skip("the 256-unit layer only")
+    text = (out / "units/index.md").read_text()
+    table = text.split('<div class="nk-sortable" markdown="1">')[1].split("</div>")[0]
+    assert len(re.findall(r"^\| \[unit \d+\]", table, re.M)) == 256
+    for header in ("selectivity index", "η²", "silent on", "accuracy lost, zeroed", "accuracy lost, set to its mean"):
+        assert header in table.splitlines()[2]
+    importance = np.array(metrics["ablation"]["zero"]["importance"])
+    top = text.split("**Most important** (accuracy lost when zeroed): ")[1].split("\n")[0]
+    listed = [int(n) for n in re.findall(r"\[unit (\d+)\]", top)]
+    assert listed == np.argsort(-importance, kind="stable")[:10].tolist()
+    for title in ("**Most selective**", "**Most often silent**", "**Most important when set to its mean**"):
+        assert len(re.findall(r"\[unit \d+\]", text.split(title)[1].split("\n")[0])) == 10
+
+
+def test_the_nav_lists_every_class_and_at_most_32_units(report):
+    kind, metrics, _, out = report
+    settings = json.loads((out / pages.NAV_FILE).read_text())
+    (classes,), (units,) = (section.values() for section in settings["nav"])
+    assert len(classes) == len(metrics["dataset"]["class_names"])
+    listed = metrics["subject"]["units"] if metrics["subject"]["units"] <= 32 else 0
+    assert len(units) == 1 + listed and units[0] == {"Overview": pages.layout(metrics).units_index}
+    if kind == "fashion":
+        assert list(classes[1]) == ["Trouser"] and "Fashion-MNIST" in settings["site_name"]
+    if kind == "mnist":
+        assert list(settings["nav"][0]) == ["Digits"] and list(settings["nav"][1]) == ["Neurons"]
+        assert classes[3] == {"Digit 3": "digits/digit-3.md"} and units[4] == {"Neuron 3": "neurons/neuron-3.md"}
+
+
+@pytest.mark.parametrize("kind", ["user-conv", "user-dense"])
+def test_a_user_report_builds_strictly_and_the_theme_prints_no_user_markup(kind, tmp_path):
+    metrics, names = KINDS[kind]()
+    cfg = RunConfig(pages_dir=tmp_path / "pages", site_dir=tmp_path / "site")
+    page_fixtures.write_blank_charts(names, cfg.pages_dir)
+    pages.render_all(metrics, 5, cfg.project_root / "report_templates", cfg.pages_dir, charts=names)
+    site.build(cfg)
+    built = list(cfg.site_dir.rglob("*.html"))
+    assert len(built) > metrics["subject"]["units"] and not (cfg.site_dir / pages.NAV_FILE).exists()
+    for page in built:
+        html = page.read_text()
+        assert "<script>alert" not in html and "<img src=x" not in html and "<i>x" not in html, page.name
+    home = (cfg.site_dir / "index.html").read_text()
+    assert "sortable.js" in home and 'href="units/index.html"' in home
+    nav = re.findall(r'class="md-nav__link"[^>]*href="([^"]+)"', home) or re.findall(r'href="([^"]+)"', home)
+    assert any("classes/class-3.html" in link for link in nav)
+
+
+def test_render_time_grows_about_linearly_with_units(tmp_path):
+    """A loose sanity bound (timing targets live in the benchmark): 256 units cost well under 30x 10 units'."""
+    import time
+
+    templates = RunConfig().project_root / "report_templates"
+    seconds = {}
+    for units in (10, 256):
+        metrics, names = page_fixtures.user_dense_metrics(units)
+        start = time.perf_counter()
+        pages.render_all(metrics, 5, templates, tmp_path / str(units), charts=names)
+        seconds[units] = time.perf_counter() - start
+    assert seconds[256] < 30 * seconds[10] + 0.5, seconds
+
+
+def test_the_sort_script_orders_numbers_as_printed_and_leaves_n_a_last(tmp_path):
+    node = shutil.which("node")
+    if not node:
+        pytest.skip("Node.js is not installed")
+    cases = [
+        {"texts": ["\u22121.0 pp", "12.0 pp", "2.5 pp", "n/a"], "descending": False},
+        {"texts": ["\u22121.0 pp", "12.0 pp", "2.5 pp", "n/a"], "descending": True},
+        {"texts": ["unit 10", "unit 9", "unit 100"], "descending": False},
+        {"texts": ["50.0\u00a0%", "5.0\u00a0%", "50.0\u00a0%"], "descending": True},
+        {"texts": ["Trouser", "ankle boot", "Bag"], "descending": False},
+    ]
+    request = tmp_path / "cases.json"
+    request.write_text(json.dumps(cases))
+    script = RunConfig().project_root / "docs/overrides/assets/javascripts/sortable.js"
+    harness = Path(__file__).parent / "sortable_harness.js"
+    done = subprocess.run([node, str(harness), str(script), str(request)], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == [[0, 2, 1, 3], [1, 2, 0, 3], [1, 0, 2], [0, 2, 1], [1, 2, 0]]
