@@ -304,7 +304,7 @@ def published_sweep(cfg: RunConfig) -> dict | None:
 
 
 def run_render(cfg: RunConfig) -> None:
-    from nu_keras import pages
+    from nu_keras import charts, pages
 
     metrics = artifacts.read_json(paths(cfg).metrics, METRICS_KEYS)
     sweep = published_sweep(cfg)
@@ -313,7 +313,8 @@ def run_render(cfg: RunConfig) -> None:
     try:
         render_charts(cfg, metrics, sweep, staging)
         explore = export_explore(cfg, metrics, staging)
-        written = pages.render_all(metrics, cfg.examples, cfg.templates_dir, staging, sweep, explore)
+        names = charts.chart_names(metrics, sweep)
+        written = pages.render_all(metrics, cfg.examples, cfg.templates_dir, staging, sweep, explore, charts=names)
         folders.replace_folder(staging, target, "pages")
     except (IndexError, KeyError, TypeError, ValueError) as exc:  # values of the wrong shape or type
         raise NuKerasError(
