@@ -363,6 +363,7 @@ def top_units(rows: list[dict], key: str, count: int = TOP) -> list[dict]:
 def build_context(metrics: dict, examples: int, charts: dict) -> dict:
     pages = layout(metrics)
     subject = subject_words(metrics["subject"])
+    subject["model"] = shown_path(subject["model"], metrics["config"]["project_root"]) if subject["model"] else None
     classes = class_rows(metrics, pages)
     neurons = neuron_rows(metrics, charts["units"], pages)
     silent = [] if subject["signed"] else top_units([r for r in neurons if r["dead_fraction"] > 0], "dead_fraction")
