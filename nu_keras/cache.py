@@ -69,7 +69,7 @@ def code_hash(functions: tuple[Callable, ...]) -> str:
     modules = module_closure(set().union(*(imported_modules(ast.parse(source)) for source in sources)))
     digest = hashlib.sha256("".join(sources).encode())
     for name in sorted(modules):
-        digest.update(name.encode() + file_hash(PACKAGE / f"{name}.py").encode())
+        digest.update(name.encode() + file_hash(module_file(name)).encode())
     return digest.hexdigest()
 
 
@@ -81,21 +81,31 @@ def module_closure(roots: set[str]) -> set[str]:
         name = todo.pop()
         if name not in seen:
             seen.add(name)
-            todo += imported_modules(ast.parse((PACKAGE / f"{name}.py").read_text(encoding="utf-8")))
+            todo += imported_modules(ast.parse(module_file(name).read_text(encoding="utf-8")))
     return seen
 
 
+def module_file(name: str) -> Path | None:
+    """The file of a package module given relative to nu_keras ("analysis", "charts", "charts.units")."""
+    path = PACKAGE.joinpath(*name.split("."))
+    return next((f for f in (path.with_suffix(".py"), path / "__init__.py") if f.is_file()), None)
+
+
 def imported_modules(tree: ast.AST) -> set[str]:
-    """Names of the package's modules an AST imports: `from nu_keras import x`, `from nu_keras.x import y`."""
+    """The package's modules an AST imports, relative to nu_keras: `from nu_keras import x`,
+    `from nu_keras.x import y` (y may itself be a module of package x), `import nu_keras.x.y`; importing a
+    module of a subpackage also runs the subpackage's __init__, so that counts as imported too."""
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == "nu_keras":
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nu_keras."):
-            found.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "nu_keras":
+            base = node.module.split(".")[1:]
+            found |= {".".join([*base, alias.name]) for alias in node.names} | ({".".join(base)} if base else set())
         elif isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("nu_keras.")}
-    return {name for name in found if (PACKAGE / f"{name}.py").is_file()}
+            found |= {
+                alias.name.removeprefix("nu_keras.") for alias in node.names if alias.name.startswith("nu_keras.")
+            }
+    parents = {".".join(name.split(".")[:i]) for name in found for i in range(1, name.count(".") + 1)}
+    return {name for name in found | parents if module_file(name) is not None}
 
 
 def fingerprint(config: dict, inputs: dict[str, str | None], functions: tuple[Callable, ...]) -> dict:

@@ -217,7 +217,7 @@ def run_collect(cfg: RunConfig) -> None:
 
     net, layer = load_subject_model(cfg)
     data = dataset(cfg)
-    described = artifacts.read_json(paths(cfg).train, TRAIN_KEYS)["subject"]
+    described = subject.describe(net, layer, data.image_shape, cfg.trains_here, cfg.model)
     acts = activations.collect(net, layer, data.x_test, data.y_test, cfg.pixels)
     log.info("collected layer %s %s over the test set", layer, acts["hidden"].shape)
     artifacts.write_npz(paths(cfg).activations, **acts)
@@ -431,7 +431,7 @@ STAGES = (
         "read the layer's units out over the test set, and ablate each -> activations.npz, weights.npz",
         run_collect,
         config=lambda cfg: cfg.subject_fields(),
-        inputs=lambda cfg: {"data": _data_hash(cfg)} | _files(cfg, "model", "train"),
+        inputs=lambda cfg: {"data": _data_hash(cfg)} | _files(cfg, "model"),
         outputs=lambda cfg: _files(cfg, "activations", "weights"),
         code=(run_collect, load_subject_model),
     ),

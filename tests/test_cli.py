@@ -65,8 +65,11 @@ def test_collect_without_a_model_is_a_clear_error(tmp_path, capsys):
 def test_unreadable_data_file_is_a_clear_error(tmp_path, capsys):
     bad = tmp_path / "mnist.npz"
     bad.write_bytes(b"\x00" * 100)
-    code, err = run(["train", "--data", str(bad), "--out", str(tmp_path / "out")], capsys)
+    code, err = run(["train", "--dataset", "mnist", "--data", str(bad), "--out", str(tmp_path / "out")], capsys)
     assert_one_line_error(code, err, "is not a usable MNIST npz")
+    code, err = run(["train", "--data", str(bad), "--out", str(tmp_path / "out")], capsys)
+    assert_one_line_error(code, err, "is not a usable data file")
+    assert "is not an .npz archive" in err
 
 
 def test_metrics_missing_keys_is_a_clear_error_and_keeps_what_was_built(tmp_path, capsys):

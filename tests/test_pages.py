@@ -161,8 +161,8 @@ def test_strict_site_build_shows_every_named_chart(metrics, tmp_path):
 def test_the_same_inputs_draw_byte_identical_charts(metrics, tmp_path):
     acts, weights = synthetic_run()
     images = np.zeros((len(acts["labels"]), 28, 28), np.uint8)
-    first = charts.chart_tasks(metrics, acts, weights, images, 5, tmp_path / "a")
-    second = charts.chart_tasks(metrics, acts, weights, images, 5, tmp_path / "b")
+    first = charts.chart_tasks(metrics, acts, weights, images, 5, tmp_path / "a", None)
+    second = charts.chart_tasks(metrics, acts, weights, images, 5, tmp_path / "b", None)
     for task_a, task_b in list(zip(first, second, strict=True))[:8]:
         charts._run_task(task_a)
         charts._run_task(task_b)
