@@ -277,3 +277,23 @@ def test_the_sweep_does_not_apply_to_a_users_model(user_files, tmp_path):
         ]
     )
     assert_one_line_error(result, "retrains the paper's network; it does not apply to --model")
+
+
+def test_the_site_has_a_page_for_every_class_and_unit_and_prints_the_names_as_text(conv_metrics, user_files):
+    root, _ = user_files
+    flags = ["--model", str(root / "my.keras"), "--layer", "conv", "--data", str(root / "my.npz")]
+    folders = ["--out", str(root / "conv" / "artifacts"), "--pages-dir", str(root / "conv" / "pages")]
+    folders += ["--site-dir", str(root / "conv" / "site")]
+    code, _, err = cli(["report", *flags, *folders])
+    assert code == 0, err
+    site = root / "conv" / "site"
+    for c, name in enumerate(CLASS_NAMES):
+        page = (site / "classes" / f"class-{c}.html").read_text()
+        assert "<b>" not in page and 'href="javascript' not in page
+    for n in range(6):
+        page = (site / "units" / f"unit-{n}.html").read_text()
+        assert f"Channel {n}" in page and "spatial max" in page
+    assert not (site / "robustness.html").exists() and not (site / "explore.html").exists()
+    home = (site / "index.html").read_text()
+    assert "No Explore page" in home and "Conv2D" in home and "<b>" not in home
+    assert "two &lt;b&gt;" in home or "two &#60;b&#62;" in home  # the name, shown as text
