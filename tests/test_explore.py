@@ -17,6 +17,7 @@ from nu_keras.errors import NuKerasError
 
 EXPLORE_JS = REPO / "docs" / "overrides" / "assets" / "javascripts" / "explore.js"
 HARNESS = REPO / "tests" / "explore_harness.js"
+DIGITS = [str(d) for d in range(10)]
 
 
 # -------------------------------------------------------------------------------------- preprocessing
@@ -102,7 +103,8 @@ def keras_run():
 @pytest.fixture(scope="module")
 def exported(keras_run, tmp_path_factory):
     run = keras_run
-    data = explore.explore_data(run["weights"], run["acts"], run["images"], 0.5, per_digit=5)
+    stack = explore.stack_from_weights(run["weights"])
+    data = explore.explore_data(stack, 0, run["acts"], run["images"], 0.5, 5, 1 / 255, DIGITS)
     path = tmp_path_factory.mktemp("explore") / explore.SCRIPT_NAME
     summary = explore.write_script(path, data)
     return {"data": data, "path": path, "summary": summary}
@@ -114,9 +116,11 @@ def decoded(text: str, dtype: str) -> np.ndarray:
 
 def test_the_script_carries_this_runs_exact_weights(exported, keras_run):
     data, weights = exported["data"], keras_run["weights"]
-    for key in ("hidden_kernel", "hidden_bias", "output_kernel", "output_bias"):
-        shipped = decoded(data[key], "<f4")
-        assert shipped.tobytes() == np.asarray(weights[key], "<f4").ravel().tobytes(), key
+    layers = data["layers"]
+    shipped = {f"{d['name']}_{part}": decoded(d[part], "<f4") for d in layers for part in ("kernel", "bias")}
+    assert shipped.keys() == weights.keys()
+    for key, values in shipped.items():
+        assert values.tobytes() == np.asarray(weights[key], "<f4").ravel().tobytes(), key
     assert exported["summary"]["parameters"] == 7960
     means = decoded(data["unit_means"], "<f4")
     np.testing.assert_allclose(means, keras_run["acts"]["hidden"].mean(axis=0), rtol=1e-6)
@@ -146,7 +150,7 @@ def test_the_script_carries_a_sample_per_digit_and_every_misclassified_image(exp
     assert wrong <= set(indices.tolist()) and data["misclassified_left_out"] == 0
     for d in range(10):
         first = np.flatnonzero(acts["labels"] == d)[:5].tolist()
-        assert exported["summary"]["first_of_digit"][d][:5] == first
+        assert exported["summary"]["first_of_class"][d][:5] == first
 
 
 def test_the_script_is_one_global_assignment_of_json(exported):
@@ -171,7 +175,7 @@ def test_the_export_stays_under_2_mb_for_a_test_set_of_mnist_size(wrong_share, m
         "output_bias": np.zeros(10, np.float32),
     }
     images = rng.integers(0, 256, size=(10000, 28, 28), dtype=np.uint8)
-    data = explore.explore_data(weights, acts, images, 0.5, explore.SAMPLE_PER_DIGIT)
+    data = explore.paper_explore_data(weights, acts, images, 0.5, explore.SAMPLE_PER_CLASS)
     size = len(explore.script_text(data).encode())
     assert size < 2_000_000, size
     wrong = int(np.sum(labels != predictions))
@@ -275,7 +279,7 @@ def test_the_explore_page_and_its_links_from_digit_and_neuron_pages_are_rendered
     acts, weights = synthetic_run()
     metrics = synthetic_metrics(acts, weights, RunConfig())
     images = synthetic_images(len(acts["labels"]))
-    data = explore.explore_data(weights, acts, images, 0.5, per_digit=8)
+    data = explore.paper_explore_data(weights, acts, images, 0.5, 8)
     summary = explore.write_script(tmp_path / explore.SCRIPT_NAME, data)
     count = pages.render_all(metrics, 5, RunConfig().project_root / "report_templates", tmp_path, explore=summary)
     assert count == len(list(tmp_path.rglob("*.md"))) and (tmp_path / "explore.md").is_file()
