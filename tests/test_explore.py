@@ -564,3 +564,76 @@ def test_the_page_script_never_parses_text_as_html():
     script = EXPLORE_JS.read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in script, sink
+
+
+# ------------------------------------------------------------------------------- the page, for any data set
+
+MNIST = {"title": "MNIST", "noun": "digit", "nouns": "digits"}
+FASHION = {"title": "Fashion-MNIST", "noun": "class", "nouns": "classes"}
+PAPER_SUBJECT = {"unit": "neuron", "units": "neurons", "layer": "hidden", "trained_here": True}
+
+
+def render_explore(summary: dict, names: list[str], dataset: dict, subject: dict) -> str:
+    """explore.md.j2 with the context pages.py hands it: classes as {index, name, label}, dataset, subject."""
+    from nu_keras import pages
+
+    digit = dataset["noun"] == "digit"
+    classes = [{"index": k, "name": n, "label": f"digit {n}" if digit else n} for k, n in enumerate(names)]
+    context = {
+        "explore": summary,
+        "m": {"test_accuracy": 0.9312},
+        "cfg": {"seed": 7},
+        "classes": classes,
+        "dataset": dataset,
+        "subject": subject,
+    }
+    return pages.environment(TEMPLATES).get_template("explore.md.j2").render(**context)
+
+
+def test_the_paper_networks_page_offers_the_drawing_pad_and_pixel_maps_in_digit_words():
+    from conftest import synthetic_run
+
+    acts, weights = synthetic_run()
+    data = explore.paper_explore_data(weights, acts, synthetic_images(len(acts["labels"])), 0.5, 8)
+    page = render_explore(explore.summary(data, 123_000), DIGITS, MNIST, PAPER_SUBJECT)
+    assert "Draw a digit, or pick one of the test images" in page and "the\n10 hidden units, the 10 output" in page
+    assert "(seed 7, test accuracy 93.12\u00a0%)" in page and "7,960 weights and biases are copied" in page
+    assert '<option value="3">digit 3</option>' in page and "Predicted digit: <strong" in page
+    assert 'id="nk-canvas"' in page and 'id="nk-weights" class="nk-grid" width="28" height="28"' in page
+    assert "## How a drawing becomes an input" in page and "the first\n8 of each digit" in page
+    assert '<h2 id="nk-units-title">Hidden units</h2>' in page and "Each neuron page links here" in page
+
+
+def test_a_colour_data_set_read_out_deeper_has_no_drawing_pad_nor_weight_map_and_says_why():
+    names = ["T-shirt/top", "<b>Trouser</b>", "Ankle boot", "[x](javascript:alert(1))", "Bag"]
+    stack = random_stack([8 * 8 * 3, 16, 12, 5], ["relu", "relu", "softmax"])
+    stack[0]["name"] = "<script>alert(1)</script>"
+    data = stack_data(stack, 1, random_pixels((40, 8, 8, 3), "u1"), names=names)
+    subject = {"unit": "unit", "units": "units", "layer": "dense_1", "trained_here": False}
+    page = render_explore(explore.summary(data, 50_000), names, FASHION, subject)
+    assert 'id="nk-canvas"' not in page and "How a drawing becomes" not in page and "Draw a" not in page
+    assert "There is no drawing pad: the network reads 8 × 8 images with 3 channels" in page
+    assert 'id="nk-weights"' not in page and "No weight map: the unit reads the 16 outputs of layer <code>" in page
+    assert 'id="nk-input" class="nk-grid nk-view" width="8" height="8"' in page and "Next image of this class" in page
+    assert "the\n12 units of layer <code>dense&#95;1</code>" in page and "seed" not in page
+    assert "in 3 Dense layers" in page and "Predicted class: <strong" in page
+    assert "<script>alert" not in page and "<b>Trouser" not in page and "](javascript:" not in page
+    assert "&#60;b&#62;Trouser&#60;/b&#62;</option>" in page  # the name as text, whatever it holds
+
+
+def test_a_colour_data_set_read_out_at_the_first_layer_says_why_there_is_no_weight_map():
+    stack = random_stack([4 * 4 * 3, 6, 3], ["tanh", "softmax"])
+    data = stack_data(stack, 0, random_pixels((30, 4, 4, 3), "u1"), names=["cat", "dog", "bird"])
+    subject = {"unit": "unit", "units": "units", "layer": "dense_0", "trained_here": False}
+    page = render_explore(explore.summary(data, 9_000), ["cat", "dog", "bird"], FASHION, subject)
+    assert 'id="nk-weights"' not in page and "No weight map: the unit reads 3 colour channels per pixel" in page
+    assert '<option value="2">bird</option>' in page
+
+
+def test_grey_images_of_another_size_keep_the_weight_maps_at_their_own_size_but_no_drawing_pad():
+    stack = random_stack([16 * 12, 8, 4], ["relu", "linear"])
+    data = stack_data(stack, 0, random_pixels((30, 16, 12), "f4"), pixel_scale=1.0, names=list("abcd"))
+    subject = {"unit": "unit", "units": "units", "layer": "dense_0", "trained_here": False}
+    page = render_explore(explore.summary(data, 9_000), list("abcd"), FASHION, subject)
+    assert 'id="nk-weights" class="nk-grid" width="12" height="16"' in page and 'id="nk-canvas"' not in page
+    assert "There is no drawing pad: the network reads 16 × 12 images with 1 channel," in page
