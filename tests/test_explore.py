@@ -3,7 +3,6 @@ forward pass and preprocessing (run by Node, outside a browser) held to Keras, n
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 import subprocess
@@ -11,6 +10,19 @@ import subprocess
 import numpy as np
 import pytest
 from browser_helpers import REPO, need
+from explore_helpers import (
+    FASHION,
+    MNIST,
+    PAPER_SUBJECT,
+    decoded,
+    numpy_forward,
+    random_pixels,
+    random_stack,
+    render_explore,
+    softmax,
+    stack_data,
+    stack_run,
+)
 
 from nu_keras import analysis, explore
 from nu_keras.errors import NuKerasError
@@ -110,10 +122,6 @@ def exported(keras_run, tmp_path_factory):
     return {"data": data, "path": path, "summary": summary}
 
 
-def decoded(text: str, dtype: str) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), dtype=dtype)
-
-
 def test_the_script_carries_this_runs_exact_weights(exported, keras_run):
     data, weights = exported["data"], keras_run["weights"]
     layers = data["layers"]
@@ -205,11 +213,6 @@ def run_node(tmp_path, data_script, request: dict) -> dict:
     return json.loads(done.stdout)
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
-
-
 def test_the_javascript_forward_pass_equals_keras_on_every_shipped_image(exported, keras_run, tmp_path):
     answer = run_node(tmp_path, exported["path"], {"forward": True})
     rows = np.array(exported["data"]["indices"])
@@ -297,67 +300,6 @@ def test_the_explore_page_and_its_links_from_digit_and_neuron_pages_are_rendered
 
 
 # ------------------------------------------------------------------------------- any stack of Dense layers
-
-TEMPLATES = REPO / "report_templates"
-
-
-def random_stack(widths: list[int], activations: list[str], seed: int = 0) -> list[dict]:
-    """Dense layers from widths[0] inputs through each later width, weights spread enough to vary outputs."""
-    rng = np.random.default_rng(seed)
-    return [
-        {
-            "name": f"dense_{i}",
-            "kernel": rng.normal(0, 1.5 / np.sqrt(fan_in), (fan_in, fan_out)).astype(np.float32),
-            "bias": rng.normal(0, 0.3, fan_out).astype(np.float32),
-            "activation": activation,
-        }
-        for i, (fan_in, fan_out, activation) in enumerate(zip(widths[:-1], widths[1:], activations, strict=True))
-    ]
-
-
-def numpy_activation(name: str, pre: np.ndarray) -> np.ndarray:
-    functions = {
-        "relu": lambda p: np.maximum(p, 0.0),
-        "linear": lambda p: p,
-        "sigmoid": lambda p: 1 / (1 + np.exp(-p)),
-        "tanh": np.tanh,
-        "softmax": softmax,
-    }
-    return functions[name](pre)
-
-
-def numpy_forward(stack, x, readout, unit=None, fill=0.0) -> tuple[np.ndarray, np.ndarray]:
-    """(N, U) readout activations and (N, C) probabilities in float64, one readout unit replaced by `fill`."""
-    a = np.asarray(x, np.float64)
-    for i, layer in enumerate(stack[:-1]):
-        a = numpy_activation(layer["activation"], a @ layer["kernel"].astype(np.float64) + layer["bias"])
-        if i == readout:
-            if unit is not None:
-                a = a.copy()
-                a[:, unit] = fill
-            hidden = a
-    return hidden, softmax(a @ stack[-1]["kernel"].astype(np.float64) + stack[-1]["bias"])
-
-
-def random_pixels(shape: tuple[int, ...], dtype: str, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    if dtype == "u1":
-        return rng.integers(0, 256, size=shape, dtype=np.uint8)
-    return rng.random(shape, dtype=np.float32)
-
-
-def stack_run(stack, readout, images, pixel_scale, classes) -> dict:
-    """Labels cycling through the classes and the stack's own readout activations and predictions."""
-    hidden, probabilities = numpy_forward(stack, explore.model_input(images, pixel_scale), readout)
-    labels = np.arange(len(images)) % classes
-    return {"hidden": hidden.astype(np.float32), "labels": labels, "predictions": probabilities.argmax(axis=1)}
-
-
-def stack_data(stack, readout, images, pixel_scale=1 / 255, names=None, per_class=4) -> dict:
-    classes = stack[-1]["bias"].shape[0]
-    names = names or [f"class {k}" for k in range(classes)]
-    acts = stack_run(stack, readout, images, pixel_scale, classes)
-    return explore.explore_data(stack, readout, acts, images, 0.5, per_class, pixel_scale, names)
 
 
 def test_a_stack_with_one_hidden_layer_ships_each_layer_exactly():
@@ -567,27 +509,6 @@ def test_the_page_script_never_parses_text_as_html():
 
 
 # ------------------------------------------------------------------------------- the page, for any data set
-
-MNIST = {"title": "MNIST", "noun": "digit", "nouns": "digits"}
-FASHION = {"title": "Fashion-MNIST", "noun": "class", "nouns": "classes"}
-PAPER_SUBJECT = {"unit": "neuron", "units": "neurons", "layer": "hidden", "trained_here": True}
-
-
-def render_explore(summary: dict, names: list[str], dataset: dict, subject: dict) -> str:
-    """explore.md.j2 with the context pages.py hands it: classes as {index, name, label}, dataset, subject."""
-    from nu_keras import pages
-
-    digit = dataset["noun"] == "digit"
-    classes = [{"index": k, "name": n, "label": f"digit {n}" if digit else n} for k, n in enumerate(names)]
-    context = {
-        "explore": summary,
-        "m": {"test_accuracy": 0.9312},
-        "cfg": {"seed": 7},
-        "classes": classes,
-        "dataset": dataset,
-        "subject": subject,
-    }
-    return pages.environment(TEMPLATES).get_template("explore.md.j2").render(**context)
 
 
 def test_the_paper_networks_page_offers_the_drawing_pad_and_pixel_maps_in_digit_words():

@@ -11,7 +11,7 @@ import markdown
 import numpy as np
 import pytest
 from browser_helpers import REPO, new_context
-from test_explore import (
+from explore_helpers import (
     FASHION,
     numpy_forward,
     random_pixels,
