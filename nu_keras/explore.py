@@ -184,6 +184,8 @@ def explore_data(
     `hidden` (N, U) over the test set with `labels` and `predictions` (N,); `images` are the test images as
     stored, (N, H, W) or (N, H, W, C), uint8 or float in [0, 1], and `pixel_scale` turns them into the
     network's input (`model_input`). `class_names` (C strings; "0".."9" when omitted) are untrusted text.
+    The last layer's activation may be softmax or linear: the page shows the softmax of its pre-activations
+    either way, since the argmax (the prediction) is the same.
 
     >>> explore_data(stack_from_weights(weights), 0, acts, x_test, 0.5, 40, 1 / 255, list("0123456789"))
 
@@ -197,7 +199,7 @@ def explore_data(
     hidden = np.asarray(acts["hidden"], dtype=np.float64)
     images = np.asarray(images)
     shape = image_shape(images)
-    classes = int(np.shape(stack[-1]["bias"])[0]) if stack else 0
+    classes = int(np.size(stack[-1]["bias"])) if stack else 0
     names = [str(k) for k in range(classes)] if class_names is None else [str(n) for n in class_names]
     _check_run(stack, readout, hidden, labels, predictions, images, shape, names, pixel_scale)
     dtype = "u1" if images.dtype == np.uint8 else "<f4"

@@ -38,6 +38,11 @@ SHOWN_JS = """() => ({
     unit: Number((document.querySelector('input[name=nk-inspect]:checked') || {value: -1}).value),
     silenced: Array.from(document.querySelectorAll('.nk-unit-row input[type=checkbox]'), e => e.checked),
     scrolls: (e => e.scrollHeight > e.clientHeight + 10)(document.getElementById('nk-units')),
+    inspected_in_view: (() => {
+        const list = document.getElementById('nk-units').getBoundingClientRect();
+        const row = document.querySelector('input[name=nk-inspect]:checked').closest('.nk-row').getBoundingClientRect();
+        return row.top >= list.top - 1 && row.bottom <= list.bottom + 1;
+    })(),
 })"""
 
 
@@ -76,7 +81,7 @@ def test_a_colour_network_read_out_at_256_hidden_units_runs_in_the_page(browser,
     context, page, errors = open_page(browser, tmp_path, f"#image={index}&unit=200&silenced=3")
     shown = page.evaluate(SHOWN_JS)
     assert shown["names"] == NAMES and shown["markup"] == 0  # untrusted names arrive as text
-    assert len(shown["hidden"]) == 256 and shown["scrolls"] and shown["unit"] == 200
+    assert len(shown["hidden"]) == 256 and shown["scrolls"] and shown["unit"] == 200 and shown["inspected_in_view"]
     assert [u for u, on in enumerate(shown["silenced"]) if on] == [3]
     x = explore.model_input(images[index : index + 1], 1 / 255)
     hidden, probabilities = numpy_forward(stack, x, 1, 3, 0.0)

@@ -283,7 +283,7 @@
     var pen = canDraw ? canvas.getContext("2d", { willReadFrequently: true }) : null;
     var pixelMaps = Boolean($("nk-weights")) && net.readout === 0 && C === 1; // the unit's weights read pixels
     var state = { row: null, input: new Float32Array(size), shown: new Float64Array(size), silenced: [], mode: "zero",
-                  unit: null, unitChosen: false, result: null, drawing: false, drawn: false, lastFragment: null,
+                  unit: null, shownUnit: null, unitChosen: false, result: null, drawing: false, drawn: false, lastFragment: null,
                   pending: false };
     for (var u = 0; u < net.units; u++) state.silenced.push(false);
     var rowOfIndex = Object.create(null); // test-set index -> row of the shipped images
@@ -482,6 +482,8 @@
       var blank = state.row === null && !state.drawn;
       var predicted = result.predicted, preferred = net.preferredUnit[predicted], dominant = net.dominantUnit[predicted];
       if (!state.unitChosen) state.unit = preferred; // until the reader picks one, follow the prediction
+      if (state.unit !== state.shownUnit) keepInView($("nk-units"), unitRows[state.unit].row);
+      state.shownUnit = state.unit;
       paintGrid($("nk-input"), state.shown, pixelColour(C), H, W);
       outputRows.forEach(function (out, k) {
         var p = result.probabilities[k];
@@ -521,6 +523,13 @@
           " %. Unit " + state.unit + " activation " + fixed(result.hidden[state.unit], 2) + ". " +
           (silenced.length ? "Silenced units (" + (state.mode === "mean" ? "set to their mean" : "set to zero") + "): " + silenced.join(", ") + "." : "No unit silenced.");
       }
+    }
+
+    // A long unit list scrolls within its panel: bring the inspected unit into it, leaving the page where it is.
+    function keepInView(list, row) {
+      var outer = list.getBoundingClientRect(), inner = row.getBoundingClientRect();
+      if (inner.top < outer.top) list.scrollTop -= outer.top - inner.top;
+      else if (inner.bottom > outer.bottom) list.scrollTop += inner.bottom - outer.bottom;
     }
 
     // The inspected unit's weighted sum over its layer's input x: pixels at the first layer, the previous
