@@ -3,8 +3,12 @@
 The page runs the network in the reader's browser, opened from a server or straight from disk. From
 `file://` Chromium refuses ES-module imports and `fetch` of local JSON, so the data ships as a classic
 script that assigns one global, `window.NU_KERAS_EXPLORE`; arrays travel as base64 of their exact
-little-endian bytes (float32 weights, uint8 pixels), so the browser computes with the very numbers the
-report analyses.
+little-endian bytes (float32 weights, uint8 or float32 pixels), so the browser computes with the very
+numbers the report analyses.
+
+The network is a stack of Dense layers over the flattened image (any depth and width); one of its layers,
+the readout, is the one the page lists, silences and inspects. The paper's 784-U-10 network is the stack
+`stack_from_weights(weights)` with readout 0.
 
 `preprocess_drawing` is the reference for the page's JavaScript preprocessing (explore.js): a drawn
 digit looks nothing like MNIST until it is cropped, scaled into a 20x20 box and centred by its centre of
@@ -17,33 +21,109 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 
-from nu_keras import analysis, artifacts
+from nu_keras import artifacts
 from nu_keras.errors import NuKerasError
 
 SCRIPT_NAME = "explore-data.js"  # written next to explore.md in the pages folder
 GLOBAL_NAME = "NU_KERAS_EXPLORE"
-SAMPLE_PER_DIGIT = 40  # first test images of each digit for the picker (more than any Digit page shows)
-MAX_IMAGES = 1800  # about 1.9 MB of base64 pixels at most: the misclassified list is cut in test order beyond
+SAMPLE_PER_CLASS = 40  # first test images of each class for the picker (more than any Digit page shows)
+SAMPLE_PER_DIGIT = SAMPLE_PER_CLASS  # the name the pipeline uses until it passes a stack
+MAX_IMAGES = 1800  # about 1.9 MB of base64 MNIST pixels at most: the misclassified list is cut in test order beyond
+MAX_PIXEL_BYTES = MAX_IMAGES * 28 * 28  # the same budget in bytes, for larger, colour or float images
+ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh", "softmax")  # what explore.js computes
+LAST_ACTIVATIONS = ("softmax", "linear")  # the output layer: the page shows softmax of its pre-activations
+PAPER_PIXEL_SCALE = 1 / 255  # MNIST's uint8 pixels to the unit range the paper's network is trained on
 FRAME, BOX = 28, 20  # MNIST: digits scaled to fit 20x20, centred by centre of mass in 28x28
 TIE_MARGIN = 1e-9  # see round_half_up
 INK_THRESHOLD = 0.05  # a pixel with less ink is the brush's soft edge, not part of the digit's extent
 
 
-# ------------------------------------------------------------------------------------------------ export
+# ------------------------------------------------------------------------------------------------- stack
 
 
-def picker_rows(labels: np.ndarray, predictions: np.ndarray, per_digit: int) -> tuple[np.ndarray, int]:
-    """Test-set indices the page ships, in test order: the first `per_digit` of each digit, then every
-    misclassified image as long as the total stays within MAX_IMAGES; also how many misclassified were left out.
+def stack_from_weights(weights: dict) -> list[dict]:
+    """The paper's network as a stack: hidden (relu) then output (softmax), from its weights.npz keys.
+
+    >>> [layer["name"] for layer in stack_from_weights(weights)]
+    ['hidden', 'output']
     """
-    sample = np.concatenate([np.flatnonzero(labels == d)[:per_digit] for d in range(10)])
+    return [
+        _layer("hidden", weights["hidden_kernel"], weights["hidden_bias"], "relu"),
+        _layer("output", weights["output_kernel"], weights["output_bias"], "softmax"),
+    ]
+
+
+def _layer(name: str, kernel: np.ndarray, bias: np.ndarray, activation: str) -> dict:
+    return {"name": name, "kernel": np.asarray(kernel), "bias": np.asarray(bias), "activation": activation}
+
+
+def check_stack(stack: list[dict], readout: int, inputs: int, classes: int) -> None:
+    """Raise a one-line NuKerasError unless `stack` is Dense layers from `inputs` to `classes` that
+    explore.js can run, and `readout` one of its layers before the last."""
+    if len(stack) < 2:
+        raise NuKerasError(f"the explorer needs at least two Dense layers, not {len(stack)}")
+    if not isinstance(readout, int | np.integer) or not 0 <= readout < len(stack) - 1:
+        raise NuKerasError(f"the explored layer must be one of the first {len(stack) - 1}, not index {readout}")
+    width = inputs
+    for layer in stack:
+        kernel, bias, name = np.shape(layer["kernel"]), np.shape(layer["bias"]), layer["name"]
+        if len(kernel) != 2 or kernel[0] != width or bias != kernel[1:]:
+            raise NuKerasError(f"layer {name!r}: kernel {kernel} and bias {bias} do not take {width} inputs")
+        if layer["activation"] not in ACTIVATIONS:
+            raise NuKerasError(f"layer {name!r}: the explorer cannot compute activation {layer['activation']!r}")
+        width = kernel[1]
+    if width != classes or stack[-1]["activation"] not in LAST_ACTIVATIONS:
+        raise NuKerasError(f"the last layer must give {classes} class scores (softmax or linear)")
+
+
+def parameters(stack: list[dict]) -> int:
+    """Weights and biases over the whole stack."""
+    return int(sum(np.size(layer["kernel"]) + np.size(layer["bias"]) for layer in stack))
+
+
+# ------------------------------------------------------------------------------------------------ images
+
+
+def image_shape(images: np.ndarray) -> tuple[int, int, int]:
+    """(H, W, C) of a test set stored as (N, H, W) or (N, H, W, C) uint8 or float pixels."""
+    if images.ndim not in (3, 4) or not (images.dtype == np.uint8 or np.issubdtype(images.dtype, np.floating)):
+        raise NuKerasError(
+            f"the explorer needs (N, H, W[, C]) uint8 or float images, not {images.dtype} {images.shape}"
+        )
+    height, width = images.shape[1:3]
+    return int(height), int(width), int(images.shape[3]) if images.ndim == 4 else 1
+
+
+def model_input(images: np.ndarray, pixel_scale: float) -> np.ndarray:
+    """(N, H*W*C) float32: what the network reads, and what explore.js computes from the shipped pixels.
+
+    The product is taken in float64 and rounded once to float32, so a scale of 1/255 gives exactly
+    `images / np.float32(255)` (nu_keras.model.scale), and a scale of 1 leaves float pixels unchanged.
+    """
+    return (images.reshape(len(images), -1).astype(np.float64) * pixel_scale).astype(np.float32)
+
+
+def image_budget(shape: tuple[int, int, int], dtype: str) -> int:
+    """How many images the page may carry: MAX_IMAGES of MNIST's size, fewer when each is larger."""
+    size = math.prod(shape) * (1 if dtype == "u1" else 4)
+    return max(1, min(MAX_IMAGES, MAX_PIXEL_BYTES // size))
+
+
+def picker_rows(
+    labels: np.ndarray, predictions: np.ndarray, per_class: int, classes: int = 10, budget: int = MAX_IMAGES
+) -> tuple[np.ndarray, int]:
+    """Test-set indices the page ships, in test order: the first `per_class` of each class, then every
+    misclassified image as long as the total stays within `budget`; also how many misclassified were left out.
+    """
+    sample = np.concatenate([np.flatnonzero(labels == k)[:per_class] for k in range(classes)]).astype(np.int64)
     wrong = np.flatnonzero(labels != predictions)
     extra = np.setdiff1d(wrong, sample)
-    room = max(MAX_IMAGES - len(sample), 0)
+    room = max(budget - len(sample), 0)
     return np.union1d(sample, extra[:room]), max(len(extra) - room, 0)
 
 
@@ -51,50 +131,144 @@ def _b64(array: np.ndarray, dtype: str) -> str:
     return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
 
 
-def marked_units(hidden: np.ndarray, labels: np.ndarray, threshold: float) -> tuple[list[int], list[int | None]]:
-    """Per digit, its preferred unit (largest mean activation over its test images) and its dominant unit
+# ------------------------------------------------------------------------------------------------- units
+
+
+def class_means(hidden: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
+    """(C, U) mean activation of each unit over the images of each class (0 for a class with none)."""
+    indicator = (labels[None, :] == np.arange(classes)[:, None]).astype(np.float64)  # (C, N)
+    return indicator @ hidden / np.maximum(indicator.sum(axis=1, keepdims=True), 1)
+
+
+def dominance_shares(hidden: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
+    """(C, U) share of each class's images whose most active unit is n; an image whose units are all
+    silent (none above zero) has none, as in nu_keras.analysis.dominance_matrix."""
+    winners = np.where(hidden.max(axis=1) > 0, hidden.argmax(axis=1), -1)
+    table = np.zeros((classes, hidden.shape[1]))
+    for k in range(classes):
+        won = winners[labels == k]
+        table[k] = np.bincount(won[won >= 0], minlength=hidden.shape[1]) / max(len(won), 1)
+    return table
+
+
+def marked_units(
+    hidden: np.ndarray, labels: np.ndarray, threshold: float, classes: int = 10
+) -> tuple[list[int], list[int | None]]:
+    """Per class, its preferred unit (largest mean activation over its test images) and its dominant unit
     (the most active one on more than `threshold` of them), or None when no unit is; as the pages define them.
     """
-    preferred = analysis.per_digit_mean(hidden, labels).argmax(axis=1)
-    share = analysis.dominance_matrix(hidden, labels)
+    preferred = class_means(hidden, labels, classes).argmax(axis=1)
+    share = dominance_shares(hidden, labels, classes)
     dominant = [int(row.argmax()) if row.max() > threshold else None for row in share]
     return [int(u) for u in preferred], dominant
 
 
-def explore_data(weights: dict, acts: dict, images: np.ndarray, threshold: float, per_digit: int) -> dict:
-    """Everything the page needs, JSON-ready: weights, unit means, each digit's marked units, images."""
+# ------------------------------------------------------------------------------------------------ export
+
+
+def explore_data(
+    stack: list[dict],
+    readout: int,
+    acts: dict,
+    images: np.ndarray,
+    threshold: float,
+    per_class: int = SAMPLE_PER_CLASS,
+    pixel_scale: float = PAPER_PIXEL_SCALE,
+    class_names: list[str] | None = None,
+) -> dict:
+    """Everything the page needs, JSON-ready: the stack's weights, the readout layer's unit means and each
+    class's marked units, and the picker's images.
+
+    `stack` lists the Dense layers from input to output (`name`, `kernel` (in, out), `bias` (out,),
+    `activation`); `readout` indexes the layer whose units the page shows; `acts` holds that layer's
+    `hidden` (N, U) over the test set with `labels` and `predictions` (N,); `images` are the test images as
+    stored, (N, H, W) or (N, H, W, C), uint8 or float in [0, 1], and `pixel_scale` turns them into the
+    network's input (`model_input`). `class_names` (C strings; "0".."9" when omitted) are untrusted text.
+    The last layer's activation may be softmax or linear: the page shows the softmax of its pre-activations
+    either way, since the argmax (the prediction) is the same.
+
+    >>> explore_data(stack_from_weights(weights), 0, acts, x_test, 0.5, 40, 1 / 255, list("0123456789"))
+
+    Until the pipeline passes a stack, its old call `explore_data(weights, acts, images, threshold,
+    per_digit)` is read as the paper's network (see `paper_explore_data`).
+    """
+    if isinstance(stack, dict):  # the pipeline's call before the merge: (weights, acts, images, threshold, per_digit)
+        return paper_explore_data(stack, readout, acts, images, threshold)
     labels = np.asarray(acts["labels"]).astype(np.int64)
     predictions = np.asarray(acts["predictions"]).astype(np.int64)
     hidden = np.asarray(acts["hidden"], dtype=np.float64)
-    rows, left_out = picker_rows(labels, predictions, per_digit)
-    preferred, dominant = marked_units(hidden, labels, threshold)
-    kernel = np.asarray(weights["hidden_kernel"])
-    if images.shape[1:] != (FRAME, FRAME) or kernel.shape[0] != FRAME * FRAME or len(images) != len(labels):
-        raise NuKerasError("the explorer needs 28x28 test images matching activations.npz and a 784-input network")
+    images = np.asarray(images)
+    shape = image_shape(images)
+    classes = int(np.size(stack[-1]["bias"])) if stack else 0
+    names = [str(k) for k in range(classes)] if class_names is None else [str(n) for n in class_names]
+    _check_run(stack, readout, hidden, labels, predictions, images, shape, names, pixel_scale)
+    dtype = "u1" if images.dtype == np.uint8 else "<f4"
+    budget = image_budget(shape, dtype)
+    per_class = max(1, min(per_class, budget // classes))  # many classes of large images: fewer of each
+    rows, left_out = picker_rows(labels, predictions, per_class, classes, budget)
+    preferred, dominant = marked_units(hidden, labels, threshold, classes)
     return {
-        "inputs": int(kernel.shape[0]),
-        "units": int(kernel.shape[1]),
-        "classes": int(np.asarray(weights["output_bias"]).shape[0]),
-        "hidden_kernel": _b64(kernel, "<f4"),  # (784, units) row-major: pixel i, unit u at i * units + u
-        "hidden_bias": _b64(weights["hidden_bias"], "<f4"),
-        "output_kernel": _b64(weights["output_kernel"], "<f4"),  # (units, 10) row-major
-        "output_bias": _b64(weights["output_bias"], "<f4"),
+        "layers": [_layer_data(layer) for layer in stack],
+        "readout": int(readout),
+        "inputs": math.prod(shape),
+        "units": int(hidden.shape[1]),
+        "classes": classes,
+        "class_names": names,
+        "image_shape": list(shape),  # (H, W, C): pixel (y, x, c) at (y * W + x) * C + c, as Keras's Flatten
+        "pixel_dtype": dtype,
+        "pixel_scale": float(pixel_scale),
         "unit_means": _b64(hidden.mean(axis=0), "<f4"),  # test-set means, what "mean" silencing passes on
         "preferred_unit": preferred,
         "dominant_unit": dominant,
         "dominance_threshold": float(threshold),
-        "images": _b64(images[rows].reshape(len(rows), -1), "u1"),  # (n, 784) uint8 pixels
+        "images": _b64(images[rows].reshape(len(rows), -1), dtype),  # (n, H*W*C) pixels as stored
         "indices": rows.tolist(),  # test-set index of each image
         "labels": labels[rows].tolist(),
         "misclassified_total": int(np.sum(labels != predictions)),
         "misclassified_left_out": int(left_out),
-        "per_digit": int(per_digit),
+        "per_class": int(per_class),
     }
 
 
+def _layer_data(layer: dict) -> dict:
+    kernel = np.asarray(layer["kernel"])
+    return {
+        "name": str(layer["name"]),
+        "inputs": int(kernel.shape[0]),
+        "units": int(kernel.shape[1]),
+        "activation": layer["activation"],
+        "kernel": _b64(kernel, "<f4"),  # (in, out) row-major: input i, unit u at i * out + u
+        "bias": _b64(layer["bias"], "<f4"),
+    }
+
+
+def _check_run(stack, readout, hidden, labels, predictions, images, shape, names, pixel_scale) -> None:
+    """Raise a one-line NuKerasError when the stack, activations, images and names do not belong together."""
+    check_stack(stack, readout, math.prod(shape), len(names))
+    units = np.shape(stack[readout]["kernel"])[1]
+    if hidden.ndim != 2 or hidden.shape[1] != units:
+        raise NuKerasError(f"the activations have shape {hidden.shape}, not (N, {units}) of layer {readout}")
+    if not len(images) == len(hidden) == len(labels) == len(predictions):
+        raise NuKerasError(f"{len(images)} test images but {len(hidden)} rows of activations")
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(names)):
+        raise NuKerasError(f"labels must lie in 0..{len(names) - 1} for {len(names)} class names")
+    if not (math.isfinite(pixel_scale) and pixel_scale > 0):
+        raise NuKerasError(f"pixel_scale must be a positive number, not {pixel_scale}")
+
+
+def paper_explore_data(weights: dict, acts: dict, images: np.ndarray, threshold: float, per_digit: int) -> dict:
+    """The paper's 784-U-10 network on MNIST: its weights.npz as a stack read out at the hidden layer."""
+    digits = [str(d) for d in range(10)]
+    return explore_data(stack_from_weights(weights), 0, acts, images, threshold, per_digit, PAPER_PIXEL_SCALE, digits)
+
+
 def script_text(data: dict) -> str:
-    """A classic script assigning the data to one global; JSON is valid JavaScript for these values."""
-    payload = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    """A classic script assigning the data to one global; JSON is valid JavaScript for these values.
+
+    Class and layer names are untrusted: json.dumps escapes quotes and backslashes, and "<" is written
+    as \\u003c so a name holding "</script>" cannot end an inline script either.
+    """
+    payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
     header = "// Generated by nu-keras render: this run's network for the Explore page.\n"
     return f"{header}window.{GLOBAL_NAME} = {payload};\n"
 
@@ -103,25 +277,40 @@ def write_script(path: Path, data: dict) -> dict:
     """Write the data script; returns the page's summary of what it holds (counts and bytes)."""
     text = script_text(data)
     artifacts.write_text(Path(path), text)
-    return summary(data, len(text.encode("ascii")))
+    return summary(data, len(text.encode("utf-8")))
 
 
 def summary(data: dict, size: int) -> dict:
-    """What the Explore and Digit pages print about the exported data, and the example indices they link."""
+    """What the Explore and class pages print about the exported data, and the example indices they link."""
     indices, labels = data["indices"], data["labels"]
+    height, width, channels = data["image_shape"]
+    first_of_class = [
+        [i for i, label in zip(indices, labels, strict=True) if label == k] for k in range(data["classes"])
+    ]
+    previous = data["layers"][max(data["readout"] - 1, 0)]
     return {
         "script": SCRIPT_NAME,
         "bytes": size,
         "images": len(indices),
-        "per_digit": data["per_digit"],
+        "per_class": data["per_class"],
         "misclassified_total": data["misclassified_total"],
         "misclassified_shipped": data["misclassified_total"] - data["misclassified_left_out"],
-        "parameters": data["inputs"] * data["units"]
-        + data["units"]
-        + data["units"] * data["classes"]
-        + data["classes"],
+        "parameters": sum(layer["inputs"] * layer["units"] + layer["units"] for layer in data["layers"]),
+        "layers": len(data["layers"]),
+        "readout": data["readout"],
+        "previous_layer": previous["name"] if data["readout"] > 0 else None,  # what the readout units read
+        "previous_units": previous["units"] if data["readout"] > 0 else None,
+        "units": data["units"],
+        "classes": data["classes"],
+        "height": height,
+        "width": width,
+        "channels": channels,
+        "drawable": [height, width, channels] == [FRAME, FRAME, 1],  # the drawing pad and MNIST preprocessing
+        "pixel_maps": data["readout"] == 0 and channels == 1,  # the unit's weights read pixels: w and w ⊙ x maps
+        "dominance_threshold": data["dominance_threshold"],
         "preferred_unit": data["preferred_unit"],
-        "first_of_digit": [[i for i, label in zip(indices, labels, strict=True) if label == d] for d in range(10)],
+        "first_of_class": first_of_class,
+        "first_of_digit": first_of_class,  # digit.md.j2's name until the class pages take over
     }
 
 

@@ -3,7 +3,6 @@ forward pass and preprocessing (run by Node, outside a browser) held to Keras, n
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 import subprocess
@@ -11,12 +10,26 @@ import subprocess
 import numpy as np
 import pytest
 from browser_helpers import REPO, need
+from explore_helpers import (
+    FASHION,
+    MNIST,
+    PAPER_SUBJECT,
+    decoded,
+    numpy_forward,
+    random_pixels,
+    random_stack,
+    render_explore,
+    softmax,
+    stack_data,
+    stack_run,
+)
 
 from nu_keras import analysis, explore
 from nu_keras.errors import NuKerasError
 
 EXPLORE_JS = REPO / "docs" / "overrides" / "assets" / "javascripts" / "explore.js"
 HARNESS = REPO / "tests" / "explore_harness.js"
+DIGITS = [str(d) for d in range(10)]
 
 
 # -------------------------------------------------------------------------------------- preprocessing
@@ -102,21 +115,20 @@ def keras_run():
 @pytest.fixture(scope="module")
 def exported(keras_run, tmp_path_factory):
     run = keras_run
-    data = explore.explore_data(run["weights"], run["acts"], run["images"], 0.5, per_digit=5)
+    stack = explore.stack_from_weights(run["weights"])
+    data = explore.explore_data(stack, 0, run["acts"], run["images"], 0.5, 5, 1 / 255, DIGITS)
     path = tmp_path_factory.mktemp("explore") / explore.SCRIPT_NAME
     summary = explore.write_script(path, data)
     return {"data": data, "path": path, "summary": summary}
 
 
-def decoded(text: str, dtype: str) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), dtype=dtype)
-
-
 def test_the_script_carries_this_runs_exact_weights(exported, keras_run):
     data, weights = exported["data"], keras_run["weights"]
-    for key in ("hidden_kernel", "hidden_bias", "output_kernel", "output_bias"):
-        shipped = decoded(data[key], "<f4")
-        assert shipped.tobytes() == np.asarray(weights[key], "<f4").ravel().tobytes(), key
+    layers = data["layers"]
+    shipped = {f"{d['name']}_{part}": decoded(d[part], "<f4") for d in layers for part in ("kernel", "bias")}
+    assert shipped.keys() == weights.keys()
+    for key, values in shipped.items():
+        assert values.tobytes() == np.asarray(weights[key], "<f4").ravel().tobytes(), key
     assert exported["summary"]["parameters"] == 7960
     means = decoded(data["unit_means"], "<f4")
     np.testing.assert_allclose(means, keras_run["acts"]["hidden"].mean(axis=0), rtol=1e-6)
@@ -146,7 +158,7 @@ def test_the_script_carries_a_sample_per_digit_and_every_misclassified_image(exp
     assert wrong <= set(indices.tolist()) and data["misclassified_left_out"] == 0
     for d in range(10):
         first = np.flatnonzero(acts["labels"] == d)[:5].tolist()
-        assert exported["summary"]["first_of_digit"][d][:5] == first
+        assert exported["summary"]["first_of_class"][d][:5] == first
 
 
 def test_the_script_is_one_global_assignment_of_json(exported):
@@ -171,7 +183,7 @@ def test_the_export_stays_under_2_mb_for_a_test_set_of_mnist_size(wrong_share, m
         "output_bias": np.zeros(10, np.float32),
     }
     images = rng.integers(0, 256, size=(10000, 28, 28), dtype=np.uint8)
-    data = explore.explore_data(weights, acts, images, 0.5, explore.SAMPLE_PER_DIGIT)
+    data = explore.paper_explore_data(weights, acts, images, 0.5, explore.SAMPLE_PER_CLASS)
     size = len(explore.script_text(data).encode())
     assert size < 2_000_000, size
     wrong = int(np.sum(labels != predictions))
@@ -199,11 +211,6 @@ def run_node(tmp_path, data_script, request: dict) -> dict:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def test_the_javascript_forward_pass_equals_keras_on_every_shipped_image(exported, keras_run, tmp_path):
@@ -275,7 +282,7 @@ def test_the_explore_page_and_its_links_from_digit_and_neuron_pages_are_rendered
     acts, weights = synthetic_run()
     metrics = synthetic_metrics(acts, weights, RunConfig())
     images = synthetic_images(len(acts["labels"]))
-    data = explore.explore_data(weights, acts, images, 0.5, per_digit=8)
+    data = explore.paper_explore_data(weights, acts, images, 0.5, 8)
     summary = explore.write_script(tmp_path / explore.SCRIPT_NAME, data)
     count = pages.render_all(metrics, 5, RunConfig().project_root / "report_templates", tmp_path, explore=summary)
     assert count == len(list(tmp_path.rglob("*.md"))) and (tmp_path / "explore.md").is_file()
@@ -290,3 +297,264 @@ def test_the_explore_page_and_its_links_from_digit_and_neuron_pages_are_rendered
     for n in range(10):
         text = (tmp_path / f"neurons/neuron-{n}.md").read_text()
         assert f"[Open neuron {n} in Explore](../explore.md#unit={n})" in text
+
+
+# ------------------------------------------------------------------------------- any stack of Dense layers
+
+
+def test_a_stack_with_one_hidden_layer_ships_each_layer_exactly():
+    stack = random_stack([784, 12, 10], ["relu", "softmax"])
+    data = stack_data(stack, 0, random_pixels((60, 28, 28), "u1"))
+    assert [layer["name"] for layer in data["layers"]] == ["dense_0", "dense_1"]
+    for shipped, layer in zip(data["layers"], stack, strict=True):
+        assert decoded(shipped["kernel"], "<f4").tobytes() == layer["kernel"].tobytes()
+        assert decoded(shipped["bias"], "<f4").tobytes() == layer["bias"].tobytes()
+        assert (shipped["inputs"], shipped["units"]) == layer["kernel"].shape
+    assert (data["readout"], data["units"], data["classes"], data["image_shape"]) == (0, 12, 10, [28, 28, 1])
+    summary = explore.summary(data, 0)
+    assert summary["parameters"] == 784 * 12 + 12 + 12 * 10 + 10 and summary["drawable"] and summary["pixel_maps"]
+
+
+def test_a_deep_stack_read_out_in_the_middle_lists_that_layers_units_and_their_means():
+    stack = random_stack([64, 20, 16, 8, 4], ["relu", "tanh", "sigmoid", "linear"])
+    images = random_pixels((80, 8, 8), "u1")
+    acts = stack_run(stack, 1, images, 1 / 255, 4)
+    data = explore.explore_data(stack, 1, acts, images, 0.5, 5, 1 / 255, ["a", "b", "c", "d"])
+    assert data["units"] == 16 and data["classes"] == 4 and len(data["layers"]) == 4
+    np.testing.assert_allclose(decoded(data["unit_means"], "<f4"), acts["hidden"].mean(axis=0), rtol=1e-6)
+    means = [acts["hidden"][acts["labels"] == k].mean(axis=0) for k in range(4)]
+    assert data["preferred_unit"] == [int(np.argmax(m)) for m in means] and len(data["dominant_unit"]) == 4
+    summary = explore.summary(data, 0)
+    assert summary["parameters"] == sum(layer["kernel"].size + layer["bias"].size for layer in stack)
+    assert (summary["previous_layer"], summary["previous_units"]) == ("dense_0", 20)
+    assert not summary["pixel_maps"] and not summary["drawable"]
+    for k, first in enumerate(summary["first_of_class"]):
+        assert first[:5] == np.flatnonzero(acts["labels"] == k)[:5].tolist()
+
+
+def test_colour_images_ship_as_uint8_in_their_own_shape_without_drawing_or_pixel_maps():
+    stack = random_stack([8 * 8 * 3, 10, 5], ["relu", "softmax"])
+    images = random_pixels((50, 8, 8, 3), "u1")
+    data = stack_data(stack, 0, images)
+    assert data["image_shape"] == [8, 8, 3] and data["pixel_dtype"] == "u1"
+    pixels = decoded(data["images"], "u1").reshape(-1, 8, 8, 3)
+    np.testing.assert_array_equal(pixels, images[data["indices"]])
+    summary = explore.summary(data, 0)
+    assert (summary["height"], summary["width"], summary["channels"]) == (8, 8, 3)
+    assert not summary["drawable"] and not summary["pixel_maps"]
+
+
+def test_float_images_ship_as_float32_with_their_scale():
+    stack = random_stack([6 * 5, 7, 3], ["sigmoid", "linear"])
+    images = random_pixels((30, 6, 5), "f4")
+    data = stack_data(stack, 0, images, pixel_scale=1.0)
+    assert data["pixel_dtype"] == "<f4" and data["pixel_scale"] == 1.0 and data["image_shape"] == [6, 5, 1]
+    np.testing.assert_array_equal(decoded(data["images"], "<f4").reshape(-1, 6, 5), images[data["indices"]])
+    summary = explore.summary(data, 0)
+    assert summary["pixel_maps"] and not summary["drawable"]  # grey pixels read by the units, but not 28x28
+
+
+def test_model_input_at_scale_one_over_255_is_exactly_what_keras_is_fed():
+    from nu_keras import model as mdl
+
+    pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16)
+    assert explore.model_input(pixels, 1 / 255).tobytes() == mdl.scale(pixels).reshape(1, -1).tobytes()
+    floats = random_pixels((2, 3, 3), "f4")
+    assert explore.model_input(floats, 1.0).tobytes() == floats.reshape(2, -1).tobytes()
+
+
+def test_class_names_travel_as_json_text_that_cannot_close_the_script(tmp_path):
+    names = ['</script><script>alert("x")</script>', "Ankle boot", "T-shirt/top", "é \\ '"]
+    stack = random_stack([16, 5, 4], ["relu", "softmax"])
+    data = stack_data(stack, 0, random_pixels((20, 4, 4), "u1"), names=names)
+    path = tmp_path / explore.SCRIPT_NAME
+    explore.write_script(path, data)
+    text = path.read_text()
+    assert "<" not in text and json.loads(text[text.index("{") : text.rindex("}") + 1])["class_names"] == names
+
+
+def test_many_classes_of_large_images_ship_fewer_of_each_within_the_byte_budget():
+    stack = random_stack([32 * 32 * 3, 4, 100], ["relu", "softmax"])
+    images = np.zeros((1000, 32, 32, 3), np.uint8)
+    acts = {"hidden": np.ones((1000, 4)), "labels": np.arange(1000) % 100, "predictions": np.zeros(1000, int)}
+    data = explore.explore_data(stack, 0, acts, images, 0.5, 40, 1 / 255, [str(k) for k in range(100)])
+    budget = explore.MAX_PIXEL_BYTES // (32 * 32 * 3)
+    assert data["per_class"] == budget // 100 and len(data["indices"]) == budget
+    shipped_wrong = int(np.sum(acts["labels"][data["indices"]] != 0))  # every prediction is class 0
+    assert shipped_wrong + data["misclassified_left_out"] == data["misclassified_total"] == 990
+
+
+def test_the_pipelines_old_call_reads_the_weights_as_the_paper_network():
+    from conftest import synthetic_run
+
+    acts, weights = synthetic_run()
+    images = synthetic_images(len(acts["labels"]))
+    old = explore.explore_data(weights, acts, images, 0.5, 8)
+    new = explore.explore_data(explore.stack_from_weights(weights), 0, acts, images, 0.5, 8, 1 / 255, DIGITS)
+    assert old == new and [layer["activation"] for layer in new["layers"]] == ["relu", "softmax"]
+
+
+def _break(data: dict, part: str) -> None:
+    """Spoil one ingredient of a valid (stack, readout, acts, images, names) call."""
+    stack, acts = data["stack"], data["acts"]
+    if part == "kernel":
+        stack[1]["kernel"] = stack[1]["kernel"][:-1]
+    elif part == "bias":
+        stack[0]["bias"] = stack[0]["bias"][:-1]
+    elif part == "activation":
+        stack[0]["activation"] = "gelu"
+    elif part == "last activation":
+        stack[-1]["activation"] = "relu"
+    elif part == "readout":
+        data["readout"] = len(stack) - 1
+    elif part == "image size":
+        data["images"] = data["images"][:, :3]
+    elif part == "hidden":
+        acts["hidden"] = acts["hidden"][:, :-1]
+    elif part == "labels":
+        acts["labels"] = acts["labels"] + 3
+    elif part == "names":
+        data["names"] = data["names"][:-1]
+    elif part == "image rank":
+        data["images"] = data["images"].reshape(len(data["images"]), -1)
+
+
+@pytest.mark.parametrize(
+    ("part", "message"),
+    [
+        ("kernel", "do not take 6 inputs"),
+        ("bias", "do not take 16 inputs"),
+        ("activation", "cannot compute activation 'gelu'"),
+        ("last activation", "softmax or linear"),
+        ("readout", "must be one of the first 2"),
+        ("image size", "do not take 12 inputs"),
+        ("hidden", r"not \(N, 5\) of layer 1"),
+        ("labels", "labels must lie in 0..3"),
+        ("names", "must give 3 class scores"),
+        ("image rank", "uint8 or float images"),
+    ],
+)
+def test_an_inconsistent_stack_or_run_is_a_one_line_error(part, message):
+    stack = random_stack([16, 6, 5, 4], ["relu", "tanh", "softmax"])
+    images = random_pixels((20, 4, 4), "u1")
+    data = {"stack": stack, "readout": 1, "images": images, "names": list("abcd")}
+    data["acts"] = stack_run(stack, 1, images, 1 / 255, 4)
+    _break(data, part)
+    with pytest.raises(NuKerasError, match=message) as raised:
+        explore.explore_data(
+            data["stack"], data["readout"], data["acts"], data["images"], 0.5, 4, 1 / 255, data["names"]
+        )
+    assert "\n" not in str(raised.value)
+
+
+# ---------------------------------------------------------------- a deeper stack, in JavaScript under Node
+
+
+def keras_stack(stack: list[dict], shape: tuple[int, ...]):
+    """The stack as keras.Sequential over the flattened image, with the stack's exact weights."""
+    import keras
+    from keras import layers
+
+    model = keras.Sequential(
+        [keras.Input(shape), layers.Flatten()]
+        + [layers.Dense(layer["bias"].shape[0], activation=layer["activation"], name=layer["name"]) for layer in stack]
+    )
+    for layer in stack:
+        model.get_layer(layer["name"]).set_weights([layer["kernel"], layer["bias"]])
+    return model
+
+
+STACKS = {  # three Dense layers read out at the middle one
+    "colour uint8": ((8, 8, 3), "u1", 1 / 255, [192, 16, 12, 5], ["relu", "tanh", "softmax"]),
+    "grey float": ((6, 5), "f4", 1.0, [30, 9, 7, 4], ["sigmoid", "relu", "linear"]),
+}
+
+
+@pytest.mark.parametrize("case", STACKS)
+def test_the_javascript_forward_pass_through_three_dense_layers_equals_keras_and_numpy(case, tmp_path):
+    shape, dtype, scale, widths, activations = STACKS[case]
+    stack = random_stack(widths, activations, seed=3)
+    images = random_pixels((60, *shape), dtype, seed=4)
+    data = stack_data(stack, 1, images, pixel_scale=scale, per_class=6)
+    path = tmp_path / explore.SCRIPT_NAME
+    explore.write_script(path, data)
+    answer = run_node(tmp_path, path, {"forward": True})
+    rows = np.array(data["indices"])
+    x = explore.model_input(images[rows], scale)
+    hidden, probabilities = numpy_forward(stack, x, 1)
+    js_hidden = np.array([r["hidden"] for r in answer["intact"]])
+    js_probabilities = np.array([r["probabilities"] for r in answer["intact"]])
+    assert len(rows) > 20 and np.abs(js_hidden - hidden).max() < 1e-9
+    assert np.abs(js_probabilities - probabilities).max() < 1e-9
+    model = keras_stack(stack, shape)
+    keras_p = model.predict(x.reshape(len(rows), *shape), verbose=0)
+    if activations[-1] == "linear":
+        keras_p = softmax(keras_p.astype(np.float64))  # the page shows softmax of a linear output layer
+    assert np.abs(js_probabilities - keras_p).max() < 1e-5
+    assert [r["predicted"] for r in answer["intact"]] == probabilities.argmax(axis=1).tolist()
+    means = decoded(data["unit_means"], "<f4").astype(np.float64)
+    for mode in ("zero", "mean"):
+        for unit in range(widths[2]):
+            _, expected = numpy_forward(stack, x, 1, unit, means[unit] if mode == "mean" else 0.0)
+            shown = np.array([per_unit[unit]["probabilities"] for per_unit in answer["silenced"][mode]])
+            assert np.abs(shown - expected).max() < 1e-5, (mode, unit)
+            assert [per_unit[unit]["predicted"] for per_unit in answer["silenced"][mode]] == expected.argmax(1).tolist()
+
+
+def test_the_page_script_never_parses_text_as_html():
+    """Class and layer names are untrusted: explore.js writes text through textContent only."""
+    script = EXPLORE_JS.read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script, sink
+
+
+# ------------------------------------------------------------------------------- the page, for any data set
+
+
+def test_the_paper_networks_page_offers_the_drawing_pad_and_pixel_maps_in_digit_words():
+    from conftest import synthetic_run
+
+    acts, weights = synthetic_run()
+    data = explore.paper_explore_data(weights, acts, synthetic_images(len(acts["labels"])), 0.5, 8)
+    page = render_explore(explore.summary(data, 123_000), DIGITS, MNIST, PAPER_SUBJECT)
+    assert "Draw a digit, or pick one of the test images" in page and "the\n10 hidden units, the 10 output" in page
+    assert "(seed 7, test accuracy 93.12\u00a0%)" in page and "7,960 weights and biases are copied" in page
+    assert '<option value="3">digit 3</option>' in page and "Predicted digit: <strong" in page
+    assert 'id="nk-canvas"' in page and 'id="nk-weights" class="nk-grid" width="28" height="28"' in page
+    assert "## How a drawing becomes an input" in page and "the first\n8 of each digit" in page
+    assert '<h2 id="nk-units-title">Hidden units</h2>' in page and "Each neuron page links here" in page
+
+
+def test_a_colour_data_set_read_out_deeper_has_no_drawing_pad_nor_weight_map_and_says_why():
+    names = ["T-shirt/top", "<b>Trouser</b>", "Ankle boot", "[x](javascript:alert(1))", "Bag"]
+    stack = random_stack([8 * 8 * 3, 16, 12, 5], ["relu", "relu", "softmax"])
+    stack[0]["name"] = "<script>alert(1)</script>"
+    data = stack_data(stack, 1, random_pixels((40, 8, 8, 3), "u1"), names=names)
+    subject = {"unit": "unit", "units": "units", "layer": "dense_1", "trained_here": False}
+    page = render_explore(explore.summary(data, 50_000), names, FASHION, subject)
+    assert 'id="nk-canvas"' not in page and "How a drawing becomes" not in page and "Draw a" not in page
+    assert "There is no drawing pad: the network reads 8 × 8 images with 3 channels" in page
+    assert 'id="nk-weights"' not in page and "No weight map: the unit reads the 16 outputs of layer <code>" in page
+    assert 'id="nk-input" class="nk-grid nk-view" width="8" height="8"' in page and "Next image of this class" in page
+    assert "the\n12 units of layer <code>dense&#95;1</code>" in page and "seed" not in page
+    assert "in 3 Dense layers" in page and "Predicted class: <strong" in page
+    assert "<script>alert" not in page and "<b>Trouser" not in page and "](javascript:" not in page
+    assert "&#60;b&#62;Trouser&#60;/b&#62;</option>" in page  # the name as text, whatever it holds
+
+
+def test_a_colour_data_set_read_out_at_the_first_layer_says_why_there_is_no_weight_map():
+    stack = random_stack([4 * 4 * 3, 6, 3], ["tanh", "softmax"])
+    data = stack_data(stack, 0, random_pixels((30, 4, 4, 3), "u1"), names=["cat", "dog", "bird"])
+    subject = {"unit": "unit", "units": "units", "layer": "dense_0", "trained_here": False}
+    page = render_explore(explore.summary(data, 9_000), ["cat", "dog", "bird"], FASHION, subject)
+    assert 'id="nk-weights"' not in page and "No weight map: the unit reads 3 colour channels per pixel" in page
+    assert '<option value="2">bird</option>' in page
+
+
+def test_grey_images_of_another_size_keep_the_weight_maps_at_their_own_size_but_no_drawing_pad():
+    stack = random_stack([16 * 12, 8, 4], ["relu", "linear"])
+    data = stack_data(stack, 0, random_pixels((30, 16, 12), "f4"), pixel_scale=1.0, names=list("abcd"))
+    subject = {"unit": "unit", "units": "units", "layer": "dense_0", "trained_here": False}
+    page = render_explore(explore.summary(data, 9_000), list("abcd"), FASHION, subject)
+    assert 'id="nk-weights" class="nk-grid" width="12" height="16"' in page and 'id="nk-canvas"' not in page
+    assert "There is no drawing pad: the network reads 16 × 12 images with 1 channel," in page

@@ -205,8 +205,10 @@ def test_the_page_computes_what_keras_computed_on_every_shipped_image(browser, b
     added = (site / "explore-data.js").stat().st_size
     print(f"\nexplore-data.js: {added} bytes, {len(run['indices'])} images")
     assert added < 2_000_000
+    layers = {layer["name"]: layer for layer in run["data"]["layers"]}  # hidden and output
     for key, stored in run["float32_weights"].items():  # this run's exact weights, all 7,960 of them
-        assert base64.b64decode(run["data"][key]) == np.asarray(stored, "<f4").tobytes(), key
+        name, part = key.split("_")
+        assert base64.b64decode(layers[name][part]) == np.asarray(stored, "<f4").tobytes(), key
     assert sum(w.size for w in run["float32_weights"].values()) == 7960
     reader, url, local = open_reader(browser, site, base_url, "http")
     reader.open(url)
@@ -314,7 +316,7 @@ def test_everything_works_from_the_keyboard_alone(browser, base_url, site, run):
     reader, url, local = open_reader(browser, site, base_url, "http")
     reader.open(url)
     keys = reader.page.keyboard
-    reader.tab_to("nk-digit")
+    reader.tab_to("nk-class")
     for _ in range(3):
         keys.press("ArrowDown")  # digit 3
     reader.tab_to("nk-next")

@@ -1,10 +1,12 @@
-// The Explore page: this run's 784-10-10 network, computed in the browser on a drawn digit or a test image.
+// The Explore page: this run's network, a stack of Dense layers, computed in the browser on a drawn digit or a
+// test image.
 //
 // A classic script with no dependency and no request: from file:// Chromium refuses ES modules and fetch(),
 // so the network arrives as a global, window.NU_KERAS_EXPLORE, assigned by the generated explore-data.js
 // (see nu_keras/explore.py). The pure functions (decoding, forward pass, preprocessing) are exported on
 // window.NuKerasExplore so the tests can hold them to numpy and Keras; the page wiring starts only when
-// the page's elements are present.
+// the page's elements are present. Class and layer names come from the reader's data: they reach the page
+// through textContent only, never as HTML.
 (function (root) {
   "use strict";
 
@@ -12,6 +14,7 @@
   var BOX = 20; // MNIST digits are scaled to fit 20x20 inside it
   var INK_THRESHOLD = 0.05; // fainter pixels are the brush's soft edge: not part of the digit's extent
   var TIE_MARGIN = 1e-9; // halves round up even when the last bit of a sum says 0.4999999999
+  var SCROLL_UNITS = 16; // more units than this: their list scrolls within its panel
 
   // Round to nearest, halves up: a symmetric drawing puts its centre of mass exactly on a half pixel, and
   // both implementations must pick the same side whatever their summation order (nu_keras.explore too).
@@ -35,70 +38,116 @@
     return values;
   }
 
-  function loadNetwork(data) {
+  function loadLayer(layer) {
     return {
-      inputs: data.inputs,
-      units: data.units,
-      classes: data.classes,
-      w1: decodeFloat32(data.hidden_kernel), // pixel i, unit u at i * units + u
-      b1: decodeFloat32(data.hidden_bias),
-      w2: decodeFloat32(data.output_kernel), // unit u, class k at u * classes + k
-      b2: decodeFloat32(data.output_bias),
+      name: layer.name, // untrusted text
+      inputs: layer.inputs,
+      units: layer.units,
+      activation: layer.activation,
+      kernel: decodeFloat32(layer.kernel), // input i, unit u at i * units + u
+      bias: decodeFloat32(layer.bias),
+    };
+  }
+
+  function loadNetwork(data) {
+    var layers = data.layers.map(loadLayer);
+    return {
+      layers: layers,
+      readout: data.readout, // the layer whose units the page lists, silences and inspects
+      inputs: layers[0].inputs,
+      units: layers[data.readout].units,
+      classes: layers[layers.length - 1].units,
+      classNames: data.class_names, // untrusted text
       unitMeans: decodeFloat32(data.unit_means),
-      preferredUnit: data.preferred_unit, // per digit: the unit with the largest mean activation on it
-      dominantUnit: data.dominant_unit, // per digit: the unit most active on > threshold of it, or null
+      preferredUnit: data.preferred_unit, // per class: the unit with the largest mean activation on it
+      dominantUnit: data.dominant_unit, // per class: the unit most active on > threshold of it, or null
       dominanceThreshold: data.dominance_threshold,
     };
   }
 
   function loadImages(data) {
+    var shape = data.image_shape; // (height, width, channels)
     return {
-      pixels: decodeBase64(data.images), // row r, pixel i at r * 784 + i
+      pixels: data.pixel_dtype === "u1" ? decodeBase64(data.images) : decodeFloat32(data.images),
+      unitRange: data.pixel_dtype === "u1" ? 1 / 255 : 1, // stored pixels to [0, 1], for showing them
+      scale: data.pixel_scale, // stored pixels to the network's input
+      height: shape[0],
+      width: shape[1],
+      channels: shape[2],
+      size: shape[0] * shape[1] * shape[2], // row r, pixel (y, x, c) at r * size + (y * width + x) * channels + c
       indices: data.indices, // test-set index of each row
       labels: data.labels,
       count: data.indices.length,
     };
   }
 
+  // The drawing pad and its MNIST preprocessing only fit MNIST-shaped images: 28x28, one channel.
+  function drawable(images) { return images.height === FRAME && images.width === FRAME && images.channels === 1; }
+
   function imageInput(images, row) {
-    // uint8 pixels / 255 in float32, exactly as nu_keras.model.scale feeds Keras
-    var x = new Float32Array(FRAME * FRAME);
-    for (var i = 0; i < x.length; i++) x[i] = images.pixels[row * x.length + i] / 255;
+    // stored pixels * pixel_scale, rounded once to float32 by the store: nu_keras.explore.model_input
+    // (for a scale of 1/255 exactly uint8 / 255, as nu_keras.model.scale feeds Keras)
+    var x = new Float32Array(images.size);
+    for (var i = 0; i < x.length; i++) x[i] = images.pixels[row * x.length + i] * images.scale;
     return x;
   }
 
   // -------------------------------------------------------------------------------------- forward pass
 
-  // hidden = relu(x W1 + b1); a silenced unit is replaced by 0 or by its test-set mean ("mean" mode);
-  // probabilities = softmax(hidden W2 + b2).
+  // pre = a W + b, in float64 over the float32 weights; zero inputs are skipped (most pixels are blank).
+  function dense(layer, a) {
+    var n = layer.units, pre = new Float64Array(n), u;
+    for (u = 0; u < n; u++) pre[u] = layer.bias[u];
+    for (var i = 0; i < layer.inputs; i++) {
+      if (a[i] === 0) continue;
+      for (u = 0; u < n; u++) pre[u] += a[i] * layer.kernel[i * n + u];
+    }
+    return pre;
+  }
+
+  function softmax(logits) {
+    var top = Math.max.apply(null, logits), total = 0, k;
+    var out = new Float64Array(logits.length);
+    for (k = 0; k < logits.length; k++) total += out[k] = Math.exp(logits[k] - top);
+    for (k = 0; k < logits.length; k++) out[k] /= total;
+    return out;
+  }
+
+  function activate(name, pre) {
+    if (name === "softmax") return softmax(pre);
+    var out = new Float64Array(pre.length);
+    for (var i = 0; i < pre.length; i++) {
+      var p = pre[i];
+      out[i] = name === "relu" ? Math.max(p, 0) : name === "sigmoid" ? 1 / (1 + Math.exp(-p)) :
+        name === "tanh" ? Math.tanh(p) : p;
+    }
+    return out;
+  }
+
+  // Every layer but the last: a = activation(a W + b). At the readout layer a silenced unit passes on 0 or
+  // its test-set mean ("mean" mode) instead. The last layer's pre-activations are the logits, and the page
+  // shows their softmax whether that layer's activation is softmax or linear: the argmax is the same.
+  // Returns the readout layer's input, pre-activations, activations (`active`) and what it passes on
+  // (`hidden`, with the silencing), the logits, probabilities and the predicted class.
   function forward(net, x, silenced, mode) {
-    var pre = new Float64Array(net.units);
-    var hidden = new Float64Array(net.units);
-    var logits = new Float64Array(net.classes);
-    var probabilities = new Float64Array(net.classes);
-    var u, k, i;
-    for (u = 0; u < net.units; u++) pre[u] = net.b1[u];
-    for (i = 0; i < net.inputs; i++) {
-      if (x[i] === 0) continue;
-      for (u = 0; u < net.units; u++) pre[u] += x[i] * net.w1[i * net.units + u];
+    var a = x, result = {}, last = net.layers.length - 1;
+    for (var l = 0; l < last; l++) {
+      var pre = dense(net.layers[l], a), out = activate(net.layers[l].activation, pre);
+      if (l === net.readout) {
+        result.input = a; result.pre = pre; result.active = out;
+        out = Float64Array.from(out);
+        for (var u = 0; silenced && u < out.length; u++) {
+          if (silenced[u]) out[u] = mode === "mean" ? net.unitMeans[u] : 0;
+        }
+        result.hidden = out;
+      }
+      a = out;
     }
-    for (u = 0; u < net.units; u++) {
-      hidden[u] = Math.max(pre[u], 0);
-      if (silenced && silenced[u]) hidden[u] = mode === "mean" ? net.unitMeans[u] : 0;
-    }
-    for (k = 0; k < net.classes; k++) {
-      logits[k] = net.b2[k];
-      for (u = 0; u < net.units; u++) logits[k] += hidden[u] * net.w2[u * net.classes + k];
-    }
-    var top = Math.max.apply(null, logits);
-    var total = 0;
-    for (k = 0; k < net.classes; k++) total += probabilities[k] = Math.exp(logits[k] - top);
-    var predicted = 0;
-    for (k = 0; k < net.classes; k++) {
-      probabilities[k] /= total;
-      if (logits[k] > logits[predicted]) predicted = k;
-    }
-    return { pre: pre, hidden: hidden, logits: logits, probabilities: probabilities, predicted: predicted };
+    result.logits = dense(net.layers[last], a);
+    result.probabilities = softmax(result.logits);
+    result.predicted = 0;
+    for (var k = 0; k < net.classes; k++) if (result.logits[k] > result.logits[result.predicted]) result.predicted = k;
+    return result;
   }
 
   // ------------------------------------------------------------------------------------- preprocessing
@@ -184,17 +233,33 @@
     return [0, 1, 2].map(function (c) { return Math.round(255 + (end[c] - 255) * a); });
   }
 
-  function paintGrid(canvas, values, colour) {
+  // Paint one value per pixel (values[i] for pixel i of a height x width grid) with colour(value) -> rgb.
+  function paintGrid(canvas, values, colour, height, width) {
+    canvas.width = width; canvas.height = height;
     var context = canvas.getContext("2d");
-    var image = context.createImageData(FRAME, FRAME);
-    for (var i = 0; i < FRAME * FRAME; i++) {
-      var rgb = colour(values[i]);
+    var image = context.createImageData(width, height);
+    for (var i = 0; i < width * height; i++) {
+      var rgb = colour(values, i);
       image.data.set([rgb[0], rgb[1], rgb[2], 255], 4 * i);
     }
     context.putImageData(image, 0, 0);
   }
 
-  function ink(value) { var g = Math.round(255 * (1 - value)); return [g, g, g]; }
+  function clamp01(value) { return Math.min(Math.max(value, 0), 1); }
+
+  // Pixels in [0, 1] with `channels` values each: grey as ink (dark on white, as the site shows digits),
+  // three channels in colour, any other count as the grey of their mean.
+  function pixelColour(channels) {
+    return function (values, i) {
+      if (channels === 3) {
+        return [0, 1, 2].map(function (c) { return Math.round(255 * clamp01(values[3 * i + c])); });
+      }
+      var sum = 0;
+      for (var c = 0; c < channels; c++) sum += values[channels * i + c];
+      var g = Math.round(255 * (1 - clamp01(sum / channels)));
+      return [g, g, g];
+    };
+  }
 
   function fixed(value, digits) { return value.toFixed(digits).replace("-", "\u2212"); }
 
@@ -205,27 +270,45 @@
     return node;
   }
 
+  function selected(flags) {
+    return flags.map(function (on, unit) { return on ? unit : -1; }).filter(function (unit) { return unit >= 0; });
+  }
+
   function start(data) {
     var net = loadNetwork(data), images = loadImages(data);
     var $ = function (id) { return document.getElementById(id); };
-    var canvas = $("nk-canvas"), pen = canvas.getContext("2d", { willReadFrequently: true });
-    var state = { row: null, input: new Float64Array(FRAME * FRAME), silenced: [], mode: "zero", unit: null,
-                  unitChosen: false, result: null, drawing: false, drawn: false, lastFragment: null, pending: false };
+    var H = images.height, W = images.width, C = images.channels, size = images.size;
+    var canvas = $("nk-canvas"), canDraw = Boolean(canvas) && drawable(images);
+    if (canvas && !canDraw) $("nk-draw").hidden = true; // the template offers no pad for such images anyway
+    var pen = canDraw ? canvas.getContext("2d", { willReadFrequently: true }) : null;
+    var pixelMaps = Boolean($("nk-weights")) && net.readout === 0 && C === 1; // the unit's weights read pixels
+    var state = { row: null, input: new Float32Array(size), shown: new Float64Array(size), silenced: [], mode: "zero",
+                  unit: null, shownUnit: null, unitChosen: false, result: null, drawing: false, drawn: false, lastFragment: null,
+                  pending: false };
     for (var u = 0; u < net.units; u++) state.silenced.push(false);
     var rowOfIndex = Object.create(null); // test-set index -> row of the shipped images
     images.indices.forEach(function (index, row) { rowOfIndex[index] = row; });
-    var predictions = [], scaleMax = 1e-9; // one fixed bar scale: the largest activation over the shipped images
+    var predictions = [], scaleMax = 1e-9; // one fixed bar scale: the largest |activation| over the shipped images
     for (var r = 0; r < images.count; r++) {
       var shipped = forward(net, imageInput(images, r));
       predictions.push(shipped.predicted);
-      scaleMax = Math.max(scaleMax, Math.max.apply(null, shipped.hidden));
+      for (u = 0; u < net.units; u++) scaleMax = Math.max(scaleMax, Math.abs(shipped.hidden[u]));
     }
+
+    // ---- what the page calls each class: "digit 3" on MNIST (the picker's options, worded by the template)
+    var classSelect = $("nk-class"), wrongSelect = $("nk-wrong");
+    var labels = net.classNames.map(function (name, k) {
+      var option = classSelect.querySelector("option[value='" + k + "']");
+      return option ? option.textContent : name;
+    });
+    var longest = Math.max.apply(null, labels.map(function (label) { return label.length; }));
+    $("nk-outputs").style.setProperty("--nk-name-width", Math.min(12, Math.max(4.2, 0.62 * longest)) + "em");
 
     // ---- build the rows of bars
     var outputRows = [], unitRows = [];
     for (var k = 0; k < net.classes; k++) {
       var row = element("div", { "class": "nk-row nk-output-row", id: "nk-output-" + k });
-      row.append(element("span", { "class": "nk-name" }, "digit " + k));
+      row.append(element("span", { "class": "nk-name", title: labels[k] }, labels[k]));
       var track = element("span", { "class": "nk-track", "aria-hidden": "true" });
       var fill = element("span", { "class": "nk-fill" });
       track.append(fill);
@@ -234,6 +317,8 @@
       $("nk-outputs").append(row);
       outputRows.push({ row: row, fill: fill, value: value });
     }
+    $("nk-units").classList.toggle("nk-scroll", net.units > SCROLL_UNITS);
+    var unitList = document.createDocumentFragment();
     for (u = 0; u < net.units; u++) {
       var unitRow = element("div", { "class": "nk-row nk-unit-row", id: "nk-unit-" + u });
       var radio = element("input", { type: "radio", name: "nk-inspect", id: "nk-inspect-" + u, value: String(u) });
@@ -248,7 +333,7 @@
       boxLabel.prepend(element("span", { "class": "nk-hidden-label" }, "unit " + u + " ")); // for screen readers
       var mark = element("span", { "class": "nk-mark" });
       unitRow.append(radio, radioLabel, bar, unitValue, box, boxLabel, mark);
-      $("nk-units").append(unitRow);
+      unitList.append(unitRow);
       unitRows.push({ row: unitRow, radio: radio, bar: bar, fill: barFill, value: unitValue, box: box, mark: mark });
       (function (unit) {
         radio.addEventListener("change", function () { state.unit = unit; state.unitChosen = true; update(true); });
@@ -256,26 +341,28 @@
         box.addEventListener("change", function () { toggle(unit, box.checked); });
       })(u);
     }
+    $("nk-units").append(unitList);
 
     // ---- the picker
-    var digitSelect = $("nk-digit"), wrongSelect = $("nk-wrong");
-    var wrongRows = [];
-    for (r = 0; r < images.count; r++) if (predictions[r] !== images.labels[r]) wrongRows.push(r);
+    var wrongRows = [], rowsOfClass = [], nextOfClass = [];
+    for (k = 0; k < net.classes; k++) { rowsOfClass.push([]); nextOfClass.push(-1); }
+    for (r = 0; r < images.count; r++) {
+      rowsOfClass[images.labels[r]].push(r);
+      if (predictions[r] !== images.labels[r]) wrongRows.push(r);
+    }
     wrongRows.forEach(function (row) {
       wrongSelect.append(element("option", { value: String(row) }, "test image " + images.indices[row] +
-        ": a " + images.labels[row] + " taken for a " + predictions[row]));
+        ": " + labels[images.labels[row]] + " taken for " + labels[predictions[row]]));
     });
     $("nk-wrong-count").textContent = String(wrongRows.length);
-    var nextOfDigit = {};
     $("nk-next").addEventListener("click", function () {
-      var digit = Number(digitSelect.value), rows = [];
-      for (var i = 0; i < images.count; i++) if (images.labels[i] === digit) rows.push(i);
-      nextOfDigit[digit] = ((nextOfDigit[digit] === undefined ? -1 : nextOfDigit[digit]) + 1) % rows.length;
-      showImage(rows[nextOfDigit[digit]]);
+      var c = Number(classSelect.value), rows = rowsOfClass[c];
+      if (!rows || !rows.length) { $("nk-source").textContent = "This page carries no test image of " + labels[c] + "."; return; }
+      nextOfClass[c] = (nextOfClass[c] + 1) % rows.length;
+      showImage(rows[nextOfClass[c]]);
     });
     $("nk-random").addEventListener("click", function () { showImage(Math.floor(Math.random() * images.count)); });
     wrongSelect.addEventListener("change", function () { if (wrongSelect.value !== "") showImage(Number(wrongSelect.value)); });
-    $("nk-clear").addEventListener("click", function () { clearDrawing(); update(true); });
     $("nk-reset").addEventListener("click", function () {
       for (var i = 0; i < net.units; i++) state.silenced[i] = false;
       update(true);
@@ -284,92 +371,103 @@
       radio.addEventListener("change", function () { if (radio.checked) { state.mode = radio.value; update(true); } });
     });
 
-    // ---- drawing with mouse, pen or finger (pointer events)
+    // ---- drawing with mouse, pen or finger (pointer events), on MNIST-shaped images only
     // The canvas shows the strokes as drawn. The network gets them redrawn so that the digit's longer side
     // spans DRAWN_EXTENT pixels with the same brush: a digit drawn small would otherwise reach the 20x20 box
     // with strokes several pixels thick, unlike any MNIST digit. That raster then goes through preprocess().
-    var DRAWN_EXTENT = 200, BRUSH = canvas.width / 12, SOFTNESS = canvas.width / 40;
-    var redrawn = document.createElement("canvas");
-    redrawn.width = redrawn.height = canvas.width;
-    var redrawnPen = redrawn.getContext("2d", { willReadFrequently: true });
-    state.strokes = [];
+    // Ink in [0, 1] stands for stored pixels of full ink times that: 255 for uint8 images, 1 for float ones.
+    var inkToInput = images.scale / images.unitRange;
+    if (canDraw) startDrawing();
 
-    function inkStyle(context) {
-      context.lineWidth = BRUSH; context.lineCap = "round"; context.lineJoin = "round";
-      context.strokeStyle = "#000"; context.shadowColor = "#000"; context.shadowBlur = SOFTNESS;
-    }
-    function strokeLine(context, from, to) {
-      context.beginPath(); context.moveTo(from[0], from[1]); context.lineTo(to[0] + 0.01, to[1]); context.stroke();
+    function startDrawing() {
+      var DRAWN_EXTENT = 200, BRUSH = canvas.width / 12, SOFTNESS = canvas.width / 40;
+      var redrawn = document.createElement("canvas");
+      redrawn.width = redrawn.height = canvas.width;
+      var redrawnPen = redrawn.getContext("2d", { willReadFrequently: true });
+      state.strokes = [];
+
+      function inkStyle(context) {
+        context.lineWidth = BRUSH; context.lineCap = "round"; context.lineJoin = "round";
+        context.strokeStyle = "#000"; context.shadowColor = "#000"; context.shadowBlur = SOFTNESS;
+      }
+      function strokeLine(context, from, to) {
+        context.beginPath(); context.moveTo(from[0], from[1]); context.lineTo(to[0] + 0.01, to[1]); context.stroke();
+      }
+      function point(event) {
+        var box = canvas.getBoundingClientRect();
+        return [(event.clientX - box.left) * canvas.width / box.width, (event.clientY - box.top) * canvas.height / box.height];
+      }
+      canvas.addEventListener("pointerdown", function (event) {
+        event.preventDefault();
+        if (state.row !== null) clearDrawing(); // a shown test image gives way to a fresh drawing
+        try { canvas.setPointerCapture(event.pointerId); } catch (error) { /* a synthetic pointer: no capture */ }
+        state.drawing = true; state.drawn = true;
+        var p = point(event);
+        state.strokes.push([p]);
+        inkStyle(pen);
+        strokeLine(pen, p, p);
+        scheduleDrawnUpdate();
+      });
+      canvas.addEventListener("pointermove", function (event) {
+        if (!state.drawing) return;
+        var stroke = state.strokes[state.strokes.length - 1], p = point(event);
+        strokeLine(pen, stroke[stroke.length - 1], p);
+        stroke.push(p);
+        scheduleDrawnUpdate();
+      });
+      function endStroke() {
+        if (!state.drawing) return;
+        state.drawing = false;
+        readDrawing(); update(true); // the stroke is done: announce it
+      }
+      canvas.addEventListener("pointerup", endStroke);
+      canvas.addEventListener("pointercancel", endStroke);
+      $("nk-clear").addEventListener("click", function () { clearDrawing(); update(true); });
+
+      function scheduleDrawnUpdate() {
+        if (state.pending) return;
+        state.pending = true;
+        root.requestAnimationFrame(function () { state.pending = false; readDrawing(); update(false); });
+      }
+      function readDrawing() {
+        var all = [].concat.apply([], state.strokes);
+        var xs = all.map(function (p) { return p[0]; }), ys = all.map(function (p) { return p[1]; });
+        var left = Math.min.apply(null, xs), top = Math.min.apply(null, ys);
+        var extent = Math.max(Math.max.apply(null, xs) - left, Math.max.apply(null, ys) - top);
+        var scale = DRAWN_EXTENT / Math.max(extent, DRAWN_EXTENT / 5); // a dot is not blown up without limit
+        var margin = (redrawn.width - DRAWN_EXTENT) / 2;
+        var at = function (p) { return [margin + (p[0] - left) * scale, margin + (p[1] - top) * scale]; };
+        redrawnPen.clearRect(0, 0, redrawn.width, redrawn.height);
+        inkStyle(redrawnPen);
+        state.strokes.forEach(function (stroke) {
+          for (var i = 0; i < stroke.length; i++) strokeLine(redrawnPen, at(stroke[Math.max(i - 1, 0)]), at(stroke[i]));
+        });
+        var pixels = redrawnPen.getImageData(0, 0, redrawn.width, redrawn.height).data;
+        var ink = new Float64Array(redrawn.width * redrawn.height);
+        for (var i = 0; i < ink.length; i++) ink[i] = pixels[4 * i + 3] / 255; // ink is the alpha channel
+        state.shown = preprocess(ink, redrawn.height, redrawn.width);
+        state.input = inkToInput === 1 ? state.shown : state.shown.map(function (v) { return v * inkToInput; });
+      }
     }
     function clearDrawing() {
-      pen.clearRect(0, 0, canvas.width, canvas.height);
+      if (pen) pen.clearRect(0, 0, canvas.width, canvas.height);
       state.row = null; state.drawn = false; state.strokes = [];
-      state.input = new Float64Array(FRAME * FRAME);
-    }
-    function point(event) {
-      var box = canvas.getBoundingClientRect();
-      return [(event.clientX - box.left) * canvas.width / box.width, (event.clientY - box.top) * canvas.height / box.height];
-    }
-    canvas.addEventListener("pointerdown", function (event) {
-      event.preventDefault();
-      if (state.row !== null) clearDrawing(); // a shown test image gives way to a fresh drawing
-      try { canvas.setPointerCapture(event.pointerId); } catch (error) { /* a synthetic pointer: no capture */ }
-      state.drawing = true; state.drawn = true;
-      var p = point(event);
-      state.strokes.push([p]);
-      inkStyle(pen);
-      strokeLine(pen, p, p);
-      scheduleDrawnUpdate();
-    });
-    canvas.addEventListener("pointermove", function (event) {
-      if (!state.drawing) return;
-      var stroke = state.strokes[state.strokes.length - 1], p = point(event);
-      strokeLine(pen, stroke[stroke.length - 1], p);
-      stroke.push(p);
-      scheduleDrawnUpdate();
-    });
-    function endStroke() {
-      if (!state.drawing) return;
-      state.drawing = false;
-      readDrawing(); update(true); // the stroke is done: announce it
-    }
-    canvas.addEventListener("pointerup", endStroke);
-    canvas.addEventListener("pointercancel", endStroke);
-
-    function scheduleDrawnUpdate() {
-      if (state.pending) return;
-      state.pending = true;
-      root.requestAnimationFrame(function () { state.pending = false; readDrawing(); update(false); });
-    }
-    function readDrawing() {
-      var all = [].concat.apply([], state.strokes);
-      var xs = all.map(function (p) { return p[0]; }), ys = all.map(function (p) { return p[1]; });
-      var left = Math.min.apply(null, xs), top = Math.min.apply(null, ys);
-      var extent = Math.max(Math.max.apply(null, xs) - left, Math.max.apply(null, ys) - top);
-      var scale = DRAWN_EXTENT / Math.max(extent, DRAWN_EXTENT / 5); // a dot is not blown up without limit
-      var margin = (redrawn.width - DRAWN_EXTENT) / 2;
-      var at = function (p) { return [margin + (p[0] - left) * scale, margin + (p[1] - top) * scale]; };
-      redrawnPen.clearRect(0, 0, redrawn.width, redrawn.height);
-      inkStyle(redrawnPen);
-      state.strokes.forEach(function (stroke) {
-        for (var i = 0; i < stroke.length; i++) strokeLine(redrawnPen, at(stroke[Math.max(i - 1, 0)]), at(stroke[i]));
-      });
-      var pixels = redrawnPen.getImageData(0, 0, redrawn.width, redrawn.height).data;
-      var ink = new Float64Array(redrawn.width * redrawn.height);
-      for (var i = 0; i < ink.length; i++) ink[i] = pixels[4 * i + 3] / 255; // ink is the alpha channel
-      state.input = preprocess(ink, redrawn.height, redrawn.width);
+      state.input = new Float32Array(size); state.shown = new Float64Array(size);
     }
     function showImage(row) {
       state.row = row; state.drawn = false;
       state.input = imageInput(images, row);
-      var small = document.createElement("canvas");
-      small.width = small.height = FRAME;
-      paintGrid(small, state.input, ink);
-      pen.save();
-      pen.imageSmoothingEnabled = false;
-      pen.clearRect(0, 0, canvas.width, canvas.height);
-      pen.drawImage(small, 0, 0, canvas.width, canvas.height);
-      pen.restore();
+      state.shown = new Float64Array(size);
+      for (var i = 0; i < size; i++) state.shown[i] = images.pixels[row * size + i] * images.unitRange;
+      if (pen) {
+        var small = document.createElement("canvas");
+        paintGrid(small, state.shown, pixelColour(C), H, W);
+        pen.save();
+        pen.imageSmoothingEnabled = false;
+        pen.clearRect(0, 0, canvas.width, canvas.height);
+        pen.drawImage(small, 0, 0, canvas.width, canvas.height);
+        pen.restore();
+      }
       update(true);
     }
     function toggle(unit, on) {
@@ -378,22 +476,26 @@
     }
 
     // ---- show the network's response
+    var blankPrompt = $("nk-source").textContent; // the template's words: "Draw a digit, or pick a test image."
     function update(announce) {
       var result = state.result = forward(net, state.input, state.silenced, state.mode);
       var blank = state.row === null && !state.drawn;
-      var preferred = net.preferredUnit[result.predicted], dominant = net.dominantUnit[result.predicted];
+      var predicted = result.predicted, preferred = net.preferredUnit[predicted], dominant = net.dominantUnit[predicted];
       if (!state.unitChosen) state.unit = preferred; // until the reader picks one, follow the prediction
-      paintGrid($("nk-input"), state.input, ink);
+      if (state.unit !== state.shownUnit) keepInView($("nk-units"), unitRows[state.unit].row);
+      state.shownUnit = state.unit;
+      paintGrid($("nk-input"), state.shown, pixelColour(C), H, W);
       outputRows.forEach(function (out, k) {
         var p = result.probabilities[k];
         out.fill.style.width = (100 * p).toFixed(2) + "%";
         out.value.textContent = fixed(100 * p, 2) + " %";
         out.value.setAttribute("data-value", String(p));
-        out.row.classList.toggle("nk-predicted", k === result.predicted);
+        out.row.classList.toggle("nk-predicted", k === predicted);
       });
       unitRows.forEach(function (row, unit) {
         var a = result.hidden[unit];
-        row.fill.style.width = Math.min(100, 100 * a / scaleMax).toFixed(2) + "%";
+        row.fill.style.width = Math.min(100, 100 * Math.abs(a) / scaleMax).toFixed(2) + "%";
+        row.fill.classList.toggle("nk-negative", a < 0);
         row.value.textContent = fixed(a, 3);
         row.value.setAttribute("data-value", String(a));
         row.bar.setAttribute("aria-pressed", String(state.silenced[unit]));
@@ -402,45 +504,60 @@
         row.radio.checked = unit === state.unit;
         row.row.classList.toggle("nk-preferred", unit === preferred);
         var marks = [];
-        if (unit === preferred) marks.push("\u2605 preferred unit of digit " + result.predicted);
-        if (unit === dominant) marks.push("\u25c6 dominant unit of digit " + result.predicted);
+        if (unit === preferred) marks.push("\u2605 preferred unit of " + labels[predicted]);
+        if (unit === dominant) marks.push("\u25c6 dominant unit of " + labels[predicted]);
         row.mark.textContent = marks.join(" \u00b7 ");
       });
-      $("nk-predicted").textContent = blank ? "\u2013" : String(result.predicted);
-      $("nk-predicted").setAttribute("data-value", blank ? "" : String(result.predicted));
+      $("nk-predicted").textContent = blank ? "\u2013" : net.classNames[predicted];
+      $("nk-predicted").setAttribute("data-value", blank ? "" : String(predicted));
       $("nk-source").textContent = state.row !== null
-        ? "Test image " + images.indices[state.row] + ", true label " + images.labels[state.row] +
-          (images.labels[state.row] === result.predicted ? " (predicted correctly)" : " (misclassified)")
-        : state.drawn ? "Your drawing, prepared as MNIST digits are (right)." : "Draw a digit, or pick a test image.";
+        ? "Test image " + images.indices[state.row] + ", true label " + net.classNames[images.labels[state.row]] +
+          (images.labels[state.row] === predicted ? " (predicted correctly)" : " (misclassified)")
+        : state.drawn ? "Your drawing, prepared as MNIST digits are (right)." : blankPrompt;
       showUnit(state.unit);
       writeFragment();
       if (announce) {
-        var silenced = state.silenced.map(function (on, unit) { return on ? unit : -1; }).filter(function (unit) { return unit >= 0; });
+        var silenced = selected(state.silenced);
         $("nk-live").textContent = blank ? "The drawing is empty." :
-          "Predicted digit " + result.predicted + ", probability " + fixed(100 * result.probabilities[result.predicted], 1) +
+          "Predicted " + labels[predicted] + ", probability " + fixed(100 * result.probabilities[predicted], 1) +
           " %. Unit " + state.unit + " activation " + fixed(result.hidden[state.unit], 2) + ". " +
           (silenced.length ? "Silenced units (" + (state.mode === "mean" ? "set to their mean" : "set to zero") + "): " + silenced.join(", ") + "." : "No unit silenced.");
       }
     }
 
+    // A long unit list scrolls within its panel: bring the inspected unit into it, leaving the page where it is.
+    function keepInView(list, row) {
+      var outer = list.getBoundingClientRect(), inner = row.getBoundingClientRect();
+      if (inner.top < outer.top) list.scrollTop -= outer.top - inner.top;
+      else if (inner.bottom > outer.bottom) list.scrollTop += inner.bottom - outer.bottom;
+    }
+
+    // The inspected unit's weighted sum over its layer's input x: pixels at the first layer, the previous
+    // layer's outputs deeper in. Maps of w and w (.) x are drawn only when x is grey pixels.
     function showUnit(unit) {
-      var weights = new Float64Array(FRAME * FRAME), contribution = new Float64Array(FRAME * FRAME);
-      var wMax = 1e-12, cMax = 1e-12, sum = 0;
+      var layer = net.layers[net.readout], x = state.result.input, n = layer.units;
+      var sum = 0;
+      for (var i = 0; i < layer.inputs; i++) sum += layer.kernel[i * n + unit] * x[i];
+      if (pixelMaps) showMaps(layer, unit);
+      $("nk-unit-title").textContent = "Unit " + unit + ": why it fires";
+      var pre = sum + layer.bias[unit];
+      var note = state.silenced[unit] ? " It is silenced: the next layer receives " +
+        fixed(state.mode === "mean" ? net.unitMeans[unit] : 0, 3) + " instead." : "";
+      $("nk-unit-sum").textContent = "Sum of w \u2299 x = " + fixed(sum, 3) + ", bias = " + fixed(layer.bias[unit], 3) +
+        ", pre-activation = " + fixed(pre, 3) + ", activation " + layer.activation + " = " +
+        fixed(state.result.active[unit], 3) + "." + note;
+    }
+    function showMaps(layer, unit) {
+      var weights = new Float64Array(H * W), contribution = new Float64Array(H * W);
+      var wMax = 1e-12, cMax = 1e-12;
       for (var i = 0; i < weights.length; i++) {
-        weights[i] = net.w1[i * net.units + unit];
+        weights[i] = layer.kernel[i * layer.units + unit];
         contribution[i] = weights[i] * state.input[i];
-        sum += contribution[i];
         wMax = Math.max(wMax, Math.abs(weights[i]));
         cMax = Math.max(cMax, Math.abs(contribution[i]));
       }
-      paintGrid($("nk-weights"), weights, function (w) { return divergingColour(w / wMax); });
-      paintGrid($("nk-contribution"), contribution, function (c) { return divergingColour(c / cMax); });
-      $("nk-unit-title").textContent = "Unit " + unit + ": why it fires";
-      var pre = sum + net.b1[unit];
-      var note = state.silenced[unit] ? " It is silenced: the output layer receives " +
-        fixed(state.mode === "mean" ? net.unitMeans[unit] : 0, 3) + " instead." : "";
-      $("nk-unit-sum").textContent = "Sum of w \u2299 x = " + fixed(sum, 3) + ", bias = " + fixed(net.b1[unit], 3) +
-        ", pre-activation = " + fixed(pre, 3) + ", activation relu = " + fixed(Math.max(pre, 0), 3) + "." + note;
+      paintGrid($("nk-weights"), weights, function (v, i) { return divergingColour(v[i] / wMax); }, H, W);
+      paintGrid($("nk-contribution"), contribution, function (v, i) { return divergingColour(v[i] / cMax); }, H, W);
       $("nk-weights-scale").textContent = "\u00b1" + fixed(wMax, 3);
       $("nk-contribution-scale").textContent = "\u00b1" + fixed(cMax, 3);
     }
@@ -450,7 +567,7 @@
       var parts = [];
       if (state.row !== null) parts.push("image=" + images.indices[state.row]);
       parts.push("unit=" + state.unit);
-      var silenced = state.silenced.map(function (on, unit) { return on ? unit : -1; }).filter(function (unit) { return unit >= 0; });
+      var silenced = selected(state.silenced);
       if (silenced.length) parts.push("silenced=" + silenced.join(","));
       if (state.mode !== "zero") parts.push("mode=" + state.mode);
       return parts.join("&");
@@ -504,7 +621,10 @@
     decodeFloat32: decodeFloat32,
     loadNetwork: loadNetwork,
     loadImages: loadImages,
+    drawable: drawable,
     imageInput: imageInput,
+    dense: dense,
+    activate: activate,
     forward: forward,
     areaWeights: areaWeights,
     preprocess: preprocess,
