@@ -32,7 +32,6 @@ from nu_keras.errors import NuKerasError
 SCRIPT_NAME = "explore-data.js"  # written next to explore.md in the pages folder
 GLOBAL_NAME = "NU_KERAS_EXPLORE"
 SAMPLE_PER_CLASS = 40  # first test images of each class for the picker (more than any Digit page shows)
-SAMPLE_PER_DIGIT = SAMPLE_PER_CLASS  # the name the pipeline uses until it passes a stack
 MAX_IMAGES = 1800  # about 1.9 MB of base64 MNIST pixels at most: the misclassified list is cut in test order beyond
 MAX_PIXEL_BYTES = MAX_IMAGES * 28 * 28  # the same budget in bytes, for larger, colour or float images
 ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh", "softmax")  # what explore.js computes
@@ -188,12 +187,7 @@ def explore_data(
     either way, since the argmax (the prediction) is the same.
 
     >>> explore_data(stack_from_weights(weights), 0, acts, x_test, 0.5, 40, 1 / 255, list("0123456789"))
-
-    Until the pipeline passes a stack, its old call `explore_data(weights, acts, images, threshold,
-    per_digit)` is read as the paper's network (see `paper_explore_data`).
     """
-    if isinstance(stack, dict):  # the pipeline's call before the merge: (weights, acts, images, threshold, per_digit)
-        return paper_explore_data(stack, readout, acts, images, threshold)
     labels = np.asarray(acts["labels"]).astype(np.int64)
     predictions = np.asarray(acts["predictions"]).astype(np.int64)
     hidden = np.asarray(acts["hidden"], dtype=np.float64)
@@ -310,7 +304,6 @@ def summary(data: dict, size: int) -> dict:
         "dominance_threshold": data["dominance_threshold"],
         "preferred_unit": data["preferred_unit"],
         "first_of_class": first_of_class,
-        "first_of_digit": first_of_class,  # digit.md.j2's name until the class pages take over
     }
 
 

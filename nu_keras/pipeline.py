@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from nu_keras import artifacts, cache, folders
 from nu_keras.config import RunConfig
 from nu_keras.errors import NuKerasError
@@ -361,9 +363,17 @@ def export_explore(cfg: RunConfig, metrics: dict, folder: Path) -> dict | None:
         return None
     acts = artifacts.read_npz(paths(cfg).activations, ACTIVATION_KEYS)
     weights = artifacts.read_npz(paths(cfg).weights)
-    images = dataset(cfg).x_test
-    per_digit = max(explore.SAMPLE_PER_DIGIT, cfg.examples)
-    data = explore.explore_data(weights, acts, images, cfg.dominance_threshold, per_digit)
+    data = dataset(cfg)
+    layers = metrics["subject"]["stack"]
+    stack = [
+        {"name": x["name"], "activation": x["activation"]}
+        | {"kernel": weights[f"stack_{i}_kernel"], "bias": weights[f"stack_{i}_bias"]}
+        for i, x in enumerate(layers)
+    ]
+    pixel_scale = 1 / 255 if data.x_test.dtype == np.uint8 and cfg.pixels == "unit" else 1.0
+    per_class = max(explore.SAMPLE_PER_CLASS, cfg.examples)
+    readout, threshold, names = metrics["subject"]["readout"], cfg.dominance_threshold, list(data.class_names)
+    data = explore.explore_data(stack, readout, acts, data.x_test, threshold, per_class, pixel_scale, names)
     summary = explore.write_script(folder / explore.SCRIPT_NAME, data)
     log.info("explore data: %d test images, %d bytes", summary["images"], summary["bytes"])
     return summary
