@@ -8,7 +8,7 @@ Each builder returns (metrics, charts): `charts` is `nu_keras.charts.chart_names
 from __future__ import annotations
 
 import numpy as np
-from conftest import synthetic_metrics, synthetic_run
+from conftest import MNIST_DESCRIPTION, paper_subject, synthetic_metrics, synthetic_run
 
 from nu_keras import charts
 from nu_keras.config import RunConfig
@@ -25,36 +25,9 @@ HOSTILE_MODEL = "models/<b>net</b>*.keras"
 
 
 def paper_dataset(name: str = "mnist") -> dict:
-    mnist = name == "mnist"
-    return {
-        "name": name,
-        "title": "MNIST" if mnist else "Fashion-MNIST",
-        "class_names": [str(d) for d in range(10)] if mnist else FASHION,
-        "image_shape": [28, 28],
-        "n_train": 60000,
-        "pixels": "unit",
-        "pixel_note": "uint8 pixels divided by 255 into [0, 1]",
-        "input_note": None,
-    }
-
-
-def paper_subject(units: int = 10) -> dict:
-    return {
-        "kind": "paper",
-        "trained_here": True,
-        "model": None,
-        "model_name": "paper",
-        "layer": "hidden",
-        "layer_kind": "dense",
-        "layer_type": "Dense",
-        "units": units,
-        "signed": False,
-        "pixel_weights": True,
-        "tail_is_dense": True,
-        "explorable": True,
-        "explore_reason": None,
-        "spatial": None,
-    }
+    if name == "mnist":
+        return dict(MNIST_DESCRIPTION)
+    return MNIST_DESCRIPTION | {"name": name, "title": "Fashion-MNIST", "class_names": FASHION}
 
 
 def paper_metrics(dataset: str = "mnist", sweep: dict | None = None) -> tuple[dict, dict]:

@@ -107,7 +107,7 @@ def keras_run():
     net.get_layer("output").set_weights([rng.normal(0, 0.8, (10, 10)), rng.normal(0, 0.3, 10)])
     images = synthetic_images(300)
     labels = np.tile(np.arange(10), 30).astype(np.uint8)
-    acts = activations.collect(net, images, labels)
+    acts = activations.collect(net, "hidden", images, labels, "unit")
     weights = mdl.dense_weights(net)
     return {"acts": acts, "weights": weights, "images": images}
 

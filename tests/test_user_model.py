@@ -49,9 +49,15 @@ def user_files(tmp_path_factory):
     return root, arrays
 
 
+def user_cli(stage: str, model, layer: str | None, data, out, *extra: str) -> tuple[int, str, str]:
+    """`nu-keras STAGE --model MODEL [--layer LAYER] --data DATA --out OUT ...` in this process."""
+    layer_flag = ["--layer", layer] if layer is not None else []
+    return cli([stage, "--model", str(model), *layer_flag, "--data", str(data), "--out", str(out), *extra])
+
+
 def report(root, layer: str, *stages: str) -> dict:
     """Run the stages for one layer in this process; returns metrics.json."""
-    flags = ["--model", str(root / "my.keras"), "--layer", layer, "--data", str(root / "my.npz")]
+    flags = ["--model", root / "my.keras", "--layer", layer, "--data", str(root / "my.npz")]
     folders = ["--out", str(root / layer / "artifacts"), "--pages-dir", str(root / layer / "pages")]
     folders += ["--site-dir", str(root / layer / "site")]
     for stage in stages:
@@ -158,61 +164,32 @@ def test_conv_channels_are_spatial_means_and_their_ablation_equals_keras(conv_me
 
 def test_without_a_layer_the_readable_layers_are_listed_and_nothing_is_written(user_files, tmp_path):
     root, _ = user_files
-    result = cli(
-        ["report", "--model", str(root / "my.keras"), "--data", str(root / "my.npz"), "--out", str(tmp_path / "a")]
-    )
+    result = user_cli("report", root / "my.keras", None, root / "my.npz", tmp_path / "a")
     assert_one_line_error(result, "--layer is required", "conv (6 conv units)", "dense (16 dense units)")
     assert not (tmp_path / "a").exists()
 
 
 @pytest.mark.parametrize(
-    "flags, message",
+    "layer, message",
     [
-        (["--layer", "nope"], "'nope' is not a layer that can be read out; choose one of: conv"),
-        (["--layer", "out"], "is not a layer that can be read out"),
+        ("nope", "'nope' is not a layer that can be read out; choose one of: conv"),
+        ("out", "is not a layer that can be read out"),
     ],
 )
-def test_a_wrong_layer_is_one_line_naming_the_choices(user_files, tmp_path, flags, message):
+def test_a_wrong_layer_is_one_line_naming_the_choices(user_files, tmp_path, layer, message):
     root, _ = user_files
-    result = cli(
-        ["train", "--model", str(root / "my.keras"), "--data", str(root / "my.npz"), *flags, "--out", str(tmp_path)]
-    )
-    assert_one_line_error(result, message)
+    assert_one_line_error(user_cli("train", root / "my.keras", layer, root / "my.npz", tmp_path), message)
 
 
 def test_a_model_that_does_not_fit_the_data_is_one_line(user_files, tmp_path):
     root, arrays = user_files
     small = {k: v[:, :20, :20] if k.startswith("x") else v for k, v in arrays.items()}
     np.savez(tmp_path / "small.npz", **small)
-    result = cli(
-        [
-            "train",
-            "--model",
-            str(root / "my.keras"),
-            "--layer",
-            "dense",
-            "--data",
-            str(tmp_path / "small.npz"),
-            "--out",
-            str(tmp_path / "a"),
-        ]
-    )
+    result = user_cli("train", root / "my.keras", "dense", tmp_path / "small.npz", tmp_path / "a")
     assert_one_line_error(result, "the model takes inputs of shape (28, 28, 1), but the data's images are (20, 20)")
     four = {k: (v % 4 if k.startswith("y") else v) for k, v in arrays.items()}
     np.savez(tmp_path / "four.npz", **four)
-    result = cli(
-        [
-            "train",
-            "--model",
-            str(root / "my.keras"),
-            "--layer",
-            "dense",
-            "--data",
-            str(tmp_path / "four.npz"),
-            "--out",
-            str(tmp_path / "b"),
-        ]
-    )
+    result = user_cli("train", root / "my.keras", "dense", tmp_path / "four.npz", tmp_path / "b")
     assert_one_line_error(result, "expected a 4-way classifier")
 
 
@@ -229,59 +206,23 @@ def test_a_model_with_a_lambda_layer_or_an_unknown_class_is_refused_and_never_ru
     )
     model.save(tmp_path / "lambda.keras")
     (tmp_path / "ran").unlink()  # it ran once, when the model was built here
-    result = cli(
-        [
-            "report",
-            "--model",
-            str(tmp_path / "lambda.keras"),
-            "--layer",
-            "dense",
-            "--data",
-            str(root / "my.npz"),
-            "--out",
-            str(tmp_path / "a"),
-        ]
-    )
+    result = user_cli("report", tmp_path / "lambda.keras", "dense", root / "my.npz", tmp_path / "a")
     assert_one_line_error(result, "was refused or is not a Keras 3 model")
     assert not (tmp_path / "ran").exists() and not (tmp_path / "a").exists()
     (tmp_path / "junk.keras").write_bytes(b"PK\x03\x04 not a model")
-    result = cli(
-        [
-            "report",
-            "--model",
-            str(tmp_path / "junk.keras"),
-            "--layer",
-            "x",
-            "--data",
-            str(root / "my.npz"),
-            "--out",
-            str(tmp_path / "b"),
-        ]
-    )
+    result = user_cli("report", tmp_path / "junk.keras", "x", root / "my.npz", tmp_path / "b")
     assert_one_line_error(result, "was refused or is not a Keras 3 model")
 
 
 def test_the_sweep_does_not_apply_to_a_users_model(user_files, tmp_path):
     root, _ = user_files
-    result = cli(
-        [
-            "sweep",
-            "--model",
-            str(root / "my.keras"),
-            "--layer",
-            "dense",
-            "--data",
-            str(root / "my.npz"),
-            "--out",
-            str(tmp_path),
-        ]
-    )
+    result = user_cli("sweep", root / "my.keras", "dense", root / "my.npz", tmp_path)
     assert_one_line_error(result, "retrains the paper's network; it does not apply to --model")
 
 
 def test_the_site_has_a_page_for_every_class_and_unit_and_prints_the_names_as_text(conv_metrics, user_files):
     root, _ = user_files
-    flags = ["--model", str(root / "my.keras"), "--layer", "conv", "--data", str(root / "my.npz")]
+    flags = ["--model", root / "my.keras", "--layer", "conv", "--data", str(root / "my.npz")]
     folders = ["--out", str(root / "conv" / "artifacts"), "--pages-dir", str(root / "conv" / "pages")]
     folders += ["--site-dir", str(root / "conv" / "site")]
     code, _, err = cli(["report", *flags, *folders])
