@@ -473,7 +473,7 @@ def sweep_context(sweep: dict | None, width: int, seed: int) -> dict | None:
     }
 
 
-NAMES = (
+RENDER_GLOBALS = (
     "dataset",
     "subject",
     "classes",
@@ -537,7 +537,7 @@ def render_all(
     """
     env = environment(template_dir)
     context = build_context(metrics, examples, charts)
-    env.globals.update({key: context[key] for key in NAMES})  # what the macros name classes and units by
+    env.globals.update({key: context[key] for key in RENDER_GLOBALS})  # what the macros name classes and units by
     context["sweep"] = sweep_context(sweep, metrics["config"]["hidden_units"], metrics["config"]["seed"])
     context["explore"] = explore
     jobs = [(name, target, {}) for name, target in PAGES.items()]

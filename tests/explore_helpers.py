@@ -98,4 +98,7 @@ def render_explore(summary: dict, names: list[str], dataset: dict, subject: dict
         "dataset": dataset,
         "subject": subject,
     }
-    return pages.environment(TEMPLATES).get_template("explore.md.j2").render(**context)
+    context["unit_pages"] = [f"neurons/neuron-{n}.md" for n in range(summary["units"])]
+    env = pages.environment(TEMPLATES)
+    env.globals.update({key: context[key] for key in pages.RENDER_GLOBALS})  # as pages.render_all does
+    return env.get_template("explore.md.j2").render(**context)

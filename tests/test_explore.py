@@ -24,7 +24,7 @@ from explore_helpers import (
     stack_run,
 )
 
-from nu_keras import analysis, explore
+from nu_keras import analysis, charts, explore
 from nu_keras.errors import NuKerasError
 
 EXPLORE_JS = REPO / "docs" / "overrides" / "assets" / "javascripts" / "explore.js"
@@ -284,7 +284,10 @@ def test_the_explore_page_and_its_links_from_digit_and_neuron_pages_are_rendered
     images = synthetic_images(len(acts["labels"]))
     data = explore.paper_explore_data(weights, acts, images, 0.5, 8)
     summary = explore.write_script(tmp_path / explore.SCRIPT_NAME, data)
-    count = pages.render_all(metrics, 5, RunConfig().project_root / "report_templates", tmp_path, explore=summary)
+    names = charts.chart_names(metrics, None)
+    count = pages.render_all(
+        metrics, 5, RunConfig().project_root / "report_templates", tmp_path, explore=summary, charts=names
+    )
     assert count == len(list(tmp_path.rglob("*.md"))) and (tmp_path / "explore.md").is_file()
     page = (tmp_path / "explore.md").read_text()
     assert f"{summary['images']} test images" in page and '<script src="explore-data.js"></script>' in page
@@ -382,16 +385,6 @@ def test_many_classes_of_large_images_ship_fewer_of_each_within_the_byte_budget(
     assert data["per_class"] == budget // 100 and len(data["indices"]) == budget
     shipped_wrong = int(np.sum(acts["labels"][data["indices"]] != 0))  # every prediction is class 0
     assert shipped_wrong + data["misclassified_left_out"] == data["misclassified_total"] == 990
-
-
-def test_the_pipelines_old_call_reads_the_weights_as_the_paper_network():
-    from conftest import synthetic_run
-
-    acts, weights = synthetic_run()
-    images = synthetic_images(len(acts["labels"]))
-    old = explore.explore_data(weights, acts, images, 0.5, 8)
-    new = explore.explore_data(explore.stack_from_weights(weights), 0, acts, images, 0.5, 8, 1 / 255, DIGITS)
-    assert old == new and [layer["activation"] for layer in new["layers"]] == ["relu", "softmax"]
 
 
 def _break(data: dict, part: str) -> None:

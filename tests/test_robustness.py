@@ -6,6 +6,7 @@ from conftest import random_images, synthetic_metrics, synthetic_run
 from scipy import stats
 
 from nu_keras import pages, robustness
+from nu_keras.charts import chart_names
 from nu_keras.config import RunConfig
 from nu_keras.data import Dataset
 
@@ -147,7 +148,9 @@ def test_sweep_page_prints_the_sweep_numbers(tiny_sweep, tmp_path):
     sweep, cfg = tiny_sweep
     acts, weights = synthetic_run()
     metrics = synthetic_metrics(acts, weights, cfg)
-    pages.render_all(metrics, 5, cfg.project_root / "report_templates", tmp_path, sweep)
+    pages.render_all(
+        metrics, 5, cfg.project_root / "report_templates", tmp_path, sweep, charts=chart_names(metrics, sweep)
+    )
     text = (tmp_path / "robustness.md").read_text()
     for width in ("5", "10"):
         accuracy = sweep["widths"][width]["summary"]["accuracy"]

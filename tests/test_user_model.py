@@ -57,7 +57,7 @@ def user_cli(stage: str, model, layer: str | None, data, out, *extra: str) -> tu
 
 def report(root, layer: str, *stages: str) -> dict:
     """Run the stages for one layer in this process; returns metrics.json."""
-    flags = ["--model", root / "my.keras", "--layer", layer, "--data", str(root / "my.npz")]
+    flags = ["--model", str(root / "my.keras"), "--layer", layer, "--data", str(root / "my.npz")]
     folders = ["--out", str(root / layer / "artifacts"), "--pages-dir", str(root / layer / "pages")]
     folders += ["--site-dir", str(root / layer / "site")]
     for stage in stages:
@@ -222,7 +222,7 @@ def test_the_sweep_does_not_apply_to_a_users_model(user_files, tmp_path):
 
 def test_the_site_has_a_page_for_every_class_and_unit_and_prints_the_names_as_text(conv_metrics, user_files):
     root, _ = user_files
-    flags = ["--model", root / "my.keras", "--layer", "conv", "--data", str(root / "my.npz")]
+    flags = ["--model", str(root / "my.keras"), "--layer", "conv", "--data", str(root / "my.npz")]
     folders = ["--out", str(root / "conv" / "artifacts"), "--pages-dir", str(root / "conv" / "pages")]
     folders += ["--site-dir", str(root / "conv" / "site")]
     code, _, err = cli(["report", *flags, *folders])
