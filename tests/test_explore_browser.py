@@ -205,11 +205,12 @@ def test_the_page_computes_what_keras_computed_on_every_shipped_image(browser, b
     added = (site / "explore-data.js").stat().st_size
     print(f"\nexplore-data.js: {added} bytes, {len(run['indices'])} images")
     assert added < 2_000_000
-    layers = {layer["name"]: layer for layer in run["data"]["layers"]}  # hidden and output
-    for key, stored in run["float32_weights"].items():  # this run's exact weights, all 7,960 of them
-        name, part = key.split("_")
-        assert base64.b64decode(layers[name][part]) == np.asarray(stored, "<f4").tobytes(), key
-    assert sum(w.size for w in run["float32_weights"].values()) == 7960
+    layers = run["data"]["layers"]  # hidden and output, as weights.npz's stack_0_* and stack_1_*
+    stack = {key: value for key, value in run["float32_weights"].items() if key.startswith("stack_")}
+    for key, stored in stack.items():  # this run's exact weights, all 7,960 of them
+        _, index, part = key.split("_")
+        assert base64.b64decode(layers[int(index)][part]) == np.asarray(stored, "<f4").tobytes(), key
+    assert sum(w.size for w in stack.values()) == 7960
     reader, url, local = open_reader(browser, site, base_url, "http")
     reader.open(url)
     js = reader.page.evaluate(PARITY_JS)

@@ -46,7 +46,7 @@ from helpers import assert_one_line_error, cli, fingerprint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nu_keras import artifacts, data, folders, pipeline
+from nu_keras import artifacts, data, folders, pages, pipeline
 from nu_keras.config import RunConfig
 
 RECIPE = ("--epochs", "2", "--force")  # fast, the same config each time, and no stage reused
@@ -288,8 +288,9 @@ def test_temp_files_left_by_kills_are_never_taken_for_artifacts(
     assert expected >= {"model.keras", "activations.npz", "weights.npz", "metrics.json", "train.json"}
     for state in (killed_in_training, killed_in_build, next_run):
         assert artifact_names(state) == expected  # anything else there is a hidden temp file
-        for name in ("pages", "site"):  # and the published folders hold no temp file at all (the marker aside)
-            assert not [path for path in state.prints[name] if "/." in f"/{path}" and path != folders.MARKER], name
+        for name in ("pages", "site"):  # the published folders hold no temp file at all (marker and nav aside)
+            hidden = [path for path in state.prints[name] if "/." in f"/{path}"]
+            assert not [path for path in hidden if path not in (folders.MARKER, pages.NAV_FILE)], name
     for name in FOLDERS:  # the decoys planted before the next run reached none of its outputs
         for path in (next_run.copy / name).rglob("*"):
             if path.is_file() and not path.name.startswith("."):
