@@ -11,8 +11,8 @@ from browser_helpers import REPO
 from nu_keras import explore
 
 TEMPLATES = REPO / "report_templates"
-MNIST = {"title": "MNIST", "noun": "digit", "nouns": "digits"}
-FASHION = {"title": "Fashion-MNIST", "noun": "class", "nouns": "classes"}
+MNIST = {"name": "mnist", "title": "MNIST", "noun": "digit", "nouns": "digits"}
+FASHION = {"name": "fashion-mnist", "title": "Fashion-MNIST", "noun": "class", "nouns": "classes"}
 PAPER_SUBJECT = {"unit": "neuron", "units": "neurons", "layer": "hidden", "trained_here": True}
 
 

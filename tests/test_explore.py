@@ -551,3 +551,14 @@ def test_grey_images_of_another_size_keep_the_weight_maps_at_their_own_size_but_
     page = render_explore(explore.summary(data, 9_000), list("abcd"), FASHION, subject)
     assert 'id="nk-weights" class="nk-grid" width="12" height="16"' in page and 'id="nk-canvas"' not in page
     assert "There is no drawing pad: the network reads 16 × 12 images with 1 channel," in page
+
+
+def test_mnist_sized_images_of_another_data_set_get_no_drawing_pad_and_the_page_says_why():
+    """The pad prepares a drawing as MNIST's digits were made; Fashion-MNIST's images were not made so."""
+    stack = random_stack([784, 8, 4], ["relu", "softmax"])
+    data = stack_data(stack, 0, random_pixels((30, 28, 28), "u1"), pixel_scale=1 / 255, names=list("abcd"))
+    subject = {"unit": "unit", "units": "units", "layer": "dense_0", "trained_here": False}
+    page = render_explore(explore.summary(data, 9_000), list("abcd"), FASHION, subject)
+    assert 'id="nk-canvas"' not in page and "## How a drawing becomes an input" not in page
+    assert "the way MNIST was made" in page and "not how Fashion-MNIST's images were made" in page
+    assert 'id="nk-weights" class="nk-grid" width="28" height="28"' in page  # the unit still reads pixels

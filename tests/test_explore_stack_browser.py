@@ -13,6 +13,7 @@ import pytest
 from browser_helpers import REPO, new_context
 from explore_helpers import (
     FASHION,
+    MNIST,
     numpy_forward,
     random_pixels,
     random_stack,
@@ -46,12 +47,12 @@ SHOWN_JS = """() => ({
 })"""
 
 
-def build_page(folder, stack, readout, images, pixel_scale, subject) -> tuple[dict, dict]:
+def build_page(folder, stack, readout, images, pixel_scale, subject, dataset=FASHION) -> tuple[dict, dict]:
     """explore.html, explore-data.js and the page's assets in `folder`; the data and the run behind them."""
     acts = stack_run(stack, readout, images, pixel_scale, len(NAMES))
     data = explore.explore_data(stack, readout, acts, images, 0.5, 6, pixel_scale, NAMES)
     summary = explore.write_script(folder / explore.SCRIPT_NAME, data)
-    body = markdown.markdown(render_explore(summary, NAMES, FASHION, subject).split("---", 2)[2])
+    body = markdown.markdown(render_explore(summary, NAMES, dataset, subject).split("---", 2)[2])
     page = f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Explore</title></head><body>{body}'
     (folder / "explore.html").write_text(page + "</body></html>")
     for kind, name in (("javascripts", "explore.js"), ("stylesheets", "explore.css")):
@@ -102,11 +103,11 @@ def test_a_colour_network_read_out_at_256_hidden_units_runs_in_the_page(browser,
     assert not errors, errors
 
 
-def test_grey_28_by_28_images_of_another_data_set_keep_the_drawing_pad_and_the_pixel_maps(browser, tmp_path):
+def test_a_user_model_on_mnist_keeps_the_drawing_pad_and_the_pixel_maps(browser, tmp_path):
     stack = random_stack([784, 32, 5], ["relu", "softmax"], seed=7)
     images = random_pixels((120, 28, 28), "u1", seed=8)
     subject = {"unit": "unit", "units": "units", "layer": "dense_0", "trained_here": False}
-    build_page(tmp_path, stack, 0, images, 1 / 255, subject)
+    build_page(tmp_path, stack, 0, images, 1 / 255, subject, MNIST)
     context, page, errors = open_page(browser, tmp_path)
     box = page.locator("#nk-canvas").bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2)
