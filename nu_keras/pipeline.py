@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,12 +154,26 @@ def run_train(cfg: RunConfig) -> None:
     write_train_record(cfg, data, fit | {"test_accuracy": accuracy}, net, described)
 
 
+@contextmanager
+def users_model_runs(cfg: RunConfig):
+    """A user's model that fails when run on the data (a name TensorFlow refuses as a scope, an op the
+    backend lacks) is one line naming the model; our own network's failures stay tracebacks (bugs)."""
+    try:
+        yield
+    except (ValueError, TypeError, RuntimeError, NotImplementedError) as exc:
+        if cfg.trains_here:
+            raise
+        reason = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).split())[:240]  # Keras colours its messages
+        raise NuKerasError(f"--model {cfg.model} failed to run on the data ({type(exc).__name__}: {reason})") from exc
+
+
 def adopt_model(cfg: RunConfig) -> None:
     """A user's model instead of training: checked against the data and copied into the artifacts."""
     from nu_keras import subject
 
     data = dataset(cfg)
-    adopted = subject.adopt(cfg.model, cfg.layer, data, cfg.pixels, paths(cfg).model)
+    with users_model_runs(cfg):
+        adopted = subject.adopt(cfg.model, cfg.layer, data, cfg.pixels, paths(cfg).model)
     model = subject.load_user_model(paths(cfg).model)
     described = subject.describe(model, cfg.layer, data.image_shape, trained_here=False, path=cfg.model)
     log.info(
@@ -178,7 +194,9 @@ def check_user_model(cfg: RunConfig) -> None:
     out (without --layer, the error lists them: the way to discover them)."""
     from nu_keras import subject
 
-    subject.find_layer(subject.load_user_model(cfg.model), cfg.layer)
+    model = subject.load_user_model(cfg.model)
+    subject.check_one_input_one_output(model)
+    subject.split(model, subject.find_layer(model, cfg.layer).name)  # refuses a layer a skip connection bypasses
 
 
 def write_train_record(cfg: RunConfig, data, fit: dict, model, described: dict) -> None:
@@ -220,7 +238,8 @@ def run_collect(cfg: RunConfig) -> None:
     net, layer = load_subject_model(cfg)
     data = dataset(cfg)
     described = subject.describe(net, layer, data.image_shape, cfg.trains_here, cfg.model)
-    acts = activations.collect(net, layer, data.x_test, data.y_test, cfg.pixels)
+    with users_model_runs(cfg):
+        acts = activations.collect(net, layer, data.x_test, data.y_test, cfg.pixels)
     log.info("collected layer %s %s over the test set", layer, acts["hidden"].shape)
     artifacts.write_npz(paths(cfg).activations, **acts)
     artifacts.write_npz(paths(cfg).weights, **subject.weights(net, layer, described))

@@ -95,9 +95,18 @@ def input_note(image_shape: tuple[int, ...], shape: tuple[int, ...]) -> str | No
     return f"images of shape {image_shape} were given to the model as {shape}"
 
 
+def check_one_input_one_output(model: keras.Model) -> None:
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise NuKerasError(
+            f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+            "nu-keras reads classifiers of one image input and one class-probability output"
+        )
+
+
 def check_classifier(model: keras.Model, image_shape: tuple[int, ...], classes: int) -> None:
     """One line naming the expectation when the model cannot take the data's images or does not output
     one probability per class."""
+    check_one_input_one_output(model)
     expected_in = input_shape(model)
     fits = expected_in == tuple(image_shape) or expected_in in (
         (*image_shape, 1),
@@ -118,7 +127,14 @@ def split(model: keras.Model, layer: str) -> tuple[keras.Model, keras.Model]:
     """
     inputs, tensors, outputs = _graph(model)
     hidden = tensors[layer]
-    return keras.Model(inputs, hidden, name="head"), keras.Model(hidden, outputs, name="tail")
+    try:
+        tail = keras.Model(hidden, outputs, name="tail")
+    except ValueError as exc:  # the layers after it also read earlier ones: "not connected to inputs"
+        raise NuKerasError(
+            f"--layer {layer!r} does not split the model in two: the layers after it also read earlier layers "
+            "(a skip connection); choose a layer that every path from the input to the output goes through"
+        ) from exc
+    return keras.Model(inputs, hidden, name="head"), tail
 
 
 def _graph(model: keras.Model) -> tuple:
