@@ -238,3 +238,35 @@ def test_the_site_has_a_page_for_every_class_and_unit_and_prints_the_names_as_te
     home = (site / "index.html").read_text()
     assert "No Explore page" in home and "Conv2D" in home and "<b>" not in home
     assert "two &lt;b&gt;" in home or "two &#60;b&#62;" in home  # the name, shown as text
+
+
+def _save(model: keras.Model, path) -> str:
+    model.save(path)
+    return str(path)
+
+
+def test_models_nu_keras_cannot_split_or_run_are_one_line_each(user_files, tmp_path):
+    root, _ = user_files
+    image = keras.Input((28, 28))
+    flat = layers.Flatten()(image)
+    a = layers.Dense(8, activation="relu", name="a")(flat)
+    b = layers.Dense(8, activation="relu", name="b")(a)
+    out = layers.Dense(10, activation="softmax")(layers.Concatenate()([a, b]))
+    skip = _save(keras.Model(image, out), tmp_path / "skip.keras")
+    extra = keras.Input((3,))
+    joined = layers.Dense(5, name="h")(layers.Concatenate()([flat, extra]))
+    two = _save(keras.Model([image, extra], layers.Dense(10, activation="softmax")(joined)), tmp_path / "two.keras")
+    hidden = layers.Dense(4, activation="relu", name="h")(flat)
+    # TensorFlow refuses this model name as a scope when the model runs: a failure of the user's model
+    odd = keras.Model(image, layers.Dense(10, activation="softmax")(hidden), name="<i>m<_i>")
+    odd = _save(odd, tmp_path / "odd.keras")
+    cases = [
+        (skip, "b", "--layer 'b' does not split the model in two"),
+        (two, "h", "the model has 2 inputs and 1 outputs"),
+    ]
+    if keras.backend.backend() == "tensorflow":
+        cases.append((odd, "h", "failed to run on the data (ValueError"))
+    for model, layer, message in cases:
+        out = tmp_path / f"out-{layer}-{len(message)}"
+        assert_one_line_error(user_cli("report", model, layer, root / "my.npz", out), message)
+    assert user_cli("train", skip, "a", root / "my.npz", tmp_path / "ok")[0] == 0  # every path goes through a
