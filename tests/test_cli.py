@@ -41,6 +41,11 @@ def assert_one_line_error(code, err, fragment):
         (["sweep", "--scheduler", "local:0"], "--scheduler must be a Dask scheduler address"),
         (["sweep", "--scheduler", "local:two"], "--scheduler must be a Dask scheduler address"),
         (["report", "--backend", "torch"], "invalid choice"),
+        (["report", "--dataset", "cifar"], "invalid choice"),
+        (["report", "--pixels", "half"], "invalid choice"),
+        (["report", "--layer", "dense"], "--layer names a layer of --model; give --model too"),
+        (["report", "--pixels", "raw"], "--pixels applies to --model"),
+        (["report", "--model", ""], "an empty path is not allowed"),
         ([], "required"),
     ],
 )
@@ -53,7 +58,8 @@ def test_help_explains_every_flag(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["report", "--help"])
     text = capsys.readouterr().out
-    for flag in ("--seed", "--epochs", "--batch-size", "--examples", "--out", "--data", "--backend", "--scheduler"):
+    flags = ("--seed", "--epochs", "--batch-size", "--examples", "--out", "--data", "--backend", "--scheduler")
+    for flag in (*flags, "--dataset", "--model", "--layer", "--pixels"):
         assert flag in text
 
 

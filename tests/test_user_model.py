@@ -270,3 +270,14 @@ def test_models_nu_keras_cannot_split_or_run_are_one_line_each(user_files, tmp_p
         out = tmp_path / f"out-{layer}-{len(message)}"
         assert_one_line_error(user_cli("report", model, layer, root / "my.npz", out), message)
     assert user_cli("train", skip, "a", root / "my.npz", tmp_path / "ok")[0] == 0  # every path goes through a
+
+
+def test_raw_pixels_reach_the_model_unscaled_and_the_report_says_so(user_files, tmp_path):
+    root, arrays = user_files
+    code, _, err = user_cli("train", root / "my.keras", "dense", root / "my.npz", tmp_path, "--pixels", "raw")
+    assert code == 0, err
+    trained = json.loads((tmp_path / "train.json").read_text())
+    assert trained["dataset"]["pixel_note"].startswith("uint8 pixels given to the model unchanged")
+    model = keras.saving.load_model(root / "my.keras")
+    raw = model.predict(arrays["x_test"][..., None].astype(np.float32), verbose=0).argmax(axis=1)
+    assert trained["test_accuracy"] == pytest.approx(float(np.mean(raw == arrays["y_test"])), abs=1e-12)
