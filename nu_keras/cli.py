@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--learning-rate", type=float, default=d.learning_rate, help=f"Adam learning rate (default {d.learning_rate})"
     )
     common.add_argument(
-        "--examples", type=int, default=d.examples, help=f"example images per digit page, 1-20 (default {d.examples})"
+        "--examples", type=int, default=d.examples, help=f"example images per class page, 1-20 (default {d.examples})"
     )
     common.add_argument(
         "--seeds",
