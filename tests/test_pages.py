@@ -270,7 +270,8 @@ IMAGE = r"\]\(([^)\s]+\.(?:png|svg|jpg))\)"  # an image's target (alt texts may 
 
 
 def _prose(text: str) -> str:
-    """A page's words without code spans (setting names) and the paper's title."""
+    """A page's words without code spans (setting names), the paper's title and quotations from it."""
+    text = re.sub(r'\*"[^"]*"\*', "", text)  # *"In the condition of ... does a neuron depict ..."*
     return re.sub(r"<code>.*?</code>", "", text).replace("Neuron Understanding", "")
 
 
