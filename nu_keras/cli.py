@@ -15,8 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from nu_keras.config import BACKENDS, PIXELS, RunConfig, default_backend, set_backend_environment
-from nu_keras.data import DATASETS
-from nu_keras.errors import NuKerasError
+
+# The thread settings before numpy loads: its BLAS reads OMP_NUM_THREADS once, and with two threads its large
+# matrix products sum in another order than in a process started with the settings in place (a sweep's worker,
+# a Dask worker), which moved the sweep's float64 measures in their last bits. `--backend` still chooses
+# KERAS_BACKEND later, before Keras is imported.
+set_backend_environment()
+
+from nu_keras.data import DATASETS  # noqa: E402  (imports numpy)
+from nu_keras.errors import NuKerasError  # noqa: E402
 
 
 class _Parser(argparse.ArgumentParser):
