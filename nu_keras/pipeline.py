@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import functools
 import logging
-import multiprocessing
 import re
 import shutil
-import signal
-import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -583,82 +580,27 @@ def run(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
 
 def run_stages(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
     outcome = {}
-    with sweep_beside(stages, cfg) as beside:
-        for name in STAGE_NAMES:
-            if name not in stages:
-                continue
-            if not BY_NAME[name].applies(cfg):
-                log.info("== %s == not for a user's model (it retrains the paper's network)", name)
-                outcome[name] = "not applicable"
-                continue
-            print_, reason = pending(name, cfg)
-            if reason is None:
-                log.info("== %s == reused (inputs unchanged, outputs intact)", name)
-                outcome[name] = "reused"
-                continue
-            log.info("== %s == running (%s)", name, reason)
-            seconds = beside.wait() if name == "sweep" and beside else run_timed(name, cfg)
-            record_timing(cfg, name, seconds)
-            cache.write_record(paths(cfg).stages, name, print_ | {"outputs": stage_outputs(name, cfg)})
-            outcome[name] = f"ran ({reason})"
+    for name in STAGE_NAMES:
+        if name not in stages:
+            continue
+        if not BY_NAME[name].applies(cfg):
+            log.info("== %s == not for a user's model (it retrains the paper's network)", name)
+            outcome[name] = "not applicable"
+            continue
+        print_ = fingerprint(name, cfg)
+        record = cache.read_record(paths(cfg).stages).get(name)
+        reason = cache.why_run(print_, record, outputs_ready(name, cfg, record), cfg.force)
+        if reason is None:
+            log.info("== %s == reused (inputs unchanged, outputs intact)", name)
+            outcome[name] = "reused"
+            continue
+        log.info("== %s == running (%s)", name, reason)
+        started = time.perf_counter()
+        BY_NAME[name].run(cfg)
+        record_timing(cfg, name, time.perf_counter() - started)
+        cache.write_record(paths(cfg).stages, name, print_ | {"outputs": stage_outputs(name, cfg)})
+        outcome[name] = f"ran ({reason})"
     return outcome
-
-
-def pending(name: str, cfg: RunConfig) -> tuple[dict, str | None]:
-    """The stage's fingerprint, and why it must run (None: its recorded result can be reused)."""
-    print_ = fingerprint(name, cfg)
-    record = cache.read_record(paths(cfg).stages).get(name)
-    return print_, cache.why_run(print_, record, outputs_ready(name, cfg, record), cfg.force)
-
-
-def run_timed(name: str, cfg: RunConfig) -> float:
-    started = time.perf_counter()
-    BY_NAME[name].run(cfg)
-    return time.perf_counter() - started
-
-
-class SweepProcess:
-    """The sweep in a second process, started before training: it needs only the data and the config, and
-    TensorFlow trains on one thread here, so train, collect and analyze run on one core while the sweep's
-    networks train on the other. The same code on the same data gives the same sweep.json as in-process."""
-
-    def __init__(self, cfg: RunConfig):
-        context = multiprocessing.get_context("spawn")  # never fork a process that has imported TensorFlow
-        self.pool = context.Pool(1, initializer=_sweep_worker, initargs=(logging.getLogger().level,))
-        self.started = time.perf_counter()
-        self.result = self.pool.apply_async(run_sweep, (cfg,))
-
-    def wait(self) -> float:
-        """Seconds from its start to sweep.json written; the child's error, if any, raised here."""
-        self.result.get()
-        return time.perf_counter() - self.started
-
-    def stop(self) -> None:
-        self.pool.terminate()  # a no-op once it is done; a Ctrl-C or an error here ends the child too
-        self.pool.join()
-
-
-@contextmanager
-def sweep_beside(stages: tuple[str, ...], cfg: RunConfig):
-    """A SweepProcess when both train and the sweep are to run (a cold `report`), else None."""
-    both = {"train", "sweep"} <= set(stages) and BY_NAME["sweep"].applies(cfg)
-    if not (both and pending("train", cfg)[1] and pending("sweep", cfg)[1]):
-        yield None
-        return
-    log.info("== sweep == starting beside train, in a second process")
-    beside = SweepProcess(cfg)
-    try:
-        yield beside
-    finally:
-        beside.stop()
-
-
-def _sweep_worker(level: int) -> None:
-    """The child leaves Ctrl-C to the parent (which ends it) and logs like the command line."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    logging.basicConfig(level=level, format="nu-keras: %(message)s", stream=sys.stderr)
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def read_timings(cfg: RunConfig) -> dict[str, float]:
