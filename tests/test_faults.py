@@ -10,9 +10,9 @@
 
 The real-pipeline tests (marker e2e) share one module-scoped sequence of runs in a temp folder: a
 complete run, a run killed in training, one killed in the site build, a complete run again, and a
-`train` with another seed -- one epoch and a sweep of two seeds each, since no test here needs the
-paper's accuracy (tests/test_e2e.py checks the default recipe). Every run passes --force, so that stage
-caching reuses nothing: each really trains and builds.
+`train` with another seed -- one epoch, a sweep of two seeds and one example image per digit page
+each, since no test here needs the paper's accuracy (tests/test_e2e.py checks the default recipe). Every
+run passes --force, so that stage caching reuses nothing: each really trains and builds.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from hypothesis import strategies as st
 from nu_keras import artifacts, data, folders, pages, pipeline
 from nu_keras.config import RunConfig
 
-RECIPE = ("--epochs", "1", "--seeds", "2", "--force")  # fast, the same config each time, no stage reused
+RECIPE = ("--epochs", "1", "--seeds", "2", "--examples", "1", "--force")  # fast, the same each time, none reused
 UMASK = os.umask(0)
 os.umask(UMASK)
 

@@ -29,9 +29,10 @@ def fake_data_flag(tmp_path_factory, fake_mnist) -> list[str]:
 
 
 def quick(root: Path, fake_data_flag: list[str]) -> list[str]:
-    """A report on synthetic MNIST that trains one short epoch and one sweep seed, every output under root."""
+    """A report on synthetic MNIST that trains one short epoch and one sweep seed and draws one example image
+    per digit page, every output under root."""
     folders_ = ["--out", str(root / "a"), "--pages-dir", str(root / "p"), "--site-dir", str(root / "s")]
-    return [*folders_, *fake_data_flag, "--epochs", "1", "--seeds", "1"]
+    return [*folders_, *fake_data_flag, "--epochs", "1", "--seeds", "1", "--examples", "1"]
 
 
 def our_lines_only(stderr: str) -> list[str]:
