@@ -75,11 +75,17 @@ browser-deps: $(VENV)/.installed-test
 data-deps:
 	@test -d /usr/share/datasets/fashion-mnist || { $(APT) update && $(APT) install -y dataset-fashion-mnist; }
 
+# The suite on one pytest-xdist worker per core (WORKERS=0: all in this process): each worker runs whole files
+# (module fixtures are built once), the longest first (tests/conftest.py), and the real MNIST report is
+# built once for every worker (a session fixture behind a file lock).
+WORKERS ?= auto
+XDIST    = -n $(WORKERS) --dist loadfile --no-loadscope-reorder
+
 test: $(VENV)/.installed-test browser-deps data-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST)
 
 test-fast: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q -m "not e2e and not browser"
+	$(BIN)/python -m pytest -q $(XDIST) -m "not e2e and not browser"
 
 serve: $(VENV)/.installed-run
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000

@@ -6,9 +6,13 @@ from nu_keras.config import set_backend_environment
 
 set_backend_environment()  # before any test imports Keras, as the CLI does
 
+import fcntl  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -17,6 +21,31 @@ import pytest  # noqa: E402
 from nu_keras import data  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+# The test files that take longest, longest first (measured with --durations on the 2-core machine). They
+# run first, so that under pytest-xdist (`make test`: one file per worker at a time, in this order) no long
+# file starts last while the other worker idles. test_browser.py leads: it builds the session's real report,
+# which test_e2e.py and test_explore_browser.py then reuse. Only an order: a stale entry costs time, not checks.
+LONGEST_FIRST = [
+    "test_browser.py",
+    "test_faults.py",
+    "test_concurrency.py",
+    "test_pipeline.py",
+    "test_signals.py",
+    "test_explore_browser.py",
+    "test_fashion.py",
+    "test_backends.py",
+    "test_user_model.py",
+    "test_cluster.py",
+    "test_e2e.py",
+]
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Run the files of LONGEST_FIRST first, in that order; every file keeps the order of its own tests."""
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # a stable sort
 
 
 def mark_as_built(folder: Path, kind: str) -> Path:
@@ -180,9 +209,59 @@ def browser():
         chromium.close()
 
 
+@dataclass(frozen=True)
+class RealReport:
+    """A finished `nu-keras report` on real MNIST with the default recipe: its folders and what it printed."""
+
+    root: Path  # artifacts/, pages/ and site/ below it
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@contextmanager
+def _locked(path: Path):
+    """An exclusive lock on `path` (created if missing), held for the block: one process at a time."""
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _session_folder(tmp_path_factory) -> Path:
+    """A folder every process of this test session shares: the base temp folder, or, under pytest-xdist,
+    the one above the workers' own."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
-def report_root(tmp_path_factory) -> Path:
-    """One real run for every browser suite: `nu-keras report` on real MNIST (about 30 s), built once.
+def real_report(tmp_path_factory) -> RealReport:
+    """One `nu-keras report` on real MNIST with the default recipe (about 25 s), run once per test session
+    and shared by every test that needs a real run: tests/test_e2e.py and the browser suites. Under
+    pytest-xdist the first worker to ask runs it and the others wait for it, under a file lock.
+
+    Read only: a test that changes a run copies the folder first (`shutil.copytree`).
+    """
+    shared = _session_folder(tmp_path_factory)
+    root = shared / "real-report"
+    done_file = shared / "real-report.json"  # written once the run has ended
+    with _locked(shared / "real-report.lock"):
+        if not done_file.is_file():
+            root.mkdir(exist_ok=True)
+            done = subprocess.run(report_argv(root), capture_output=True, text=True, timeout=900, cwd=REPO)
+            record = {"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
+            done_file.write_text(json.dumps(record), encoding="utf-8")
+    report = RealReport(root.resolve(), **json.loads(done_file.read_text(encoding="utf-8")))
+    assert report.returncode == 0, f"`nu-keras report` on real MNIST failed:\n{report.stderr[-3000:]}"
+    return report
+
+
+@pytest.fixture(scope="session")
+def report_root(request) -> Path:
+    """The folder of the real run the browser suites look at: the session's `real_report`.
 
     NU_KERAS_TEST_SITE=/path/to/site tests an already built site instead; its artifacts are then looked
     for beside it (`/path/to/artifacts`), as `report_argv` lays them out.
@@ -191,11 +270,7 @@ def report_root(tmp_path_factory) -> Path:
     if given:
         assert (Path(given) / "index.html").is_file(), f"NU_KERAS_TEST_SITE={given} holds no index.html"
         return Path(given).absolute().parent
-    root = tmp_path_factory.mktemp("browser-report")
-    command = report_argv(root)
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=REPO)
-    assert done.returncode == 0, f"`{' '.join(command)}` failed:\n{done.stderr[-3000:]}"
-    return root.resolve()
+    return request.getfixturevalue("real_report").root
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,9 @@
 
 import json
 import re
-import subprocess
 
 import numpy as np
 import pytest
-from conftest import report_argv
 
 from nu_keras import pages
 from nu_keras.config import RunConfig
@@ -20,13 +18,11 @@ SITE_PAGES += [f"digits/digit-{d}.html" for d in range(10)] + [f"neurons/neuron-
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    root = tmp_path_factory.mktemp("report")
+def report(real_report):
+    """The session's real run (tests/conftest.py), shared with the browser suites, and its config."""
+    root = real_report.root
     cfg = RunConfig(out=root / "artifacts", pages_dir=root / "pages", site_dir=root / "site")
-    command = report_argv(root)
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return cfg, done
+    return cfg, real_report
 
 
 def test_report_prints_accuracy_and_site_path(report):

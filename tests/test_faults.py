@@ -10,7 +10,8 @@
 
 The real-pipeline tests (marker e2e) share one module-scoped sequence of runs in a temp folder: a
 complete run, a run killed in training, one killed in the site build, a complete run again, and a
-`train` with another seed -- two epochs each, since no test here needs the paper's accuracy. Every
+`train` with another seed -- one epoch, a sweep of two seeds and one example image per digit page
+each, since no test here needs the paper's accuracy (tests/test_e2e.py checks the default recipe). Every
 run passes --force, so that stage caching reuses nothing: each really trains and builds.
 """
 
@@ -49,7 +50,7 @@ from hypothesis import strategies as st
 from nu_keras import artifacts, data, folders, pages, pipeline
 from nu_keras.config import RunConfig
 
-RECIPE = ("--epochs", "2", "--force")  # fast, the same config each time, and no stage reused
+RECIPE = ("--epochs", "1", "--seeds", "2", "--examples", "1", "--force")  # fast, the same each time, none reused
 UMASK = os.umask(0)
 os.umask(UMASK)
 
@@ -244,9 +245,8 @@ def next_run(killed_in_build, root) -> State:
 @pytest.fixture(scope="module")
 def other_seed(root) -> Path:
     out = root.parent / f"{root.name}-seed-1"
-    argv = [sys.executable, "-m", "nu_keras", "train", "--seed", "1", *RECIPE, "--out", str(out)]
-    with running(argv, root) as run:
-        assert run.finish() == 0, run.output[-3000:]
+    code, _, err = cli(["train", "--seed", "1", *RECIPE, "--out", str(out)])  # in this process: no start-up
+    assert code == 0, err[-3000:]
     return out
 
 

@@ -91,6 +91,7 @@ def config(project, fake_mnist_module, tmp, **changes):
         epochs=1,
         batch_size=512,
         sweep_seeds=2,
+        examples=1,  # one example image per class page: a figure less costly to draw
         out=tmp / "artifacts",
         pages_dir=tmp / "pages",
         site_dir=tmp / "site",
