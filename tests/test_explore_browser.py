@@ -110,8 +110,14 @@ class Reader:
         self.requests: list[str] = []
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-        self.page.on("requestfailed", lambda r: self.errors.append(f"failed: {r.url}"))
+        self.page.on("requestfailed", self._failed)
         self.page.on("request", lambda r: self.requests.append(r.url))
+
+    def _failed(self, request) -> None:
+        """A request the browser cancelled because the reader left the page (a favicon still loading when a
+        link is followed: net::ERR_ABORTED) is no failure of the site; any other is."""
+        if request.failure != "net::ERR_ABORTED":
+            self.errors.append(f"failed: {request.url} ({request.failure})")
 
     def open(self, url: str) -> None:
         self.page.goto(url, wait_until="load")
