@@ -74,6 +74,12 @@ def dominance_matrix(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return table
 
 
+def dominance_share(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(C, U) the paper's dominance table: `dominance_matrix` for ReLU units; for a signed layer (negative
+    activations), where "silent" has no meaning, the plain argmax share `win_share`."""
+    return win_share(hidden, labels) if hidden.min() < 0 else dominance_matrix(hidden, labels)
+
+
 def dominant_units(share: np.ndarray, threshold: float) -> list[int | None]:
     """Per digit, the unit that wins on more than `threshold` of its images, or None."""
     return [int(row.argmax()) if row.max() > threshold else None for row in share]
@@ -379,7 +385,7 @@ def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], thresho
     signed = bool(hidden.min() < 0)
     mean = per_digit_mean(hidden, labels)
     preferred, runners_up, margins = preferred_units(mean)
-    share = win_share(hidden, labels) if signed else dominance_matrix(hidden, labels)
+    share = dominance_share(hidden, labels)
     standardised_share = win_share(standardise(hidden), labels)
     intact = per_digit_accuracy(acts["predictions"], labels)
     ablation = ablation_study(ablation_tables(acts), labels, intact)

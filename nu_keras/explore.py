@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nu_keras import artifacts
+from nu_keras import analysis, artifacts
 from nu_keras.errors import NuKerasError
 
 SCRIPT_NAME = "explore-data.js"  # written next to explore.md in the pages folder
@@ -133,33 +133,13 @@ def _b64(array: np.ndarray, dtype: str) -> str:
 # ------------------------------------------------------------------------------------------------- units
 
 
-def class_means(hidden: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
-    """(C, U) mean activation of each unit over the images of each class (0 for a class with none)."""
-    indicator = (labels[None, :] == np.arange(classes)[:, None]).astype(np.float64)  # (C, N)
-    return indicator @ hidden / np.maximum(indicator.sum(axis=1, keepdims=True), 1)
-
-
-def dominance_shares(hidden: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
-    """(C, U) share of each class's images whose most active unit is n; an image whose units are all
-    silent (none above zero) has none, as in nu_keras.analysis.dominance_matrix."""
-    winners = np.where(hidden.max(axis=1) > 0, hidden.argmax(axis=1), -1)
-    table = np.zeros((classes, hidden.shape[1]))
-    for k in range(classes):
-        won = winners[labels == k]
-        table[k] = np.bincount(won[won >= 0], minlength=hidden.shape[1]) / max(len(won), 1)
-    return table
-
-
-def marked_units(
-    hidden: np.ndarray, labels: np.ndarray, threshold: float, classes: int = 10
-) -> tuple[list[int], list[int | None]]:
+def marked_units(hidden: np.ndarray, labels: np.ndarray, threshold: float) -> tuple[list[int], list[int | None]]:
     """Per class, its preferred unit (largest mean activation over its test images) and its dominant unit
-    (the most active one on more than `threshold` of them), or None when no unit is; as the pages define them.
+    (the most active one on more than `threshold` of them), or None when no unit is; as the pages define them,
+    by the same functions (nu_keras.analysis).
     """
-    preferred = class_means(hidden, labels, classes).argmax(axis=1)
-    share = dominance_shares(hidden, labels, classes)
-    dominant = [int(row.argmax()) if row.max() > threshold else None for row in share]
-    return [int(u) for u in preferred], dominant
+    preferred = analysis.per_digit_mean(hidden, labels).argmax(axis=1)
+    return [int(u) for u in preferred], analysis.dominant_units(analysis.dominance_share(hidden, labels), threshold)
 
 
 # ------------------------------------------------------------------------------------------------ export
@@ -200,7 +180,7 @@ def explore_data(
     budget = image_budget(shape, dtype)
     per_class = max(1, min(per_class, budget // classes))  # many classes of large images: fewer of each
     rows, left_out = picker_rows(labels, predictions, per_class, classes, budget)
-    preferred, dominant = marked_units(hidden, labels, threshold, classes)
+    preferred, dominant = marked_units(hidden, labels, threshold)
     return {
         "layers": [_layer_data(layer) for layer in stack],
         "readout": int(readout),

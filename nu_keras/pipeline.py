@@ -173,19 +173,18 @@ def adopt_model(cfg: RunConfig) -> None:
 
     data = dataset(cfg)
     with users_model_runs(cfg):
-        adopted = subject.adopt(cfg.model, cfg.layer, data, cfg.pixels, paths(cfg).model)
-    model = subject.load_user_model(paths(cfg).model)
+        model, accuracy = subject.adopt(cfg.model, cfg.layer, data, cfg.pixels, paths(cfg).model)
     described = subject.describe(model, cfg.layer, data.image_shape, trained_here=False, path=cfg.model)
     log.info(
         "model %s: test accuracy %.4f on %s; layer %s, %d %s units",
         cfg.model,
-        adopted["test_accuracy"],
+        accuracy,
         data.title,
         cfg.layer,
         described["units"],
         described["layer_kind"],
     )
-    no_training = {"history": None, "fit_seconds": None, "test_accuracy": adopted["test_accuracy"]}
+    no_training = {"history": None, "fit_seconds": None, "test_accuracy": accuracy}
     write_train_record(cfg, data, no_training, model, described)
 
 

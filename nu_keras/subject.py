@@ -245,20 +245,16 @@ def weights(model: keras.Model, layer: str, subject: dict) -> dict[str, np.ndarr
     return {key: np.asarray(value, dtype=np.float32) for key, value in found.items()}
 
 
-def adopt(path: Path, layer: str | None, data: Dataset, pixels: str, target: Path) -> dict:
+def adopt(path: Path, layer: str | None, data: Dataset, pixels: str, target: Path) -> tuple[keras.Model, float]:
     """A user's model in place of training: loaded safely, checked against the data, its layer found,
-    its test accuracy measured, and its file copied into the artifacts (what later stages read)."""
+    its file copied into the artifacts (what later stages read); returns it and its test accuracy."""
     model = load_user_model(path)
     check_classifier(model, data.image_shape, data.classes)
     find_layer(model, layer)
     probabilities = predict(model, data.x_test, pixels)
     with artifacts.atomic_path(target, suffix=".keras") as tmp:
         shutil.copyfile(path, tmp)
-    return {
-        "test_accuracy": float(np.mean(probabilities.argmax(axis=1) == data.y_test)),
-        "parameters": int(model.count_params()),
-        "summary": layer_table(model),
-    }
+    return model, float(np.mean(probabilities.argmax(axis=1) == data.y_test))
 
 
 def predict(model: keras.Model, images: np.ndarray, pixels: str) -> np.ndarray:
