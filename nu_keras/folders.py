@@ -24,6 +24,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -200,16 +201,28 @@ def _lock_one(path: Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 400, 0).decode("utf-8", "replace").strip() or "another process"
+            holder = _lock_holder(fd)
             folder = path.with_name(path.name[1 : -len(".nu-keras-lock")])
             raise NuKerasError(
                 f"{folder} is in use by another nu-keras run ({holder}); wait for it to finish"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}: {' '.join(sys.argv)}".encode("utf-8", "replace"), 0)
+        note = f"pid {os.getpid()}: {' '.join(sys.argv)}".encode("utf-8", "replace")
+        os.pwrite(fd, note, 0)  # written before the truncate, so a reader never sees an empty file
+        os.ftruncate(fd, len(note))
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _lock_holder(fd: int) -> str:
+    """Who holds the lock, as its holder wrote it. A holder that has just taken the lock may not have
+    written yet (a new lock file is empty for a moment), so an empty file is read again briefly."""
+    for _ in range(50):
+        holder = os.pread(fd, 400, 0).decode("utf-8", "replace").strip()
+        if holder:
+            return holder
+        time.sleep(0.02)
+    return "another process"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -127,6 +127,25 @@ def test_locks_are_taken_in_one_order_so_two_runs_never_wait_on_each_other(tmp_p
                 pass
 
 
+def test_a_holder_that_has_not_yet_written_its_name_is_still_named(tmp_path):
+    """A run that has just taken the lock writes who it is a moment later: the loser waits for it."""
+    import fcntl
+    import threading
+
+    lock = folders.lock_path(tmp_path / "site")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    late = threading.Timer(0.2, lambda: os.pwrite(fd, b"pid 4242: nu-keras report", 0))
+    late.start()
+    try:
+        with pytest.raises(Exception, match=r"in use by another nu-keras run \(pid 4242"):
+            with folders.locked([tmp_path / "site"]):
+                pass
+    finally:
+        late.join()
+        os.close(fd)
+
+
 # --- replacing a folder keeps what nu-keras did not write --------------------------------------------
 
 
