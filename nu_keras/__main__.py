@@ -1,5 +1,5 @@
 """Allow `python -m nu_keras`, same as the `nu-keras` console script."""
 
-from nu_keras.cli import main
+from nu_keras.cli import entry_point
 
-raise SystemExit(main())
+entry_point()

@@ -255,6 +255,23 @@ def main(argv: list[str] | None = None) -> int:
         sys.unraisablehook = sys.__unraisablehook__
 
 
+def entry_point() -> None:
+    """`nu-keras` and `python -m nu_keras`: `main`, then leave without the interpreter's teardown.
+
+    Everything is written (atomically) and flushed by the time `main` returns; what remains is
+    TensorFlow unwinding its runtime, about a second after every command that trained or read a model.
+    Only the console entry does this: `main` itself returns normally (the tests call it in-process).
+    """
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # a reader that left (`| head`) was answered by `main` already
+            pass
+    os._exit(code if isinstance(code, int) else 1 if code else 0)
+
+
 def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
