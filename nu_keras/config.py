@@ -150,6 +150,18 @@ class RunConfig:
         """True for the paper's network, which this project trains; False for a user's --model."""
         return self.model is None
 
+    def sweep_seed_list(self) -> list[int]:
+        """The sweep's seeds at every width: seed, seed + 1, ..."""
+        return [self.seed + i for i in range(self.sweep_seeds)]
+
+    def report_block(self) -> list[int]:
+        """The seeds the report's network trains with: the sweep's first block, whose branch 0 it is.
+
+        One fit then serves both the report and the sweep; the block's size is part of the result (see
+        `sweep_block_seeds`), so the train stage depends on it.
+        """
+        return self.sweep_seed_list()[: self.sweep_block_seeds]
+
     def subject_fields(self) -> dict:
         """What is analysed on which data: every stage's result depends on these."""
         names = ("dataset", "model", "layer", "pixels")

@@ -1,10 +1,11 @@
 """Run the stages in order. Each reads the previous stage's files from `cfg.out` and writes its own; each is
 one `Stage` entry in `STAGES` below (runner, help, what its result depends on, what it holds).
 
-train    data             -> model.keras, train.json (history, test accuracy, data source, subject, versions)
+train    data             -> model.keras, train.json (history, test accuracy, data source, subject, versions),
+                             branches.npz (the sweep's first block, trained in the same fit)
 collect  model.keras      -> activations.npz (units, labels, predictions, ablated predictions), weights.npz
 analyze  activations.npz  -> metrics.json
-sweep    data             -> sweep.json (N seeds per width trained together, with controls)
+sweep    data, branches.npz -> sweep.json (N seeds per width trained together, with controls)
 render   metrics.json     -> charts (PNG) and Markdown pages in cfg.pages_dir
 build    pages            -> static site in cfg.site_dir
 
@@ -79,6 +80,10 @@ class ArtifactPaths:
         return self.out / "train.json"
 
     @property
+    def branches(self) -> Path:
+        return self.out / "branches.npz"
+
+    @property
     def activations(self) -> Path:
         return self.out / "activations.npz"
 
@@ -129,6 +134,8 @@ def check_paper_data(data) -> None:
 
 
 def run_train(cfg: RunConfig) -> None:
+    """Train the paper's network as branch 0 of the sweep's first block (`RunConfig.report_block`), so
+    one fit serves the report and the sweep; the block is kept for the sweep stage (branches.npz)."""
     if not cfg.trains_here:
         return adopt_model(cfg)
     from nu_keras import model as mdl  # Keras is imported only by the stages that need it
@@ -136,22 +143,30 @@ def run_train(cfg: RunConfig) -> None:
 
     data = dataset(cfg)
     check_paper_data(data)
-    net = mdl.build_model(cfg)
+    block = cfg.report_block()
     log.info(
-        "training %d epochs, batch %d, Adam %g, seed %d on %s (%d parameters)",
+        "training %d epochs, batch %d, Adam %g, seed %d on %s, beside seeds %s of the sweep",
         cfg.epochs,
         cfg.batch_size,
         cfg.learning_rate,
         cfg.seed,
         data.title,
-        net.count_params(),
+        block[1:] or "(none)",
     )
-    fit = mdl.train(net, data, cfg)
+    fitted = mdl.fit_block(data, cfg, cfg.hidden_units, block, validate=True)
+    net = mdl.network_with(fitted["trained"][0], cfg.seed, cfg.hidden_units)
     accuracy = mdl.evaluate(net, data)
-    log.info("test accuracy %.4f after %.1f s of training", accuracy, fit["fit_seconds"])
+    log.info("test accuracy %.4f after %.1f s of training", accuracy, fitted["fit_seconds"])
     mdl.save_model(net, paths(cfg).model)
+    mdl.save_block(paths(cfg).branches, fitted, block_recipe(cfg, data))
     described = subject.describe(net, subject.PAPER_LAYER, data.image_shape, trained_here=True, path=None)
+    fit = {"history": fitted["history"], "fit_seconds": fitted["fit_seconds"], "trained_with": block}
     write_train_record(cfg, data, fit | {"test_accuracy": accuracy}, net, described)
+
+
+def block_recipe(cfg: RunConfig, data) -> dict:
+    """What a fitted block's weights depend on: the sweep reuses the train stage's block only if it matches."""
+    return {"training": cfg.training_fields(), "data_sha256": data.sha256}
 
 
 @contextmanager
@@ -261,6 +276,7 @@ def run_analyze(cfg: RunConfig) -> None:
             "subject": trained["subject"] | {"signed": metrics["signed"]},
             "history": trained["history"],
             "fit_seconds": trained["fit_seconds"],
+            "trained_with": trained.get("trained_with"),
             "parameters": trained["parameters"],
             "layers": trained["summary"],
             "timings": read_timings(cfg),
@@ -276,11 +292,13 @@ def run_analyze(cfg: RunConfig) -> None:
 
 
 def run_sweep(cfg: RunConfig) -> None:
+    from nu_keras.model import load_block
     from nu_keras.sweep import run_sweep as sweep
 
     data = dataset(cfg)
     check_paper_data(data)
-    artifacts.write_json(paths(cfg).sweep, sweep(data, cfg))
+    fitted = load_block(paths(cfg).branches, block_recipe(cfg, data))
+    artifacts.write_json(paths(cfg).sweep, sweep(data, cfg, fitted))
 
 
 def sweep_covers(cfg: RunConfig) -> bool:
@@ -447,12 +465,13 @@ def _pages_config(cfg: RunConfig) -> dict:
 STAGES = (
     Stage(
         "train",
-        "load the data and train the 784-10-10 network (or check and copy --model) -> model.keras, train.json",
+        "load the data and train the 784-10-10 network with the sweep's first block of seeds (or check and copy "
+        "--model) -> model.keras, train.json, branches.npz",
         run_train,
-        config=lambda cfg: cfg.training_fields(),
+        config=lambda cfg: cfg.training_fields() | ({"trained_with": cfg.report_block()} if cfg.trains_here else {}),
         inputs=lambda cfg: {"data": _data_hash(cfg), "--model": cache.file_hash(cfg.model) if cfg.model else None},
-        outputs=lambda cfg: _files(cfg, "model", "train"),
-        code=(run_train, check_paper_data, adopt_model, write_train_record),
+        outputs=lambda cfg: _files(cfg, "model", "train", *(["branches"] if cfg.trains_here else [])),
+        code=(run_train, block_recipe, check_paper_data, adopt_model, write_train_record),
     ),
     Stage(
         "collect",
@@ -479,7 +498,7 @@ STAGES = (
         config=lambda cfg: cfg.training_fields() | _thresholds(cfg) | {"sweep_block_seeds": cfg.sweep_block_seeds},
         inputs=lambda cfg: {"data": _data_hash(cfg)},
         outputs=lambda cfg: _files(cfg, "sweep"),
-        code=(run_sweep, check_paper_data),
+        code=(run_sweep, block_recipe, check_paper_data),
         applies=lambda cfg: cfg.trains_here,  # it retrains the paper's network
     ),
     Stage(

@@ -22,20 +22,23 @@ from nu_keras.data import Dataset
 log = logging.getLogger(__name__)
 
 
-def run_sweep(data: Dataset, cfg: RunConfig) -> dict:
+def run_sweep(data: Dataset, cfg: RunConfig, fitted: dict | None = None) -> dict:
     """Every per-seed and per-control number of the Robustness page, keyed by width.
 
     The work is a list of (width, block of seeds) tasks, trained here one after the other or, with
-    `cfg.scheduler`, on a Dask cluster; either way the same blocks give the same numbers.
+    `cfg.scheduler`, on a Dask cluster; either way the same blocks give the same numbers. `fitted` is a
+    block the train stage has already fitted (`model.fit_block`): the report's network and its block's other
+    seeds are then measured, not trained again.
     """
-    seeds = [cfg.seed + i for i in range(cfg.sweep_seeds)]
+    seeds = cfg.sweep_seed_list()
     tasks = [(width, block) for width in cfg.sweep_widths for block in seed_blocks(seeds, cfg.sweep_block_seeds)]
-    if cfg.scheduler:
-        from nu_keras import cluster
-
-        results = cluster.run_blocks(data, cfg, tasks)
-    else:
-        results = [train_block(data, cfg, width, block) for width, block in tasks]
+    reuse = {task_key(fitted["width"], fitted["seeds"]): fitted} if fitted else {}
+    to_train = [task for task in tasks if task_key(*task) not in reuse]
+    trained = dict(zip([task_key(*task) for task in to_train], train_blocks(data, cfg, to_train), strict=True))
+    results = [
+        trained[task_key(*task)] if task_key(*task) in trained else measure_block(data, cfg, reuse[task_key(*task)])
+        for task in tasks
+    ]
     widths = {}
     for width in cfg.sweep_widths:
         widths[str(width)] = width_entry([result for (w, _), result in zip(tasks, results, strict=True) if w == width])
@@ -78,6 +81,20 @@ def run_sweep(data: Dataset, cfg: RunConfig) -> dict:
     }
 
 
+def task_key(width: int, seeds: list[int]) -> tuple[int, tuple[int, ...]]:
+    return width, tuple(seeds)
+
+
+def train_blocks(data: Dataset, cfg: RunConfig, tasks: list[tuple[int, list[int]]]) -> list[dict]:
+    """`train_block` for every (width, seeds) task: here one after the other, or on the Dask cluster
+    `cfg.scheduler` (`cluster.py`)."""
+    if cfg.scheduler and tasks:
+        from nu_keras import cluster
+
+        return cluster.run_blocks(data, cfg, tasks)
+    return [train_block(data, cfg, width, seeds) for width, seeds in tasks]
+
+
 def seed_blocks(seeds: list[int], size: int) -> list[list[int]]:
     """Consecutive blocks of at most `size` seeds: the unit of work, in-process and on a cluster."""
     return [seeds[i : i + size] for i in range(0, len(seeds), size)]
@@ -89,20 +106,25 @@ def train_block(data: Dataset, cfg: RunConfig, width: int, seeds: list[int]) -> 
     Self-contained (data and config in, plain numbers out) so a Dask worker can run it as one task.
     """
     started = time.perf_counter()
-    cfg = cfg.replace(hidden_units=width)
-    net = mdl.build_branches(cfg, seeds, width)
-    initial = [mdl.branch_weights(net, n) for n in range(len(seeds))]
-    fit_seconds = mdl.fit_branches(net, data, cfg)
+    block = measure_block(data, cfg, mdl.fit_block(data, cfg, width, seeds, validate=False))
+    return block | {"task_seconds": time.perf_counter() - started}
+
+
+def measure_block(data: Dataset, cfg: RunConfig, fitted: dict) -> dict:
+    """Every branch of a fitted block measured like the report's network, with its controls."""
+    started = time.perf_counter()
+    cfg = cfg.replace(hidden_units=fitted["width"])
     x_test = mdl.scale(data.x_test).reshape(len(data.x_test), -1)  # (N, 784)
     labels = data.y_test.astype(np.int64)
     models = [
-        measure_seed(x_test, labels, mdl.branch_weights(net, n), initial[n], seed, cfg) for n, seed in enumerate(seeds)
+        measure_seed(x_test, labels, trained, initial, seed, cfg)
+        for trained, initial, seed in zip(fitted["trained"], fitted["initial"], fitted["seeds"], strict=True)
     ]
     return {
-        "width": width,
-        "seeds": seeds,
-        "fit_seconds": fit_seconds,
-        "task_seconds": time.perf_counter() - started,
+        "width": fitted["width"],
+        "seeds": fitted["seeds"],
+        "fit_seconds": fitted["fit_seconds"],
+        "task_seconds": fitted["fit_seconds"] + time.perf_counter() - started,
         "models": models,
         "versions": mdl.versions(),
     }

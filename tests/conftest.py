@@ -145,6 +145,7 @@ def synthetic_metrics(acts, weights, cfg) -> dict:
                 "val_accuracy": [0.72, 0.79],
             },
             "fit_seconds": 1.25,
+            "trained_with": [0, 1, 2, 3, 4],
             "parameters": 7960,
             "layers": [{"name": "hidden", "type": "Dense", "output_shape": "(None, 10)", "parameters": 7850}],
             "timings": {"train": 3.5},

@@ -167,6 +167,7 @@ def user_metrics(
         "data_sha256": "0" * 64,
         "history": None,
         "fit_seconds": None,
+        "trained_with": None,
         "parameters": 12345,
         "layers": [
             {

@@ -114,11 +114,50 @@ def test_caching_reuses_retrains_and_rerenders_the_right_stages(project, fake_mn
     assert "Edited after the first run." in (cfg.site_dir / "run.html").read_text()
 
     new_seed = pipeline.run(pipeline.STAGE_NAMES, cfg.replace(seed=1))
-    assert new_seed["train"] == "ran (config changed: seed)"
+    assert new_seed["train"] == "ran (config changed: seed, trained_with)"  # its block starts at the new seed
     assert all(outcome.startswith("ran") for outcome in new_seed.values())
 
     forced = pipeline.run(("analyze",), cfg.replace(seed=1, force=True))
     assert forced == {"analyze": "ran (--force)"}
+
+
+def test_one_fit_serves_the_report_and_the_sweeps_first_block(project, fake_mnist_module, tmp_path, monkeypatch):
+    import numpy as np
+
+    from nu_keras import artifacts
+    from nu_keras import model as mdl
+
+    fits = []
+    real_fit = mdl.fit_block
+    monkeypatch.setattr(mdl, "fit_block", lambda *args, **kw: fits.append(args[3]) or real_fit(*args, **kw))
+    cfg = config(project, fake_mnist_module, tmp_path, sweep_seeds=3)
+    pipeline.run(pipeline.STAGE_NAMES, cfg)
+    assert fits == [[0, 1, 2]]  # trained once, by the train stage; the sweep measured that block
+    network = mdl.dense_weights(mdl.load_model(cfg.out / "model.keras"))
+    block = mdl.load_block(cfg.out / "branches.npz", pipeline.block_recipe(cfg, pipeline.dataset(cfg)))
+    for key, value in network.items():
+        np.testing.assert_array_equal(block["trained"][0][key], value, err_msg=key)  # the same network, bit for bit
+    sweep = artifacts.read_json(cfg.out / "sweep.json")
+    assert [m["seed"] for m in sweep["widths"]["10"]["models"]] == [0, 1, 2]
+
+    # the same sweep from scratch, its block trained by the sweep itself, gives the same numbers
+    alone = cfg.replace(out=tmp_path / "sweep-alone")
+    pipeline.run(("sweep",), alone)
+    assert fits == [[0, 1, 2], [0, 1, 2]]
+    assert untimed(artifacts.read_json(alone.out / "sweep.json")) == untimed(sweep)
+
+    # a block trained by another recipe is not taken for this one's
+    assert (
+        mdl.load_block(cfg.out / "branches.npz", pipeline.block_recipe(cfg.replace(epochs=2), pipeline.dataset(cfg)))
+        is None
+    )
+
+
+def untimed(value):
+    """A JSON value without its wall-clock entries."""
+    if isinstance(value, dict):
+        return {k: untimed(v) for k, v in value.items() if k not in ("fit_seconds", "task_seconds")}
+    return [untimed(v) for v in value] if isinstance(value, list) else value
 
 
 def test_a_wider_sweep_on_disk_answers_a_narrower_request(project, fake_mnist_module, tmp_path):
