@@ -166,9 +166,9 @@ def _bin(values: np.ndarray, bins: int) -> np.ndarray:
 
 
 def _mi_bits(codes: np.ndarray, labels: np.ndarray) -> float:
-    joint = np.zeros((codes.max() + 1, 10))
-    np.add.at(joint, (codes, labels), 1)
-    joint /= joint.sum()
+    cells = (codes.max() + 1, 10)  # (bins, digits); one bincount of the joint code, not a slow np.add.at
+    joint = np.bincount(np.ravel_multi_index((codes, labels), cells), minlength=cells[0] * cells[1])
+    joint = joint.reshape(cells) / len(codes)
     outer = joint.sum(axis=1, keepdims=True) @ joint.sum(axis=0, keepdims=True)
     nonzero = joint > 0
     return float(np.sum(joint[nonzero] * np.log2(joint[nonzero] / outer[nonzero])))

@@ -51,6 +51,18 @@ def test_rotation_null_equals_rotating_standardising_and_measuring_each_basis():
         assert null["d_prime"][k] == pytest.approx(analysis.d_prime(z, labels).mean(), rel=1e-5)
 
 
+def test_mutual_information_is_the_plug_in_estimate_of_the_bin_by_digit_table():
+    rng = np.random.default_rng(5)
+    labels = np.repeat(np.arange(10), 30)
+    unit = np.maximum(labels + rng.normal(scale=3.0, size=len(labels)), 0.0)[:, None]
+    codes = robustness._bin(unit[:, 0], robustness.MI_BINS)
+    joint = np.array([[np.sum((codes == b) & (labels == d)) for d in range(10)] for b in range(codes.max() + 1)])
+    p = joint / joint.sum()
+    outer = p.sum(axis=1, keepdims=True) * p.sum(axis=0, keepdims=True)
+    expected = sum(p[i, j] * np.log2(p[i, j] / outer[i, j]) for i, j in zip(*np.nonzero(p), strict=True))
+    assert robustness.mutual_information(unit, labels)[0] == pytest.approx(expected, rel=1e-12)
+
+
 def test_mutual_information_of_a_label_copy_is_the_label_entropy_and_noise_is_near_zero():
     labels = np.repeat(np.arange(10), 100)
     perfect = (labels + 1.0)[:, None]  # ten distinct positive values, one per digit
