@@ -98,13 +98,31 @@ def standardise(hidden: np.ndarray) -> np.ndarray:
 
 def win_share(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(..., 10, U) share of digit-d images on which unit n is the largest (argmax, no silence rule)."""
-    units, classes = hidden.shape[-1], class_count(labels)
-    cells = labels.astype(np.int64) * units + hidden.argmax(axis=-1)  # (..., N): class and winning unit in one code
+    return win_table(hidden.argmax(axis=-1), labels, hidden.shape[-1])
+
+
+def win_table(winners: np.ndarray, labels: np.ndarray, units: int) -> np.ndarray:
+    """(..., C, U) share of class-d images whose winning unit (`winners` (..., N), from 0..U-1) is n."""
+    classes = class_count(labels)
+    cells = labels.astype(np.int64) * units + winners  # (..., N): class and winning unit in one code
     stacks = cells.reshape(-1, cells.shape[-1])
     offsets = np.arange(len(stacks))[:, None] * classes * units
     counts = np.bincount((stacks + offsets).ravel(), minlength=len(stacks) * classes * units)
     table = counts.reshape(cells.shape[:-1] + (classes, units))
     return table / np.bincount(labels, minlength=classes)[:, None]
+
+
+def largest_unit(unit_major: np.ndarray) -> np.ndarray:
+    """(..., N) index of each image's largest unit in a unit-major (..., U, N) stack, the first on ties.
+
+    The same as `argmax` over the units, but U passes over contiguous rows instead of a loop per image of
+    U values, which is several times faster when U is small and N large (the rotation null).
+    """
+    best = unit_major.max(axis=-2)  # (..., N)
+    winners = np.full(best.shape, unit_major.shape[-2] - 1, dtype=np.int64)
+    for unit in range(unit_major.shape[-2] - 2, -1, -1):  # downwards, so the first maximum is kept last
+        winners = np.where(unit_major[..., unit, :] == best, unit, winners)
+    return winners
 
 
 def digit_moments(hidden: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -118,12 +136,42 @@ def digit_moments(hidden: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, n
     return counts, mean, indicator @ hidden**2 / counts - mean**2
 
 
+def class_moments(hidden: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per class: image count (C, 1), mean (C, U) and covariance (C, U, U) of the units of one (N, U) layer.
+
+    In float64. Enough for the per-class moments of any linear map of the layer (`mapped_moments`), so many
+    bases of one layer cost one pass over the images.
+    """
+    groups = [np.asarray(hidden[labels == d], dtype=np.float64) for d in range(class_count(labels))]
+    counts = np.array([[len(g)] for g in groups], dtype=np.float64)
+    mean = np.stack([g.mean(axis=0) for g in groups])
+    centred = [g - mu for g, mu in zip(groups, mean, strict=True)]
+    return counts, mean, np.stack([c.T @ c / len(c) for c in centred])
+
+
+def mapped_moments(
+    moments: tuple[np.ndarray, np.ndarray, np.ndarray], maps: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per class: count (C, 1), mean (K, C, V) and variance (K, C, V) of the units of `hidden @ maps[k]`.
+
+    `moments` is `class_moments(hidden, labels)`, `maps` (K, U, V). For one map S and unit j:
+    mean_d(h S) = mu_d S and var_d((h S)_j) = S_jᵀ Σ_d S_j, so no image is touched again.
+    """
+    counts, mean, covariance = moments
+    variance = np.einsum("kuj,cuv,kvj->kcj", maps, covariance, maps, optimize=True)
+    return counts, mean @ maps, variance
+
+
 def eta_squared(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(..., U) share of each unit's variance over the images explained by the digit; 0 for a constant unit.
 
     eta² = sum_d n_d (mu_d - mu)² / sum_i (h_i - mu)²: unchanged by h -> a h + b for any a != 0.
     """
-    counts, mean, var = digit_moments(hidden, labels)
+    return eta_squared_from_moments(*digit_moments(hidden, labels))
+
+
+def eta_squared_from_moments(counts: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """(..., U) `eta_squared` from per-class counts (C, 1), means and variances (..., C, U)."""
     grand = (counts * mean).sum(axis=-2) / counts.sum()  # (..., U)
     between = (counts * (mean - grand[..., None, :]) ** 2).sum(axis=-2)
     total = between + (counts * var).sum(axis=-2)  # total = between + within
@@ -136,7 +184,11 @@ def d_prime(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
     d' = (mu_pref - mu_rest) / sqrt((var_pref + var_rest) / 2); 0 for a constant unit. Unchanged by
     h -> a h + b for a > 0.
     """
-    counts, mean, var = digit_moments(hidden, labels)
+    return d_prime_from_moments(*digit_moments(hidden, labels))
+
+
+def d_prime_from_moments(counts: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """(..., U) `d_prime` from per-class counts (C, 1), means and variances (..., C, U)."""
     preferred = mean.argmax(axis=-2)[..., None, :]  # (..., 1, U)
     n_in = np.take_along_axis(np.broadcast_to(counts, mean.shape), preferred, axis=-2)[..., 0, :]
     mu_in = np.take_along_axis(mean, preferred, axis=-2)[..., 0, :]

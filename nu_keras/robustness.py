@@ -77,24 +77,37 @@ def rotation_null(
     Every rotation gives the same predictions (h R Rᵀ W2 = h W2), so this is the distribution of a
     measure over bases that the network's function cannot tell apart from its own neurons. The measures
     are invariant to each unit's shift and scale, so they are computed on z-scores, with the standardising
-    folded into the rotation: z = (h - mean) R / sd, sd² = diag(Rᵀ C R) for the covariance C of h.
+    folded into the rotation: z = (h - mean) S, S = R / sd, sd² = diag(Rᵀ C R) for the covariance C of h.
+    z is linear in h, so eta² and d' come from the per-digit moments of h alone (`analysis.mapped_moments`);
+    only the win share needs every image's z, built `chunk` rotations at a time. All in float64.
     """
     rotations = random_rotations(hidden.shape[1], count, seed)  # (K, W, W)
-    centred = hidden - hidden.mean(axis=0)
+    centred = np.asarray(hidden, dtype=np.float64) - hidden.mean(axis=0, dtype=np.float64)
+    scaled = rotations / rotation_sd(centred, rotations)[:, None, :]  # (K, W, W)
+    moments = analysis.mapped_moments(analysis.class_moments(centred, labels), scaled)
+    return {
+        "standardised_best_share": rotated_best_share(centred, labels, scaled, chunk),
+        "eta_squared": analysis.eta_squared_from_moments(*moments).mean(axis=-1),
+        "d_prime": analysis.d_prime_from_moments(*moments).mean(axis=-1),
+    }
+
+
+def rotation_sd(centred: np.ndarray, rotations: np.ndarray) -> np.ndarray:
+    """(K, W) sd of each rotated unit, sqrt(diag(Rᵀ C R)); 1 where a rotated unit is constant (z = 0 there)."""
     covariance = centred.T @ centred / len(centred)
-    sd = np.sqrt(np.einsum("kij,il,klj->kj", rotations, covariance, rotations))  # (K, W)
-    scaled = (rotations / np.where(sd > 0, sd, 1.0)[:, None, :]).astype(np.float32)
+    sd = np.sqrt(np.einsum("kij,il,klj->kj", rotations, covariance, rotations))
+    return np.where(sd > 0, sd, 1.0)
+
+
+def rotated_best_share(centred: np.ndarray, labels: np.ndarray, maps: np.ndarray, chunk: int) -> np.ndarray:
+    """(K,) mean over digits of the best unit's win share in each basis `centred @ maps[k]`."""
+    images = np.ascontiguousarray(centred.T)  # (W, N): unit-major, so each unit is one contiguous row
     parts = []
-    for i in range(0, count, chunk):
-        z = centred.astype(np.float32) @ scaled[i : i + chunk]  # (chunk, N, W) z-scores
-        parts.append(
-            {
-                "standardised_best_share": analysis.win_share(z, labels).max(axis=-1).mean(axis=-1),
-                "eta_squared": analysis.eta_squared(z, labels).mean(axis=-1),
-                "d_prime": analysis.d_prime(z, labels).mean(axis=-1),
-            }
-        )
-    return {key: np.concatenate([part[key] for part in parts]).astype(np.float64) for key in NULL_MEASURES}
+    for i in range(0, len(maps), chunk):
+        z = np.swapaxes(maps[i : i + chunk], -1, -2) @ images  # (chunk, W, N) z-scores, unit-major
+        winners = analysis.largest_unit(z)  # (chunk, N)
+        parts.append(analysis.win_table(winners, labels, z.shape[-2]).max(axis=-1).mean(axis=-1))
+    return np.concatenate(parts)
 
 
 def percentile_within(value: float, null: np.ndarray) -> float:
@@ -153,9 +166,9 @@ def _bin(values: np.ndarray, bins: int) -> np.ndarray:
 
 
 def _mi_bits(codes: np.ndarray, labels: np.ndarray) -> float:
-    joint = np.zeros((codes.max() + 1, 10))
-    np.add.at(joint, (codes, labels), 1)
-    joint /= joint.sum()
+    cells = (codes.max() + 1, 10)  # (bins, digits); one bincount of the joint code, not a slow np.add.at
+    joint = np.bincount(np.ravel_multi_index((codes, labels), cells), minlength=cells[0] * cells[1])
+    joint = joint.reshape(cells) / len(codes)
     outer = joint.sum(axis=1, keepdims=True) @ joint.sum(axis=0, keepdims=True)
     nonzero = joint > 0
     return float(np.sum(joint[nonzero] * np.log2(joint[nonzero] / outer[nonzero])))

@@ -192,6 +192,41 @@ def test_invariant_measures_accept_a_stack_of_layers():
     np.testing.assert_allclose(shares[0], analysis.win_share(PAIRS, PAIR_LABELS))
 
 
+def class_structured_layer(seed: int = 0, units: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """(400, units) ReLU activations whose level depends on the digit, 40 images per digit."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(10), 40)
+    prototypes = rng.normal(size=(10, units)) * 2.0
+    return np.maximum(prototypes[labels] + rng.normal(size=(len(labels), units)), 0.0), labels
+
+
+def test_moments_of_a_mapped_layer_give_the_eta_squared_and_d_prime_of_the_mapped_layer():
+    hidden, labels = class_structured_layer()
+    maps = np.random.default_rng(1).normal(size=(6, 5, 3))  # (K, U, V): any linear map, not only rotations
+    moments = analysis.mapped_moments(analysis.class_moments(hidden, labels), maps)
+    eta, d = analysis.eta_squared_from_moments(*moments), analysis.d_prime_from_moments(*moments)  # (K, V)
+    for k, direct in enumerate(hidden @ maps):
+        np.testing.assert_allclose(eta[k], analysis.eta_squared(direct, labels), rtol=1e-9)
+        np.testing.assert_allclose(d[k], analysis.d_prime(direct, labels), rtol=1e-9)
+
+
+def test_class_moments_are_each_digits_count_mean_and_population_covariance():
+    hidden, labels = class_structured_layer(seed=2, units=3)
+    counts, mean, covariance = analysis.class_moments(hidden, labels)
+    np.testing.assert_array_equal(counts[:, 0], np.bincount(labels))
+    np.testing.assert_allclose(mean, analysis.per_digit_mean(hidden, labels))
+    np.testing.assert_allclose(covariance[4], np.cov(hidden[labels == 4], rowvar=False, bias=True))
+
+
+def test_largest_unit_is_the_argmax_over_units_and_the_first_of_tied_units():
+    layers = np.random.default_rng(3).integers(0, 3, size=(4, 200, 5)).astype(float)  # (K, N, U), many ties
+    winners = analysis.largest_unit(np.swapaxes(layers, -1, -2))  # takes the unit-major (K, U, N) layout
+    np.testing.assert_array_equal(winners, layers.argmax(axis=-1))
+    np.testing.assert_array_equal(
+        analysis.win_table(winners, LABELS.repeat(20), 5), analysis.win_share(layers, LABELS.repeat(20))
+    )
+
+
 def test_standardised_units_have_mean_zero_and_unit_spread_and_dead_units_stay_zero():
     z = analysis.standardise(PAIRS)
     np.testing.assert_allclose(z[:, :3].mean(axis=0), 0, atol=1e-12)

@@ -5,7 +5,7 @@ import pytest
 from conftest import random_images, synthetic_metrics, synthetic_run
 from scipy import stats
 
-from nu_keras import pages, robustness
+from nu_keras import analysis, pages, robustness
 from nu_keras.charts import chart_names
 from nu_keras.config import RunConfig
 from nu_keras.data import Dataset
@@ -36,6 +36,31 @@ def test_rotation_leaves_every_prediction_unchanged():
     rotated, rotated_w2 = robustness.rotate(hidden, w2, rotation)
     np.testing.assert_allclose(rotated @ rotated_w2 + b2, hidden @ w2 + b2, atol=1e-5)
     assert not np.allclose(rotated, hidden)
+
+
+def test_rotation_null_equals_rotating_standardising_and_measuring_each_basis():
+    rng = np.random.default_rng(4)
+    labels = np.repeat(np.arange(10), 60)
+    prototypes = rng.normal(size=(10, 6)) * np.array([3.0, 2.0, 1.0, 0.5, 0.2, 0.0])  # units from sharp to blind
+    hidden = np.maximum(prototypes[labels] + rng.normal(size=(len(labels), 6)), 0.0).astype(np.float32)
+    null = robustness.rotation_null(hidden, labels, count=23, seed=7, chunk=5)  # a last chunk of 3
+    for k, rotation in enumerate(robustness.random_rotations(6, 23, seed=7)):
+        z = analysis.standardise(hidden.astype(np.float64) @ rotation)
+        assert null["standardised_best_share"][k] == pytest.approx(analysis.win_share(z, labels).max(axis=-1).mean())
+        assert null["eta_squared"][k] == pytest.approx(analysis.eta_squared(z, labels).mean(), rel=1e-5)
+        assert null["d_prime"][k] == pytest.approx(analysis.d_prime(z, labels).mean(), rel=1e-5)
+
+
+def test_mutual_information_is_the_plug_in_estimate_of_the_bin_by_digit_table():
+    rng = np.random.default_rng(5)
+    labels = np.repeat(np.arange(10), 30)
+    unit = np.maximum(labels + rng.normal(scale=3.0, size=len(labels)), 0.0)[:, None]
+    codes = robustness._bin(unit[:, 0], robustness.MI_BINS)
+    joint = np.array([[np.sum((codes == b) & (labels == d)) for d in range(10)] for b in range(codes.max() + 1)])
+    p = joint / joint.sum()
+    outer = p.sum(axis=1, keepdims=True) * p.sum(axis=0, keepdims=True)
+    expected = sum(p[i, j] * np.log2(p[i, j] / outer[i, j]) for i, j in zip(*np.nonzero(p), strict=True))
+    assert robustness.mutual_information(unit, labels)[0] == pytest.approx(expected, rel=1e-12)
 
 
 def test_mutual_information_of_a_label_copy_is_the_label_entropy_and_noise_is_near_zero():
