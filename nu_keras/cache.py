@@ -8,8 +8,11 @@ the hash of its own code and the package version — so the log can say *which* 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import inspect
+import os
+import stat
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +62,18 @@ def templates_hash(folder: Path) -> str | None:
     return digest.hexdigest()
 
 
+def file_signature(path: Path) -> list | None:
+    """What changes whenever a file's content can have changed (path, size, inode, modification and
+    status-change times); None when it is not a regular file."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return [str(Path(path).resolve()), info.st_size, info.st_ino, info.st_mtime_ns, info.st_ctime_ns]
+
+
 def code_hash(functions: tuple[Callable, ...]) -> str:
     """Hash of a stage's functions and of every nu_keras module they reach through imports, at any depth.
 
@@ -66,7 +81,7 @@ def code_hash(functions: tuple[Callable, ...]) -> str:
     analysis.py re-runs the sweep; editing charts.py re-renders but does not retrain.
     """
     sources = [textwrap.dedent(inspect.getsource(function)) for function in functions]
-    modules = module_closure(set().union(*(imported_modules(ast.parse(source)) for source in sources)))
+    modules = module_closure(set().union(*(source_imports(source, PACKAGE) for source in sources)))
     digest = hashlib.sha256("".join(sources).encode())
     for name in sorted(modules):
         digest.update(name.encode() + file_hash(module_file(name)).encode())
@@ -81,8 +96,15 @@ def module_closure(roots: set[str]) -> set[str]:
         name = todo.pop()
         if name not in seen:
             seen.add(name)
-            todo += imported_modules(ast.parse(module_file(name).read_text(encoding="utf-8")))
+            todo += source_imports(module_file(name).read_text(encoding="utf-8"), PACKAGE)
     return seen
+
+
+@functools.lru_cache(maxsize=512)
+def source_imports(source: str, package: Path) -> frozenset[str]:
+    """`imported_modules` of a source text, parsed once per process: every stage's fingerprint walks
+    the same modules, and parsing them all again is most of a warm report's time."""
+    return frozenset(imported_modules(ast.parse(source)))
 
 
 def module_file(name: str) -> Path | None:

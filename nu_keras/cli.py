@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib
 import logging
 import os
 import re
@@ -284,12 +283,9 @@ def _main(argv: list[str] | None) -> int:
         cfg = config_from(args)
         check_encodable(cfg)
         with native_logs_filtered():
-            from nu_keras import folders, pipeline
+            from nu_keras import pipeline
 
             stages = pipeline.STAGE_NAMES if args.command == "report" else (args.command,)
-            if set(stages) & KERAS_STAGES:
-                with folders.signals_held():  # a Ctrl-C during these seconds arrives right after them
-                    importlib.import_module("keras")
             pipeline.run(stages, cfg)
             if args.command == "report":
                 _print_summary(cfg)
@@ -306,9 +302,6 @@ def _main(argv: list[str] | None) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         return _fail(f"{exc.strerror or exc}{where}; nothing already built was replaced", 1)
     return 0
-
-
-KERAS_STAGES = {"train", "collect", "sweep"}  # the stages that import Keras
 
 
 def _fail(message: str, code: int, prefix: str = "nu-keras: error: ") -> int:

@@ -182,6 +182,14 @@ def open_dataset(name: str | None, path: Path | None, cache_path: Path | None) -
     return load_dataset(name or MNIST.name, path, cache_path)
 
 
+def first_file(name: str | None, path: Path | None, cache_path: Path | None) -> Path | None:
+    """The file `open_dataset` reads first: the user's `path`, else the named data set's project cache."""
+    if path is not None:
+        return Path(path)
+    spec = DATASETS.get(name or MNIST.name)
+    return cache_file(spec, Path(cache_path)) if spec and cache_path else None
+
+
 def load_dataset(name: str, user_path: Path | None = None, cache_path: Path | None = None) -> Dataset:
     """The named data set, validated, from the first of its sources that works; cached if it was fetched.
 

@@ -18,6 +18,7 @@ which retrains the paper's network, does not apply.
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import re
 import shutil
@@ -438,10 +439,36 @@ class Stage:
     outputs: Callable[[RunConfig], dict[str, str | None]]  # what its outputs hold now
     code: tuple[Callable, ...]  # functions whose source, and every module they import, is its code
     applies: Callable[[RunConfig], bool] = lambda cfg: True  # False: the stage has no meaning for this subject
+    keras: bool = False  # the stage imports Keras (`import_keras` first)
 
 
 def _data_hash(cfg: RunConfig) -> str:
+    """The data's hash (every stage's input). Reading and hashing the data takes a third of a second, most
+    of a warm report; so a finished stage keeps the hash in stages.json beside the signature of the file
+    that served it (`remember_data_file`), and it is taken from there while that file is unchanged."""
+    _, signature = _data_file(cfg)
+    known = cache.read_record(paths(cfg).stages).get("data") or {}
+    if signature is not None and known.get("file") == signature:
+        return known["sha256"]
     return dataset(cfg).sha256
+
+
+def remember_data_file(cfg: RunConfig) -> None:
+    file, signature = _data_file(cfg)
+    known = cache.read_record(paths(cfg).stages).get("data") or {}
+    if signature is None or known.get("file") == signature:
+        return
+    served = dataset(cfg)
+    if served.source.endswith(str(file)):  # that file served, not a later source of the chain
+        cache.write_record(paths(cfg).stages, "data", {"file": signature, "sha256": served.sha256})
+
+
+def _data_file(cfg: RunConfig) -> tuple[Path | None, list | None]:
+    """The file the data is read from first, and its signature (None if there is no such file)."""
+    from nu_keras.data import first_file
+
+    file = first_file(cfg.dataset, cfg.data, cfg.cache_path)
+    return file, cache.file_signature(file) if file else None
 
 
 def _files(cfg: RunConfig, *names: str) -> dict[str, str | None]:
@@ -472,6 +499,7 @@ STAGES = (
         inputs=lambda cfg: {"data": _data_hash(cfg), "--model": cache.file_hash(cfg.model) if cfg.model else None},
         outputs=lambda cfg: _files(cfg, "model", "train", *(["branches"] if cfg.trains_here else [])),
         code=(run_train, block_recipe, check_paper_data, adopt_model, write_train_record),
+        keras=True,
     ),
     Stage(
         "collect",
@@ -481,6 +509,7 @@ STAGES = (
         inputs=lambda cfg: {"data": _data_hash(cfg)} | _files(cfg, "model"),
         outputs=lambda cfg: _files(cfg, "activations", "weights"),
         code=(run_collect, load_subject_model),
+        keras=True,
     ),
     Stage(
         "analyze",
@@ -500,6 +529,7 @@ STAGES = (
         outputs=lambda cfg: _files(cfg, "sweep"),
         code=(run_sweep, block_recipe, check_paper_data),
         applies=lambda cfg: cfg.trains_here,  # it retrains the paper's network
+        keras=True,
     ),
     Stage(
         "render",
@@ -587,6 +617,7 @@ def run(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
     if len(stages) == 1 and not BY_NAME[stages[0]].applies(cfg):
         raise NuKerasError(f"`nu-keras {stages[0]}` retrains the paper's network; it does not apply to --model")
     if not cfg.trains_here and "train" in stages:
+        import_keras()
         check_user_model(cfg)
     with folders.locked(list(output_folders(cfg).values())):
         for folder in (cfg.pages_dir, cfg.site_dir):
@@ -614,11 +645,22 @@ def run_stages(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
             continue
         log.info("== %s == running (%s)", name, reason)
         started = time.perf_counter()
+        if BY_NAME[name].keras:
+            import_keras()
         BY_NAME[name].run(cfg)
         record_timing(cfg, name, time.perf_counter() - started)
         cache.write_record(paths(cfg).stages, name, print_ | {"outputs": stage_outputs(name, cfg)})
+        remember_data_file(cfg)
         outcome[name] = f"ran ({reason})"
     return outcome
+
+
+def import_keras() -> None:
+    """Import Keras whole, only when a stage that needs it runs (a warm report never does: it would cost
+    seconds). Signals wait until the import is done: an import interrupted half-way leaves Keras broken,
+    with a misleading ImportError instead of "interrupted"."""
+    with folders.signals_held():
+        importlib.import_module("keras")
 
 
 def read_timings(cfg: RunConfig) -> dict[str, float]:

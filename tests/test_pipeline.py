@@ -100,12 +100,16 @@ def config(project, fake_mnist_module, tmp, **changes):
     return RunConfig(**(settings | changes))
 
 
-def test_caching_reuses_retrains_and_rerenders_the_right_stages(project, fake_mnist_module, tmp_path):
-    cfg = config(project, fake_mnist_module, tmp_path)
+def test_caching_reuses_retrains_and_rerenders_the_right_stages(project, fake_mnist_module, tmp_path, monkeypatch):
+    data_file = tmp_path / "mnist-copy.npz"
+    shutil.copyfile(fake_mnist_module, data_file)
+    cfg = config(project, data_file, tmp_path)
     first = pipeline.run(pipeline.STAGE_NAMES, cfg)
     assert all(outcome.startswith("ran") for outcome in first.values())
 
-    assert set(pipeline.run(pipeline.STAGE_NAMES, cfg).values()) == {"reused"}
+    with monkeypatch.context() as warm:  # a warm run takes the data's hash from stages.json, unread
+        warm.setattr(pipeline, "_dataset", lambda *args: pytest.fail("the data was read"))
+        assert set(pipeline.run(pipeline.STAGE_NAMES, cfg).values()) == {"reused"}
 
     with open(project / "report_templates" / "run.md.j2", "a") as template:
         template.write("\nEdited after the first run.\n")
@@ -119,6 +123,14 @@ def test_caching_reuses_retrains_and_rerenders_the_right_stages(project, fake_mn
 
     forced = pipeline.run(("analyze",), cfg.replace(seed=1, force=True))
     assert forced == {"analyze": "ran (--force)"}
+
+    import numpy as np
+
+    arrays = dict(np.load(data_file))
+    arrays["x_test"][0, 0, 0] ^= 1  # one pixel of the file that served: its data hash must be taken anew
+    np.savez(data_file, **arrays)
+    pipeline._dataset.cache_clear()
+    assert pipeline.run(("train",), cfg.replace(seed=1)) == {"train": "ran (inputs changed: data)"}
 
 
 def test_one_fit_serves_the_report_and_the_sweeps_first_block(project, fake_mnist_module, tmp_path, monkeypatch):
