@@ -20,12 +20,14 @@ from nu_keras.config import PROJECT_ROOT, RunConfig
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs the [jax] extra")
 
 # The model (shape, seeds), the hidden read-out against numpy, collect, ablation against the Keras model,
-# save and load, the backend checks; a user's model read out and ablated; a branch against a standalone model;
+# save and load, the backend checks; a user's model read out and ablated; a branch against a standalone model
+# (weights and training curves);
 # the sweep; blocks of other sizes.
 PARITY_TESTS = [
     "tests/test_model.py",
     "tests/test_subject.py",  # a user's model: split, a channel's spatial mean, ablation through the tail
     "tests/test_robustness.py::test_a_branch_trained_with_others_matches_a_standalone_model_from_the_same_start",
+    "tests/test_robustness.py::test_branch_zeros_curves_are_the_ones_keras_records_for_the_network_alone",
     "tests/test_robustness.py::test_sweep_on_a_tiny_dataset_holds_every_per_seed_and_control_number",
     "tests/test_cluster.py::test_seed_blocks_of_other_sizes_train_the_same_networks_up_to_float_rounding",
 ]
