@@ -1,0 +1,55 @@
+"""How a figure is saved: one draw, cut to its ink, showing what `bbox_inches="tight"` shows."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image
+
+from nu_keras.charts import style
+
+
+def _saved(fig, path) -> np.ndarray:
+    style.save(fig, path)
+    return np.asarray(Image.open(path).convert("RGBA"))
+
+
+def _tight(fig, path) -> np.ndarray:
+    fig.savefig(path, dpi=style.DPI, bbox_inches="tight")
+    plt.close(fig)
+    return np.asarray(Image.open(path).convert("RGBA"))
+
+
+def _label_below_the_figure():
+    """A short figure whose x label hangs below its lower edge (what tight boxes exist for)."""
+    fig, ax = plt.subplots(figsize=(4, 1.2))
+    ax.bar(range(3), [1, 2, 3])
+    ax.set_xlabel("a label below the figure")
+    return fig
+
+
+def test_a_label_hanging_over_the_figure_is_kept_like_a_tight_box_keeps_it(tmp_path):
+    saved = _saved(_label_below_the_figure(), tmp_path / "saved.png")
+    tight = _tight(_label_below_the_figure(), tmp_path / "tight.png")
+    assert saved.shape[0] > 1.2 * style.DPI  # taller than the figure: the label is in
+    assert np.allclose(saved.shape[:2], tight.shape[:2], atol=6)  # the same box, up to the text boxes' air
+
+
+def test_a_figure_is_cut_to_its_ink_with_a_pad_of_background(tmp_path):
+    saved = _saved(_label_below_the_figure(), tmp_path / "saved.png")
+    ink = (saved != 255).any(axis=2)
+    rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    assert (rows[0], columns[0]) == (style.PAD, style.PAD)
+    assert (len(ink) - 1 - rows[-1], ink.shape[1] - 1 - columns[-1]) == (style.PAD, style.PAD)
+
+
+def test_ink_reaching_the_drawn_margin_falls_back_to_the_tight_box(tmp_path):
+    fig, ax = plt.subplots(figsize=(0.5, 0.5))
+    ax.set_title("a title far wider than the figure and the margin drawn around it together")
+    saved = _saved(fig, tmp_path / "saved.png")
+    assert saved.shape[1] > (0.5 + 2 * style.MARGIN) * style.DPI  # the whole title, beyond the margin
+
+
+def test_frame_ink_has_nothing_to_frame_on_a_blank_canvas():
+    blank = np.full((40, 60, 4), 255, np.uint8)
+    assert style.frame_ink(blank, blank[0, 0]) is None
