@@ -53,3 +53,11 @@ def test_ink_reaching_the_drawn_margin_falls_back_to_the_tight_box(tmp_path):
 def test_frame_ink_has_nothing_to_frame_on_a_blank_canvas():
     blank = np.full((40, 60, 4), 255, np.uint8)
     assert style.frame_ink(blank, blank[0, 0]) is None
+
+
+def test_the_report_s_figure_sizes_take_the_single_draw(tmp_path):
+    """Sizes whose pixels are a hair under a whole number in floating point (2.6 in + margins, at 180 dpi)."""
+    for size in ((6.4, 2.6), (7.2, 3.4), (8.45, 2.8), (6.9, 5.4)):
+        fig, _ = plt.subplots(figsize=size)
+        assert style.draw_with_margin(fig) is not None, size
+        plt.close(fig)

@@ -66,7 +66,9 @@ def draw_with_margin(fig) -> np.ndarray | None:
     box = Bbox.from_extents(-MARGIN, -MARGIN, width + MARGIN, height + MARGIN)
     raw = io.BytesIO()
     fig.savefig(raw, format="rgba", dpi=DPI, bbox_inches=box)
-    rows, columns = int(box.height * DPI), int(box.width * DPI)
+    # The canvas's whole pixels as matplotlib counts them (FigureCanvasBase.get_width_height): 5.6 in at 180 dpi
+    # is 1007.9999999999999 in floating point, and 1008 pixels.
+    columns, rows = (int(inches * DPI + 1e-8) for inches in box.size)
     pixels = np.frombuffer(raw.getbuffer(), dtype=np.uint8)
     return pixels.reshape(rows, columns, 4) if pixels.size == rows * columns * 4 else None
 
