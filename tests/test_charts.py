@@ -61,3 +61,14 @@ def test_the_report_s_figure_sizes_take_the_single_draw(tmp_path):
         fig, _ = plt.subplots(figsize=size)
         assert style.draw_with_margin(fig) is not None, size
         plt.close(fig)
+
+
+def test_an_opaque_figure_is_written_as_rgb_with_the_pixels_it_was_drawn_with(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 256, (30, 40, 4), dtype=np.uint8)
+    pixels[..., 3] = 255
+    style.write_png(tmp_path / "opaque.png", pixels)
+    written = Image.open(tmp_path / "opaque.png")
+    assert written.mode == "RGB" and (np.asarray(written) == pixels[..., :3]).all()
+    pixels[0, 0, 3] = 128
+    style.write_png(tmp_path / "translucent.png", pixels)
+    assert (np.asarray(Image.open(tmp_path / "translucent.png")) == pixels).all()
