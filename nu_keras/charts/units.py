@@ -12,6 +12,7 @@ from nu_keras.charts.style import (
     BASE,
     DIVERGING,
     NEGATIVE,
+    axes_off,
     bars,
     errorbars,
     montage,
@@ -33,7 +34,7 @@ def unit_weights(path, kernel_column, image_shape, title):
     m_ax.imshow(exact_maximizer(weights), cmap="gray_r", vmin=0, vmax=1)
     m_ax.set_title("maximising input (exact)")
     for ax in (w_ax, m_ax):
-        ax.set_axis_off()
+        axes_off(ax)
     fig.subplots_adjust(wspace=0.45)  # room for the colour bar's label
     save(fig, path)
 
