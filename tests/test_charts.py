@@ -72,3 +72,21 @@ def test_an_opaque_figure_is_written_as_rgb_with_the_pixels_it_was_drawn_with(tm
     pixels[0, 0, 3] = 128
     style.write_png(tmp_path / "translucent.png", pixels)
     assert (np.asarray(Image.open(tmp_path / "translucent.png")) == pixels).all()
+
+
+def _bar_figure(draw) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(4, 2.5))
+    draw(ax, np.arange(6) - 0.2, [3.0, -1.5, 0.0, 7.25, 0.5, -0.01], 0.4, "#0072B2", "zeroed")
+    draw(ax, np.arange(6) + 0.2, [1.0, 2.5, 4.0, 0.25, -3.5, 2.0], 0.4, ["#E69F00", "#D55E00"] * 3, "mean")
+    ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def test_bar_rectangles_draw_the_pixels_of_matplotlib_s_bar(tmp_path):
+    ours = _saved(
+        _bar_figure(lambda ax, x, h, w, c, label: style.bar_rectangles(ax, x, h, w, c, label)), tmp_path / "a.png"
+    )
+    theirs = _saved(
+        _bar_figure(lambda ax, x, h, w, c, label: ax.bar(x, h, w, color=c, label=label)), tmp_path / "b.png"
+    )
+    assert ours.shape == theirs.shape and (ours == theirs).all()

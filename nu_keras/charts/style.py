@@ -12,6 +12,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.colors
+from matplotlib.collections import PolyCollection
 from matplotlib.transforms import Bbox
 from PIL import Image
 
@@ -143,10 +144,23 @@ def ticks(ax, axis: str, count: int, labels: list[str] | None = None) -> None:
 def bars(ax, values, highlight=None, color=BASE, xlabel="", ylabel="activation", labels=None):
     """A bar per value; the highlighted one in the accent colour."""
     colors = [ACCENT if i == highlight else color for i in range(len(values))]
-    ax.bar(np.arange(len(values)), values, color=colors)
+    bar_rectangles(ax, np.arange(len(values)), values, colors=colors)
     ticks(ax, "x", len(values), labels)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+
+
+def bar_rectangles(ax, x, heights, width: float = 0.8, colors=BASE, label: str | None = None) -> PolyCollection:
+    """What `ax.bar` draws, as one artist: a rectangle from zero to each height, centred on x, with zero a
+    sticky edge of the autoscaling. `ax.bar` makes a patch per bar, each with its own transforms and data-limit
+    update, which cost more than drawing them."""
+    x, heights = np.asarray(x, dtype=float), np.asarray(heights, dtype=float)
+    left, right, zero = x - width / 2, x + width / 2, np.zeros_like(heights)
+    corners = np.stack([(left, zero), (right, zero), (right, heights), (left, heights)]).transpose(2, 0, 1)  # (N, 4, 2)
+    rectangles = PolyCollection(corners, facecolors=colors, edgecolors="none", label=label)
+    rectangles.sticky_edges.y.append(0.0)
+    ax.add_collection(rectangles)
+    return rectangles
 
 
 def errorbars(ax, mean, half, floor: bool = True):
