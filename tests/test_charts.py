@@ -90,3 +90,29 @@ def test_bar_rectangles_draw_the_pixels_of_matplotlib_s_bar(tmp_path):
         _bar_figure(lambda ax, x, h, w, c, label: ax.bar(x, h, w, color=c, label=label)), tmp_path / "b.png"
     )
     assert ours.shape == theirs.shape and (ours == theirs).all()
+
+
+def _titled(values) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot(values)
+    ax.set_title("a title as wide as the axes it names, or nearly")
+    return fig
+
+
+def test_pinned_titles_sit_where_matplotlib_places_them(tmp_path, monkeypatch):
+    """Plain values, a power of ten over the y axis ("1e−6") and an offset (1e3 + ...): the same pixels."""
+    for values in ([0.0, 2.5, 1.0], [0.0, 3e-6, 1e-6], [1000.001, 1000.002, 1000.0015]):
+        pinned = _saved(_titled(values), tmp_path / "pinned.png")
+        monkeypatch.setattr(style, "fix_titles", lambda fig: None)
+        placed = _saved(_titled(values), tmp_path / "placed.png")
+        monkeypatch.undo()
+        assert pinned.shape == placed.shape and (pinned == placed).all(), values
+
+
+def test_a_title_beside_an_offset_label_would_move_if_pinned_so_it_is_left_to_matplotlib(tmp_path):
+    fig = _titled([1000.001, 1000.002, 1000.0015])
+    assert style.offset_label(fig.axes[0].yaxis)  # "+1e3" over the y axis, under the title's left end
+    fig.axes[0].set_title(fig.axes[0].get_title(), y=1.0)  # pinned by hand
+    pinned = _saved(fig, tmp_path / "pinned.png")
+    placed = _saved(_titled([1000.001, 1000.002, 1000.0015]), tmp_path / "placed.png")
+    assert pinned.shape != placed.shape or (pinned != placed).any()

@@ -50,6 +50,7 @@ def save(fig, path: Path) -> None:
     (labels hang over its edges) is cut to its ink plus `PAD`. Ink on that canvas's edge may continue beyond
     it: such a figure is saved with the tight box after all.
     """
+    fix_titles(fig)
     pixels = draw_with_margin(fig)
     framed = None if pixels is None else frame_ink(pixels, background(fig))
     with artifacts.atomic_path(path, suffix=".png") as tmp:
@@ -69,6 +70,23 @@ def write_png(path: Path, pixels: np.ndarray) -> None:
     else:
         image = Image.frombytes("RGBA", (width, height), pixels)
     image.save(path, format="png", compress_level=3, dpi=(DPI, DPI))
+
+
+def fix_titles(fig) -> None:
+    """Pin each title where matplotlib's automatic placement would leave it (y=1), sparing that placement's
+    second walk over the y axis's ticks in every draw. It moves a title only to clear ticks along the top or
+    an offset label over the y axis ("1e−6"): axes with either keep it."""
+    for ax in fig.axes:
+        top = ax.xaxis.get_ticks_position() in ("top", "unknown") or ax.xaxis.get_label_position() == "top"
+        if ax.get_title() and not (top or ax.get_title("left") or ax.get_title("right") or offset_label(ax.yaxis)):
+            ax.set_title(ax.get_title(), y=1.0, fontsize=ax.title.get_fontsize())
+
+
+def offset_label(axis) -> str:
+    """The label an axis prints beside its ticks for an offset or a power of ten ("1e−6"); mostly empty."""
+    formatter = axis.get_major_formatter()
+    formatter.set_locs(axis.get_majorticklocs())
+    return formatter.get_offset()
 
 
 def draw_with_margin(fig) -> np.ndarray | None:
