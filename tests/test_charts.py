@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 from PIL import Image
 
-from nu_keras.charts import style
+from nu_keras.charts import classes, style
 
 
 def _saved(fig, path) -> np.ndarray:
@@ -116,3 +117,30 @@ def test_a_title_beside_an_offset_label_would_move_if_pinned_so_it_is_left_to_ma
     pinned = _saved(fig, tmp_path / "pinned.png")
     placed = _saved(_titled([1000.001, 1000.002, 1000.0015]), tmp_path / "placed.png")
     assert pinned.shape != placed.shape or (pinned != placed).any()
+
+
+def _image_column(images, own_axes: bool) -> plt.Figure:
+    """A column of images beside bar charts, each image in an axes of its own or all through one."""
+    fig = plt.figure(figsize=(6.4, 1.3 * len(images) + 0.5))
+    grid = fig.add_gridspec(len(images), 2, width_ratios=[1, 3], hspace=0.45, wspace=0.15)
+    column = None if own_axes else fig.add_subplot(grid[:, 0])
+    for row, image in enumerate(images):
+        if own_axes:
+            ax = fig.add_subplot(grid[row, 0])
+            style.show_image(ax, image)
+            ax.set_title(f"example {row + 1}", fontsize=8)
+        else:
+            classes.image_in_cell(column, grid[row, 0], image, f"example {row + 1}")
+        style.bars(fig.add_subplot(grid[row, 1]), np.arange(10.0) % 4, highlight=row)
+    return fig
+
+
+@pytest.mark.parametrize(
+    "shape, dtype", [((1, 28, 28), np.uint8), ((3, 20, 32), float), ((2, 40, 16), float), ((2, 32, 32, 3), float)]
+)
+def test_an_image_drawn_in_its_cell_shows_what_an_axes_of_its_own_shows(tmp_path, shape, dtype):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, shape).astype(dtype) if dtype == np.uint8 else rng.uniform(0, 1, shape)
+    one = _saved(_image_column(images, own_axes=False), tmp_path / "one.png")
+    each = _saved(_image_column(images, own_axes=True), tmp_path / "each.png")
+    assert one.shape == each.shape and (one == each).all()

@@ -207,17 +207,20 @@ def pixel_top(images: np.ndarray) -> float:
     return 255.0 if np.asarray(images).dtype == np.uint8 else 1.0
 
 
-def show_image(ax, image: np.ndarray, top: float | None = None) -> None:
+def show_image(ax, image: np.ndarray, top: float | None = None, place=None) -> None:
     """A data-set image as stored: grey (H, W) or (H, W, 1) dark on light, colour (H, W, 3) as it is;
-    on 0 to `top` (see `pixel_top`)."""
+    on 0 to `top` (see `pixel_top`). `place`, a transform of the unit square, puts it elsewhere than
+    filling the axes (see `classes.image_in_cell`)."""
     image = np.asarray(image)
     top = pixel_top(image) if top is None else top
+    # aspect "auto": the axes keep their box (the unit square may be anywhere in it)
+    where = {} if place is None else {"extent": (0, 1, 0, 1), "transform": place, "aspect": "auto"}
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     if image.ndim == 2:
-        ax.imshow(image, cmap="gray_r", vmin=0, vmax=top)
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=top, **where)
     else:
-        ax.imshow(np.clip(np.nan_to_num(image[..., :3], nan=top) / top, 0, 1))
+        ax.imshow(np.clip(np.nan_to_num(image[..., :3], nan=top) / top, 0, 1), **where)
     axes_off(ax)
 
 
