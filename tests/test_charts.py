@@ -144,3 +144,13 @@ def test_an_image_drawn_in_its_cell_shows_what_an_axes_of_its_own_shows(tmp_path
     one = _saved(_image_column(images, own_axes=False), tmp_path / "one.png")
     each = _saved(_image_column(images, own_axes=True), tmp_path / "each.png")
     assert one.shape == each.shape and (one == each).all()
+
+
+def test_a_title_cut_by_the_canvas_between_two_words_is_not_lost(tmp_path, monkeypatch):
+    """The canvas's edge may fall in a space ("images | of digit 0"): no ink on the edge, yet words cut off."""
+    monkeypatch.setattr(style, "MARGIN", 0.5)
+    fig, ax = plt.subplots(figsize=(0.8, 1.2))
+    style.show_image(ax, np.eye(28))
+    ax.set_title("images of digit 0 on which neuron 1 is silent", fontsize=9)
+    saved = _saved(fig, tmp_path / "saved.png")
+    assert saved.shape[1] > 2.4 * style.DPI  # the whole title, about 2.6 in wide

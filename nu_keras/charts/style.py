@@ -30,6 +30,7 @@ SEQUENTIAL, DIVERGING = "cividis", "RdBu_r"
 DPI = 180  # twice the CSS pixel density, so figures stay sharp on high-DPI screens
 MARGIN = 1.5  # inches of canvas drawn around a figure: its labels hang over its edges (tight boxes reach -1 in)
 PAD = round(0.1 * DPI)  # pixels of background around a figure's ink: matplotlib's default pad_inches (0.1)
+CLEAR = round(0.25 * DPI)  # pixels at the canvas's edge that must stay blank: wider than any gap inside a text
 LABELLED_TICKS = 30  # past this many bars or cells an axis names every k-th one only
 plt.rcParams.update(
     {
@@ -47,8 +48,9 @@ def save(fig, path: Path) -> None:
 
     What `bbox_inches="tight"` shows, with one draw instead of two: a tight box costs a layout-only draw and
     a walk over every artist before the real draw; here one draw on a canvas `MARGIN` larger than the figure
-    (labels hang over its edges) is cut to its ink plus `PAD`. Ink on that canvas's edge may continue beyond
-    it: such a figure is saved with the tight box after all.
+    (labels hang over its edges) is cut to its ink plus `PAD`. Ink within `CLEAR` of that canvas's edge may
+    continue beyond it (a text cut between two words leaves a blank column at the edge, not ink): such a
+    figure is saved with the tight box after all.
     """
     fix_titles(fig)
     pixels = draw_with_margin(fig)
@@ -110,11 +112,12 @@ def background(fig) -> np.ndarray:
 
 def frame_ink(pixels: np.ndarray, fill: np.ndarray) -> np.ndarray | None:
     """(H, W, 4) canvas -> the box around every pixel unlike `fill`, with `PAD` pixels of `fill` on each side;
-    None when there is no ink or it reaches the canvas's edge (where it may have been cut off)."""
+    None when there is no ink, or ink within `CLEAR` of the canvas's edge (where it may have been cut off)."""
     canvas, background = pixels.view(np.uint32)[..., 0], fill.view(np.uint32)[0]  # a pixel as one number
     ink = canvas != background
     rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    if not rows.size or min(rows[0], columns[0]) == 0 or rows[-1] == len(ink) - 1 or columns[-1] == ink.shape[1] - 1:
+    height, width = ink.shape
+    if not rows.size or min(rows[0], columns[0], height - 1 - rows[-1], width - 1 - columns[-1]) < CLEAR:
         return None
     box = canvas[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
     framed = np.full((box.shape[0] + 2 * PAD, box.shape[1] + 2 * PAD), background, dtype=np.uint32)
