@@ -8,6 +8,7 @@ parallel, one figure per task, on the machine's cores.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -220,10 +221,14 @@ def sweep_tasks(metrics: dict, sweep_result: dict | None, names: dict, pages: Pa
     ]
 
 
-def _quiet_worker() -> None:
-    """Workers leave Ctrl-C to the parent (which stops the pool) and die quietly when it terminates them."""
+def _start_worker() -> None:
+    """Workers leave Ctrl-C to the parent (which stops the pool) and die quietly when it terminates them.
+
+    They also hide what they inherit (about 115,000 objects: modules, data) from the garbage collector, which
+    otherwise walks it in every full collection while figures are drawn, about 7 % of the charts' time."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    gc.freeze()
 
 
 def _run_task(task: Task) -> str:
@@ -250,5 +255,5 @@ def render_all(
     # fork is cheap, but JAX's threads make a fork of a process running on it unsafe (it warns of deadlock).
     # Keras imports jax whenever it is installed, whatever the backend: ask which backend runs, not what loaded.
     start_method = "spawn" if os.environ.get("KERAS_BACKEND") == "jax" else "fork"
-    with multiprocessing.get_context(start_method).Pool(workers, initializer=_quiet_worker) as pool:
+    with multiprocessing.get_context(start_method).Pool(workers, initializer=_start_worker) as pool:
         return len(pool.map(_run_task, tasks, chunksize=1))

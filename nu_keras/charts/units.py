@@ -12,6 +12,8 @@ from nu_keras.charts.style import (
     BASE,
     DIVERGING,
     NEGATIVE,
+    axes_off,
+    bar_rectangles,
     bars,
     errorbars,
     montage,
@@ -33,7 +35,7 @@ def unit_weights(path, kernel_column, image_shape, title):
     m_ax.imshow(exact_maximizer(weights), cmap="gray_r", vmin=0, vmax=1)
     m_ax.set_title("maximising input (exact)")
     for ax in (w_ax, m_ax):
-        ax.set_axis_off()
+        axes_off(ax)
     fig.subplots_adjust(wspace=0.45)  # room for the colour bar's label
     save(fig, path)
 
@@ -80,15 +82,17 @@ def unit_effect(path, outgoing, drop, mean_drop, title, names, axis):
     positions = np.arange(len(drop))
     if outgoing is not None:
         w_ax = axes[0, 0]
-        w_ax.bar(positions, outgoing, color=[BASE if v >= 0 else NEGATIVE for v in outgoing])
+        bar_rectangles(w_ax, positions, outgoing, colors=[BASE if v >= 0 else NEGATIVE for v in outgoing])
         w_ax.axhline(0, color="black", lw=0.8)
         w_ax.set_title(f"{title}: weights to the output units")
         w_ax.set_ylabel("weight")
         ticks(w_ax, "x", len(drop), names)
         w_ax.set_xlabel(f"{axis} (output unit)")
     a_ax = axes[0, -1]
-    a_ax.bar(positions - 0.2, np.asarray(drop) * 100, width=0.4, color=NEGATIVE, label="zeroed")
-    a_ax.bar(positions + 0.2, np.asarray(mean_drop) * 100, width=0.4, color=ACCENT, label="set to its mean")
+    bar_rectangles(a_ax, positions - 0.2, np.asarray(drop) * 100, width=0.4, colors=NEGATIVE, label="zeroed")
+    bar_rectangles(
+        a_ax, positions + 0.2, np.asarray(mean_drop) * 100, width=0.4, colors=ACCENT, label="set to its mean"
+    )
     a_ax.axhline(0, color="black", lw=0.8)
     a_ax.legend(fontsize=7, frameon=False)
     a_ax.set_title(
