@@ -85,7 +85,7 @@ def network(seed: int, width: int) -> keras.Sequential:
     )
 
 
-def build_branches(cfg: RunConfig, seeds: list[int], width: int) -> keras.Model:
+def build_branches(cfg: RunConfig, seeds: list[int], width: int, curves: bool = False) -> keras.Model:
     """N independent 784-width-10 networks as one model over a seed axis, trained in one pass.
 
     Branch n starts from exactly the initial weights `network(seeds[n], width)` has. Its kernels are
@@ -112,7 +112,8 @@ def build_branches(cfg: RunConfig, seeds: list[int], width: int) -> keras.Model:
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
         loss=summed_branch_loss,
-        metrics=[first_branch_loss, first_branch_accuracy],  # branch 0's training curves (metrics only)
+        # branch 0's training curves, where they are drawn (they only read the outputs: the same training)
+        metrics=[first_branch_loss, first_branch_accuracy] if curves else None,
         steps_per_execution=cfg.steps_per_execution,
     )
     return model
@@ -234,7 +235,7 @@ class HeldOutCurves(keras.callbacks.Callback):
 
 def fit_block(data: Dataset, cfg: RunConfig, width: int, seeds: list[int], validate: bool) -> dict:
     """Fit one block's branches: their initial and trained weights, branch 0's curves, the fit's time."""
-    net = build_branches(cfg.replace(hidden_units=width), seeds, width)
+    net = build_branches(cfg.replace(hidden_units=width), seeds, width, curves=validate)
     initial = [branch_weights(net, n) for n in range(len(seeds))]
     fit = fit_branches(net, data, cfg, validate=validate)
     trained = [branch_weights(net, n) for n in range(len(seeds))]
