@@ -24,13 +24,13 @@ import re
 import shutil
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from nu_keras import artifacts, cache, folders
+from nu_keras import artifacts, cache, folders, workers
 from nu_keras.config import RunConfig
 from nu_keras.errors import NuKerasError
 
@@ -628,6 +628,11 @@ def run(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
 
 
 def run_stages(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
+    with ExitStack() as chart_workers:
+        return _run_stages(stages, cfg, chart_workers)
+
+
+def _run_stages(stages: tuple[str, ...], cfg: RunConfig, chart_workers: ExitStack) -> dict[str, str]:
     outcome = {}
     for name in STAGE_NAMES:
         if name not in stages:
@@ -645,6 +650,8 @@ def run_stages(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
             continue
         log.info("== %s == running (%s)", name, reason)
         if BY_NAME[name].keras:
+            if "render" in stages:  # its workers start now, on the core training leaves idle
+                chart_workers.enter_context(workers.early_pool())
             import_keras()  # before the clock starts: a stage's time is its own work
         started = time.perf_counter()
         BY_NAME[name].run(cfg)

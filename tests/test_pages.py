@@ -169,6 +169,25 @@ def test_the_same_inputs_draw_byte_identical_charts(metrics, tmp_path):
         assert task_a[1].read_bytes() == task_b[1].read_bytes(), task_a[1].name
 
 
+def test_charts_are_drawn_by_the_workers_started_early_and_those_end_with_their_block(metrics, tmp_path, monkeypatch):
+    """`report` forks its chart workers before Keras is imported (`workers.early_pool`); `render_all` must
+    draw with them rather than start a pool of its own, and no worker may outlive the block."""
+    import multiprocessing
+
+    from nu_keras import workers
+
+    acts, weights = synthetic_run()
+    images = np.zeros((len(acts["labels"]), 28, 28), np.uint8)
+    some = charts.chart_tasks(metrics, acts, weights, images, 1, tmp_path, None)[:6]
+    monkeypatch.setattr(charts, "chart_tasks", lambda *args: some)
+    with workers.early_pool():
+        pool = workers.started_pool()
+        monkeypatch.setattr(multiprocessing, "get_context", lambda *args: pytest.fail("a second pool was started"))
+        drawn = charts.render_all(metrics, acts, weights, images, 1, tmp_path)
+    assert drawn == 6 and all(task[1].is_file() for task in some)
+    assert workers.started_pool() is None and not any(process.is_alive() for process in pool._pool)
+
+
 NEGATION = re.compile(r"\b(no|not|none|nor|without)\b", re.I)
 
 

@@ -8,15 +8,15 @@ parallel, one figure per task, on the machine's cores.
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import os
-import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from nu_keras import workers
 from nu_keras.charts import classes, overview, sweep, units
 from nu_keras.charts.style import DIVERGING, class_axis, class_labels, class_word, unit_word
 
@@ -221,16 +221,6 @@ def sweep_tasks(metrics: dict, sweep_result: dict | None, names: dict, pages: Pa
     ]
 
 
-def _start_worker() -> None:
-    """Workers leave Ctrl-C to the parent (which stops the pool) and die quietly when it terminates them.
-
-    They also hide what they inherit (about 115,000 objects: modules, data) from the garbage collector, which
-    otherwise walks it in every full collection while figures are drawn, about 7 % of the charts' time."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    gc.freeze()
-
-
 def _run_task(task: Task) -> str:
     function, path, args, kwargs = task
     function(path, *args, **kwargs)
@@ -249,11 +239,17 @@ def render_all(
     """Draw every figure into the pages folder `pages` (files under its img/), in parallel over the
     machine's cores (fork: cheap start-up); returns how many were drawn."""
     tasks = chart_tasks(metrics, acts, weights, images, examples, Path(pages), sweep_result)
-    workers = min(len(tasks), os.cpu_count() or 1)
-    if workers <= 1:
+    early = workers.started_pool()  # forked before Keras was imported (`workers.early_pool`)
+    if early is not None:
+        return len(early.map(_run_task, tasks, chunksize=1))
+    count = min(len(tasks), os.cpu_count() or 1)
+    if count <= 1:
         return len([_run_task(t) for t in tasks])
     # fork is cheap, but JAX's threads make a fork of a process running on it unsafe (it warns of deadlock).
-    # Keras imports jax whenever it is installed, whatever the backend: ask which backend runs, not what loaded.
-    start_method = "spawn" if os.environ.get("KERAS_BACKEND") == "jax" else "fork"
-    with multiprocessing.get_context(start_method).Pool(workers, initializer=_start_worker) as pool:
+    # Keras imports jax whenever it is installed, whatever the backend: ask which backend runs, and whether
+    # it was loaded.
+    running_jax = os.environ.get("KERAS_BACKEND") == "jax" and "jax" in sys.modules
+    with multiprocessing.get_context("spawn" if running_jax else "fork").Pool(
+        count, initializer=workers.start_worker
+    ) as pool:
         return len(pool.map(_run_task, tasks, chunksize=1))
