@@ -257,16 +257,27 @@ def save_block(path, fitted: dict, recipe: dict) -> None:
 
 
 def load_block(path, recipe: dict) -> dict | None:
-    """The block `save_block` wrote, if it was trained by this recipe; None otherwise (or if absent)."""
+    """The block `save_block` wrote, if it was trained by this recipe; None when it is absent, another
+    recipe's, or not readable as a block (the sweep then trains that block itself)."""
     if not path.exists():
         return None
-    arrays = artifacts.read_npz(path)
-    header = json.loads(str(arrays["header"]))
-    if header.pop("recipe") != recipe:
+    try:
+        arrays = artifacts.read_npz(path)
+        header = json.loads(str(arrays["header"]))
+        if header.pop("recipe") != recipe:
+            return None
+        n, width = len(header["seeds"]), int(header["width"])
+        shapes = {"hidden_kernel": (n, 784, width), "hidden_bias": (n, width)}
+        shapes |= {"output_kernel": (n, width, 10), "output_bias": (n, 10)}
+        for when in ("initial", "trained"):
+            for key, shape in shapes.items():
+                if arrays[f"{when}_{key}"].shape != shape:
+                    raise ValueError(f"{when}_{key} has shape {arrays[f'{when}_{key}'].shape}, not {shape}")
+    except (NuKerasError, KeyError, AttributeError, TypeError, ValueError) as exc:
+        log.warning("%s is not a block the sweep can use (%s); it trains that block itself", path, exc)
         return None
-    branches = range(len(header["seeds"]))
     return header | {
-        when: [{key: arrays[f"{when}_{key}"][n] for key in BLOCK_ARRAYS} for n in branches]
+        when: [{key: arrays[f"{when}_{key}"][i] for key in BLOCK_ARRAYS} for i in range(n)]
         for when in ("initial", "trained")
     }
 

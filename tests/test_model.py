@@ -116,3 +116,32 @@ def test_asking_for_another_backend_than_keras_was_imported_with_is_a_clear_erro
         mdl.build_model(RunConfig(backend=other))
     with pytest.raises(NuKerasError, match=f"asks for {other}"):
         mdl.build_branches(RunConfig(backend=other), [0, 1], 10)
+
+
+def test_a_saved_block_is_reused_only_whole_and_by_its_own_recipe(tmp_path):
+    from nu_keras import model as mdl
+
+    rng = np.random.default_rng(0)
+
+    def weights(width):
+        shapes = {"hidden_kernel": (784, width), "hidden_bias": (width,), "output_kernel": (width, 10)}
+        return {key: rng.normal(size=shape).astype(np.float32) for key, shape in shapes.items()} | {
+            "output_bias": np.zeros(10, np.float32)
+        }
+
+    fitted = {"width": 4, "seeds": [7, 8], "fit_seconds": 1.5}
+    fitted |= {"initial": [weights(4), weights(4)], "trained": [weights(4), weights(4)]}
+    path = tmp_path / "branches.npz"
+    mdl.save_block(path, fitted, {"epochs": 10})
+    loaded = mdl.load_block(path, {"epochs": 10})
+    assert loaded["seeds"] == [7, 8] and loaded["width"] == 4
+    for when in ("initial", "trained"):
+        for got, kept in zip(loaded[when], fitted[when], strict=True):
+            for key, value in kept.items():
+                np.testing.assert_array_equal(got[key], value)
+    assert mdl.load_block(path, {"epochs": 9}) is None  # another recipe's block
+    assert mdl.load_block(tmp_path / "absent.npz", {"epochs": 10}) is None
+    mdl.save_block(path, fitted | {"width": 5}, {"epochs": 10})  # arrays of another width than it says
+    assert mdl.load_block(path, {"epochs": 10}) is None
+    path.write_bytes(b"not an npz")
+    assert mdl.load_block(path, {"epochs": 10}) is None
