@@ -188,7 +188,8 @@ def fit_branches(model: keras.Model, data: Dataset, cfg: RunConfig, validate: bo
     `HeldOutCurves`, unless `validate` is False) and the fit's wall time.
     """
     n_fit = len(data.x_train) - cfg.validation_size
-    held_out = HeldOutCurves(scale(data.x_train[n_fit:]), data.y_train[n_fit:])
+    watched = cfg.validation_size and validate
+    held_out = [HeldOutCurves(scale(data.x_train[n_fit:]), data.y_train[n_fit:])] if watched else []
     set_random_seed(cfg.data_order_seed)
     start = time.perf_counter()
     history = model.fit(
@@ -197,13 +198,13 @@ def fit_branches(model: keras.Model, data: Dataset, cfg: RunConfig, validate: bo
         batch_size=cfg.batch_size,
         epochs=cfg.epochs,
         shuffle=True,
-        callbacks=[held_out] if cfg.validation_size and validate else [],
+        callbacks=held_out,
         verbose=2 if validate and log.isEnabledFor(logging.INFO) else 0,  # the report's fit: a line per epoch
     )
     seconds = time.perf_counter() - start
     logged = history.history
     curves = {ours: [float(v) for v in logged[key]] for key, ours in FIRST_BRANCH_CURVES.items() if key in logged}
-    return {"history": curves | held_out.curves(), "fit_seconds": seconds}
+    return {"history": curves | (held_out[0].curves() if held_out else {}), "fit_seconds": seconds}
 
 
 class HeldOutCurves(keras.callbacks.Callback):

@@ -446,29 +446,28 @@ def _data_hash(cfg: RunConfig) -> str:
     """The data's hash (every stage's input). Reading and hashing the data takes a third of a second, most
     of a warm report; so a finished stage keeps the hash in stages.json beside the signature of the file
     that served it (`remember_data_file`), and it is taken from there while that file is unchanged."""
-    _, signature = _data_file(cfg)
-    known = cache.read_record(paths(cfg).stages).get("data") or {}
-    if signature is not None and known.get("file") == signature:
-        return known["sha256"]
-    return dataset(cfg).sha256
+    _, _, recorded = _data_record(cfg)
+    return recorded or dataset(cfg).sha256
 
 
 def remember_data_file(cfg: RunConfig) -> None:
-    file, signature = _data_file(cfg)
-    known = cache.read_record(paths(cfg).stages).get("data") or {}
-    if signature is None or known.get("file") == signature:
+    file, signature, recorded = _data_record(cfg)
+    if signature is None or recorded:
         return
     served = dataset(cfg)
     if served.source.endswith(str(file)):  # that file served, not a later source of the chain
         cache.write_record(paths(cfg).stages, "data", {"file": signature, "sha256": served.sha256})
 
 
-def _data_file(cfg: RunConfig) -> tuple[Path | None, list | None]:
-    """The file the data is read from first, and its signature (None if there is no such file)."""
+def _data_record(cfg: RunConfig) -> tuple[Path | None, list | None, str | None]:
+    """The file the data is read from first, its signature (None if there is no such file), and the hash
+    stages.json holds for exactly that file as it is now (None if none)."""
     from nu_keras.data import first_file
 
     file = first_file(cfg.dataset, cfg.data, cfg.cache_path)
-    return file, cache.file_signature(file) if file else None
+    signature = cache.file_signature(file) if file else None
+    known = cache.read_record(paths(cfg).stages).get("data") or {}
+    return file, signature, known.get("sha256") if signature is not None and known.get("file") == signature else None
 
 
 def _files(cfg: RunConfig, *names: str) -> dict[str, str | None]:

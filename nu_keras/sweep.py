@@ -32,13 +32,9 @@ def run_sweep(data: Dataset, cfg: RunConfig, fitted: dict | None = None) -> dict
     """
     seeds = cfg.sweep_seed_list()
     tasks = [(width, block) for width in cfg.sweep_widths for block in seed_blocks(seeds, cfg.sweep_block_seeds)]
-    reuse = {task_key(fitted["width"], fitted["seeds"]): fitted} if fitted else {}
-    to_train = [task for task in tasks if task_key(*task) not in reuse]
-    trained = dict(zip([task_key(*task) for task in to_train], train_blocks(data, cfg, to_train), strict=True))
-    results = [
-        trained[task_key(*task)] if task_key(*task) in trained else measure_block(data, cfg, reuse[task_key(*task)])
-        for task in tasks
-    ]
+    done = (fitted["width"], fitted["seeds"]) if fitted else None
+    trained = iter(train_blocks(data, cfg, [task for task in tasks if task != done]))
+    results = [measure_block(data, cfg, fitted) if task == done else next(trained) for task in tasks]
     widths = {}
     for width in cfg.sweep_widths:
         widths[str(width)] = width_entry([result for (w, _), result in zip(tasks, results, strict=True) if w == width])
@@ -79,10 +75,6 @@ def run_sweep(data: Dataset, cfg: RunConfig, fitted: dict | None = None) -> dict
             "versions": results[0]["versions"],  # where the networks trained (checked alike on every worker)
         },
     }
-
-
-def task_key(width: int, seeds: list[int]) -> tuple[int, tuple[int, ...]]:
-    return width, tuple(seeds)
 
 
 def train_blocks(data: Dataset, cfg: RunConfig, tasks: list[tuple[int, list[int]]]) -> list[dict]:
