@@ -16,6 +16,10 @@ import numpy as np
 from scipy import stats
 
 NEAR_DEAD = 0.95  # a unit exactly zero on at least this share of the test images (but not all) is near-dead
+# The method's interval settings, defined here only: the computations use them and the pages print them.
+CONFIDENCE = 0.95  # every interval: a t-interval over seeds (robustness.interval), a normal one over images
+NORMAL_QUANTILE = 1.96  # z of the two-sided 95 % normal interval of a per-class mean over its images
+NULL_WHISKERS = (2.5, 97.5)  # percentiles of the rotation null that the Robustness chart's whiskers span
 
 
 def class_count(labels: np.ndarray) -> int:
@@ -43,7 +47,7 @@ def per_digit_ci95(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
     classes = class_count(labels)
     counts = np.bincount(labels, minlength=classes)[:, None]
     std = np.stack([hidden[labels == d].std(axis=0, ddof=1) for d in range(classes)])
-    return 1.96 * std / np.sqrt(counts)
+    return NORMAL_QUANTILE * std / np.sqrt(counts)
 
 
 def preferred_units(mean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

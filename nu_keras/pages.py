@@ -382,6 +382,11 @@ def build_context(metrics: dict, examples: int, charts: dict) -> dict:
         "digits_sharing": sum(len(ds) for ds in shared.values()),
         "widest_shared": {"neuron": widest[0], "digits": widest[1]},
         "cfg": metrics["config"],
+        "method": {  # the interval settings the numbers were computed with, as the Method page prints them
+            "t_quantile": 0.5 + analysis.CONFIDENCE / 2,
+            "normal_quantile": analysis.NORMAL_QUANTILE,
+            "whiskers": analysis.NULL_WHISKERS,
+        },
         "settings": shown_settings(metrics["config"]),
         "data_source": shown_text(metrics["data_source"], metrics["config"]["project_root"]),
         "examples": examples,

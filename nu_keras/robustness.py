@@ -191,7 +191,7 @@ def rotate(hidden: np.ndarray, w2: np.ndarray, rotation: np.ndarray) -> tuple[np
     return hidden @ rotation, rotation.T @ w2
 
 
-def interval(values, confidence: float = 0.95) -> dict:
+def interval(values, confidence: float = analysis.CONFIDENCE) -> dict:
     """Mean, sd and a t-interval of the mean over seeds (n = 1 gives an interval of width 0)."""
     values = np.asarray(values, dtype=float)
     mean = float(values.mean())

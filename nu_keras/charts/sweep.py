@@ -6,6 +6,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from nu_keras.analysis import NULL_WHISKERS
 from nu_keras.charts.style import ACCENT, BASE, GREY, bars, save
 
 KIND_COLORS = {"trained": BASE, "untrained": GREY, "rotated": ACCENT}
@@ -140,8 +141,8 @@ NULL_TITLES = {
 
 
 def sweep_null(path, models):
-    """Per invariant measure and seed: the rotation null as a box (whiskers at 2.5 and 97.5 %), the trained
-    neurons as a diamond."""
+    """Per invariant measure and seed: the rotation null as a box (whiskers at the `NULL_WHISKERS`
+    percentiles), the trained neurons as a diamond."""
     fig, axes = plt.subplots(1, len(NULL_TITLES), figsize=(9.6, 3.0))
     seeds = [m["seed"] for m in models]
     for ax, (key, title) in zip(axes, NULL_TITLES.items(), strict=True):
@@ -149,7 +150,7 @@ def sweep_null(path, models):
             [m["null"]["values"][key] for m in models],
             positions=np.arange(len(models)),
             widths=0.5,
-            whis=(2.5, 97.5),
+            whis=NULL_WHISKERS,
             showfliers=False,
             medianprops={"color": "black"},
             boxprops={"color": GREY},
