@@ -15,7 +15,16 @@ import keras
 import numpy as np
 
 from nu_keras import analysis
-from nu_keras.subject import BATCH, batches, dense_tail, input_shape, model_batches, split
+from nu_keras.subject import (
+    BATCH,
+    batches,
+    dense_tail,
+    dense_weights,
+    input_shape,
+    model_batches,
+    require_finite,
+    split,
+)
 
 CONV_BATCH = 256  # a convolutional layer's output is (batch, H, W, C): smaller batches keep it bounded
 ABLATION_VALUES = 2**25  # float32 values of ablated layer outputs held at once (128 MB)
@@ -92,11 +101,13 @@ def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarr
     x = np.concatenate(list(model_batches(images, input_shape(model), pixels)))
     batch = BATCH if len(head.outputs[0].shape) == 2 else CONV_BATCH
     read = read_units(head, x, batch)
+    require_finite(read["units"], f"the outputs of its layer {layer!r}")
     probabilities = model.predict(x, batch_size=BATCH, verbose=0)
+    require_finite(probabilities, "its class probabilities")
     hidden = read["units"]
     output = dense_tail(tail)
     if output is not None:  # a matrix product: the same numbers without a Keras call per unit
-        w2, b2 = output.get_weights()
+        w2, b2 = dense_weights(output)
         table = analysis.ablation_table(hidden.astype(np.float64), w2, b2)
     else:
         fills = {"zero": np.zeros_like(read["mean_output"]), "mean": read["mean_output"]}

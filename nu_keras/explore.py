@@ -80,6 +80,29 @@ def check_stack(stack: list[dict], readout: int, inputs: int, classes: int) -> N
         raise NuKerasError(f"the last layer must give {classes} class scores (softmax or linear)")
 
 
+def forward(stack: list[dict], x: np.ndarray) -> np.ndarray:
+    """(N, C) the last layer's outputs, its own activation applied, as explore.js computes them in float64
+    from the float32 weights; x is (N, inputs), the flattened model input. The page then shows the softmax
+    of the last layer's pre-activations, the same numbers for a softmax output."""
+    a = np.asarray(x, dtype=np.float64)
+    for layer in stack:
+        a = _activate(layer["activation"], a @ np.asarray(layer["kernel"], np.float64) + layer["bias"])
+    return a
+
+
+def _activate(name: str, pre: np.ndarray) -> np.ndarray:
+    if name == "relu":
+        return np.maximum(pre, 0.0)
+    if name == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-pre))
+    if name == "tanh":
+        return np.tanh(pre)
+    if name == "softmax":
+        shifted = np.exp(pre - pre.max(axis=-1, keepdims=True))
+        return shifted / shifted.sum(axis=-1, keepdims=True)
+    return pre  # linear
+
+
 def parameters(stack: list[dict]) -> int:
     """Weights and biases over the whole stack."""
     return int(sum(np.size(layer["kernel"]) + np.size(layer["bias"]) for layer in stack))

@@ -243,6 +243,21 @@ def fit_block(data: Dataset, cfg: RunConfig, width: int, seeds: list[int], valid
     return {"width": width, "seeds": list(seeds), "initial": initial, "trained": trained} | fit
 
 
+def check_converged(fitted: dict, cfg: RunConfig) -> None:
+    """One line when the report's network (branch 0) diverged: NaN or infinite weights still predict a
+    class (argmax of NaN is 0), so a test accuracy near chance would be published as if it were a result."""
+    trained = fitted["trained"][0]
+    if all(np.isfinite(trained[key]).all() for key in BLOCK_ARRAYS):
+        return
+    losses = fitted["history"].get("loss", [])
+    epoch = next((i + 1 for i, loss in enumerate(losses) if not np.isfinite(loss)), None)
+    when = f" (the loss was {losses[epoch - 1]} after epoch {epoch})" if epoch else ""
+    raise NuKerasError(
+        f"training diverged: the network's weights are not finite after {cfg.epochs} epochs{when}; "
+        f"try a lower --learning-rate than {cfg.learning_rate:g}"
+    )
+
+
 BLOCK_ARRAYS = ("hidden_kernel", "hidden_bias", "output_kernel", "output_bias")
 
 

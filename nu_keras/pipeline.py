@@ -155,12 +155,14 @@ def run_train(cfg: RunConfig) -> None:
         block[1:] or "(none)",
     )
     fitted = mdl.fit_block(data, cfg, cfg.hidden_units, block, validate=True)
+    mdl.check_converged(fitted, cfg)
     net = mdl.network_with(fitted["trained"][0], cfg.seed, cfg.hidden_units)
     accuracy = mdl.evaluate(net, data)
     log.info("test accuracy %.4f after %.1f s of training", accuracy, fitted["fit_seconds"])
     mdl.save_model(net, paths(cfg).model)
     mdl.save_block(paths(cfg).branches, fitted, block_recipe(cfg, data))
-    described = subject.describe(net, subject.PAPER_LAYER, data.image_shape, trained_here=True, path=None)
+    sample = subject.first_inputs(net, data.x_test, cfg.pixels)
+    described = subject.describe(net, subject.PAPER_LAYER, data.image_shape, True, None, sample)
     fit = {"history": fitted["history"], "fit_seconds": fitted["fit_seconds"], "trained_with": block}
     write_train_record(cfg, data, fit | {"test_accuracy": accuracy}, net, described)
 
@@ -190,7 +192,8 @@ def adopt_model(cfg: RunConfig) -> None:
     data = dataset(cfg)
     with users_model_runs(cfg):
         model, accuracy = subject.adopt(cfg.model, cfg.layer, data, cfg.pixels, paths(cfg).model)
-    described = subject.describe(model, cfg.layer, data.image_shape, trained_here=False, path=cfg.model)
+        sample = subject.first_inputs(model, data.x_test, cfg.pixels)
+        described = subject.describe(model, cfg.layer, data.image_shape, False, cfg.model, sample)
     log.info(
         "model %s: test accuracy %.4f on %s; layer %s, %d %s units",
         cfg.model,
@@ -252,8 +255,9 @@ def run_collect(cfg: RunConfig) -> None:
 
     net, layer = load_subject_model(cfg)
     data = dataset(cfg)
-    described = subject.describe(net, layer, data.image_shape, cfg.trains_here, cfg.model)
     with users_model_runs(cfg):
+        sample = subject.first_inputs(net, data.x_test, cfg.pixels)
+        described = subject.describe(net, layer, data.image_shape, cfg.trains_here, cfg.model, sample)
         acts = activations.collect(net, layer, data.x_test, data.y_test, cfg.pixels)
     log.info("collected layer %s %s over the test set", layer, acts["hidden"].shape)
     artifacts.write_npz(paths(cfg).activations, **acts)

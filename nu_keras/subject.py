@@ -18,14 +18,15 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from nu_keras import artifacts
+from nu_keras import artifacts, explore
 from nu_keras.data import Dataset, model_input
 from nu_keras.errors import NuKerasError
 
 PAPER_LAYER = "hidden"  # the paper network's read-out layer
 BATCH = 2048  # images per forward pass: bounds memory by one batch of the layer's full output
-EXPLORE_ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh", "softmax")  # what explore.js computes
 PASS_THROUGH = (keras.layers.Flatten, keras.layers.Reshape, keras.layers.Dropout)  # no weights at inference
+CHECKED_IMAGES = 64  # test images the model is first run on: finite outputs, and Explore's forward pass checked
+EXPLORE_TOLERANCE = 1e-4  # largest difference allowed between Explore's outputs and the model's own
 
 
 @dataclass(frozen=True)
@@ -161,25 +162,47 @@ def _activation(layer) -> str:
     return getattr(getattr(layer, "activation", None), "__name__", "unknown")
 
 
+def dense_weights(layer: keras.layers.Dense) -> tuple[np.ndarray, np.ndarray]:
+    """(kernel (in, out), bias (out,)) as float32; a layer built with use_bias=False adds nothing, so its
+    bias is zeros and every reader can treat all Dense layers alike."""
+    kernel = np.asarray(layer.get_weights()[0], dtype=np.float32)
+    bias = np.asarray(layer.get_weights()[1], dtype=np.float32) if layer.use_bias else np.zeros(kernel.shape[1], np.float32)
+    return kernel, bias
+
+
 def dense_tail(tail: keras.Model) -> keras.layers.Dense | None:
     """The tail's one Dense layer when the read-out layer feeds the output layer directly, else None:
-    then ablation is a matrix product and each unit's outgoing weights are its votes."""
+    then ablation is a matrix product and each unit's outgoing weights are its votes.
+
+    Only a flat (N, U) read-out qualifies: after a convolutional layer, Flatten lays the channels out at
+    every position (H*W*C inputs), so the tail is not one weight row per unit and Keras runs it instead.
+    """
+    if len(tail.inputs[0].shape) != 2:
+        return None
     computing = _weighted_layers(tail)
-    if len(computing) == 1 and isinstance(computing[0], keras.layers.Dense):
-        return computing[0] if _activation(computing[0]) in ("softmax", "linear") else None
-    return None
+    if len(computing) != 1 or not isinstance(computing[0], keras.layers.Dense):
+        return None
+    layer = computing[0]
+    reads_units = layer.kernel.shape[0] == tail.inputs[0].shape[-1]  # a Reshape in between would change that
+    return layer if reads_units and _activation(layer) in ("softmax", "linear") else None
 
 
 def dense_stack(model: keras.Model, layer: str) -> tuple[list[dict], int] | str:
     """The model as a stack of Dense layers over the flattened image, and the read-out layer's index in it,
-    which the Explore page runs exactly in the browser; or the reason it cannot."""
+    which the Explore page runs exactly in the browser; or the reason it cannot. A Flatten is allowed only
+    before the first Dense layer (the page flattens the image as Keras does); Dropout does nothing at
+    inference. The stack is also checked as explore.check_stack checks it when the page is written."""
     stack, readout = [], None
-    for item in _weighted_layers(model):
+    for item in model.layers:
+        if isinstance(item, (keras.layers.InputLayer, keras.layers.Dropout)):
+            continue
+        if isinstance(item, keras.layers.Flatten) and not stack:
+            continue
         if not isinstance(item, keras.layers.Dense):
             return f"its layer {item.name!r} is a {type(item).__name__}; the browser runs stacks of Dense layers only"
-        if _activation(item) not in EXPLORE_ACTIVATIONS:
+        if _activation(item) not in explore.ACTIVATIONS:
             return f"its layer {item.name!r} uses the {_activation(item)} activation, which the browser does not run"
-        kernel, bias = (np.asarray(w, dtype=np.float32) for w in item.get_weights())
+        kernel, bias = dense_weights(item)
         readout = len(stack) if item.name == layer else readout
         stack.append({"name": item.name, "kernel": kernel, "bias": bias, "activation": _activation(item)})
     if readout is None or readout == len(stack) - 1:
@@ -187,7 +210,35 @@ def dense_stack(model: keras.Model, layer: str) -> tuple[list[dict], int] | str:
     first = next(x for x in model.layers if not isinstance(x, keras.layers.InputLayer))
     if len(input_shape(model)) > 1 and not isinstance(first, keras.layers.Flatten):
         return "it does not flatten the image before its first Dense layer"
+    if stack[-1]["activation"] not in explore.LAST_ACTIVATIONS:
+        return (
+            f"its output layer {stack[-1]['name']!r} uses the {stack[-1]['activation']} activation; the page shows "
+            "the softmax of the last layer, which is the model's own only for a softmax or linear output"
+        )
+    outputs = int(np.shape(stack[-1]["kernel"])[1])
+    try:
+        explore.check_stack(stack, readout, int(np.prod(input_shape(model))), outputs)
+    except NuKerasError as exc:
+        return f"the browser cannot run it ({exc})"
     return stack, readout
+
+
+def explore_mismatch(model: keras.Model, stack: list[dict], sample: np.ndarray) -> str | None:
+    """Why the Explore page would not show the model's own outputs on `sample` (model inputs), or None.
+
+    The page runs `explore.forward` (explore.js computes the same); a model whose layers do something the
+    stack does not describe shows up here as different outputs, and the page is left out rather than wrong.
+    """
+    expected = np.asarray(model.predict_on_batch(sample), dtype=np.float64)  # (n, C)
+    computed = explore.forward(stack, sample.reshape(len(sample), -1))
+    same_class = np.array_equal(expected.argmax(axis=1), computed.argmax(axis=1))
+    gap = float(np.max(np.abs(expected - computed) / np.maximum(1.0, np.abs(expected))))
+    if same_class and gap <= EXPLORE_TOLERANCE:
+        return None
+    return (
+        f"its forward pass in the browser does not match the model on {len(sample)} test images "
+        f"(outputs differ by up to {gap:.3g}{'' if same_class else ', and some predicted classes differ'})"
+    )
 
 
 def reads_pixels(model: keras.Model, layer: str, image_shape: tuple[int, ...]) -> bool:
@@ -198,14 +249,29 @@ def reads_pixels(model: keras.Model, layer: str, image_shape: tuple[int, ...]) -
     return grey and first.name == layer and isinstance(first, keras.layers.Dense)
 
 
+def explore_stack(model: keras.Model, layer: str, sample: np.ndarray) -> tuple[list[dict], int] | str:
+    """The Dense stack the Explore page runs, checked against the model's own outputs on `sample` (model
+    inputs); or the reason the page is left out."""
+    stack = dense_stack(model, layer)
+    if isinstance(stack, str):
+        return stack
+    return explore_mismatch(model, stack[0], sample) or stack
+
+
 def describe(
-    model: keras.Model, layer: str, image_shape: tuple[int, ...], trained_here: bool, path: Path | None
+    model: keras.Model,
+    layer: str,
+    image_shape: tuple[int, ...],
+    trained_here: bool,
+    path: Path | None,
+    sample: np.ndarray,
 ) -> dict:
-    """What the pages say about the subject (see the module docstring); JSON-ready."""
+    """What the pages say about the subject (see the module docstring); JSON-ready. `sample` holds a few
+    test images as model inputs (`first_inputs`), on which Explore's forward pass is checked."""
     readable = find_layer(model, layer)
     _, tail = split(model, layer)
     shape = tuple(model.get_layer(layer).output.shape[1:])
-    stack = dense_stack(model, layer)
+    stack = explore_stack(model, layer, sample)
     return {
         "kind": "paper" if trained_here else "user",
         "trained_here": trained_here,
@@ -234,12 +300,12 @@ def weights(model: keras.Model, layer: str, subject: dict) -> dict[str, np.ndarr
     the output layer's where it follows directly, and every layer of an explorable Dense stack."""
     found = {}
     if subject["pixel_weights"]:
-        found["hidden_kernel"], found["hidden_bias"] = model.get_layer(layer).get_weights()
+        found["hidden_kernel"], found["hidden_bias"] = dense_weights(model.get_layer(layer))
     tail_layer = dense_tail(split(model, layer)[1])
     if tail_layer is not None:
-        found["output_kernel"], found["output_bias"] = tail_layer.get_weights()
-    stack = dense_stack(model, layer)
-    if not isinstance(stack, str):
+        found["output_kernel"], found["output_bias"] = dense_weights(tail_layer)
+    if subject["explorable"]:
+        stack = dense_stack(model, layer)
         for i, item in enumerate(stack[0]):
             found[f"stack_{i}_kernel"], found[f"stack_{i}_bias"] = item["kernel"], item["bias"]
     return {key: np.asarray(value, dtype=np.float32) for key, value in found.items()}
@@ -251,10 +317,30 @@ def adopt(path: Path, layer: str | None, data: Dataset, pixels: str, target: Pat
     model = load_user_model(path)
     check_classifier(model, data.image_shape, data.classes)
     find_layer(model, layer)
+    head, _ = split(model, layer)
+    require_finite(head.predict_on_batch(first_inputs(model, data.x_test, pixels)), f"its layer {layer!r} outputs")
     probabilities = predict(model, data.x_test, pixels)
+    require_finite(probabilities, "its class probabilities")
     with artifacts.atomic_path(target, suffix=".keras") as tmp:
         shutil.copyfile(path, tmp)
     return model, float(np.mean(probabilities.argmax(axis=1) == data.y_test))
+
+
+def require_finite(values, what: str) -> None:
+    """One line naming what holds NaN or infinity, before anything is written from it: a model with NaN
+    weights still predicts a class (argmax of NaN is 0), so every number after would look plausible."""
+    values = np.asarray(values)
+    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)  # per image
+    if np.any(bad):
+        raise NuKerasError(
+            f"the model is not usable: {what} are not finite (NaN or infinity) on {int(np.sum(bad))} of "
+            f"{np.size(bad)} test images; check its weights"
+        )
+
+
+def first_inputs(model: keras.Model, images: np.ndarray, pixels: str) -> np.ndarray:
+    """The first CHECKED_IMAGES images as the model's input: the batch it is first checked on."""
+    return next(model_batches(images[:CHECKED_IMAGES], input_shape(model), pixels))
 
 
 def predict(model: keras.Model, images: np.ndarray, pixels: str) -> np.ndarray:
