@@ -253,7 +253,7 @@ def check_converged(fitted: dict, cfg: RunConfig) -> None:
     epoch = next((i + 1 for i, loss in enumerate(losses) if not np.isfinite(loss)), None)
     when = f" (the loss was {losses[epoch - 1]} after epoch {epoch})" if epoch else ""
     raise NuKerasError(
-        f"training diverged: the network's weights are not finite after {cfg.epochs} epochs{when}; "
+        f"training diverged: the network's weights are not finite after {cfg.epochs} epoch(s){when}; "
         f"try a lower --learning-rate than {cfg.learning_rate:g}"
     )
 

@@ -115,6 +115,12 @@ def test_the_papers_network_that_diverges_in_training_is_one_line_naming_the_lea
     model.check_converged(fitted, RunConfig(epochs=2))  # finite weights pass
 
 
+def test_training_the_papers_network_at_an_absurd_learning_rate_is_one_line_and_saves_no_model(fake_npz, tmp_path):
+    argv = ["train", "--data", str(fake_npz), "--out", str(tmp_path / "out"), "--epochs", "1"]
+    assert_one_line_error(cli([*argv, "--learning-rate", "1e30"]), "training diverged", "the loss was nan after epoch 1")
+    assert not (tmp_path / "out" / "model.keras").exists() and not (tmp_path / "out" / "train.json").exists()
+
+
 # --------------------------------------------------------------------------- a conv layer, then Flatten
 
 
