@@ -18,9 +18,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from nu_keras import artifacts, explore
+from nu_keras import artifacts
 from nu_keras.data import Dataset, model_input
 from nu_keras.errors import NuKerasError
+from nu_keras.stack import ACTIVATIONS, LAST_ACTIVATIONS, check_stack, forward
 
 PAPER_LAYER = "hidden"  # the paper network's read-out layer
 BATCH = 2048  # images per forward pass: bounds memory by one batch of the layer's full output
@@ -165,8 +166,8 @@ def _activation(layer) -> str:
 def dense_weights(layer: keras.layers.Dense) -> tuple[np.ndarray, np.ndarray]:
     """(kernel (in, out), bias (out,)) as float32; a layer built with use_bias=False adds nothing, so its
     bias is zeros and every reader can treat all Dense layers alike."""
-    kernel = np.asarray(layer.get_weights()[0], dtype=np.float32)
-    bias = np.asarray(layer.get_weights()[1], dtype=np.float32) if layer.use_bias else np.zeros(kernel.shape[1], np.float32)
+    kernel, *rest = (np.asarray(w, dtype=np.float32) for w in layer.get_weights())
+    bias = rest[0] if layer.use_bias else np.zeros(kernel.shape[1], np.float32)
     return kernel, bias
 
 
@@ -191,7 +192,7 @@ def dense_stack(model: keras.Model, layer: str) -> tuple[list[dict], int] | str:
     """The model as a stack of Dense layers over the flattened image, and the read-out layer's index in it,
     which the Explore page runs exactly in the browser; or the reason it cannot. A Flatten is allowed only
     before the first Dense layer (the page flattens the image as Keras does); Dropout does nothing at
-    inference. The stack is also checked as explore.check_stack checks it when the page is written."""
+    inference. The stack is also checked as nu_keras.stack.check_stack checks it when the page is written."""
     stack, readout = [], None
     for item in model.layers:
         if isinstance(item, (keras.layers.InputLayer, keras.layers.Dropout)):
@@ -200,7 +201,7 @@ def dense_stack(model: keras.Model, layer: str) -> tuple[list[dict], int] | str:
             continue
         if not isinstance(item, keras.layers.Dense):
             return f"its layer {item.name!r} is a {type(item).__name__}; the browser runs stacks of Dense layers only"
-        if _activation(item) not in explore.ACTIVATIONS:
+        if _activation(item) not in ACTIVATIONS:
             return f"its layer {item.name!r} uses the {_activation(item)} activation, which the browser does not run"
         kernel, bias = dense_weights(item)
         readout = len(stack) if item.name == layer else readout
@@ -210,14 +211,14 @@ def dense_stack(model: keras.Model, layer: str) -> tuple[list[dict], int] | str:
     first = next(x for x in model.layers if not isinstance(x, keras.layers.InputLayer))
     if len(input_shape(model)) > 1 and not isinstance(first, keras.layers.Flatten):
         return "it does not flatten the image before its first Dense layer"
-    if stack[-1]["activation"] not in explore.LAST_ACTIVATIONS:
+    if stack[-1]["activation"] not in LAST_ACTIVATIONS:
         return (
             f"its output layer {stack[-1]['name']!r} uses the {stack[-1]['activation']} activation; the page shows "
             "the softmax of the last layer, which is the model's own only for a softmax or linear output"
         )
     outputs = int(np.shape(stack[-1]["kernel"])[1])
     try:
-        explore.check_stack(stack, readout, int(np.prod(input_shape(model))), outputs)
+        check_stack(stack, readout, int(np.prod(input_shape(model))), outputs)
     except NuKerasError as exc:
         return f"the browser cannot run it ({exc})"
     return stack, readout
@@ -226,11 +227,11 @@ def dense_stack(model: keras.Model, layer: str) -> tuple[list[dict], int] | str:
 def explore_mismatch(model: keras.Model, stack: list[dict], sample: np.ndarray) -> str | None:
     """Why the Explore page would not show the model's own outputs on `sample` (model inputs), or None.
 
-    The page runs `explore.forward` (explore.js computes the same); a model whose layers do something the
+    The page runs `nu_keras.stack.forward` (explore.js computes the same); a model whose layers do something the
     stack does not describe shows up here as different outputs, and the page is left out rather than wrong.
     """
     expected = np.asarray(model.predict_on_batch(sample), dtype=np.float64)  # (n, C)
-    computed = explore.forward(stack, sample.reshape(len(sample), -1))
+    computed = forward(stack, sample.reshape(len(sample), -1))
     same_class = np.array_equal(expected.argmax(axis=1), computed.argmax(axis=1))
     gap = float(np.max(np.abs(expected - computed) / np.maximum(1.0, np.abs(expected))))
     if same_class and gap <= EXPLORE_TOLERANCE:

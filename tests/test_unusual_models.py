@@ -17,7 +17,7 @@ import pytest
 from helpers import assert_one_line_error, cli
 from keras import layers
 
-from nu_keras import activations, explore, model, subject
+from nu_keras import activations, explore, model, stack, subject
 from nu_keras.config import RunConfig
 from nu_keras.errors import NuKerasError
 
@@ -117,7 +117,9 @@ def test_the_papers_network_that_diverges_in_training_is_one_line_naming_the_lea
 
 def test_training_the_papers_network_at_an_absurd_learning_rate_is_one_line_and_saves_no_model(fake_npz, tmp_path):
     argv = ["train", "--data", str(fake_npz), "--out", str(tmp_path / "out"), "--epochs", "1"]
-    assert_one_line_error(cli([*argv, "--learning-rate", "1e30"]), "training diverged", "the loss was nan after epoch 1")
+    assert_one_line_error(
+        cli([*argv, "--learning-rate", "1e30"]), "training diverged", "the loss was nan after epoch 1"
+    )
     assert not (tmp_path / "out" / "model.keras").exists() and not (tmp_path / "out" / "train.json").exists()
 
 
@@ -183,10 +185,10 @@ def test_explore_is_offered_only_when_its_forward_pass_matches_the_model_on_test
     _, arrays = data_file
     net = dense_model(layers.Dense(8, activation="tanh", name="b"))
     sample = arrays["x_test"][:64] / np.float32(255)
-    stack, readout = subject.dense_stack(net, "a")
-    assert subject.explore_mismatch(net, stack, sample) is None and readout == 0
-    np.testing.assert_allclose(explore.forward(stack, sample.reshape(64, -1)), net.predict(sample, verbose=0), atol=1e-5)
-    shifted = [dict(layer) for layer in stack]
+    dense, readout = subject.dense_stack(net, "a")
+    assert subject.explore_mismatch(net, dense, sample) is None and readout == 0
+    np.testing.assert_allclose(stack.forward(dense, sample.reshape(64, -1)), net.predict(sample, verbose=0), atol=1e-5)
+    shifted = [dict(layer) for layer in dense]
     shifted[1]["bias"] = shifted[1]["bias"] + 0.01  # a stack that is not quite the model
     assert "does not match the model on 64 test images" in subject.explore_mismatch(net, shifted, sample)
     described = subject.describe(net, "a", (SIDE, SIDE), False, None, sample)
@@ -196,7 +198,7 @@ def test_explore_is_offered_only_when_its_forward_pass_matches_the_model_on_test
 # ------------------------------------------------------------------------------- Dense without a bias
 
 
-def test_dense_layers_without_a_bias_are_analysed_with_a_zero_bias_and_explored(data_file, tmp_path):
+def test_dense_densewithout_a_bias_are_analysed_with_a_zero_bias_and_explored(data_file, tmp_path):
     path, arrays = data_file
     net = dense_model(use_bias=False)
     stages = ["train", "collect", "analyze", "render"]
