@@ -27,7 +27,7 @@ PAPER_LAYER = "hidden"  # the paper network's read-out layer
 BATCH = 2048  # images per forward pass: bounds memory by one batch of the layer's full output
 PASS_THROUGH = (keras.layers.Flatten, keras.layers.Reshape, keras.layers.Dropout)  # no weights at inference
 CHECKED_IMAGES = 64  # test images the model is first run on: finite outputs, and Explore's forward pass checked
-EXPLORE_TOLERANCE = 1e-4  # largest difference allowed between Explore's outputs and the model's own
+EXPLORE_TOLERANCE = 1e-4  # largest difference allowed between Explore's outputs and the model's own (relative beyond 1)
 
 
 @dataclass(frozen=True)
