@@ -74,7 +74,7 @@ def run_all(stages: list[str], model_path, layer: str, data_path, root) -> None:
         assert code == 0, err
 
 
-def with_nan_weights(net: keras.Model, layer: str, value: float = np.nan) -> keras.Model:
+def with_kernel_filled(net: keras.Model, layer: str, value: float = np.nan) -> keras.Model:
     kernel, *rest = net.get_layer(layer).get_weights()
     net.get_layer(layer).set_weights([np.full_like(kernel, value), *rest])
     return net
@@ -85,7 +85,7 @@ def with_nan_weights(net: keras.Model, layer: str, value: float = np.nan) -> ker
 
 def test_a_model_with_nan_weights_is_refused_at_train_in_one_line_and_nothing_is_written(data_file, tmp_path):
     path, _ = data_file
-    broken = save(with_nan_weights(dense_model(), "out"), tmp_path / "nan.keras")
+    broken = save(with_kernel_filled(dense_model(), "out"), tmp_path / "nan.keras")
     error = assert_one_line_error(run("train", broken, "a", path, tmp_path), "its class probabilities are not finite")
     assert "on 80 of 80 test images" in error
     assert not (tmp_path / "out" / "model.keras").exists() and not (tmp_path / "out" / "train.json").exists()
@@ -93,14 +93,14 @@ def test_a_model_with_nan_weights_is_refused_at_train_in_one_line_and_nothing_is
 
 def test_a_model_whose_read_out_layer_gives_infinity_is_refused_at_train(data_file, tmp_path):
     path, _ = data_file
-    broken = save(with_nan_weights(dense_model(), "a", np.inf), tmp_path / "inf.keras")  # relu(inf) = inf
+    broken = save(with_kernel_filled(dense_model(), "a", np.inf), tmp_path / "inf.keras")  # relu(inf) = inf
     assert_one_line_error(run("train", broken, "a", path, tmp_path), "its layer 'a' outputs are not finite")
 
 
 def test_collect_refuses_a_model_file_whose_outputs_are_not_finite_and_writes_no_activations(data_file, tmp_path):
     path, _ = data_file
     run_all(["train"], save(dense_model(), tmp_path / "good.keras"), "a", path, tmp_path)
-    with_nan_weights(dense_model(), "out").save(tmp_path / "out" / "model.keras")  # replaced after train
+    with_kernel_filled(dense_model(), "out").save(tmp_path / "out" / "model.keras")  # replaced after train
     result = run("collect", tmp_path / "good.keras", "a", path, tmp_path)
     assert_one_line_error(result, "its class probabilities are not finite (NaN or infinity)")
     assert not (tmp_path / "out" / "activations.npz").exists()
