@@ -586,14 +586,26 @@ def _put_back(moves: _Moves, incoming: Path, previous: Path, made: list[Path]) -
 
 def _bring_in(staging: Path, incoming: Path) -> None:
     """Move the built folder into the real target under a tagged name: a rename on the same disk, a copy
-    across disks (the copy is what may fill the disk)."""
+    across disks (the copy is what may fill the disk). Tagged first, so a kill leaves it removable."""
+    (staging / STAGING_TAG).write_text(str(os.getpid()))
     try:
         os.rename(staging, incoming)
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        shutil.copytree(staging, incoming, symlinks=True)
-    (incoming / STAGING_TAG).write_text(str(os.getpid()))
+        _copy_folder(staging, incoming)
+
+
+def _copy_folder(source: Path, destination: Path) -> None:
+    """`shutil.copytree`, except that the first failure is raised as it is: a full disk then says ENOSPC
+    and names the file, instead of being gathered into one `shutil.Error` list."""
+    destination.mkdir()
+    for path in sorted(source.rglob("*"), key=lambda p: (p.name != STAGING_TAG, p.as_posix())):  # the tag first
+        copy = destination / path.relative_to(source)
+        if path.is_dir() and not path.is_symlink():
+            copy.mkdir(exist_ok=True)
+        else:
+            shutil.copy2(path, copy, follow_symlinks=False)
 
 
 def _make_parents(real: Path, files: dict[str, str]) -> list[Path]:
