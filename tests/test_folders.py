@@ -236,10 +236,10 @@ def test_a_full_disk_while_filling_a_symlinked_site_in_place_keeps_the_previous_
     site.symlink_to(mount_point)
     build_into(site, {"index.html": "v1", "img/a.png": "a", "old.html": "o"})
     before, digest = fingerprint(mount_point), folders.verified_digest(site)
-    with pytest.raises(OSError, match="the previous site there was kept whole") as err:
+    with pytest.raises(OSError) as err:
         build_into(site, {"index.html": "v2", "img/a.png": "a2", "big.bin": "x" * (8 * 2**20)})
-    assert err.value.errno == errno.ENOSPC
     assert fingerprint(mount_point) == before and folders.verified_digest(site) == digest
+    assert err.value.errno == errno.ENOSPC and "the previous site there was kept whole" in str(err.value)
     assert sorted(p.name for p in mount_point.iterdir()) == sorted([".nu-keras.json", "img", "index.html", "old.html"])
 
 
