@@ -8,6 +8,8 @@ import errno
 import os
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -257,3 +259,36 @@ def test_a_folder_reached_through_a_symlink_takes_the_same_lock(tmp_path):
     with folders.locked([tmp_path / "out"]):
         result = cli(["build", *folder_flags(tmp_path, out=tmp_path / "outlink")])
     assert_one_line_error(result, "in use by another nu-keras run")
+
+
+KILLED_MID_FILL = """
+import os, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from helpers import build_into
+site, renames, real_rename = Path(sys.argv[1]), [], os.rename
+
+def rename(src, dst, *args, **kwargs):
+    if Path(dst).parent == site.resolve():
+        renames.append(dst)
+        if len(renames) == 4:  # old files aside, the first new file in, the second not yet
+            os._exit(9)
+    return real_rename(src, dst, *args, **kwargs)
+
+os.rename = rename
+build_into(site, {"index.html": "v2", "new.html": "n"})
+"""
+
+
+def test_a_run_killed_while_filling_in_place_leaves_a_folder_the_next_run_finishes(tmp_path):
+    site = symlinked_site(tmp_path)
+    build_into(site, {"index.html": "v1", "old.html": "o", "z.html": "z"})
+    (site / "CNAME").write_text("example.org")
+    tests = Path(__file__).parent
+    killed = subprocess.run([sys.executable, "-c", KILLED_MID_FILL, str(site), str(tests)], check=False)
+    assert killed.returncode == 9
+    assert folders.verified_digest(site) is None  # half filled: the stage runs again
+    folders.clean_leftovers(site, "site")
+    build_into(site, {"index.html": "v3"})
+    names = sorted(p.name for p in (tmp_path / "real-site").iterdir())
+    assert names == [".nu-keras.json", "CNAME", "index.html"] and folders.verified_digest(site) is not None
