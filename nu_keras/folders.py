@@ -307,6 +307,8 @@ def _open_lock_file(path: Path) -> int:
             raise NuKerasError(
                 f"{path} is a symbolic link, not a nu-keras lock file; remove it (nu-keras never writes through a link)"
             ) from None
+        if exc.errno in (errno.EISDIR, errno.ENXIO):  # a folder or a socket at the lock's name
+            raise NuKerasError(f"{path} is not a regular file, so not a nu-keras lock file; move it away") from None
         raise NuKerasError(f"cannot write to {path.parent}: {exc.strerror}") from exc
     status = os.fstat(fd)
     if not stat.S_ISREG(status.st_mode) or status.st_nlink != 1:
