@@ -5,12 +5,18 @@ folder's kind and the manifest of every file nu-keras wrote there with its sha25
 three questions:
 
 - may we write here? A non-empty folder without a marker is someone else's: refused before any work.
-- what may we replace? Only files in the manifest. Anything else -- a CNAME, a `.git` worktree of a
-  gh-pages branch, someone's notes -- is carried over into the new folder, never deleted.
+- what may we replace? Only files in the manifest that are still what nu-keras wrote: regular files, reached
+  without a symlink, whose sha256 matches. Anything else -- a CNAME, a `.git` worktree of a gh-pages branch,
+  someone's notes, a page edited by hand, an entry of a forged marker -- is kept, never deleted.
 - is a stage's output still what it wrote? Every manifest file present with its hash, else the stage re-runs.
 
-One run at a time holds each folder through an advisory lock on `.NAME.nu-keras-lock` beside it (a lock inside
-the folder would not survive the folder being swapped).
+Nothing on disk is trusted further than that: the lock file is opened without following links, leftovers of
+a killed run are touched only when they are real folders nu-keras tagged, and a folder filled in place keeps
+its old files until every new one is in place.
+
+One run at a time holds each folder through an advisory lock on `.NAME.nu-keras-lock` beside the folder's
+real path (a lock inside the folder would not survive the folder being swapped; the real path gives a folder
+reached through a symlink the same lock).
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -31,8 +39,12 @@ from pathlib import Path
 
 from nu_keras.errors import NuKerasError
 
+log = logging.getLogger(__name__)
+
 MARKER = ".nu-keras.json"
 STAGING_TAG = ".nu-keras-staging"  # inside a staging folder: removable once its run is gone
+INCOMING = ".nu-keras-incoming-"  # inside a folder filled in place: the new files, before they go in
+PREVIOUS = ".nu-keras-previous-"  # inside a folder filled in place: the old files, until the new ones are in
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -41,16 +53,32 @@ STAGING_TAG = ".nu-keras-staging"  # inside a staging folder: removable once its
 
 
 def read_marker(folder: Path) -> dict | None:
-    """The folder's marker, or None when it has none (or an unreadable one: then it is not ours)."""
+    """The folder's marker, or None when it has none (or an unreadable one: then it is not ours).
+
+    `files` maps each file nu-keras wrote to its sha256; `previous`, present only while a folder is being
+    filled in place, maps the files of the run before (a run killed half-way leaves both kinds).
+    """
     try:
-        marker = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
+        marker = json.loads(_read_regular_file(Path(folder) / MARKER))
     except (OSError, ValueError):
         return None
-    if not isinstance(marker, dict) or marker.get("owner") != "nu-keras" or not isinstance(marker.get("files"), dict):
+    if not isinstance(marker, dict) or marker.get("owner") != "nu-keras":
         return None
-    if not all(_inside(relative) for relative in marker["files"]):
+    listed = [marker.get("files"), marker.get("previous", {})]
+    if not all(isinstance(files, dict) and all(isinstance(h, str) for h in files.values()) for files in listed):
+        return None
+    if not all(_inside(relative) for files in listed for relative in files):
         return None  # a manifest naming "../x" or "/x" would have us replace files outside the folder
     return marker
+
+
+def _read_regular_file(path: Path) -> str:
+    """The text of `path` when it is a regular file itself: a marker that is a link or a FIFO is not ours."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        return handle.read().decode("utf-8")
 
 
 def _inside(relative: str) -> bool:
@@ -58,13 +86,22 @@ def _inside(relative: str) -> bool:
     return bool(parts) and not Path(relative).is_absolute() and ".." not in parts and "\0" not in relative
 
 
-def write_marker(folder: Path, kind: str, files: dict[str, str]) -> None:
+def write_marker(folder: Path, kind: str, files: dict[str, str], previous: dict[str, str] | None = None) -> None:
     """Write the marker atomically: a folder is never seen with half a manifest."""
-    text = json.dumps({"owner": "nu-keras", "kind": kind, "files": files}, indent=1, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f"{MARKER}.", dir=folder)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, Path(folder) / MARKER)
+    _write_marker_as(Path(folder) / MARKER, kind, files, previous)
+
+
+def _write_marker_as(path: Path, kind: str, files: dict[str, str], previous: dict[str, str] | None = None) -> None:
+    marker = {"owner": "nu-keras", "kind": kind, "files": files} | ({"previous": previous} if previous else {})
+    text = json.dumps(marker, indent=1, sort_keys=True) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f"{MARKER}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)  # a full disk leaves no half-written marker behind
+        raise
 
 
 def file_sha256(path: Path) -> str:
@@ -85,6 +122,46 @@ def manifest(folder: Path) -> dict[str, str]:
     }
 
 
+def _is_plain_file(folder: Path, relative: str) -> bool:
+    """True when `relative` is a regular file reached through real sub-folders of `folder`, no symlink on
+    the way: a marker entry `link/x` must not reach through `link` to a file outside the folder."""
+    path = Path(folder)
+    try:
+        for part in Path(relative).parts[:-1]:
+            path = path / part
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                return False
+        return stat.S_ISREG(os.lstat(Path(folder) / relative).st_mode)
+    except OSError:
+        return False
+
+
+def owned_files(folder: Path) -> dict[str, str]:
+    """{relative path: sha256} of the files in `folder` nu-keras may remove or replace.
+
+    Those its marker lists that are still what nu-keras wrote: regular files, no symlink on the way, with
+    the listed hash. A forged entry (`.git`, `link/victim.txt`) or a page edited since is not among them.
+    """
+    marker = read_marker(folder)
+    if marker is None:
+        return {}
+    listed = {**marker.get("previous", {}), **marker["files"]}
+    owned = {}
+    for relative in listed:
+        if not _is_plain_file(folder, relative):
+            continue
+        digest = file_sha256(Path(folder) / relative)
+        if digest in (marker["files"].get(relative), marker.get("previous", {}).get(relative)):
+            owned[relative] = digest
+    return owned
+
+
+def _kept_entries(folder: Path, owned: dict[str, str]) -> list[str]:
+    """Marker entries present in `folder` that are not ours to replace (changed, or reached through a link)."""
+    listed = (read_marker(folder) or {}).get("files", {})
+    return sorted(r for r in listed if r not in owned and os.path.lexists(Path(folder) / r))
+
+
 def verified_digest(folder: Path) -> str | None:
     """A hash of the folder's manifest when every file in it is present and unchanged, else None.
 
@@ -92,11 +169,10 @@ def verified_digest(folder: Path) -> str | None:
     (a deleted page, or another run's site in the same folder, makes it run again).
     """
     marker = read_marker(folder)
-    if marker is None or not marker["files"]:
-        return None
+    if marker is None or not marker["files"] or "previous" in marker:
+        return None  # "previous": a fill in place that did not finish
     for relative, expected in marker["files"].items():
-        path = Path(folder) / relative
-        if not path.is_file() or file_sha256(path) != expected:
+        if not _is_plain_file(folder, relative) or file_sha256(Path(folder) / relative) != expected:
             return None
     return hashlib.sha256(json.dumps(marker["files"], sort_keys=True).encode()).hexdigest()
 
@@ -168,10 +244,14 @@ def _is_empty(folder: Path) -> bool:
 # One run at a time
 # ---------------------------------------------------------------------------------------------------
 
+LOCK_SUFFIX = ".nu-keras-lock"
+
 
 def lock_path(folder: Path) -> Path:
-    folder = Path(os.path.abspath(folder))
-    return folder.with_name(f".{folder.name}.nu-keras-lock")
+    """`.NAME.nu-keras-lock` beside the folder's real path: `--out out` and `--out link-to-out` (or
+    `--out ./x/../out`) are one folder, so they take one lock and two runs never mix their files."""
+    real = _absolute(folder)
+    return real.with_name(f".{real.name}{LOCK_SUFFIX}")
 
 
 @contextmanager
@@ -193,25 +273,49 @@ def _lock_one(path: Path) -> Iterator[None]:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise NuKerasError(f"cannot create folder {path.parent}: {exc.strerror}") from exc
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise NuKerasError(f"cannot write to {path.parent}: {exc.strerror}") from exc
+    fd = _open_lock_file(path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _lock_holder(fd)
-            folder = path.with_name(path.name[1 : -len(".nu-keras-lock")])
+            folder = path.with_name(path.name[1 : -len(LOCK_SUFFIX)])
             raise NuKerasError(
                 f"{folder} is in use by another nu-keras run ({holder}); wait for it to finish"
             ) from None
+        if os.pread(fd, 4, 0) not in (b"", b"pid "):
+            raise NuKerasError(f"{path} is not a nu-keras lock file (it holds other text); move it away and run again")
         note = f"pid {os.getpid()}: {' '.join(sys.argv)}".encode("utf-8", "replace")
         os.pwrite(fd, note, 0)  # written before the truncate, so a reader never sees an empty file
         os.ftruncate(fd, len(note))
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _open_lock_file(path: Path) -> int:
+    """The lock file, opened without following a link and only if it is a regular file of its own.
+
+    A link planted at the lock's name (anyone can in /tmp) would have us write into the file it names; a
+    hard link the same. Either is refused, and the file it names is left as it was.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NuKerasError(
+                f"{path} is a symbolic link, not a nu-keras lock file; remove it (nu-keras never writes through a link)"
+            ) from None
+        if exc.errno in (errno.EISDIR, errno.ENXIO):  # a folder or a socket at the lock's name
+            raise NuKerasError(f"{path} is not a regular file, so not a nu-keras lock file; move it away") from None
+        raise NuKerasError(f"cannot write to {path.parent}: {exc.strerror}") from exc
+    status = os.fstat(fd)
+    if not stat.S_ISREG(status.st_mode) or status.st_nlink != 1:
+        os.close(fd)
+        what = "is not a regular file" if not stat.S_ISREG(status.st_mode) else "has other hard links"
+        raise NuKerasError(f"{path} {what}, so it is not a nu-keras lock file; move it away and run again")
+    return fd
 
 
 def _lock_holder(fd: int) -> str:
@@ -250,20 +354,22 @@ def replace_folder(staging: Path, target: Path, kind: str) -> None:
     target = Path(os.path.abspath(target))
     (staging / STAGING_TAG).unlink(missing_ok=True)
     write_marker(staging, kind, manifest(staging))
-    _refuse_collisions(target, staging)
     if target.is_symlink() or os.path.ismount(target):
         return _fill_in_place(staging, target, kind)
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    _refuse_collisions(target, staging)
+    # A fresh name, never one a link may already sit at (a planted `.site.old-PID` would be taken for ours)
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent)) if target.exists() else None
     with signals_held():  # Ctrl-C or SIGTERM waits the few milliseconds until both renames are done
         try:
-            if target.exists():
-                os.rename(target, old)
+            if old is not None:
+                os.rename(target, old)  # a folder may replace an empty folder
         except OSError as exc:
+            old.rmdir()
             if exc.errno in (errno.EXDEV, errno.EBUSY, errno.EPERM, errno.EACCES, errno.EINVAL):
                 return _fill_in_place(staging, target, kind)
             raise
         os.rename(staging, target)
-        if old.exists():
+        if old is not None:
             _retire_old(old, target)
 
 
@@ -294,31 +400,60 @@ def _deliver(signum: int, handler) -> None:
         signal.raise_signal(signum)
 
 
-def clean_leftovers(target: Path) -> None:
-    """Finish what a killed run left beside `target` (call while holding its lock).
+def clean_leftovers(target: Path, kind: str | None = None) -> None:
+    """Finish what a killed run left beside `target` (call while holding its lock, after its ownership check).
 
-    `.NAME.old-PID`: the previous folder of an interrupted swap -- put back if the target is missing,
-    else its foreign files are carried into the target and the rest removed. `.NAME.staging-*` with our
-    tag: a half-built folder of a dead run, removed.
+    `.NAME.old-*`: the previous folder of an interrupted swap -- put back if the target is missing, else its
+    foreign files are carried into the target and the rest removed. `.NAME.staging-*`: a half-built folder
+    of a dead run, removed. Inside a folder filled in place, the tagged folders of a fill that was killed.
+    Each only when it is a real folder (not a link) that nu-keras tagged: an old folder carries our marker of
+    `kind` (or is empty), a staging folder our tag. Anything else of that name is left alone.
     """
     target = Path(os.path.abspath(target))
     if not target.parent.is_dir():
         return
     for entry in sorted(target.parent.glob(f".{target.name}.old-*")):
-        if not target.exists() and not target.is_symlink():
+        if not _is_our_old_folder(entry, kind):
+            log.warning("left %s alone: it is not a folder nu-keras tagged", entry)
+        elif not os.path.lexists(target):
             os.rename(entry, target)
         else:
             _retire_old(entry, target)
     for entry in target.parent.glob(f".{target.name}.staging-*"):
-        if (entry / STAGING_TAG).exists():
-            shutil.rmtree(entry, ignore_errors=True)
+        if _is_tagged_folder(entry):
+            shutil.rmtree(entry)
+    if (target.is_symlink() or os.path.ismount(target)) and read_marker(target) is not None:
+        real = Path(os.path.realpath(target))
+        for entry in [*real.glob(f"{INCOMING}*"), *real.glob(f"{PREVIOUS}*")]:
+            if _is_tagged_folder(entry):
+                shutil.rmtree(entry)
+
+
+def _is_real_folder(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _is_tagged_folder(path: Path) -> bool:
+    """A real folder (not a link) holding our staging tag as a regular file."""
+    return _is_real_folder(path) and _is_plain_file(path, STAGING_TAG)
+
+
+def _is_our_old_folder(path: Path, kind: str | None) -> bool:
+    """The previous folder of a swap: a real folder carrying our marker of `kind`, or empty (it was empty)."""
+    if not _is_real_folder(path):
+        return False
+    marker = read_marker(path)
+    if marker is None:
+        return _is_empty(path)
+    return kind is None or marker.get("kind") == kind
 
 
 def _retire_old(old: Path, target: Path) -> None:
     """Carry what nu-keras did not write from the previous folder into the new one, then remove the rest."""
-    marker = read_marker(old)
-    ours = set(marker["files"]) | {MARKER} if marker else set()
-    _carry_foreign(old, target, ours, "")
+    _carry_foreign(old, target, set(owned_files(old)) | {MARKER}, "")
     shutil.rmtree(old)
 
 
@@ -337,12 +472,9 @@ def _carry_foreign(src: Path, dst: Path, ours: set[str], prefix: str) -> None:
             os.rename(entry, dst / entry.name)
 
 
-def _foreign_paths(folder: Path) -> list[str]:
-    """Relative paths of files (and foreign sub-folders) in an owned folder that nu-keras did not write."""
-    marker = read_marker(folder)
-    if marker is None:
-        return []
-    ours = set(marker["files"]) | {MARKER}
+def _foreign_paths(folder: Path, ours: set[str]) -> list[str]:
+    """Relative paths of files (and foreign sub-folders) in an owned folder that are not `ours`."""
+    ours = ours | {MARKER}
     found = []
     for root, dirs, files in os.walk(folder):
         base = Path(root).relative_to(folder).as_posix()
@@ -360,37 +492,161 @@ def _foreign_paths(folder: Path) -> list[str]:
     return found
 
 
-def _refuse_collisions(target: Path, staging: Path) -> None:
-    if not target.exists():
+def _refuse_collisions(folder: Path, staging: Path) -> None:
+    """Refuse before any change when a new file would land on one nu-keras may not replace; name the
+    marker entries that are kept because they are no longer what nu-keras wrote."""
+    if not folder.exists():
         return
-    clashes = [p for p in _foreign_paths(target) if (staging / p).exists()]
+    owned = owned_files(folder)
+    kept = _kept_entries(folder, owned)
+    clashes = [p for p in _foreign_paths(folder, set(owned)) if os.path.lexists(staging / p)]
+    if clashes and clashes[0] in kept:
+        raise NuKerasError(
+            f"{folder / clashes[0]} changed since nu-keras wrote it (or is reached through a link) and the new "
+            "output has a file of that name; move it away and run again"
+        )
     if clashes:
         raise NuKerasError(
-            f"{target / clashes[0]} was not written by nu-keras but the new output has a file of that name; "
+            f"{folder / clashes[0]} was not written by nu-keras but the new output has a file of that name; "
             "move it away and run again"
         )
+    if kept:
+        log.warning("kept %s in %s: no longer what nu-keras wrote there", ", ".join(kept[:5]), folder)
 
 
 def _fill_in_place(staging: Path, target: Path, kind: str) -> None:
-    """Replace our files inside `target` one by one (a symlink or a mount point cannot be renamed).
+    """Replace our files inside `target` (a symlink or a mount point cannot be renamed), losing none.
 
-    The marker first lists old and new files together, so a run killed half-way leaves nothing that a
-    later run would take for someone else's file; the final marker lists the new files only.
+    First every new file is brought into a tagged folder inside the real target, which may fill the disk:
+    a failure there leaves the old folder exactly as it was. Then, with signals held, renames only: the old
+    files move aside into another tagged folder and the new ones take their places; a failure there moves
+    everything back. Between the renames the marker lists the new files and, as `previous`, the old ones,
+    so a run killed half-way leaves nothing that a later run would take for someone else's file.
     """
     real = Path(os.path.realpath(target))
     real.mkdir(parents=True, exist_ok=True)
-    old = (read_marker(real) or {"files": {}})["files"]
+    _refuse_collisions(real, staging)
+    old = owned_files(real)
     new = read_marker(staging)["files"]
-    write_marker(real, kind, {**old, **{k: "" for k in new if k not in old}})
-    for relative in old:
-        (real / relative).unlink(missing_ok=True)
-    for relative in new:
-        destination = real / relative
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(staging / relative), str(destination))
-    _remove_empty_dirs(real, {str(Path(r).parent) for r in old})
-    write_marker(real, kind, new)
-    shutil.rmtree(staging, ignore_errors=True)
+    incoming, previous = real / f"{INCOMING}{os.getpid()}", real / f"{PREVIOUS}{os.getpid()}"
+    made: list[Path] = []
+    try:
+        _bring_in(staging, incoming)
+        made = _make_parents(real, new)
+        _make_tagged_folder(previous, old)
+        _write_marker_as(incoming / f"{MARKER}.between", kind, new, old)
+    except OSError as exc:
+        _discard(incoming, previous, made)
+        raise _kept_whole(exc, real, kind) from exc
+    except BaseException:
+        _discard(incoming, previous, made)
+        raise
+    with signals_held():
+        moves = _Moves()
+        try:
+            moves.move(real / MARKER, previous / MARKER, missing_ok=True)
+            moves.move(incoming / f"{MARKER}.between", real / MARKER)
+            for relative in old:
+                moves.move(real / relative, previous / relative)
+            for relative in new:
+                moves.move(incoming / relative, real / relative)
+            os.replace(incoming / MARKER, real / MARKER)
+        except OSError as exc:
+            _put_back(moves, incoming, previous, made)
+            raise _kept_whole(exc, real, kind) from exc
+        except BaseException:
+            _put_back(moves, incoming, previous, made)
+            raise
+    _discard(incoming, previous, [])
+    _remove_empty_dirs(real, {str(parent) for r in old for parent in Path(r).parents})
+
+
+class _Moves:
+    """Renames done so far, to undo in reverse order: a fill that fails half-way puts every file back."""
+
+    def __init__(self) -> None:
+        self.done: list[tuple[Path, Path]] = []
+
+    def move(self, source: Path, destination: Path, missing_ok: bool = False) -> None:
+        if missing_ok and not os.path.lexists(source):
+            return
+        if os.path.lexists(destination):  # never replace a file silently, whatever was checked before
+            raise FileExistsError(errno.EEXIST, "a file is already there", str(destination))
+        os.rename(source, destination)
+        self.done.append((source, destination))
+
+    def undo(self) -> None:
+        for source, destination in reversed(self.done):
+            os.rename(destination, source)
+        self.done.clear()
+
+
+def _put_back(moves: _Moves, incoming: Path, previous: Path, made: list[Path]) -> None:
+    moves.undo()  # if this fails, the old files stay in `previous`, which is not discarded
+    _discard(incoming, previous, made)
+
+
+def _bring_in(staging: Path, incoming: Path) -> None:
+    """Move the built folder into the real target under a tagged name: a rename on the same disk, a copy
+    across disks (the copy is what may fill the disk). Tagged first, so a kill leaves it removable."""
+    (staging / STAGING_TAG).write_text(str(os.getpid()))
+    try:
+        os.rename(staging, incoming)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        _copy_folder(staging, incoming)
+
+
+def _copy_folder(source: Path, destination: Path) -> None:
+    """`shutil.copytree`, except that the first failure is raised as it is: a full disk then says ENOSPC
+    and names the file, instead of being gathered into one `shutil.Error` list."""
+    destination.mkdir()
+    for path in sorted(source.rglob("*"), key=lambda p: (p.name != STAGING_TAG, p.as_posix())):  # the tag first
+        copy = destination / path.relative_to(source)
+        if path.is_dir() and not path.is_symlink():
+            copy.mkdir(exist_ok=True)
+        else:
+            shutil.copy2(path, copy, follow_symlinks=False)
+
+
+def _make_parents(real: Path, files: dict[str, str]) -> list[Path]:
+    """Create the sub-folders the new files go into; returns those created, parents first."""
+    made = []
+    for relative in sorted(files):
+        for parent in reversed(Path(relative).parents[:-1]):
+            folder = real / parent
+            if not os.path.lexists(folder):
+                folder.mkdir()
+                made.append(folder)
+            elif not _is_real_folder(folder):
+                raise FileExistsError(errno.EEXIST, "not a folder", str(folder))
+    return made
+
+
+def _make_tagged_folder(folder: Path, files: dict[str, str]) -> None:
+    """The folder the old files move aside into, with their sub-folders made now (a mkdir may need space)."""
+    folder.mkdir()
+    (folder / STAGING_TAG).write_text(str(os.getpid()))
+    for relative in files:
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _discard(incoming: Path, previous: Path, made: list[Path]) -> None:
+    for folder in (incoming, previous):
+        if _is_real_folder(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+    for folder in reversed(made):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # not empty: something else was put there meanwhile
+
+
+def _kept_whole(exc: OSError, real: Path, kind: str) -> OSError:
+    """The same error, saying what was kept: the caller's "nothing already built was replaced" is true."""
+    what = f"{exc.strerror or exc} while filling {real} in place; the previous {kind} there was kept whole"
+    return type(exc)(exc.errno, what, exc.filename) if exc.errno else OSError(what)
 
 
 def _remove_empty_dirs(root: Path, candidates: set[str]) -> None:

@@ -623,8 +623,9 @@ def run(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
         import_keras()
         check_user_model(cfg)
     with folders.locked(list(output_folders(cfg).values())):
-        for folder in (cfg.pages_dir, cfg.site_dir):
-            folders.clean_leftovers(folder)
+        check_folders(stages, cfg)  # again, now that no other run can change them: leftovers only after it
+        folders.clean_leftovers(cfg.pages_dir, "pages")
+        folders.clean_leftovers(cfg.site_dir, "site")
         artifacts.ensure_writable(cfg.out)  # fail before minutes of work, not after
         folders.claim(cfg.out, "artifacts")
         return run_stages(stages, cfg)

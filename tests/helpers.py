@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+from nu_keras import folders
 from nu_keras.cli import main
 
 
@@ -41,3 +43,16 @@ def fingerprint(folder: Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
+
+
+def build_into(target: Path, files: dict[str, str], kind: str = "site") -> None:
+    """Replace `target` with a folder of `files` (relative path -> text) the way a stage does: built in a
+    staging folder, which is removed whatever happens."""
+    staging = folders.staging_dir(target)
+    try:
+        for relative, text in files.items():
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            (staging / relative).write_text(text)
+        folders.replace_folder(staging, target, kind)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -119,6 +119,7 @@ def test_a_swap_interrupted_between_its_renames_is_restored(tmp_path):
     target = tmp_path / "site"
     (tmp_path / ".site.old-123").mkdir()
     (tmp_path / ".site.old-123" / "index.html").write_text("previous site")
-    folders.clean_leftovers(target)  # the next run starts by putting the old site back
+    folders.write_marker(tmp_path / ".site.old-123", "site", folders.manifest(tmp_path / ".site.old-123"))
+    folders.clean_leftovers(target, "site")  # the next run starts by putting the old site back
     assert (target / "index.html").read_text() == "previous site"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]

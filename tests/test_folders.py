@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, cli, fingerprint
+from helpers import assert_one_line_error, build_into, cli, fingerprint
 
 from nu_keras import folders
 from nu_keras.config import PROJECT_ROOT
@@ -149,14 +149,6 @@ def test_a_holder_that_has_not_yet_written_its_name_is_still_named(tmp_path):
 # --- replacing a folder keeps what nu-keras did not write --------------------------------------------
 
 
-def build_into(target: Path, files: dict[str, str], kind: str = "site") -> None:
-    staging = folders.staging_dir(target)
-    for relative, text in files.items():
-        (staging / relative).parent.mkdir(parents=True, exist_ok=True)
-        (staging / relative).write_text(text)
-    folders.replace_folder(staging, target, kind)
-
-
 def test_foreign_files_in_an_owned_site_survive_every_rebuild(tmp_path):
     site = tmp_path / "site"
     build_into(site, {"index.html": "v1", "img/a.png": "a", "old.html": "gone next time"})
@@ -237,6 +229,18 @@ def test_a_full_disk_while_replacing_leaves_the_previous_folder_whole(mount_poin
         build_into(site, {"index.html": "v2", "big.bin": "x" * (8 * 2**20)})
     assert err.value.errno == errno.ENOSPC
     assert fingerprint(site) == before
+
+
+def test_a_full_disk_while_filling_a_symlinked_site_in_place_keeps_the_previous_site(tmp_path, mount_point):
+    site = tmp_path / "site"  # a link to a small disk: built beside the link, copied into the disk
+    site.symlink_to(mount_point)
+    build_into(site, {"index.html": "v1", "img/a.png": "a", "old.html": "o"})
+    before, digest = fingerprint(mount_point), folders.verified_digest(site)
+    with pytest.raises(OSError) as err:
+        build_into(site, {"index.html": "v2", "img/a.png": "a2", "big.bin": "x" * (8 * 2**20)})
+    assert fingerprint(mount_point) == before and folders.verified_digest(site) == digest
+    assert err.value.errno == errno.ENOSPC and "the previous site there was kept whole" in str(err.value)
+    assert sorted(p.name for p in mount_point.iterdir()) == sorted([".nu-keras.json", "img", "index.html", "old.html"])
 
 
 def test_leftovers_of_a_killed_swap_are_finished_by_the_next_run(tmp_path):
