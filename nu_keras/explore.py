@@ -28,6 +28,7 @@ import numpy as np
 
 from nu_keras import analysis, artifacts
 from nu_keras.errors import NuKerasError
+from nu_keras.names import shown
 
 SCRIPT_NAME = "explore-data.js"  # written next to explore.md in the pages folder
 GLOBAL_NAME = "NU_KERAS_EXPLORE"
@@ -162,7 +163,7 @@ def explore_data(
     `activation`); `readout` indexes the layer whose units the page shows; `acts` holds that layer's
     `hidden` (N, U) over the test set with `labels` and `predictions` (N,); `images` are the test images as
     stored, (N, H, W) or (N, H, W, C), uint8 or float in [0, 1], and `pixel_scale` turns them into the
-    network's input (`model_input`). `class_names` (C strings; "0".."9" when omitted) are untrusted text.
+    network's input (`model_input`). `class_names` (C strings; "0".."9" when omitted) are untrusted text, shipped as `names.shown` writes them.
     The last layer's activation may be softmax or linear: the page shows the softmax of its pre-activations
     either way, since the argmax (the prediction) is the same.
 
@@ -174,7 +175,7 @@ def explore_data(
     images = np.asarray(images)
     shape = image_shape(images)
     classes = int(np.size(stack[-1]["bias"])) if stack else 0
-    names = [str(k) for k in range(classes)] if class_names is None else [str(n) for n in class_names]
+    names = [str(k) for k in range(classes)] if class_names is None else [shown(n) for n in class_names]
     _check_run(stack, readout, hidden, labels, predictions, images, shape, names, pixel_scale)
     dtype = "u1" if images.dtype == np.uint8 else "<f4"
     budget = image_budget(shape, dtype)
@@ -207,7 +208,7 @@ def explore_data(
 def _layer_data(layer: dict) -> dict:
     kernel = np.asarray(layer["kernel"])
     return {
-        "name": str(layer["name"]),
+        "name": shown(layer["name"]),  # untrusted, as the class names: the page prints it as text
         "inputs": int(kernel.shape[0]),
         "units": int(kernel.shape[1]),
         "activation": layer["activation"],

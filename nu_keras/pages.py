@@ -23,6 +23,7 @@ from markupsafe import Markup
 from nu_keras import analysis, artifacts
 from nu_keras.config import PROJECT_ROOT
 from nu_keras.errors import NuKerasError
+from nu_keras.names import shown
 
 PAGES = {  # template -> output path (relative to the pages folder); class and unit pages follow `Layout`
     "index.md.j2": "index.md",
@@ -98,8 +99,9 @@ _ESCAPES = str.maketrans(_MARKUP_CHARACTERS)
 
 
 def escape_markup(value) -> Markup:
-    """Any value as inert text for a Markdown page: '[x](javascript:y)' -> '&#91;x&#93;&#40;javascript:y&#41;'."""
-    return Markup(str(value).translate(_ESCAPES))
+    """Any value as inert text for a Markdown page: '[x](javascript:y)' -> '&#91;x&#93;&#40;javascript:y&#41;';
+    control, bidi and invisible characters written as escapes ('\u202e'), so they cannot reorder the page."""
+    return Markup(shown(str(value).translate(_ESCAPES)))
 
 
 def untrusted(value) -> Markup:
@@ -514,8 +516,9 @@ _THEME_LOOKALIKES = str.maketrans({"<": "\u2039", ">": "\u203a", "&": "\uff06", 
 
 
 def theme_text(value: str) -> str:
-    """A user-given name (a class, a model, a layer) as the theme may print it raw: '<b>' -> '‹b›'."""
-    return str(value).translate(_THEME_LOOKALIKES)
+    """A user-given name (a class, a model, a layer) as the theme may print it raw: '<b>' -> '‹b›', and its
+    control, bidi and invisible characters as escapes (see `nu_keras.names.shown`)."""
+    return shown(value).translate(_THEME_LOOKALIKES)
 
 
 def site_settings(context: dict) -> dict:
