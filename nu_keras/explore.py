@@ -163,7 +163,8 @@ def explore_data(
     `activation`); `readout` indexes the layer whose units the page shows; `acts` holds that layer's
     `hidden` (N, U) over the test set with `labels` and `predictions` (N,); `images` are the test images as
     stored, (N, H, W) or (N, H, W, C), uint8 or float in [0, 1], and `pixel_scale` turns them into the
-    network's input (`model_input`). `class_names` (C strings; "0".."9" when omitted) are untrusted text, shipped as `names.shown` writes them.
+    network's input (`model_input`). `class_names` (C strings; "0".."9" when omitted) are untrusted text,
+    shipped as `names.shown` writes them.
     The last layer's activation may be softmax or linear: the page shows the softmax of its pre-activations
     either way, since the argmax (the prediction) is the same.
 
