@@ -88,3 +88,28 @@ def test_a_network_too_large_to_download_leaves_explore_out_with_the_reason():
     reason = explore.left_out_because(images, 2, explore.MAX_PARAMETERS + 1)
     assert reason and "1,000,001 weights and biases" in reason
     assert explore.left_out_because(images, 2, 7960) is None
+
+
+def test_a_run_whose_images_break_the_budget_publishes_no_explore_page_and_home_says_why(tmp_path):
+    import keras
+
+    from helpers import cli
+
+    classes, shape = 30, (64, 64, 3)  # 49 KB a float image: 1.5 MB for one of each class
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(classes), 2).astype(np.uint8)
+    images = rng.uniform(size=(len(labels), *shape)).astype(np.float32)
+    np.savez(tmp_path / "big.npz", x_train=images, y_train=labels, x_test=images, y_test=labels)
+    keras.utils.set_random_seed(0)
+    image = keras.Input(shape)
+    hidden = keras.layers.Dense(4, activation="relu", name="hidden")(keras.layers.Flatten()(image))
+    keras.Model(image, keras.layers.Dense(classes, activation="softmax")(hidden)).save(tmp_path / "big.keras")
+    flags = ["--model", str(tmp_path / "big.keras"), "--layer", "hidden", "--data", str(tmp_path / "big.npz")]
+    flags += ["--out", str(tmp_path / "out"), "--pages-dir", str(tmp_path / "pages")]
+    for stage in ("train", "collect", "analyze", "render"):
+        code, _, err = cli([stage, *flags])
+        assert code == 0, err
+    assert not (tmp_path / "pages" / explore.SCRIPT_NAME).exists()
+    assert not (tmp_path / "pages" / "explore.md").exists()
+    home = (tmp_path / "pages" / "index.md").read_text()
+    assert "No Explore page: one test image of each of its 30 classes would take 1.5 MB" in home
