@@ -8,8 +8,9 @@ import json
 import re
 
 import numpy as np
-import pytest
 import page_fixtures
+import pytest
+from helpers import cli
 from page_fixtures import user_metrics
 
 from nu_keras import charts, explore, pages, site
@@ -92,8 +93,6 @@ def test_a_network_too_large_to_download_leaves_explore_out_with_the_reason():
 
 def test_a_run_whose_images_break_the_budget_publishes_no_explore_page_and_home_says_why(tmp_path):
     import keras
-
-    from helpers import cli
 
     classes, shape = 30, (64, 64, 3)  # 49 KB a float image: 1.5 MB for one of each class
     rng = np.random.default_rng(0)
