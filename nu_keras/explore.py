@@ -216,7 +216,7 @@ def explore_data(
         raise NuKerasError(f"the Explore page cannot be made: {reason}")
     dtype = pixel_dtype(images)
     budget = image_budget(shape, dtype)
-    per_class = max(1, min(per_class, budget // classes))  # many classes of large images: fewer of each
+    per_class = min(per_class, budget // classes)  # many classes of large images: fewer of each (at least one)
     rows, left_out = picker_rows(labels, predictions, per_class, classes, budget)
     preferred, dominant = marked_units(hidden, labels, threshold)
     return {
