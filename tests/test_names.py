@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import numpy as np
 import pytest
 from helpers import assert_one_line_error, cli
-from page_fixtures import user_metrics
+from page_fixtures import user_metrics, write_blank_charts
 
-from nu_keras import charts, data, explore, names, pages
-from nu_keras.config import PROJECT_ROOT
+from nu_keras import charts, data, explore, names, pages, site
+from nu_keras.config import PROJECT_ROOT, RunConfig
 
 TERMINAL_ESCAPES = "\x1b]0;pwned\x07\x1b[2K\x1b]52;c;cHduZWQ=\x07"  # set the title, erase the line, write the clipboard
 BIDI = "\u202e21 \u2066x\u2069"  # right-to-left override: '12 ' would read reversed, numbers included
@@ -51,6 +52,21 @@ def test_hidden_characters_in_class_layer_and_model_names_reach_no_page_or_nav_u
     titles = [title for entry in nav["nav"][0]["Classes"] for title in entry]
     assert "Dog\\u202e21 \\u2066x\\u2069" in titles
     assert "net\\x1b" in nav["site_name"]
+
+
+def test_hidden_characters_in_names_reach_no_built_html_title_or_search_index_unescaped(tmp_path):
+    metrics = user_metrics(NAMES, 5, conv=False, signed=False, output_weights=True)
+    metrics["subject"] |= {"layer": f"dense{BIDI}", "model_name": f"net{TERMINAL_ESCAPES}"}
+    names_of_charts = charts.chart_names(metrics, None)
+    cfg = RunConfig(pages_dir=tmp_path / "pages", site_dir=tmp_path / "site")
+    write_blank_charts(names_of_charts, cfg.pages_dir)
+    pages.render_all(metrics, 3, cfg.project_root / "report_templates", cfg.pages_dir, charts=names_of_charts)
+    site.build(cfg)
+    built = [*cfg.site_dir.rglob("*.html"), cfg.site_dir / "search" / "search_index.json"]
+    for page in built:
+        assert_nothing_hidden(page.read_text(encoding="utf-8"))
+    title = re.search(r"<title>(.*?)</title>", (cfg.site_dir / "classes/class-1.html").read_text()).group(1)
+    assert "Dog\\u202e21" in title and "net\\x1b" in title
 
 
 def test_hidden_characters_in_names_reach_the_explore_data_as_visible_escapes():
