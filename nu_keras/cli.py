@@ -23,13 +23,14 @@ set_backend_environment()
 
 from nu_keras.data import DATASETS  # noqa: E402  (imports numpy)
 from nu_keras.errors import NuKerasError  # noqa: E402
+from nu_keras.names import shown  # noqa: E402
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (not usage + error) and exit code 2."""
 
     def error(self, message: str):
-        self.exit(2, f"nu-keras: error: {message}\n")
+        self.exit(2, f"nu-keras: error: {shown(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -275,9 +276,7 @@ def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         set_backend_environment(args.backend)  # before anything imports Keras
-        logging.basicConfig(
-            level=logging.WARNING if args.quiet else logging.INFO, format="nu-keras: %(message)s", stream=sys.stderr
-        )
+        _log_to_stderr(args.quiet)
         # TensorFlow's retracing notices (a last, smaller batch) reach Python's logging: nothing to act on
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
         cfg = config_from(args)
@@ -305,8 +304,22 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _fail(message: str, code: int, prefix: str = "nu-keras: error: ") -> int:
-    print(prefix + message, file=sys.stderr)
+    print(prefix + shown(message), file=sys.stderr)  # a name in it may hold terminal escape sequences
     return code
+
+
+class ShownFormatter(logging.Formatter):
+    """Log lines with their control characters written as escapes: a class or layer name in a message
+    must not move the cursor, erase a line or set the terminal's title (see `nu_keras.names.shown`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return shown(super().format(record))
+
+
+def _log_to_stderr(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(ShownFormatter("nu-keras: %(message)s"))
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, handlers=[handler])
 
 
 def check_encodable(cfg: RunConfig) -> None:

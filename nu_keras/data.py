@@ -29,6 +29,7 @@ import numpy as np
 
 from nu_keras import artifacts
 from nu_keras.errors import NuKerasError
+from nu_keras.names import seen_as, shown
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +318,7 @@ def validate_user(arrays: Arrays) -> tuple[Arrays, tuple[str, ...]]:
     names = _class_names(arrays.get("class_names"), labels)
     counts = np.bincount(labels["y_test"], minlength=len(names))
     missing = [names[c] for c in np.flatnonzero(counts < 2)]
-    _check(not missing, f"x_test needs at least 2 images of every class; too few of {', '.join(missing[:5])}")
+    _check(not missing, f"x_test needs at least 2 images of every class; too few of {shown(', '.join(missing[:5]))}")
     label_type = np.uint8 if len(names) <= 256 else np.uint16
     arrays = {
         "x_train": x_train if x_train.dtype == np.uint8 else x_train.astype(np.float32),
@@ -339,8 +340,19 @@ def _class_names(given: np.ndarray | None, labels: Arrays) -> tuple[str, ...]:
     _check(all(names), "class_names holds an empty name")
     _check(all(len(n) <= MAX_CLASS_NAME for n in names), f"a class name is longer than {MAX_CLASS_NAME} characters")
     _check(len(set(names)) == len(names), "class_names holds the same name twice")
+    _check(all(seen_as(n) for n in names), "class_names holds a name with no visible character")
+    _check_look_alikes(names)
     _check(top < len(names), f"labels run to {top} but class_names names only {len(names)} classes")
     return names
+
+
+def _check_look_alikes(names: tuple[str, ...]) -> None:
+    """Refuse two class names a reader cannot tell apart ('cat' and 'cat' + U+200B): pages, charts and the
+    terminal would show two classes under one name."""
+    first: dict[str, str] = {}
+    for name in names:
+        other = first.setdefault(seen_as(name), name)
+        _check(other == name, f"class_names holds '{shown(other)}' and '{shown(name)}', which look the same")
 
 
 def default_sources(cache_path: Path | None) -> list[tuple[str, Callable[[], Arrays]]]:

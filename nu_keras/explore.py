@@ -28,6 +28,7 @@ import numpy as np
 
 from nu_keras import analysis, artifacts
 from nu_keras.errors import NuKerasError
+from nu_keras.names import shown
 from nu_keras.stack import check_stack
 
 SCRIPT_NAME = "explore-data.js"  # written next to explore.md in the pages folder
@@ -35,6 +36,7 @@ GLOBAL_NAME = "NU_KERAS_EXPLORE"
 SAMPLE_PER_CLASS = 40  # first test images of each class for the picker (more than any Digit page shows)
 MAX_IMAGES = 1800  # about 1.9 MB of base64 MNIST pixels at most: the misclassified list is cut in test order beyond
 MAX_PIXEL_BYTES = MAX_IMAGES * 28 * 28  # the same budget in bytes, for larger, colour or float images
+MAX_PARAMETERS = 1_000_000  # 4 MB of float32 weights (5.3 MB as base64): a larger network is not shipped
 PAPER_PIXEL_SCALE = 1 / 255  # MNIST's uint8 pixels to the unit range the paper's network is trained on
 FRAME, BOX = 28, 20  # MNIST: digits scaled to fit 20x20, centred by centre of mass in 28x28
 TIE_MARGIN = 1e-9  # see round_half_up
@@ -88,9 +90,41 @@ def model_input(images: np.ndarray, pixel_scale: float) -> np.ndarray:
 
 
 def image_budget(shape: tuple[int, int, int], dtype: str) -> int:
-    """How many images the page may carry: MAX_IMAGES of MNIST's size, fewer when each is larger."""
-    size = math.prod(shape) * (1 if dtype == "u1" else 4)
-    return max(1, min(MAX_IMAGES, MAX_PIXEL_BYTES // size))
+    """How many images the page may carry: MAX_IMAGES of MNIST's size, fewer when each is larger (none when
+    one image alone is over MAX_PIXEL_BYTES)."""
+    return min(MAX_IMAGES, MAX_PIXEL_BYTES // _image_bytes(shape, dtype))
+
+
+def _image_bytes(shape: tuple[int, int, int], dtype: str) -> int:
+    return math.prod(shape) * (1 if dtype == "u1" else 4)
+
+
+def pixel_dtype(images: np.ndarray) -> str:
+    """How the page's script stores the pixels: 'u1' for uint8 images, '<f4' for float ones."""
+    return "u1" if images.dtype == np.uint8 else "<f4"
+
+
+def left_out_because(images: np.ndarray, classes: int, parameters: int) -> str | None:
+    """Why this run gets no Explore page, or None: the page ships the whole network (at most MAX_PARAMETERS)
+    and at least one test image of every class (within MAX_PIXEL_BYTES), so that its size stays bounded
+    whatever the number of classes and the size of the images."""
+    if parameters > MAX_PARAMETERS:
+        return (
+            f"its network's {parameters:,} weights and biases would take {_megabytes(parameters * 4)}, more than "
+            f"the {_megabytes(MAX_PARAMETERS * 4)} the page may load"
+        )
+    shape = image_shape(images)
+    if image_budget(shape, pixel_dtype(images)) < classes:
+        need = classes * _image_bytes(shape, pixel_dtype(images))
+        return (
+            f"one test image of each of its {classes} classes would take {_megabytes(need)}, more than the page's "
+            f"{_megabytes(MAX_PIXEL_BYTES)} budget for images"
+        )
+    return None
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
 
 
 def picker_rows(
@@ -142,7 +176,8 @@ def explore_data(
     `activation`); `readout` indexes the layer whose units the page shows; `acts` holds that layer's
     `hidden` (N, U) over the test set with `labels` and `predictions` (N,); `images` are the test images as
     stored, (N, H, W) or (N, H, W, C), uint8 or float in [0, 1], and `pixel_scale` turns them into the
-    network's input (`model_input`). `class_names` (C strings; "0".."9" when omitted) are untrusted text.
+    network's input (`model_input`). `class_names` (C strings; "0".."9" when omitted) are untrusted text,
+    shipped as `names.shown` writes them.
     The last layer's activation may be softmax or linear: the page shows the softmax of its pre-activations
     either way, since the argmax (the prediction) is the same.
 
@@ -154,11 +189,14 @@ def explore_data(
     images = np.asarray(images)
     shape = image_shape(images)
     classes = int(np.size(stack[-1]["bias"])) if stack else 0
-    names = [str(k) for k in range(classes)] if class_names is None else [str(n) for n in class_names]
+    names = [str(k) for k in range(classes)] if class_names is None else [shown(n) for n in class_names]
     _check_run(stack, readout, hidden, labels, predictions, images, shape, names, pixel_scale)
-    dtype = "u1" if images.dtype == np.uint8 else "<f4"
+    reason = left_out_because(images, classes, parameters(stack))
+    if reason:
+        raise NuKerasError(f"the Explore page cannot be made: {reason}")
+    dtype = pixel_dtype(images)
     budget = image_budget(shape, dtype)
-    per_class = max(1, min(per_class, budget // classes))  # many classes of large images: fewer of each
+    per_class = min(per_class, budget // classes)  # many classes of large images: fewer of each (at least one)
     rows, left_out = picker_rows(labels, predictions, per_class, classes, budget)
     preferred, dominant = marked_units(hidden, labels, threshold)
     return {
@@ -187,7 +225,7 @@ def explore_data(
 def _layer_data(layer: dict) -> dict:
     kernel = np.asarray(layer["kernel"])
     return {
-        "name": str(layer["name"]),
+        "name": shown(layer["name"]),  # untrusted, as the class names: the page prints it as text
         "inputs": int(kernel.shape[0]),
         "units": int(kernel.shape[1]),
         "activation": layer["activation"],

@@ -23,6 +23,7 @@ from markupsafe import Markup
 from nu_keras import analysis, artifacts
 from nu_keras.config import PROJECT_ROOT
 from nu_keras.errors import NuKerasError
+from nu_keras.names import shown
 
 PAGES = {  # template -> output path (relative to the pages folder); class and unit pages follow `Layout`
     "index.md.j2": "index.md",
@@ -98,8 +99,9 @@ _ESCAPES = str.maketrans(_MARKUP_CHARACTERS)
 
 
 def escape_markup(value) -> Markup:
-    """Any value as inert text for a Markdown page: '[x](javascript:y)' -> '&#91;x&#93;&#40;javascript:y&#41;'."""
-    return Markup(str(value).translate(_ESCAPES))
+    """Any value as inert text for a Markdown page: '[x](javascript:y)' -> '&#91;x&#93;&#40;javascript:y&#41;';
+    control, bidi and invisible characters written as escapes ('\u202e'), so they cannot reorder the page."""
+    return Markup(shown(str(value).translate(_ESCAPES)))
 
 
 def untrusted(value) -> Markup:
@@ -157,6 +159,10 @@ class Layout:
     @property
     def units_index(self) -> str:
         return f"{self.unit_folder}/index.md"
+
+    @property
+    def classes_index(self) -> str:
+        return f"{self.class_folder}/index.md"
 
 
 def layout(metrics: dict) -> Layout:
@@ -377,6 +383,8 @@ def build_context(metrics: dict, examples: int, charts: dict) -> dict:
         "classes": classes,
         "unit_pages": [r["page"] for r in neurons],
         "units_index": pages.units_index,
+        "classes_index": pages.classes_index,
+        "classes_listed": len(classes) <= NAV_LISTED_CLASSES,  # Home links each class, or only their overview
         "charts": Figures(charts["overview"]),
         "mean_preferred_drop": sum(r["preferred_drop"] for r in neurons) / len(neurons),
         "digits_sharing": sum(len(ds) for ds in shared.values()),
@@ -487,15 +495,22 @@ RENDER_GLOBALS = (
 NAV_FILE = (
     ".nav.json"  # site name and generated nav sections; MkDocs 1.6 leaves dotfiles out of the site (exclude_docs)
 )
-NAV_LISTED_UNITS = 32  # past this many units the nav lists only the units overview, which links every unit
+# Every page carries the whole nav, so a nav that grew with the classes or units would grow the site with their
+# square (1 000 classes: about 290 KB of nav on each of 1 000 pages). Past these counts the nav lists only the
+# overview page, whose table links every class or unit.
+NAV_LISTED_UNITS = 32
+NAV_LISTED_CLASSES = 32
 
 
 def nav_sections(context: dict) -> list[dict]:
-    """The nav's class and unit sections, in mkdocs.yml's nav form: [{"Digits": [{"Digit 0": path}, ...]}, ...]."""
+    """The nav's class and unit sections, in mkdocs.yml's nav form:
+    [{"Digits": [{"Overview": "digits/index.md"}, {"Digit 0": path}, ...]}, {"Neurons": [...]}]."""
     units = [{"Overview": context["units_index"]}]
     if len(context["neurons"]) <= NAV_LISTED_UNITS:
         units += [{f"{context['subject']['Unit']} {r['index']}": r["page"]} for r in context["neurons"]]
-    classes = [{theme_text(c["title"]): c["page"]} for c in context["classes"]]
+    classes = [{"Overview": context["classes_index"]}]
+    if len(context["classes"]) <= NAV_LISTED_CLASSES:
+        classes += [{theme_text(c["title"]): c["page"]} for c in context["classes"]]
     return [{context["dataset"]["Nouns"]: classes}, {context["subject"]["Units"]: units}]
 
 
@@ -514,8 +529,9 @@ _THEME_LOOKALIKES = str.maketrans({"<": "\u2039", ">": "\u203a", "&": "\uff06", 
 
 
 def theme_text(value: str) -> str:
-    """A user-given name (a class, a model, a layer) as the theme may print it raw: '<b>' -> '‹b›'."""
-    return str(value).translate(_THEME_LOOKALIKES)
+    """A user-given name (a class, a model, a layer) as the theme may print it raw: '<b>' -> '‹b›', and its
+    control, bidi and invisible characters as escapes (see `nu_keras.names.shown`)."""
+    return shown(value).translate(_THEME_LOOKALIKES)
 
 
 def site_settings(context: dict) -> dict:
@@ -547,6 +563,7 @@ def render_all(
     context["explore"] = explore
     jobs = [(name, target, {}) for name, target in PAGES.items()]
     jobs.append(("neurons.md.j2", context["units_index"], {}))
+    jobs.append(("classes.md.j2", context["classes_index"], {}))
     if explore:
         jobs.append(("explore.md.j2", "explore.md", {}))
     if sweep:

@@ -395,7 +395,8 @@ def render_charts(cfg: RunConfig, metrics: dict, sweep: dict | None, staging: Pa
 def export_explore(cfg: RunConfig, metrics: dict, folder: Path) -> dict | None:
     """The Explore page's data script (this run's weights, picker images) beside the pages; its summary.
 
-    None, and no Explore page, where the browser cannot run the model exactly (metrics say why).
+    None, and no Explore page, where the browser cannot run the model exactly (metrics say why) or the page
+    would break its size budget (then the reason is set in `metrics`' subject, which Home prints).
     """
     from nu_keras import explore
 
@@ -411,6 +412,11 @@ def export_explore(cfg: RunConfig, metrics: dict, folder: Path) -> dict | None:
         | {"kernel": weights[f"stack_{i}_kernel"], "bias": weights[f"stack_{i}_bias"]}
         for i, x in enumerate(layers)
     ]
+    reason = explore.left_out_because(data.x_test, data.classes, explore.parameters(stack))
+    if reason:
+        log.info("no Explore page: %s", reason)
+        metrics["subject"] |= {"explorable": False, "explore_reason": reason}
+        return None
     pixel_scale = 1 / 255 if data.x_test.dtype == np.uint8 and cfg.pixels == "unit" else 1.0
     per_class = max(explore.SAMPLE_PER_CLASS, cfg.examples)
     readout, threshold, names = metrics["subject"]["readout"], cfg.dominance_threshold, list(data.class_names)

@@ -21,6 +21,7 @@ import numpy as np
 from nu_keras import artifacts
 from nu_keras.data import Dataset, model_input
 from nu_keras.errors import NuKerasError
+from nu_keras.names import shown
 from nu_keras.stack import ACTIVATIONS, LAST_ACTIVATIONS, check_stack, forward
 
 PAPER_LAYER = "hidden"  # the paper network's read-out layer
@@ -69,13 +70,13 @@ def readable_layers(model: keras.Model) -> list[Readable]:
 def find_layer(model: keras.Model, name: str | None) -> Readable:
     """The readable layer called `name`; without a name, or a wrong one, the error lists the choices."""
     layers = readable_layers(model)
-    listing = ", ".join(f"{layer.name} ({layer.units} {layer.kind} units)" for layer in layers) or "none"
+    listing = ", ".join(f"{shown(layer.name)} ({layer.units} {layer.kind} units)" for layer in layers) or "none"
     if name is None:
         raise NuKerasError(f"--layer is required; layers that can be read out: {listing}")
     for layer in layers:
         if layer.name == name:
             return layer
-    raise NuKerasError(f"--layer {name!r} is not a layer that can be read out; choose one of: {listing}")
+    raise NuKerasError(f"--layer '{shown(name)}' is not a layer that can be read out; choose one of: {listing}")
 
 
 def input_shape(model: keras.Model) -> tuple[int, ...]:

@@ -58,7 +58,7 @@ def test_filters_format_as_documented():
 def test_every_page_is_written(rendered):
     out, count = rendered
     names = {str(p.relative_to(out)) for p in out.rglob("*.md")}
-    expected = {"index.md", "method.md", "findings.md", "glossary.md", "run.md", "neurons/index.md"}
+    expected = {"index.md", "method.md", "findings.md", "glossary.md", "run.md", "neurons/index.md", "digits/index.md"}
     expected |= {f"digits/digit-{d}.md" for d in range(10)} | {f"neurons/neuron-{n}.md" for n in range(10)}
     assert names == expected and count == len(expected)
 
@@ -302,7 +302,8 @@ def test_every_class_and_unit_page_is_written_where_the_layout_says(report):
         "fashion": ("classes/class-{}.md", "neurons/neuron-{}.md"),
     }.get(kind, ("classes/class-{}.md", "units/unit-{}.md"))
     expected = {class_page.format(d) for d in range(classes)} | {unit_page.format(n) for n in range(units)}
-    expected |= {unit_page.rsplit("/", 1)[0] + "/index.md", "index.md", "findings.md", "method.md", "glossary.md"}
+    expected |= {unit_page.rsplit("/", 1)[0] + "/index.md", class_page.rsplit("/", 1)[0] + "/index.md"}
+    expected |= {"index.md", "findings.md", "method.md", "glossary.md"}
     assert expected | {"run.md"} == {str(p.relative_to(out)) for p in out.rglob("*.md")}
 
 
@@ -382,18 +383,19 @@ def test_units_overview_sorts_by_every_measure_and_names_the_top_ten(report):
         assert len(re.findall(r"\[unit \d+\]", text.split(title)[1].split("\n")[0])) == 10
 
 
-def test_the_nav_lists_every_class_and_at_most_32_units(report):
+def test_the_nav_lists_each_overview_then_at_most_32_classes_and_32_units(report):
     kind, metrics, _, out = report
     settings = json.loads((out / pages.NAV_FILE).read_text())
     (classes,), (units,) = (section.values() for section in settings["nav"])
-    assert len(classes) == len(metrics["dataset"]["class_names"])
+    listed_classes = len(metrics["dataset"]["class_names"])
+    assert len(classes) == 1 + listed_classes and classes[0] == {"Overview": pages.layout(metrics).classes_index}
     listed = metrics["subject"]["units"] if metrics["subject"]["units"] <= 32 else 0
     assert len(units) == 1 + listed and units[0] == {"Overview": pages.layout(metrics).units_index}
     if kind == "fashion":
-        assert list(classes[1]) == ["Trouser"] and "Fashion-MNIST" in settings["site_name"]
+        assert list(classes[2]) == ["Trouser"] and "Fashion-MNIST" in settings["site_name"]
     if kind == "mnist":
         assert list(settings["nav"][0]) == ["Digits"] and list(settings["nav"][1]) == ["Neurons"]
-        assert classes[3] == {"Digit 3": "digits/digit-3.md"} and units[4] == {"Neuron 3": "neurons/neuron-3.md"}
+        assert classes[4] == {"Digit 3": "digits/digit-3.md"} and units[4] == {"Neuron 3": "neurons/neuron-3.md"}
 
 
 @pytest.mark.parametrize("kind", ["user-conv", "user-dense"])

@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import numpy as np  # noqa: E402
 
 from nu_keras import artifacts  # noqa: E402
+from nu_keras.names import shown  # noqa: E402
 
 BASE = "#0072B2"  # Okabe-Ito blue: every bar
 ACCENT = "#E69F00"  # Okabe-Ito orange: the unit or class a figure is about
@@ -133,8 +134,9 @@ def class_word(metrics: dict, d: int) -> str:
 
 
 def class_labels(metrics: dict) -> list[str]:
-    """Tick labels along a class axis: the class names (on MNIST the digits themselves)."""
-    return list(metrics["dataset"]["class_names"])
+    """Tick labels along a class axis: the class names (on MNIST the digits themselves), control and bidi
+    characters written as escapes (`nu_keras.names.shown`)."""
+    return [shown(name) for name in metrics["dataset"]["class_names"]]
 
 
 def class_axis(metrics: dict) -> str:
