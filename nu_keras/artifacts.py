@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nu_keras.errors import NuKerasError
+from nu_keras.errors import DISK_FULL, NuKerasError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -31,9 +31,18 @@ def atomic_path(target: Path, suffix: str = ""):
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private; artifacts are ordinary files
         os.replace(tmp, target)
+    except OSError as exc:
+        name_written_path(exc, target)
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def name_written_path(exc: OSError, path: Path) -> None:
+    """Give a full-disk error raised by a write to an open file (which names no path) the path written."""
+    if exc.errno in DISK_FULL and not exc.filename:
+        exc.filename = str(path)
 
 
 def write_text(target: Path, text: str) -> None:

@@ -22,7 +22,7 @@ from nu_keras.config import BACKENDS, PIXELS, RunConfig, default_backend, set_ba
 set_backend_environment()
 
 from nu_keras.data import DATASETS  # noqa: E402  (imports numpy)
-from nu_keras.errors import NuKerasError  # noqa: E402
+from nu_keras.errors import DISK_FULL, NuKerasError  # noqa: E402
 from nu_keras.names import shown  # noqa: E402
 
 
@@ -298,9 +298,17 @@ def _main(argv: list[str] | None) -> int:
     except BrokenPipeError:
         raise  # handled in main
     except OSError as exc:  # a full disk, a vanished folder, a permission changed mid-run
-        where = f" ({exc.filename})" if exc.filename else ""
+        where = f" ({failed_path(exc)})" if exc.filename else ""
         return _fail(f"{exc.strerror or exc}{where}; nothing already built was replaced", 1)
     return 0
+
+
+def failed_path(exc: OSError) -> str:
+    """The path an OSError names. A copy's error names its source first and its destination second
+    (shutil, MkDocs copying the theme): for a write that did not fit, the destination is where it failed."""
+    if exc.errno in DISK_FULL and exc.filename2:
+        return exc.filename2
+    return exc.filename
 
 
 def _fail(message: str, code: int, prefix: str = "nu-keras: error: ") -> int:

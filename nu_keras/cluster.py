@@ -8,6 +8,7 @@ setting the backend the run asks for.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -19,7 +20,7 @@ from nu_keras.errors import NuKerasError
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT = "20s"
+CONNECT_SECONDS = 20.0  # to reach a scheduler: the TCP connection, then Dask's handshake over it
 
 
 def run_blocks(data: Dataset, cfg: RunConfig, tasks: list[tuple[int, list[int]]]) -> list[dict]:
@@ -44,10 +45,16 @@ def run_blocks(data: Dataset, cfg: RunConfig, tasks: list[tuple[int, list[int]]]
                 host="127.0.0.1",
                 dashboard_address=None,
             )
-            client = Client(cluster, timeout=CONNECT_TIMEOUT)
+            client = Client(cluster, timeout=CONNECT_SECONDS)
         else:
-            cluster, client = None, Client(cfg.scheduler, timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError, ValueError) as exc:
+            check_scheduler_answers(cfg.scheduler)
+            cluster, client = None, Client(cfg.scheduler, timeout=CONNECT_SECONDS)
+    except TimeoutError:
+        raise NuKerasError(
+            f"cannot reach the Dask scheduler {cfg.scheduler!r}: no Dask handshake within {CONNECT_SECONDS:g} s "
+            "(is a Dask scheduler listening at that port?)"
+        ) from None
+    except (OSError, ValueError, TypeError) as exc:
         raise NuKerasError(f"cannot reach the Dask scheduler {cfg.scheduler!r}: {exc}") from exc
     try:
         workers_ready = len(client.scheduler_info()["workers"])
@@ -81,6 +88,22 @@ def run_blocks(data: Dataset, cfg: RunConfig, tasks: list[tuple[int, list[int]]]
             cluster.close()
     check_same_code_and_versions(results)
     return results
+
+
+def check_scheduler_answers(address: str) -> None:
+    """Connect to `address` and exchange Dask's handshake, all within CONNECT_SECONDS, else TimeoutError.
+
+    Dask's own timeout covers the TCP connection only: a port that accepts connections and never answers
+    (another service, a hung scheduler) would hold `Client(address)` forever in the handshake that follows.
+    Tried first on its own, under a deadline that cancels it, so only a scheduler that answered gets a Client.
+    """
+    from distributed.comm import connect
+
+    async def handshake() -> None:
+        comm = await asyncio.wait_for(connect(address, timeout=CONNECT_SECONDS), CONNECT_SECONDS)
+        await comm.close()
+
+    asyncio.run(handshake())
 
 
 def local_workers(scheduler: str) -> int | None:

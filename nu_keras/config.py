@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,8 +124,8 @@ class RunConfig:
         )
         _require(
             self.scheduler is None or _scheduler_ok(self.scheduler),
-            f"--scheduler must be a Dask scheduler address (tcp://HOST:PORT) or local:N with N from 1 to 64, "
-            f"got {self.scheduler!r}",
+            f"--scheduler must be a Dask scheduler address (tcp://HOST:PORT, or HOST:PORT) or local:N with N "
+            f"from 1 to 64, got {self.scheduler!r}",
         )
         _require(self.pixels in PIXELS, f"--pixels must be one of {', '.join(PIXELS)}, got {self.pixels!r}")
         _require(self.model is not None or self.layer is None, "--layer names a layer of --model; give --model too")
@@ -188,11 +189,19 @@ class RunConfig:
         return {k: str(v) if isinstance(v, Path) else v for k, v in fields.items()}
 
 
+# The --scheduler forms: only TCP, the protocol a plain Dask scheduler speaks; tls:// needs certificates
+# and ucx:// a GPU stack we do not configure. ASCII digits only: str.isdigit() also accepts "²", which int()
+# refuses.
+LOCAL_SCHEDULER = re.compile(r"local:([0-9]{1,2})")
+TCP_SCHEDULER = re.compile(r"(?:tcp://)?(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})")
+
+
 def _scheduler_ok(text: str) -> bool:
-    if text.startswith("local:"):
-        n = text.removeprefix("local:")
-        return n.isdigit() and 1 <= int(n) <= 64
-    return bool(text) and not any(c.isspace() for c in text)
+    local = LOCAL_SCHEDULER.fullmatch(text)
+    if local:
+        return 1 <= int(local.group(1)) <= 64
+    tcp = TCP_SCHEDULER.fullmatch(text)
+    return tcp is not None and 1 <= int(tcp.group(1)) <= 65535
 
 
 def _require(condition: bool, message: str) -> None:

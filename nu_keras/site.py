@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from nu_keras import folders
 from nu_keras.config import RunConfig
@@ -47,11 +47,50 @@ GENERATED_AFTER = "method.md"  # the class and unit sections follow this page of
 
 
 def generated_settings(docs_dir: Path) -> dict:
-    """The site name and nav sections `pages.render_all` wrote beside the pages; {} for an older pages folder."""
+    """The site name and nav sections `pages.render_all` wrote beside the pages; {} for an older pages folder.
+
+    The file sits among the pages, where it can be edited or cut short: anything but what `render` writes
+    is refused in one line that says to render again, before MkDocs reads it."""
     from nu_keras.pages import NAV_FILE
 
     generated = docs_dir / NAV_FILE
-    return json.loads(generated.read_text(encoding="utf-8")) if generated.exists() else {}
+    if not generated.exists():
+        return {}
+    try:
+        settings = json.loads(generated.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        settings = None
+    if not _is_settings(settings):
+        raise NuKerasError(f"{generated} is damaged (not what `nu-keras render` writes); run `nu-keras render` again")
+    return settings
+
+
+def _is_settings(settings: object) -> bool:
+    """{"site_name": text, "nav": nav}, as `pages.site_settings` writes them."""
+    return (
+        isinstance(settings, dict)
+        and set(settings) == {"site_name", "nav"}
+        and isinstance(settings["site_name"], str)
+        and _is_nav(settings["nav"])
+    )
+
+
+def _is_nav(nav: object) -> bool:
+    """MkDocs' nav form: a list of one-entry {title: page} or {title: nav}, pages relative inside the folder."""
+    if not isinstance(nav, list):
+        return False
+    for entry in nav:
+        if not (isinstance(entry, dict) and len(entry) == 1 and all(isinstance(k, str) for k in entry)):
+            return False
+        (target,) = entry.values()
+        if not (_is_nav(target) or (isinstance(target, str) and _is_page_inside(target))):
+            return False
+    return True
+
+
+def _is_page_inside(target: str) -> bool:
+    path = PurePosixPath(target)
+    return bool(target) and not path.is_absolute() and ".." not in path.parts and "\\" not in target
 
 
 def composed_nav(nav: list, sections: list) -> list:

@@ -17,18 +17,39 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from nu_keras import folders
+
 _started: multiprocessing.pool.Pool | None = None  # the pool `early_pool` holds open in this process
 
 
 def start_worker() -> None:
-    """Workers leave Ctrl-C to the parent (which stops the pool) and die quietly when it terminates them.
+    """Workers ignore SIGINT and SIGTERM and leave them to the parent, which ends them (`ChartPool`).
+
+    Ctrl-C, `timeout`, a CI cancellation or a terminal's hang-up signal the whole process group. A worker
+    killed by that signal could die holding the pool's task-queue lock (an idle worker holds it while it
+    waits for a task), and the parent's `terminate` would then wait for that lock forever.
 
     They import the figure code now, then hide what they hold (about 115,000 objects: modules, data) from
     the garbage collector, which otherwise walks it in every full collection while figures are drawn."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     importlib.import_module("nu_keras.charts")
     gc.freeze()
+
+
+class ChartPool(multiprocessing.pool.Pool):
+    """A pool of chart workers (`start_worker`) whose `terminate` ends them with SIGKILL, which they
+    cannot ignore. The pool sends it only once it holds the task-queue lock itself, so no worker dies
+    holding it; a worker whose parent died exits by itself (its task pipe reports the end)."""
+
+    def __init__(self, processes: int, method: str):
+        super().__init__(processes, initializer=start_worker, context=multiprocessing.get_context(method))
+
+    @staticmethod
+    def Process(ctx, *args, **kwds):  # noqa: N802  (the name `Pool` calls to create each worker)
+        process = ctx.Process(*args, **kwds)
+        process.terminate = process.kill  # SIGTERM is ignored by the worker
+        return process
 
 
 @contextmanager
@@ -39,14 +60,15 @@ def early_pool() -> Iterator[None]:
     if cores <= 1 or _started is not None:
         yield
         return
-    pool = multiprocessing.get_context("fork").Pool(cores, initializer=start_worker)
+    pool = ChartPool(cores, "fork")
     _started = pool
     try:
         yield
     finally:
         _started = None
-        pool.terminate()
-        pool.join()
+        with folders.signals_held():  # a second Ctrl-C does not stop the pool half-way
+            pool.terminate()
+            pool.join()
 
 
 def started_pool() -> multiprocessing.pool.Pool | None:

@@ -8,7 +8,6 @@ parallel, one figure per task, on the machine's cores.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 from collections.abc import Callable
@@ -249,7 +248,5 @@ def render_all(
     # Keras imports jax whenever it is installed, whatever the backend: ask which backend runs, and whether
     # it was loaded.
     running_jax = os.environ.get("KERAS_BACKEND") == "jax" and "jax" in sys.modules
-    with multiprocessing.get_context("spawn" if running_jax else "fork").Pool(
-        count, initializer=workers.start_worker
-    ) as pool:
+    with workers.ChartPool(count, "spawn" if running_jax else "fork") as pool:
         return len(pool.map(_run_task, tasks, chunksize=1))
