@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import stats
+from scipy.optimize import linear_sum_assignment
 
 from nu_keras import inference
 
@@ -126,6 +127,17 @@ def win_table(winners: np.ndarray, labels: np.ndarray, units: int) -> np.ndarray
     return table / np.bincount(labels, minlength=classes)[:, None]
 
 
+def matched_share(share: np.ndarray) -> float:
+    """Mean over classes of the share won by the unit assigned to each class, one unit per class at most,
+    the assignment maximising the total (Hungarian).
+
+    Unlike each class's best share, one loud unit that wins every image scores high for one class only:
+    a rotation that lines a unit up with what all images share cannot pass for a unit per class.
+    """
+    rows, cols = linear_sum_assignment(-np.asarray(share))
+    return float(share[rows, cols].sum() / share.shape[0])
+
+
 def largest_unit(unit_major: np.ndarray) -> np.ndarray:
     """(..., N) index of each image's largest unit in a unit-major (..., U, N) stack, the first on ties.
 
@@ -220,14 +232,15 @@ def invariant_measures(hidden: np.ndarray, labels: np.ndarray, threshold: float)
     """The network-level measures that survive rescaling a unit, for one (N, U) or many (K, N, U) layers.
 
     `standardised_dominant_digits`: classes with a dominant unit once each unit is divided by its spread
-    (`rescaled_share`); `standardised_best_share`: the mean over classes of the best unit's share there (a
-    continuous version of the count); `eta_squared` and `d_prime`: means over units. Pass live units only
+    (`rescaled_share`); `standardised_matched_share`: the share of its images each class's own unit wins
+    there, units assigned to classes one to one (`matched_share`), a continuous measure of "a different
+    dominant unit per class"; `eta_squared` and `d_prime`: means over units. Pass live units only
     (`live_units`): a dead unit would count as a zero in every mean.
     """
-    best = rescaled_share(hidden, labels).max(axis=-1)  # (C,)
+    share = rescaled_share(hidden, labels)  # (C, U)
     return {
-        "standardised_dominant_digits": (best > threshold).sum(axis=-1),
-        "standardised_best_share": best.mean(axis=-1),
+        "standardised_dominant_digits": (share.max(axis=-1) > threshold).sum(axis=-1),
+        "standardised_matched_share": matched_share(share),
         "eta_squared": eta_squared(hidden, labels).mean(axis=-1),
         "d_prime": d_prime(hidden, labels).mean(axis=-1),
     }

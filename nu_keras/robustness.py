@@ -46,7 +46,7 @@ def model_summary(
         "digits_with_dominant_unit": None if signed else int(dominance.sum()),
         "digit_has_dominant_unit": None if signed else dominance.tolist(),
         "standardised_dominant_digits": int(invariant["standardised_dominant_digits"]),
-        "standardised_best_share": float(invariant["standardised_best_share"]),
+        "standardised_matched_share": float(invariant["standardised_matched_share"]),
         "eta_squared": analysis.eta_squared(hidden, labels).tolist(),
         "d_prime": analysis.d_prime(hidden, labels).tolist(),
         "mean_eta_squared": float(invariant["eta_squared"]),
@@ -59,7 +59,7 @@ def model_summary(
     }
 
 
-NULL_MEASURES = ("standardised_best_share", "eta_squared", "d_prime")  # continuous, so percentiles rarely tie
+NULL_MEASURES = ("standardised_matched_share", "eta_squared", "d_prime")  # continuous, so percentiles rarely tie
 
 
 def rotation_null(
@@ -81,7 +81,7 @@ def rotation_null(
     moments = analysis.mapped_moments(analysis.class_moments(scaled, labels), maps)
     silent = np.all(np.asarray(hidden) == 0, axis=1)  # no unit wins an image on which every unit is zero
     return {
-        "standardised_best_share": rotated_best_share(scaled, labels, maps, silent, chunk),
+        "standardised_matched_share": rotated_matched_share(scaled, labels, maps, silent, chunk),
         "eta_squared": analysis.eta_squared_from_moments(*moments).mean(axis=-1),
         "d_prime": analysis.d_prime_from_moments(*moments).mean(axis=-1),
     }
@@ -95,19 +95,19 @@ def rotation_sd(scaled: np.ndarray, rotations: np.ndarray) -> np.ndarray:
     return np.where(sd > 0, sd, 1.0)
 
 
-def rotated_best_share(
+def rotated_matched_share(
     scaled: np.ndarray, labels: np.ndarray, maps: np.ndarray, silent: np.ndarray, chunk: int
 ) -> np.ndarray:
-    """(K,) mean over classes of the best unit's dominance share in each basis `scaled @ maps[k]`;
-    images on which every unit is silent have no winner, as in the neurons' own table."""
+    """(K,) `analysis.matched_share` of the dominance table in each basis `scaled @ maps[k]`; images on
+    which every unit is silent have no winner, as in the neurons' own table."""
     images = np.ascontiguousarray(scaled.T)  # (W, N): unit-major, so each unit is one contiguous row
     units = scaled.shape[1]
     parts = []
     for i in range(0, len(maps), chunk):
         z = np.swapaxes(maps[i : i + chunk], -1, -2) @ images  # (chunk, W, N), unit-major
         winners = np.where(silent, units, analysis.largest_unit(z))  # (chunk, N); `units` means none
-        table = analysis.win_table(winners, labels, units + 1)[..., :units]
-        parts.append(table.max(axis=-1).mean(axis=-1))
+        tables = analysis.win_table(winners, labels, units + 1)[..., :units]  # (chunk, C, W)
+        parts.append(np.array([analysis.matched_share(table) for table in tables]))
     return np.concatenate(parts)
 
 

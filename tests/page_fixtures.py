@@ -141,7 +141,7 @@ def user_metrics(
         "d_prime": rng.uniform(0, 3, size=units).tolist(),
         "invariant": {
             "standardised_dominant_digits": 2.0,
-            "standardised_best_share": 0.4,
+            "standardised_matched_share": 0.4,
             "eta_squared": 0.3,
             "d_prime": 1.1,
         },

@@ -46,8 +46,8 @@ def test_rotation_null_equals_rescaling_rotating_rescaling_and_measuring_each_ba
     null = robustness.rotation_null(hidden, labels, count=23, seed=7, chunk=5)  # a last chunk of 3
     for k, rotation in enumerate(robustness.random_rotations(6, 23, seed=7)):
         z = analysis.spread_scaled(analysis.spread_scaled(hidden) @ rotation)
-        best = analysis.dominance_matrix(z, labels).max(axis=-1).mean()
-        assert null["standardised_best_share"][k] == pytest.approx(best)
+        best = analysis.matched_share(analysis.dominance_matrix(z, labels))
+        assert null["standardised_matched_share"][k] == pytest.approx(best)
         assert null["eta_squared"][k] == pytest.approx(analysis.eta_squared(z, labels).mean(), rel=1e-5)
         assert null["d_prime"][k] == pytest.approx(analysis.d_prime(z, labels).mean(), rel=1e-5)
 
@@ -106,7 +106,7 @@ def test_clopper_pearson_known_values():
 
 
 def test_privileged_verdict_needs_every_measure_above_the_percentile():
-    above = {"standardised_best_share": 0.99, "eta_squared": 0.97, "d_prime": 1.0}
+    above = {"standardised_matched_share": 0.99, "eta_squared": 0.97, "d_prime": 1.0}
     one_low = {**above, "eta_squared": 0.6}
     result = robustness.privileged_verdict([above] * 20, 0.95, 0.8)
     assert result["seeds_passing"] == 20 and result["verdict"] == "holds"  # 20 of 20: at least 83 %
