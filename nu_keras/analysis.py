@@ -477,9 +477,7 @@ def ablation_noise(tables: dict[str, np.ndarray], predictions: np.ndarray, label
     """Per kind, per unit: the accuracy drop with its 95 % interval paired over the same test images, and
     whether the effect is measurable (the interval excludes 0; `inference.paired_drop`)."""
     intact = predictions == labels
-    return {
-        kind: [inference.paired_drop(intact, row == labels) for row in tables[kind]] for kind in ABLATIONS
-    }
+    return {kind: [inference.paired_drop(intact, row == labels) for row in tables[kind]] for kind in ABLATIONS}
 
 
 def claim_summary(share: np.ndarray, preferred: np.ndarray, threshold: float) -> dict:
@@ -577,5 +575,7 @@ def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], thresho
         ),
         "claim": claim_summary(share, preferred, threshold),
         "specificity": specificity(dominant_units(share, threshold), hidden.shape[1], seed=seed),
-        "standardised_specificity": specificity(dominant_units(standardised_share, threshold), hidden.shape[1], seed=seed),
+        "standardised_specificity": specificity(
+            dominant_units(standardised_share, threshold), hidden.shape[1], seed=seed
+        ),
     }

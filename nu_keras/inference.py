@@ -146,7 +146,7 @@ def bootstrap_mean(values: np.ndarray, seed: int = 0, resamples: int = 10000) ->
 
 
 def side_of_zero(low: float, high: float) -> str:
-    """"above", "below" or "within" for an interval of a difference: does it exclude 0, and on which side."""
+    """ "above", "below" or "within" for an interval of a difference: does it exclude 0, and on which side."""
     if low > 0:
         return ABOVE
     if high < 0:
@@ -200,7 +200,7 @@ def _group_bootstrap_rho(
 
 
 def direction(correlation: dict | None, p_key: str = "p", level: float = 1 - CONFIDENCE) -> str:
-    """"positively", "negatively" or "no clear relation": the word a page may print for a correlation."""
+    """ "positively", "negatively" or "no clear relation": the word a page may print for a correlation."""
     if correlation is None or correlation.get(p_key) is None or correlation[p_key] >= level:
         return "no clear relation"
     return "positively" if correlation["rho"] > 0 else "negatively"

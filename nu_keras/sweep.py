@@ -233,7 +233,9 @@ def summarise(models: list[dict]) -> dict:
     return {
         "accuracy": robustness.interval([m["trained"]["test_accuracy"] for m in models]),
         "digits_with_dominant_unit": {kind: count_over_seeds(kind, "digits_with_dominant_unit") for kind in kinds},
-        "standardised_dominant_digits": {kind: count_over_seeds(kind, "standardised_dominant_digits") for kind in kinds},
+        "standardised_dominant_digits": {
+            kind: count_over_seeds(kind, "standardised_dominant_digits") for kind in kinds
+        },
         "classes_with_own_unit": {
             kind: robustness.interval([len(m[kind]["specificity"]["classes_with_own_unit"]) for m in models])
             for kind in kinds
@@ -251,9 +253,7 @@ def summarise(models: list[dict]) -> dict:
         "dead_units": [len(m["trained"]["dead_units"]) for m in models],
         "near_dead_units": [len(m["trained"]["near_dead_units"]) for m in models],
         "matched_correlation": robustness.interval([live_match_mean(m, "trained") for m in others]),
-        "matching": {
-            kind: robustness.interval([live_match_mean(m, kind) for m in others]) for kind in MATCH_KINDS
-        },
+        "matching": {kind: robustness.interval([live_match_mean(m, kind) for m in others]) for kind in MATCH_KINDS},
         "null_percentile": {
             key: robustness.interval([m["null"]["percentile"][key] for m in models]) for key in robustness.NULL_MEASURES
         },

@@ -133,7 +133,8 @@ def test_planted_d_killed_units_are_disclosed_and_change_no_live_unit_statistic(
     assert result["null"]["units"] == 8  # the null rotates the live subspace only
     mean = analysis.per_digit_mean(after, labels)
     np.testing.assert_allclose(
-        analysis.selectivity_index(mean)[live], analysis.selectivity_index(analysis.per_digit_mean(hidden, labels))[live]
+        analysis.selectivity_index(mean)[live],
+        analysis.selectivity_index(analysis.per_digit_mean(hidden, labels))[live],
     )
 
 
