@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import stats
+from scipy.optimize import linear_sum_assignment
+
+from nu_keras import inference
 
 NEAR_DEAD = 0.95  # a unit exactly zero on at least this share of the test images (but not all) is near-dead
 # The method's interval settings, defined here only: the computations use them and the pages print them.
@@ -79,9 +82,9 @@ def dominance_matrix(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def dominance_share(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(C, U) the paper's dominance table: `dominance_matrix` for ReLU units; for a signed layer (negative
-    activations), where "silent" has no meaning, the plain argmax share `win_share`."""
-    return win_share(hidden, labels) if hidden.min() < 0 else dominance_matrix(hidden, labels)
+    """(C, U) the paper's dominance table, for ReLU units and signed layers alike: an image on which every
+    unit is exactly zero has no most active unit (it never happens on a signed layer that is not constant)."""
+    return dominance_matrix(hidden, labels)
 
 
 def dominant_units(share: np.ndarray, threshold: float) -> list[int | None]:
@@ -89,15 +92,23 @@ def dominant_units(share: np.ndarray, threshold: float) -> list[int | None]:
     return [int(row.argmax()) if row.max() > threshold else None for row in share]
 
 
-def standardise(hidden: np.ndarray) -> np.ndarray:
-    """(..., N, U) each unit as z-scores over the images; a constant (dead) unit becomes 0.
+def spread_scaled(hidden: np.ndarray) -> np.ndarray:
+    """(..., N, U) each unit divided by its spread (sd over the images), not centred; a constant unit -> 0.
 
-    Scaling a ReLU unit by c > 0 and its outgoing weights by 1/c changes no prediction; z-scores
-    undo that scale (and any shift), so a measure of them belongs to the function, not the weights.
+    Scaling a ReLU unit by c > 0 and its outgoing weights by 1/c changes no prediction; dividing by the
+    spread undoes that scale, so a measure of the result belongs to the function, not the weights.
+    Centring would also undo a shift, but shifting a ReLU unit is not a symmetry (it changes the function
+    and which unit is largest on an image), so the units keep their zero.
     """
-    centred = hidden - hidden.mean(axis=-2, keepdims=True)
-    sd = centred.std(axis=-2, keepdims=True)
-    return np.divide(centred, sd, out=np.zeros_like(centred), where=sd > 0)
+    hidden = np.asarray(hidden, dtype=np.float64)
+    sd = hidden.std(axis=-2, keepdims=True)
+    return np.divide(hidden, sd, out=np.zeros_like(hidden), where=sd > 0)
+
+
+def rescaled_share(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(C, U) the dominance table of the units put on one scale (`spread_scaled`), with the paper's
+    silent-image rule."""
+    return dominance_share(spread_scaled(hidden), labels)
 
 
 def win_share(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -114,6 +125,17 @@ def win_table(winners: np.ndarray, labels: np.ndarray, units: int) -> np.ndarray
     counts = np.bincount((stacks + offsets).ravel(), minlength=len(stacks) * classes * units)
     table = counts.reshape(cells.shape[:-1] + (classes, units))
     return table / np.bincount(labels, minlength=classes)[:, None]
+
+
+def matched_share(share: np.ndarray) -> float:
+    """Mean over classes of the share won by the unit assigned to each class, one unit per class at most,
+    the assignment maximising the total (Hungarian).
+
+    Unlike each class's best share, one loud unit that wins every image scores high for one class only:
+    a rotation that lines a unit up with what all images share cannot pass for a unit per class.
+    """
+    rows, cols = linear_sum_assignment(-np.asarray(share))
+    return float(share[rows, cols].sum() / share.shape[0])
 
 
 def largest_unit(unit_major: np.ndarray) -> np.ndarray:
@@ -209,14 +231,16 @@ def d_prime_from_moments(counts: np.ndarray, mean: np.ndarray, var: np.ndarray) 
 def invariant_measures(hidden: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
     """The network-level measures that survive rescaling a unit, for one (N, U) or many (K, N, U) layers.
 
-    `standardised_dominant_digits`: digits with a dominant unit after z-scoring each unit;
-    `standardised_best_share`: the mean over digits of the best unit's win share after z-scoring (a
-    continuous version of the count); `eta_squared` and `d_prime`: means over units.
+    `standardised_dominant_digits`: classes with a dominant unit once each unit is divided by its spread
+    (`rescaled_share`); `standardised_matched_share`: the share of its images each class's own unit wins
+    there, units assigned to classes one to one (`matched_share`), a continuous measure of "a different
+    dominant unit per class"; `eta_squared` and `d_prime`: means over units. Pass live units only
+    (`live_units`): a dead unit would count as a zero in every mean.
     """
-    best = win_share(standardise(hidden), labels).max(axis=-1)  # (..., 10)
+    share = rescaled_share(hidden, labels)  # (C, U)
     return {
-        "standardised_dominant_digits": (best > threshold).sum(axis=-1),
-        "standardised_best_share": best.mean(axis=-1),
+        "standardised_dominant_digits": (share.max(axis=-1) > threshold).sum(axis=-1),
+        "standardised_matched_share": matched_share(share),
         "eta_squared": eta_squared(hidden, labels).mean(axis=-1),
         "d_prime": d_prime(hidden, labels).mean(axis=-1),
     }
@@ -243,6 +267,22 @@ def selectivity_index(mean: np.ndarray) -> np.ndarray:
 def dead_fraction(hidden: np.ndarray) -> np.ndarray:
     """(U,) share of images on which each unit outputs exactly zero."""
     return (hidden == 0).mean(axis=0)
+
+
+def live_mask(hidden: np.ndarray) -> np.ndarray:
+    """(U,) True for each unit that is not zero on every image (every unit when all are dead)."""
+    alive = dead_fraction(hidden) < 1.0
+    return alive if alive.any() else np.ones_like(alive)
+
+
+def live_units(hidden: np.ndarray) -> np.ndarray:
+    """(N, U') the units that are not zero on every image (all units if every one is dead).
+
+    A dead unit carries nothing; left in, it would count as a zero in a mean over units, tie with others
+    in a rank correlation, and a rotation would spread its zero over the live units. So every statistic
+    over units, controls included, uses these.
+    """
+    return hidden[:, live_mask(hidden)]
 
 
 def dead_and_near_dead(dead: np.ndarray) -> tuple[list[int], list[int]]:
@@ -403,6 +443,43 @@ def spatial_max_summary(spatial_max: np.ndarray | None, labels: np.ndarray) -> d
     return {"mean": per_digit_mean(spatial_max.astype(np.float64), labels).tolist()}
 
 
+def specificity(dominant: list[int | None], units: int, seed: int = 0, permutations: int = 10000) -> dict:
+    """Do different classes have different dominant units? Counts, and how they compare with chance.
+
+    A class's dominant unit is *its own* when it dominates no other class. The null keeps which classes
+    have a dominant unit and relabels each one's units at random (its dominant unit drawn uniformly from
+    the U units): p is the chance of at least as many classes with a unit of their own. One unit that wins
+    for five classes gives five classes a dominant unit (claim 1) but none of them its own.
+    """
+    owners = np.array([u for u in dominant if u is not None], dtype=np.int64)
+    counts = np.bincount(owners, minlength=units)
+    own = [d for d, u in enumerate(dominant) if u is not None and counts[u] == 1]
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, units, size=(permutations, len(owners)))
+    tallies = (draws[..., None] == np.arange(units)).sum(axis=1)  # (P, U)
+    null_own = (np.take_along_axis(tallies, draws, axis=1) == 1).sum(axis=1)  # (P,)
+    return {
+        "classes_with_dominant_unit": int(len(owners)),
+        "distinct_dominant_units": int(np.count_nonzero(counts)),
+        "classes_with_own_unit": own,
+        "shared_units": {str(u): [d for d, o in enumerate(dominant) if o == u] for u in np.flatnonzero(counts > 1)},
+        "chance_own": float(null_own.mean()) if len(owners) else 0.0,
+        "p": float((1 + np.sum(null_own >= len(own))) / (1 + permutations)),
+    }
+
+
+def required_classes(min_classes_of_ten: int, classes: int) -> int:
+    """A claim's class count, fixed for MNIST's ten classes, as the same share of another class count."""
+    return int(np.ceil(min_classes_of_ten * classes / 10 - 1e-9))
+
+
+def ablation_noise(tables: dict[str, np.ndarray], predictions: np.ndarray, labels: np.ndarray) -> dict:
+    """Per kind, per unit: the accuracy drop with its 95 % interval paired over the same test images, and
+    whether the effect is measurable (the interval excludes 0; `inference.paired_drop`)."""
+    intact = predictions == labels
+    return {kind: [inference.paired_drop(intact, row == labels) for row in tables[kind]] for kind in ABLATIONS}
+
+
 def claim_summary(share: np.ndarray, preferred: np.ndarray, threshold: float) -> dict:
     """What the per-digit tables say about the paper's claim, in plain lists the pages can print."""
     best_share = share.max(axis=1)
@@ -442,7 +519,7 @@ def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], thresho
     mean = per_digit_mean(hidden, labels)
     preferred, runners_up, margins = preferred_units(mean)
     share = dominance_share(hidden, labels)
-    standardised_share = win_share(standardise(hidden), labels)
+    standardised_share = rescaled_share(hidden, labels)
     intact = per_digit_accuracy(acts["predictions"], labels)
     ablation = ablation_study(ablation_tables(acts), labels, intact)
     counts = np.bincount(labels, minlength=class_count(labels))
@@ -451,6 +528,9 @@ def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], thresho
     drop = np.array(ablation["zero"]["drop"])
     preferred_drop = drop[np.arange(len(preferred_digit)), preferred_digit]  # (U,)
     dead, near_dead = dead_and_near_dead(dead_fraction(hidden))
+    live = live_mask(hidden)
+    noise = ablation_noise(ablation_tables(acts), acts["predictions"], labels)
+    importance = {kind: np.array(ablation[kind]["importance"]) for kind in ABLATIONS}
     return {
         "test_accuracy": float(np.mean(acts["predictions"] == labels)),
         "n_test": int(len(labels)),
@@ -467,7 +547,8 @@ def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], thresho
         "standardised_dominant_unit": dominant_units(standardised_share, threshold),
         "eta_squared": eta_squared(hidden, labels).tolist(),
         "d_prime": d_prime(hidden, labels).tolist(),
-        "invariant": {k: float(v) for k, v in invariant_measures(hidden, labels, threshold).items()},
+        "invariant": {k: float(v) for k, v in invariant_measures(hidden[:, live], labels, threshold).items()},
+        "live_units": np.flatnonzero(live).tolist(),
         "silent_fraction": silent_fraction(hidden, labels).tolist(),
         "per_digit_accuracy": intact.tolist(),
         # (U, C): what each unit votes for and against, where it feeds the output layer directly
@@ -480,13 +561,21 @@ def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], thresho
         "dead_units": dead,
         "near_dead_units": near_dead,
         "ablation": ablation,
+        "ablation_noise": noise,
         "top_examples": top_examples(hidden).tolist(),
         "silent_examples": silent_examples(hidden, labels, preferred_digit),
+        # over live units only: dead units tie at selectivity 0 and importance 0 and would pull rho around
         "selectivity_vs_ablation": {
-            kind: None if signed else rank_correlation(selectivity, np.array(ablation[kind]["importance"]), seed=seed)
+            kind: None if signed else rank_correlation(selectivity[live], importance[kind][live], seed=seed)
             for kind in ABLATIONS
         },
         "preferred_digit_drop": preferred_drop.tolist(),
-        "selectivity_vs_preferred_drop": None if signed else rank_correlation(selectivity, preferred_drop, seed=seed),
+        "selectivity_vs_preferred_drop": (
+            None if signed else rank_correlation(selectivity[live], preferred_drop[live], seed=seed)
+        ),
         "claim": claim_summary(share, preferred, threshold),
+        "specificity": specificity(dominant_units(share, threshold), hidden.shape[1], seed=seed),
+        "standardised_specificity": specificity(
+            dominant_units(standardised_share, threshold), hidden.shape[1], seed=seed
+        ),
     }

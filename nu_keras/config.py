@@ -84,7 +84,11 @@ class RunConfig:
     # random rotated bases of the same layer on every symmetry-invariant measure ...
     privileged_percentile: float = 0.95
     privileged_seed_fraction: float = 0.8  # ... in at least this share of the seeds (width 10)
-    rotation_null_samples: int = 200  # random rotations per seed in that null distribution
+    rotation_null_samples: int = 1000  # random rotations per seed in that null distribution
+    # The third claim, "different classes have different dominant units": at least this many of ten classes
+    # have a dominant unit that dominates no other class ...
+    specificity_min_classes: int = 8
+    specificity_seed_fraction: float = 0.8  # ... in at least this share of the seeds (width 10)
     # --- what is analysed, on which data ---
     # A named data set (mnist, fashion-mnist); None means MNIST, or the user's own data when `data` is set
     dataset: str | None = None

@@ -342,7 +342,7 @@ def digit_rows(metrics: dict, charts: list[dict], classes: list[dict]) -> list[d
                 "standardised_dominant": metrics["standardised_dominant_unit"][d],
                 "best_share": metrics["claim"]["best_share"][d],
                 "best_share_unit": metrics["claim"]["best_share_unit"][d],
-                "standardised_best_share": max(metrics["standardised_win_share"][d]),
+                "standardised_matched_share": max(metrics["standardised_win_share"][d]),
                 "mean": means,
                 "ranking": ranking,
                 "needed": {

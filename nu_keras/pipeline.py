@@ -63,7 +63,16 @@ METRICS_KEYS = (
     "data_sha256",
     "timings",
 )
-SWEEP_KEYS = ("seeds", "widths", "recipe", "thresholds", "verdict", "privileged_verdict", "provenance")
+SWEEP_KEYS = (
+    "seeds",
+    "widths",
+    "recipe",
+    "thresholds",
+    "verdict",
+    "specificity_verdict",
+    "privileged_verdict",
+    "provenance",
+)
 
 
 @dataclass(frozen=True)
@@ -488,6 +497,7 @@ def _files(cfg: RunConfig, *names: str) -> dict[str, str | None]:
 def _thresholds(cfg: RunConfig) -> dict:
     names = ("dominance_threshold", "claim_min_digits", "claim_seed_fraction")
     names += ("privileged_percentile", "privileged_seed_fraction", "rotation_null_samples")
+    names += ("specificity_min_classes", "specificity_seed_fraction")
     return {name: getattr(cfg, name) for name in names}
 
 

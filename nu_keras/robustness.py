@@ -9,7 +9,7 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
-from nu_keras import analysis
+from nu_keras import analysis, inference
 
 MI_BINS = 16
 
@@ -22,7 +22,7 @@ def model_summary(
     The paper's raw measures (selectivity index, dominance of the raw activations) need non-negative
     rates, so a `signed` layer (rotated units) gets None for them; the symmetry-invariant measures
     (standardised dominance, eta², d') and the mutual information need no shift and are computed for all;
-    their network-level means leave dead units out (see `live_units`).
+    their network-level means leave dead units out (see `analysis.live_units`).
     """
     mean = analysis.per_digit_mean(hidden, labels)
     predictions = analysis.output_logits(hidden, w2, b2).argmax(axis=1)
@@ -33,8 +33,9 @@ def model_summary(
         ).tolist()
         for kind in analysis.ABLATIONS
     }
-    dominance = None if signed else analysis.dominance_matrix(hidden, labels).max(axis=1) > threshold
-    invariant = analysis.invariant_measures(live_units(hidden), labels, threshold)
+    share = analysis.dominance_share(hidden, labels)
+    dominance = None if signed else share.max(axis=1) > threshold
+    invariant = analysis.invariant_measures(analysis.live_units(hidden), labels, threshold)
     dead, near_dead = analysis.dead_and_near_dead(analysis.dead_fraction(hidden))
     return {
         "test_accuracy": float(np.mean(predictions == labels)),
@@ -45,7 +46,7 @@ def model_summary(
         "digits_with_dominant_unit": None if signed else int(dominance.sum()),
         "digit_has_dominant_unit": None if signed else dominance.tolist(),
         "standardised_dominant_digits": int(invariant["standardised_dominant_digits"]),
-        "standardised_best_share": float(invariant["standardised_best_share"]),
+        "standardised_matched_share": float(invariant["standardised_matched_share"]),
         "eta_squared": analysis.eta_squared(hidden, labels).tolist(),
         "d_prime": analysis.d_prime(hidden, labels).tolist(),
         "mean_eta_squared": float(invariant["eta_squared"]),
@@ -53,61 +54,81 @@ def model_summary(
         "ablation_importance": importance,
         "mutual_information": mutual_information_excess(hidden, labels).tolist(),
         "profiles": mean.tolist(),
+        "live_units": np.flatnonzero(analysis.live_mask(hidden)).tolist(),
+        "specificity": analysis.specificity(analysis.dominant_units(share, threshold), hidden.shape[1]),
     }
 
 
-def live_units(hidden: np.ndarray) -> np.ndarray:
-    """(N, W') the units that are not zero on every image (all units if every one is dead).
-
-    A dead unit carries nothing; left in, it would count as a zero in a mean over units, and a rotation
-    would only spread its zero over the live units, so comparisons of bases leave it out.
-    """
-    alive = analysis.dead_fraction(hidden) < 1.0
-    return hidden[:, alive] if alive.any() else hidden
-
-
-NULL_MEASURES = ("standardised_best_share", "eta_squared", "d_prime")  # continuous, so percentiles rarely tie
+NULL_MEASURES = ("standardised_matched_share", "eta_squared", "d_prime")  # continuous, so percentiles rarely tie
 
 
 def rotation_null(
     hidden: np.ndarray, labels: np.ndarray, count: int, seed: int, chunk: int = 50
 ) -> dict[str, np.ndarray]:
-    """(count,) values of each invariant measure for the same hidden layer in `count` random rotated bases.
+    """(count,) values of each invariant measure for the same layer in `count` random rotated bases.
 
     Every rotation gives the same predictions (h R Rᵀ W2 = h W2), so this is the distribution of a
-    measure over bases that the network's function cannot tell apart from its own neurons. The measures
-    are invariant to each unit's shift and scale, so they are computed on z-scores, with the standardising
-    folded into the rotation: z = (h - mean) S, S = R / sd, sd² = diag(Rᵀ C R) for the covariance C of h.
-    z is linear in h, so eta² and d' come from the per-digit moments of h alone (`analysis.mapped_moments`);
-    only the win share needs every image's z, built `chunk` rotations at a time. All in float64.
+    measure over bases that the network's function cannot tell apart from its own neurons. The layer is
+    first divided by each unit's spread (`analysis.spread_scaled`), so rescaling a unit -- the same function
+    -- cannot move the null; each rotated unit is then divided by its own spread, as the neurons are:
+    z = s S, S = R / sd, sd² = diag(Rᵀ C R) for the covariance C of s. z is linear in s, so eta² and d'
+    come from the per-class moments of s alone (`analysis.mapped_moments`); only the dominance share needs
+    every image's z, built `chunk` rotations at a time. Pass live units only. All in float64.
     """
+    scaled = analysis.spread_scaled(hidden)  # (N, W)
     rotations = random_rotations(hidden.shape[1], count, seed)  # (K, W, W)
-    centred = np.asarray(hidden, dtype=np.float64) - hidden.mean(axis=0, dtype=np.float64)
-    scaled = rotations / rotation_sd(centred, rotations)[:, None, :]  # (K, W, W)
-    moments = analysis.mapped_moments(analysis.class_moments(centred, labels), scaled)
+    maps = rotations / rotation_sd(scaled, rotations)[:, None, :]  # (K, W, W)
+    moments = analysis.mapped_moments(analysis.class_moments(scaled, labels), maps)
+    silent = np.all(np.asarray(hidden) == 0, axis=1)  # no unit wins an image on which every unit is zero
     return {
-        "standardised_best_share": rotated_best_share(centred, labels, scaled, chunk),
+        "standardised_matched_share": rotated_matched_share(scaled, labels, maps, silent, chunk),
         "eta_squared": analysis.eta_squared_from_moments(*moments).mean(axis=-1),
         "d_prime": analysis.d_prime_from_moments(*moments).mean(axis=-1),
     }
 
 
-def rotation_sd(centred: np.ndarray, rotations: np.ndarray) -> np.ndarray:
+def rotation_sd(scaled: np.ndarray, rotations: np.ndarray) -> np.ndarray:
     """(K, W) sd of each rotated unit, sqrt(diag(Rᵀ C R)); 1 where a rotated unit is constant (z = 0 there)."""
+    centred = scaled - scaled.mean(axis=0)
     covariance = centred.T @ centred / len(centred)
-    sd = np.sqrt(np.einsum("kij,il,klj->kj", rotations, covariance, rotations))
+    sd = np.sqrt(np.maximum(np.einsum("kij,il,klj->kj", rotations, covariance, rotations), 0))
     return np.where(sd > 0, sd, 1.0)
 
 
-def rotated_best_share(centred: np.ndarray, labels: np.ndarray, maps: np.ndarray, chunk: int) -> np.ndarray:
-    """(K,) mean over digits of the best unit's win share in each basis `centred @ maps[k]`."""
-    images = np.ascontiguousarray(centred.T)  # (W, N): unit-major, so each unit is one contiguous row
+def rotated_matched_share(
+    scaled: np.ndarray, labels: np.ndarray, maps: np.ndarray, silent: np.ndarray, chunk: int
+) -> np.ndarray:
+    """(K,) `analysis.matched_share` of the dominance table in each basis `scaled @ maps[k]`; images on
+    which every unit is silent have no winner, as in the neurons' own table."""
+    images = np.ascontiguousarray(scaled.T)  # (W, N): unit-major, so each unit is one contiguous row
+    units = scaled.shape[1]
     parts = []
     for i in range(0, len(maps), chunk):
-        z = np.swapaxes(maps[i : i + chunk], -1, -2) @ images  # (chunk, W, N) z-scores, unit-major
-        winners = analysis.largest_unit(z)  # (chunk, N)
-        parts.append(analysis.win_table(winners, labels, z.shape[-2]).max(axis=-1).mean(axis=-1))
+        z = np.swapaxes(maps[i : i + chunk], -1, -2) @ images  # (chunk, W, N), unit-major
+        winners = np.where(silent, units, analysis.largest_unit(z))  # (chunk, N); `units` means none
+        tables = analysis.win_table(winners, labels, units + 1)[..., :units]  # (chunk, C, W)
+        parts.append(np.array([analysis.matched_share(table) for table in tables]))
     return np.concatenate(parts)
+
+
+def place_in_rotation_null(hidden: np.ndarray, labels: np.ndarray, threshold: float, count: int, seed: int) -> dict:
+    """The neurons' invariant measures against `count` random rotations of the same layer, each with its
+    place (`inference.null_place`: percentile, its Monte Carlo interval, above / within / below).
+
+    Dead units are left out of both sides (`analysis.live_units`); it needs no retraining, so a user's
+    model gets it too.
+    """
+    live = analysis.live_units(hidden)
+    trained = analysis.invariant_measures(live, labels, threshold)
+    null = rotation_null(live, labels, count, seed=seed)
+    places = {key: inference.null_place(float(trained[key]), null[key]) for key in NULL_MEASURES}
+    return {
+        "units": int(live.shape[1]),
+        "trained": {key: float(trained[key]) for key in NULL_MEASURES},
+        "values": {key: values.tolist() for key, values in null.items()},
+        "percentile": {key: place["percentile"] for key, place in places.items()},
+        "place": places,
+    }
 
 
 def percentile_within(value: float, null: np.ndarray) -> float:
@@ -117,17 +138,20 @@ def percentile_within(value: float, null: np.ndarray) -> float:
 
 
 def match_units(reference: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pair each unit of `other` with one of `reference` by their per-digit profiles (10, W each).
+    """Pair each unit of `other` with one of `reference` by their per-class profiles ((C, Wa) and (C, Wb)).
 
-    Hungarian assignment maximising the summed Pearson correlation of the profiles. Returns
-    `order` (W,) with other[:, order[i]] matched to reference[:, i], and the matched correlations.
-    Units with a constant profile (dead units) correlate 0 with everything.
+    Hungarian assignment maximising the summed Pearson correlation of the profiles. Returns `order` (Wa,)
+    with other[:, order[i]] matched to reference[:, i] (-1 where `other` has fewer units, e.g. a control
+    that rotates only the live ones) and the matched correlations (0 where unmatched). Units with a
+    constant profile (dead units) correlate 0 with everything.
     """
     corr = profile_correlation(reference, other)
     rows, cols = linear_sum_assignment(-corr)
-    order = np.empty(reference.shape[1], dtype=int)
+    order = np.full(reference.shape[1], -1, dtype=int)
     order[rows] = cols
-    return order, corr[rows, cols]
+    matched = np.zeros(reference.shape[1])
+    matched[rows] = corr[rows, cols]
+    return order, matched
 
 
 def profile_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -212,35 +236,18 @@ def interval(values, confidence: float = analysis.CONFIDENCE) -> dict:
     }
 
 
-def clopper_pearson(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Exact (Clopper-Pearson) interval of a binomial proportion: beta quantiles, never outside [0, 1]."""
-    alpha = 1 - confidence
-    low = stats.beta.ppf(alpha / 2, successes, trials - successes + 1) if successes > 0 else 0.0
-    high = stats.beta.ppf(1 - alpha / 2, successes + 1, trials - successes) if successes < trials else 1.0
-    return float(low), float(high)
-
-
-def _pass_rate(passing: list[bool]) -> dict:
-    low, high = clopper_pearson(int(sum(passing)), len(passing))
-    return {
-        "seeds_passing": int(sum(passing)),
-        "seeds": len(passing),
-        "fraction_passing": float(np.mean(passing)),
-        "interval_low": low,
-        "interval_high": high,
-    }
-
-
 def verdict(digits_with_dominant: list[int], min_digits: int, min_seed_fraction: float) -> dict:
-    """The claim, as fixed before the run: at least `min_digits` digits have a dominant unit in at
-    least `min_seed_fraction` of the seeds. The pass rate carries a 95 % Clopper-Pearson interval."""
-    rate = _pass_rate([count >= min_digits for count in digits_with_dominant])
-    return {
-        "min_digits": min_digits,
-        "min_seed_fraction": min_seed_fraction,
-        **rate,
-        "holds": rate["fraction_passing"] >= min_seed_fraction,
-    }
+    """The paper's claim, as fixed before the run: at least `min_digits` classes have a dominant unit in
+    at least `min_seed_fraction` of the seeds; three-valued on the pass rate's Clopper-Pearson interval."""
+    rate = inference.pass_rate([count >= min_digits for count in digits_with_dominant], min_seed_fraction)
+    return {"min_digits": min_digits, "min_seed_fraction": min_seed_fraction, **rate}
+
+
+def specificity_verdict(own_counts: list[int], min_classes: int, min_seed_fraction: float) -> dict:
+    """The third claim, fixed before the run: different classes have different dominant units -- at least
+    `min_classes` classes have a dominant unit of their own in at least `min_seed_fraction` of the seeds."""
+    rate = inference.pass_rate([count >= min_classes for count in own_counts], min_seed_fraction)
+    return {"min_classes": min_classes, "min_seed_fraction": min_seed_fraction, **rate}
 
 
 def privileged_verdict(percentiles: list[dict[str, float]], min_percentile: float, min_seed_fraction: float) -> dict:
@@ -248,13 +255,8 @@ def privileged_verdict(percentiles: list[dict[str, float]], min_percentile: floa
     `min_seed_fraction` of the seeds, the trained neurons lie above `min_percentile` of the rotation null
     on every invariant measure."""
     passing = [all(p[key] > min_percentile for key in NULL_MEASURES) for p in percentiles]
-    rate = _pass_rate(passing)
-    return {
-        "min_percentile": min_percentile,
-        "min_seed_fraction": min_seed_fraction,
-        **rate,
-        "holds": rate["fraction_passing"] >= min_seed_fraction,
-    }
+    rate = inference.pass_rate(passing, min_seed_fraction)
+    return {"min_percentile": min_percentile, "min_seed_fraction": min_seed_fraction, **rate}
 
 
 def shuffled_profiles(profiles: np.ndarray, seed: int) -> np.ndarray:

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from nu_keras import analysis, robustness
+from nu_keras import analysis, inference, robustness
 from nu_keras import model as mdl
 from nu_keras.config import RunConfig
 from nu_keras.data import Dataset
@@ -49,6 +49,7 @@ def run_sweep(data: Dataset, cfg: RunConfig, fitted: dict | None = None) -> dict
     paper_width = widths.get(str(cfg.hidden_units))
     models = paper_width["models"] if paper_width else []
     counts = [m["trained"]["digits_with_dominant_unit"] for m in models]
+    own = [len(m["trained"]["specificity"]["classes_with_own_unit"]) for m in models]
     percentiles = [m["null"]["percentile"] for m in models]
     return {
         "seeds": seeds,
@@ -60,9 +61,16 @@ def run_sweep(data: Dataset, cfg: RunConfig, fitted: dict | None = None) -> dict
             "min_seed_fraction": cfg.claim_seed_fraction,
             "privileged_percentile": cfg.privileged_percentile,
             "privileged_seed_fraction": cfg.privileged_seed_fraction,
+            "specific_classes": cfg.specificity_min_classes,
+            "specificity_seed_fraction": cfg.specificity_seed_fraction,
             "rotations": cfg.rotation_null_samples,
         },
         "verdict": robustness.verdict(counts, cfg.claim_min_digits, cfg.claim_seed_fraction) if counts else None,
+        "specificity_verdict": (
+            robustness.specificity_verdict(own, cfg.specificity_min_classes, cfg.specificity_seed_fraction)
+            if own
+            else None
+        ),
         "privileged_verdict": (
             robustness.privileged_verdict(percentiles, cfg.privileged_percentile, cfg.privileged_seed_fraction)
             if percentiles
@@ -136,14 +144,22 @@ def width_entry(blocks: list[dict]) -> dict:
 
 def measure_seed(x: np.ndarray, labels: np.ndarray, trained: dict, initial: dict, seed: int, cfg: RunConfig) -> dict:
     """The trained branch, its untrained initialisation and a rotated basis, measured alike; the trained
-    layer's place in the rotation null; and its selectivity-importance rank correlations."""
+    layer's place in the rotation null; and its selectivity-importance rank correlations.
+
+    Dead units are left out of every control: the rotated basis rotates the live units only, each divided
+    by its spread first (the same function: h D⁻¹ R Rᵀ D W2 = h W2), as the rotation null does.
+    """
     threshold = cfg.dominance_threshold
     hidden = analysis.forward_hidden(x, trained)
     w2, b2 = trained["output_kernel"], trained["output_bias"]
-    rotation = robustness.random_rotation(cfg.hidden_units, seed)
-    rotated, rotated_w2 = robustness.rotate(hidden, w2, rotation)
+    live = analysis.live_mask(hidden)
+    spread = hidden[:, live].std(axis=0)
+    spread = np.where(spread > 0, spread, 1.0)
+    rotation = robustness.random_rotation(int(live.sum()), seed)
+    rotated, rotated_w2 = robustness.rotate(hidden[:, live] / spread, w2[live] * spread[:, None], rotation)
     untrained_hidden = analysis.forward_hidden(x, initial)
     summary = robustness.model_summary(hidden, labels, w2, b2, threshold)
+    units = np.flatnonzero(live)
     return {
         "seed": seed,
         "trained": summary,
@@ -151,29 +167,15 @@ def measure_seed(x: np.ndarray, labels: np.ndarray, trained: dict, initial: dict
             untrained_hidden, labels, initial["output_kernel"], initial["output_bias"], threshold
         ),
         "rotated": robustness.model_summary(rotated, labels, rotated_w2, b2, threshold, signed=True),
-        "null": place_in_rotation_null(hidden, labels, cfg, seed),
+        "null": robustness.place_in_rotation_null(hidden, labels, threshold, cfg.rotation_null_samples, seed + 1),
         "selectivity_vs_ablation": {
             kind: analysis.rank_correlation(
-                np.array(summary["selectivity"]), np.array(summary["ablation_importance"][kind]), seed=seed
+                np.array(summary["selectivity"])[units],
+                np.array(summary["ablation_importance"][kind])[units],
+                seed=seed,
             )
             for kind in analysis.ABLATIONS
         },
-    }
-
-
-def place_in_rotation_null(hidden: np.ndarray, labels: np.ndarray, cfg: RunConfig, seed: int) -> dict:
-    """The trained neurons' invariant measures against random rotations of the same layer.
-
-    Dead units are left out of both sides (see `robustness.live_units`).
-    """
-    live = robustness.live_units(hidden)
-    trained = analysis.invariant_measures(live, labels, cfg.dominance_threshold)
-    null = robustness.rotation_null(live, labels, cfg.rotation_null_samples, seed=seed + 1)
-    return {
-        "units": int(live.shape[1]),
-        "trained": {key: float(trained[key]) for key in robustness.NULL_MEASURES},
-        "values": {key: values.tolist() for key, values in null.items()},
-        "percentile": {key: robustness.percentile_within(float(trained[key]), null[key]) for key in null},
     }
 
 
@@ -186,56 +188,82 @@ def add_matching(models: list[dict]) -> None:
     for kind in MATCH_KINDS:
         source = "trained" if kind == "shuffled" else kind
         reference = np.array(models[0][source]["profiles"])
+        reference_live = set(models[0][source]["live_units"])
         for entry in models:
             profiles = np.array(entry[source]["profiles"])
             if kind == "shuffled":
                 profiles = robustness.shuffled_profiles(profiles, seed=entry["seed"])
             order, corr = robustness.match_units(reference, profiles)
-            entry.setdefault("matching", {})[kind] = {"order": order.tolist(), "correlation": corr.tolist()}
+            live = [i in reference_live and int(u) in entry[source]["live_units"] for i, u in enumerate(order)]
+            # (a unit left unmatched, order -1, is never in live_units)
+            entry.setdefault("matching", {})[kind] = {
+                "order": order.tolist(),
+                "correlation": corr.tolist(),
+                "live": live,  # both units of the pair are live: only these enter the means
+            }
     for entry in models:
         entry["matched_order"] = entry["matching"]["trained"]["order"]
         entry["matched_correlation"] = entry["matching"]["trained"]["correlation"]
 
 
 def summarise(models: list[dict]) -> dict:
-    """Intervals over seeds for every measure the Robustness page shows."""
+    """Intervals over seeds for every measure the Robustness page shows; every mean or pooled statistic
+    over units takes the live units only (`analysis.live_units`)."""
+
+    def live(entry: dict, kind: str, key: str) -> list[float]:
+        values = entry[kind][key] or []
+        return [values[u] for u in entry[kind]["live_units"]] if values else []
 
     def pooled(kind: str, key: str) -> list[float]:
-        return [v for m in models for v in (m[kind][key] or [])]
+        return [v for m in models for v in live(m, kind, key)]
 
-    def over_seeds(kind: str, key: str, reduce=np.mean) -> dict | None:
+    def over_seeds(kind: str, key: str) -> dict | None:
+        if models[0][kind][key] is None:
+            return None
+        return robustness.interval([float(np.mean(live(m, kind, key) or [0.0])) for m in models])
+
+    def count_over_seeds(kind: str, key: str) -> dict | None:
         values = [m[kind][key] for m in models]
-        return None if values[0] is None else robustness.interval([reduce(v) for v in values])
+        return None if values[0] is None else robustness.interval([float(v) for v in values])
 
     others = models[1:] or models
     kinds = ("trained", "untrained", "rotated")
     dedicated = np.sum([m["trained"]["digit_has_dominant_unit"] for m in models], axis=0)
-    selectivity = np.array(pooled("trained", "selectivity"))
+    groups = np.array([m["seed"] for m in models for _ in m["trained"]["live_units"]])
     return {
         "accuracy": robustness.interval([m["trained"]["test_accuracy"] for m in models]),
-        "digits_with_dominant_unit": {kind: over_seeds(kind, "digits_with_dominant_unit", float) for kind in kinds},
+        "digits_with_dominant_unit": {kind: count_over_seeds(kind, "digits_with_dominant_unit") for kind in kinds},
         "standardised_dominant_digits": {
-            kind: over_seeds(kind, "standardised_dominant_digits", float) for kind in kinds
+            kind: count_over_seeds(kind, "standardised_dominant_digits") for kind in kinds
         },
-        "mean_eta_squared": {kind: over_seeds(kind, "mean_eta_squared", float) for kind in kinds},
-        "mean_d_prime": {kind: over_seeds(kind, "mean_d_prime", float) for kind in kinds},
+        "classes_with_own_unit": {
+            kind: robustness.interval([len(m[kind]["specificity"]["classes_with_own_unit"]) for m in models])
+            for kind in kinds
+        },
+        "distinct_dominant_units": {
+            kind: robustness.interval([m[kind]["specificity"]["distinct_dominant_units"] for m in models])
+            for kind in kinds
+        },
+        "mean_eta_squared": {kind: count_over_seeds(kind, "mean_eta_squared") for kind in kinds},
+        "mean_d_prime": {kind: count_over_seeds(kind, "mean_d_prime") for kind in kinds},
         "selectivity": {kind: pooled(kind, "selectivity") for kind in kinds},
         "mean_selectivity": {kind: over_seeds(kind, "selectivity") for kind in kinds},
         "mean_mutual_information": {kind: over_seeds(kind, "mutual_information") for kind in kinds},
         "dead_fraction": robustness.interval([np.mean(m["trained"]["dead_fraction"]) for m in models]),
         "dead_units": [len(m["trained"]["dead_units"]) for m in models],
         "near_dead_units": [len(m["trained"]["near_dead_units"]) for m in models],
-        "matched_correlation": robustness.interval([np.mean(m["matched_correlation"]) for m in others]),
-        "matching": {
-            kind: robustness.interval([np.mean(m["matching"][kind]["correlation"]) for m in others])
-            for kind in MATCH_KINDS
-        },
+        "matched_correlation": robustness.interval([live_match_mean(m, "trained") for m in others]),
+        "matching": {kind: robustness.interval([live_match_mean(m, kind) for m in others]) for kind in MATCH_KINDS},
         "null_percentile": {
             key: robustness.interval([m["null"]["percentile"][key] for m in models]) for key in robustness.NULL_MEASURES
         },
+        # units of one network share its training run: the permutation shuffles within each seed only
         "selectivity_vs_ablation_pooled": {
-            kind: analysis.rank_correlation(
-                selectivity, np.array(pooled_importance(models, kind)), seed=models[0]["seed"]
+            kind: inference.within_group_rank_correlation(
+                np.array(pooled("trained", "selectivity")),
+                np.array([v for m in models for v in live_importance(m, kind)]),
+                groups,
+                seed=models[0]["seed"],
             )
             for kind in analysis.ABLATIONS
         },
@@ -243,5 +271,14 @@ def summarise(models: list[dict]) -> dict:
     }
 
 
-def pooled_importance(models: list[dict], kind: str) -> list[float]:
-    return [v for m in models for v in m["trained"]["ablation_importance"][kind]]
+def live_importance(entry: dict, kind: str) -> list[float]:
+    importance = entry["trained"]["ablation_importance"][kind]
+    return [importance[u] for u in entry["trained"]["live_units"]]
+
+
+def live_match_mean(entry: dict, kind: str) -> float:
+    """Mean matched correlation over the pairs whose two units are both live (a dead unit's constant
+    profile correlates 0 with everything and would only pull the mean down)."""
+    pairs = entry["matching"][kind]
+    kept = [c for c, live in zip(pairs["correlation"], pairs["live"], strict=True) if live]
+    return float(np.mean(kept)) if kept else 0.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from conftest import MNIST_DESCRIPTION, paper_subject, synthetic_metrics, synthetic_run
 
-from nu_keras import charts
+from nu_keras import analysis, charts
 from nu_keras.config import RunConfig
 
 FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -141,7 +141,7 @@ def user_metrics(
         "d_prime": rng.uniform(0, 3, size=units).tolist(),
         "invariant": {
             "standardised_dominant_digits": 2.0,
-            "standardised_best_share": 0.4,
+            "standardised_matched_share": 0.4,
             "eta_squared": 0.3,
             "d_prime": 1.1,
         },
@@ -160,6 +160,7 @@ def user_metrics(
         "preferred_digit_drop": drop[np.arange(units), preferred_class].tolist(),
         "selectivity_vs_preferred_drop": None if signed else _rho(rng, units),
         "claim": _claim(share, preferred, units),
+        "specificity": analysis.specificity(analysis.dominant_units(np.array(share), 0.5), units),
         "config": RunConfig().to_json()
         | {"dataset": "user", "model": HOSTILE_MODEL, "layer": subject["layer"], "pixels": "raw"},
         "versions": {"python": "3.11", "keras": "3.x", "tensorflow": "2.x", "numpy": "2.x"},

@@ -227,10 +227,10 @@ def test_largest_unit_is_the_argmax_over_units_and_the_first_of_tied_units():
     )
 
 
-def test_standardised_units_have_mean_zero_and_unit_spread_and_dead_units_stay_zero():
-    z = analysis.standardise(PAIRS)
-    np.testing.assert_allclose(z[:, :3].mean(axis=0), 0, atol=1e-12)
+def test_spread_scaled_units_have_unit_spread_keep_their_zero_and_dead_units_stay_zero():
+    z = analysis.spread_scaled(PAIRS)
     np.testing.assert_allclose(z[:, :3].std(axis=0), 1)
+    np.testing.assert_array_equal(z[:, :3] == 0, PAIRS[:, :3] == 0)  # not centred: a silent unit stays silent
     np.testing.assert_array_equal(z[:, 3], 0)
 
 

@@ -5,7 +5,7 @@ import pytest
 from conftest import random_images, synthetic_metrics, synthetic_run
 from scipy import stats
 
-from nu_keras import analysis, pages, robustness
+from nu_keras import analysis, inference, pages, robustness
 from nu_keras.charts import chart_names
 from nu_keras.config import RunConfig
 from nu_keras.data import Dataset
@@ -38,15 +38,16 @@ def test_rotation_leaves_every_prediction_unchanged():
     assert not np.allclose(rotated, hidden)
 
 
-def test_rotation_null_equals_rotating_standardising_and_measuring_each_basis():
+def test_rotation_null_equals_rescaling_rotating_rescaling_and_measuring_each_basis():
     rng = np.random.default_rng(4)
     labels = np.repeat(np.arange(10), 60)
     prototypes = rng.normal(size=(10, 6)) * np.array([3.0, 2.0, 1.0, 0.5, 0.2, 0.0])  # units from sharp to blind
     hidden = np.maximum(prototypes[labels] + rng.normal(size=(len(labels), 6)), 0.0).astype(np.float32)
     null = robustness.rotation_null(hidden, labels, count=23, seed=7, chunk=5)  # a last chunk of 3
     for k, rotation in enumerate(robustness.random_rotations(6, 23, seed=7)):
-        z = analysis.standardise(hidden.astype(np.float64) @ rotation)
-        assert null["standardised_best_share"][k] == pytest.approx(analysis.win_share(z, labels).max(axis=-1).mean())
+        z = analysis.spread_scaled(analysis.spread_scaled(hidden) @ rotation)
+        best = analysis.matched_share(analysis.dominance_matrix(z, labels))
+        assert null["standardised_matched_share"][k] == pytest.approx(best)
         assert null["eta_squared"][k] == pytest.approx(analysis.eta_squared(z, labels).mean(), rel=1e-5)
         assert null["d_prime"][k] == pytest.approx(analysis.d_prime(z, labels).mean(), rel=1e-5)
 
@@ -79,33 +80,38 @@ def test_interval_is_a_t_interval_of_the_mean():
     assert robustness.interval([5.0])["low"] == 5.0
 
 
-def test_verdict_applies_the_thresholds_fixed_in_advance():
-    assert robustness.verdict([9, 8, 8, 8, 7], 8, 0.8)["holds"] is True
+def test_verdict_applies_the_thresholds_fixed_in_advance_and_can_say_not_settled():
+    # 4 of 5 seeds pass: 80 % on the point, but the interval (28 %-99 %) holds both sides of 80 %
+    assert robustness.verdict([9, 8, 8, 8, 7], 8, 0.8)["verdict"] == "not settled"
     result = robustness.verdict([9, 8, 7, 7, 5], 8, 0.8)
-    assert result["holds"] is False and result["seeds_passing"] == 2 and result["fraction_passing"] == 0.4
-    assert (result["interval_low"], result["interval_high"]) == robustness.clopper_pearson(2, 5)
+    assert result["verdict"] == "not settled" and result["seeds_passing"] == 2 and result["fraction_passing"] == 0.4
+    assert (result["interval_low"], result["interval_high"]) == inference.clopper_pearson(2, 5)
+    assert robustness.verdict([5] * 10, 8, 0.8)["verdict"] == "does not hold"  # 0 of 10: at most 31 %
+    assert robustness.verdict([9] * 20, 8, 0.8)["verdict"] == "holds"  # 20 of 20: at least 83 %
+    assert robustness.verdict([9] * 10, 8, 0.8)["seeds_to_settle"] == 17
 
 
 @pytest.mark.parametrize("k, n", [(0, 5), (2, 5), (5, 5), (1, 10), (37, 50)])
 def test_clopper_pearson_matches_scipys_exact_binomial_interval(k, n):
     reference = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
-    low, high = robustness.clopper_pearson(k, n)
+    low, high = inference.clopper_pearson(k, n)
     assert low == pytest.approx(reference.low, abs=1e-9) and high == pytest.approx(reference.high, abs=1e-9)
 
 
 def test_clopper_pearson_known_values():
     # 0 of n: the upper limit solves (1 - p)^n = 0.025; 2 of 5 is the textbook 0.0527-0.8534
-    assert robustness.clopper_pearson(0, 5) == (0.0, pytest.approx(1 - 0.025 ** (1 / 5)))
-    low, high = robustness.clopper_pearson(2, 5)
+    assert inference.clopper_pearson(0, 5) == (0.0, pytest.approx(1 - 0.025 ** (1 / 5)))
+    low, high = inference.clopper_pearson(2, 5)
     assert low == pytest.approx(0.0527, abs=1e-4) and high == pytest.approx(0.8534, abs=1e-4)
 
 
 def test_privileged_verdict_needs_every_measure_above_the_percentile():
-    above = {"standardised_best_share": 0.99, "eta_squared": 0.97, "d_prime": 1.0}
+    above = {"standardised_matched_share": 0.99, "eta_squared": 0.97, "d_prime": 1.0}
     one_low = {**above, "eta_squared": 0.6}
-    result = robustness.privileged_verdict([above, above, above, above, one_low], 0.95, 0.8)
-    assert result["seeds_passing"] == 4 and result["holds"] is True
-    assert robustness.privileged_verdict([above, one_low], 0.95, 0.8)["holds"] is False
+    result = robustness.privileged_verdict([above] * 20, 0.95, 0.8)
+    assert result["seeds_passing"] == 20 and result["verdict"] == "holds"  # 20 of 20: at least 83 %
+    assert robustness.privileged_verdict([above] * 20 + [one_low], 0.95, 0.8)["verdict"] == "not settled"
+    assert robustness.privileged_verdict([one_low] * 10, 0.95, 0.8)["verdict"] == "does not hold"
 
 
 def test_shuffled_profiles_keep_each_units_values_and_lose_the_digit_order():
@@ -170,13 +176,16 @@ def tiny_sweep():
 
 
 def test_sweep_on_a_tiny_dataset_holds_every_per_seed_and_control_number(tiny_sweep):
-    sweep, _ = tiny_sweep
+    sweep, cfg = tiny_sweep
     assert sweep["seeds"] == [0, 1] and list(sweep["widths"]) == ["5", "10"]
     for width, entry in sweep["widths"].items():
         assert len(entry["models"]) == 2
         for model in entry["models"]:
-            for kind in ("trained", "untrained", "rotated"):
+            for kind in ("trained", "untrained"):
                 assert len(model[kind]["eta_squared"]) == int(width)
+            # the rotated control rotates the live units only
+            assert len(model["rotated"]["eta_squared"]) == len(model["trained"]["live_units"])
+            for kind in ("trained", "untrained", "rotated"):
                 assert 0 <= model[kind]["standardised_dominant_digits"] <= 10
             for kind in ("trained", "untrained"):
                 assert len(model[kind]["selectivity"]) == int(width)
@@ -184,7 +193,7 @@ def test_sweep_on_a_tiny_dataset_holds_every_per_seed_and_control_number(tiny_sw
             # rotated units can be negative: the measures that need non-negative rates are not computed
             assert model["rotated"]["selectivity"] is None and model["rotated"]["digits_with_dominant_unit"] is None
             assert model["rotated"]["test_accuracy"] == pytest.approx(model["trained"]["test_accuracy"])
-            assert all(len(v) == 200 for v in model["null"]["values"].values())
+            assert all(len(v) == cfg.rotation_null_samples for v in model["null"]["values"].values())
             assert all(0 <= p <= 1 for p in model["null"]["percentile"].values())
             assert set(model["matching"]) == {"trained", "shuffled", "untrained", "rotated"}
     assert sweep["verdict"]["seeds"] == 2 and sweep["privileged_verdict"]["seeds"] == 2
@@ -203,7 +212,7 @@ def test_sweep_page_prints_the_sweep_numbers(tiny_sweep, tmp_path):
         assert f"| {width} | {pages.pct(accuracy['mean'], 2)} ({pages.pct(accuracy['sd'], 2)})" in text
     verdict = sweep["verdict"]
     assert f"{verdict['seeds_passing']} of {verdict['seeds']} seeds" in text
-    assert ("the claim holds" if verdict["holds"] else "the claim does not hold") in text
+    assert f"the claim {verdict['verdict']}" in text
     assert "Verdict, claim 2: the claim" in text
     assert "## By width" in text  # two widths were swept
     findings = (tmp_path / "findings.md").read_text()

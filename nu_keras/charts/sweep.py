@@ -134,7 +134,7 @@ def sweep_information(path, models, axis):
 
 
 NULL_TITLES = {
-    "standardised_best_share": "standardised dominance (mean best win share)",
+    "standardised_matched_share": "standardised dominance (mean best win share)",
     "eta_squared": "mean η²",
     "d_prime": "mean d′",
 }
