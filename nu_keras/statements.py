@@ -78,9 +78,9 @@ def verdicts_sentence(sweep: dict, noun: str) -> str:
         verdict = sweep.get(key)
         if verdict:
             label = escape_markup(name.format(noun=noun))
-            parts.append(
-                f"{label}: **{escape_markup(verdict['verdict'])}** ({int(verdict['seeds_passing'])} of {int(verdict['seeds'])} seeds pass)"
-            )
+            word = escape_markup(verdict["verdict"])
+            passing, seeds = int(verdict["seeds_passing"]), int(verdict["seeds"])
+            parts.append(f"{label}: **{word}** ({passing} of {seeds} seeds pass)")
     return "; ".join(parts)
 
 
