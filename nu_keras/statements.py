@@ -84,6 +84,30 @@ def verdicts_sentence(sweep: dict, noun: str) -> str:
     return "; ".join(parts)
 
 
+def network_claims_sentence(metrics: dict, nouns: str) -> str:
+    """The three claims judged on this one network by the same thresholds (no interval: one network, one
+    test each); "" where the analyze stage did not judge them."""
+    claims = metrics.get("claims")
+    if not claims:
+        return ""
+    classes = len(metrics["digit_counts"])
+    dominance, specific = claims["dominance"], claims["specificity"]
+    percentile = metrics["config"]["privileged_percentile"]
+    parts = [
+        f"a dominant unit for {int(dominance['classes'])} of {classes} {nouns} (at least "
+        f"{int(dominance['required'])} required): **{_passes(dominance)}**",
+        f"a dominant unit of its own for {int(specific['classes'])} (at least {int(specific['required'])} "
+        f"required): **{_passes(specific)}**",
+        f"a privileged basis (above {pct(percentile, 0)} of the rotations on every measure): "
+        f"**{_passes(claims['privileged'])}**",
+    ]
+    return "Judged on this network alone by the thresholds fixed before the run: " + "; ".join(parts)
+
+
+def _passes(claim: dict) -> str:
+    return inference.HOLDS if claim["passes"] else inference.FAILS
+
+
 def specificity_sentence(specificity: dict | None, nouns: str) -> str:
     if not specificity:
         return ""
@@ -200,7 +224,8 @@ def abstract(context: dict) -> Markup:
             f"{verdicts_sentence(sweep, noun)}."
         )
     else:
-        parts.append("A model trained elsewhere cannot be retrained over seeds, so no claim is judged across seeds.")
+        judged = network_claims_sentence(metrics, nouns)
+        parts.append(_sentence(judged) if judged else "No claim is judged over seeds: this network was not retrained.")
     return Markup(" ".join(parts))
 
 
