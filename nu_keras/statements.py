@@ -113,8 +113,9 @@ def specificity_sentence(specificity: dict | None, nouns: str) -> str:
         return ""
     own = len(specificity["classes_with_own_unit"])
     dominated = specificity["classes_with_dominant_unit"]
+    distinct = specificity["distinct_dominant_units"]
     return (
-        f"{dominated} {nouns} have a dominant unit, from {specificity['distinct_dominant_units']} distinct units; "
+        f"{dominated} {nouns} have a dominant unit, from {distinct} distinct unit{'' if distinct == 1 else 's'}; "
         f"{own} have one of their own (chance: {fixed(specificity['chance_own'], 1)}, {pvalue(specificity['p'])})"
     )
 
@@ -225,7 +226,10 @@ def abstract(context: dict) -> Markup:
         )
     else:
         judged = network_claims_sentence(metrics, nouns)
-        parts.append(_sentence(judged) if judged else "No claim is judged over seeds: this network was not retrained.")
+        if judged:
+            parts.append(_sentence(judged))
+        elif context["subject"]["trained_here"]:
+            parts.append("This run has no seed sweep, so no claim is judged over seeds.")
     return Markup(" ".join(parts))
 
 
