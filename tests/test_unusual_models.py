@@ -116,7 +116,15 @@ def test_the_papers_network_that_diverges_in_training_is_one_line_naming_the_lea
 
 
 def test_training_the_papers_network_at_an_absurd_learning_rate_is_one_line_and_saves_no_model(fake_npz, tmp_path):
-    argv = ["train", "--data", str(fake_npz), "--out", str(tmp_path / "out"), "--epochs", "1"]
+    folders = [
+        "--out",
+        str(tmp_path / "out"),
+        "--pages-dir",
+        str(tmp_path / "pg"),
+        "--site-dir",
+        str(tmp_path / "site"),
+    ]
+    argv = ["train", "--data", str(fake_npz), *folders, "--epochs", "1"]
     assert_one_line_error(
         cli([*argv, "--learning-rate", "1e30"]), "training diverged", "the loss was nan after epoch 1"
     )
