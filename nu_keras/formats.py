@@ -3,6 +3,8 @@ result statements (`statements.py`) both use these."""
 
 from __future__ import annotations
 
+import math
+
 from markupsafe import Markup
 
 from nu_keras.names import shown
@@ -23,6 +25,16 @@ def _signed(text: str) -> str:
 def pp(value: float) -> Markup:
     """An accuracy difference in percentage points: 0.0123 -> '1.2 pp', -0.04 -> '−4.0 pp'."""
     return Markup(f"{_signed(f'{value * 100:.1f}')} pp")
+
+
+def pp_interval(noise: dict) -> Markup:
+    """A drop's 95 % interval in percentage points, with the decimals that give its width two significant
+    digits (one to three): {"low": 0.0012, "high": 0.0031} -> '0.12 to 0.31 pp', {"low": 0.012, ...} -> '1.2 to
+    3.1 pp'; a narrow interval never prints as '0.0 to 0.0'."""
+    low, high = noise["low"], noise["high"]
+    width = (high - low) * 100
+    digits = min(3, max(1, 1 - math.floor(math.log10(width)))) if width > 0 else 1
+    return Markup(f"{_signed(f'{low * 100:.{digits}f}')} to {_signed(f'{high * 100:.{digits}f}')} pp")
 
 
 def fixed(value: float | None, digits: int = 2) -> Markup:

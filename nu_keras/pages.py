@@ -23,7 +23,7 @@ from markupsafe import Markup
 from nu_keras import analysis, artifacts, statements
 from nu_keras.config import PROJECT_ROOT
 from nu_keras.errors import NuKerasError
-from nu_keras.formats import count, escape_markup, fixed, listing, pct, plural, pp, pvalue, untrusted
+from nu_keras.formats import count, escape_markup, fixed, listing, pct, plural, pp, pp_interval, pvalue, untrusted
 from nu_keras.names import shown
 
 PAGES = {  # template -> output path (relative to the pages folder); class and unit pages follow `Layout`
@@ -67,6 +67,7 @@ def environment(template_dir: Path) -> jinja2.Environment:
     filters = {
         "pct": pct,
         "pp": pp,
+        "pp_interval": pp_interval,
         "fixed": fixed,
         "count": count,
         "pvalue": pvalue,
@@ -186,6 +187,7 @@ def neuron_rows(metrics: dict, charts: list[dict], pages: Layout) -> list[dict]:
     classes = len(metrics["mean_activation"])
     zero, mean_ablation = metrics["ablation"]["zero"], metrics["ablation"]["mean"]
     dead, near_dead = set(metrics["dead_units"]), set(metrics["near_dead_units"])
+    noise = metrics.get("ablation_noise")
     dominant_for = _units_by_class(metrics["dominant_unit"])
     preferred_by = _units_by_class(metrics["preferred_unit"])
     most_needed_by = _units_by_class(zero["most_needed_unit"])
@@ -223,6 +225,9 @@ def neuron_rows(metrics: dict, charts: list[dict], pages: Layout) -> list[dict]:
                 "near_dead": n in near_dead,
                 "importance": zero["importance"][n],
                 "mean_importance": mean_ablation["importance"][n],
+                # the paired 95 % interval of each drop (inference.paired_drop); None in records without it
+                "zero_noise": noise["zero"][n] if noise else None,
+                "mean_noise": noise["mean"][n] if noise else None,
                 "cheaper_by_mean": mean_ablation["importance"][n] < zero["importance"][n],
                 "preferred_drop": metrics["preferred_digit_drop"][n],
                 "outgoing": outgoing,
@@ -299,6 +304,12 @@ def digit_rows(metrics: dict, charts: list[dict], classes: list[dict]) -> list[d
 TOP = 10  # how many units the static "top" lists of the units overview name
 
 
+def measurable(rows: list[dict], kind: str) -> list[dict]:
+    """The rows whose drop under `kind` ("zero_noise", "mean_noise") has a measurable effect: its paired
+    interval excludes 0. A drop within the noise is no ranking of importance, so top lists leave it out."""
+    return [r for r in rows if r[kind] is None or r[kind]["measurable"]]
+
+
 def top_units(rows: list[dict], key: str, count: int = TOP) -> list[dict]:
     """The `count` rows with the largest `key`, largest first; rows where it is undefined (None) left out."""
     return sorted((r for r in rows if r[key] is not None), key=lambda r: -r[key])[:count]
@@ -311,7 +322,8 @@ def build_context(metrics: dict, examples: int, charts: dict) -> dict:
     classes = class_rows(metrics, pages)
     neurons = neuron_rows(metrics, charts["units"], pages)
     silent = [] if subject["signed"] else top_units([r for r in neurons if r["dead_fraction"] > 0], "dead_fraction")
-    most_selective, most_important = top_units(neurons, "selectivity", 3), top_units(neurons, "importance", 3)
+    most_selective = top_units(neurons, "selectivity", 3)
+    most_important = top_units(measurable(neurons, "zero_noise"), "importance", 3)
     shared = metrics["claim"]["units_preferred_by_several_digits"]
     widest = max(shared.items(), key=lambda item: len(item[1]), default=(None, []))
     return {
@@ -344,8 +356,8 @@ def build_context(metrics: dict, examples: int, charts: dict) -> dict:
         "top": {
             "selective": top_units(neurons, "selectivity"),
             "eta_squared": top_units(neurons, "eta_squared"),
-            "important": top_units(neurons, "importance"),
-            "mean_important": top_units(neurons, "mean_importance"),
+            "important": top_units(measurable(neurons, "zero_noise"), "importance"),
+            "mean_important": top_units(measurable(neurons, "mean_noise"), "mean_importance"),
             "silent": silent,
         },
         "dead_units": metrics["dead_units"],

@@ -378,7 +378,7 @@ def test_units_overview_sorts_by_every_measure_and_names_the_top_ten(report):
     for header in ("selectivity index", "η²", "silent on", "accuracy lost, zeroed", "accuracy lost, set to its mean"):
         assert header in table.splitlines()[2]
     importance = np.array(metrics["ablation"]["zero"]["importance"])
-    top = text.split("**Most important** (accuracy lost when zeroed): ")[1].split("\n")[0]
+    top = text.split("**Most important** (accuracy lost when zeroed")[1].split("\n")[0]
     listed = [int(n) for n in re.findall(r"\[unit (\d+)\]", top)]
     assert listed == np.argsort(-importance, kind="stable")[:10].tolist()
     for title in ("**Most selective**", "**Most often silent**", "**Most important when set to its mean**"):

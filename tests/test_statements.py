@@ -9,7 +9,7 @@ from conftest import synthetic_metrics
 from test_pages import render, with_paper_fields
 from test_planted import killed, mnist_test, prototype_network  # noqa: F401  (a fixture)
 
-from nu_keras import analysis, inference, robustness, statements
+from nu_keras import analysis, formats, inference, pages, robustness, statements
 from nu_keras.config import RunConfig
 
 
@@ -63,7 +63,9 @@ def planted_metrics(hidden: np.ndarray, labels: np.ndarray, w2: np.ndarray) -> d
     tables = analysis.ablation_table(hidden, w2, b2)
     acts |= {f"ablated_{kind}": table.astype(np.uint8) for kind, table in tables.items()}
     weights = {"hidden_kernel": np.zeros((784, hidden.shape[1])), "hidden_bias": np.zeros(hidden.shape[1])}
-    metrics = with_paper_fields(synthetic_metrics(acts, weights | {"output_kernel": w2, "output_bias": b2}, RunConfig()))
+    metrics = with_paper_fields(
+        synthetic_metrics(acts, weights | {"output_kernel": w2, "output_bias": b2}, RunConfig())
+    )
     metrics["null"] = robustness.place_in_rotation_null(hidden, labels, 0.5, 1000, seed=1)
     return metrics
 
@@ -117,3 +119,23 @@ def test_the_abstract_stays_under_150_words_and_home_under_six_bullets(planted_p
         assert len(abstract.split()) <= 150
         plain = pages["index.md"].split("**In plain words.**", 1)[1].split("\n\n", 2)[1]
         assert 1 <= plain.count("\n- ") + plain.startswith("- ") <= 6
+
+
+def test_an_ablation_interval_is_printed_with_the_decimals_its_width_needs():
+    assert formats.pp_interval({"low": 0.0012, "high": 0.0031}) == "0.12 to 0.31 pp"
+    assert formats.pp_interval({"low": 0.012, "high": 0.031}) == "1.2 to 3.1 pp"
+    assert formats.pp_interval({"low": -0.0002, "high": 0.0001}) == "\u22120.020 to 0.010 pp"
+    assert formats.pp_interval({"low": 0.0, "high": 0.0}) == "0.0 to 0.0 pp"
+
+
+def test_top_importance_lists_hold_only_units_with_a_measurable_effect():
+    intact = np.ones(1000, dtype=bool)
+    flipped = intact.copy()
+    flipped[:40] = False  # 40 of 1000 images lost: measurable
+    one = intact.copy()
+    one[0] = False  # one image lost: within the noise
+    rows = [
+        {"index": 0, "importance": 0.04, "zero_noise": inference.paired_drop(intact, flipped)},
+        {"index": 1, "importance": 0.001, "zero_noise": inference.paired_drop(intact, one)},
+    ]
+    assert [r["index"] for r in pages.measurable(rows, "zero_noise")] == [0]
