@@ -154,3 +154,30 @@ def test_a_title_cut_by_the_canvas_between_two_words_is_not_lost(tmp_path, monke
     ax.set_title("images of digit 0 on which neuron 1 is silent", fontsize=9)
     saved = _saved(fig, tmp_path / "saved.png")
     assert saved.shape[1] > 2.4 * style.DPI  # the whole title, about 2.6 in wide
+
+
+CONTENT_COLUMN = 690  # CSS px of Material's content column at its widest: a wider PNG is shrunk to it
+
+
+def displayed_font_px(png, points: float = 9.0) -> float:
+    """CSS px of a `points` text in `png` as the page shows it: drawn at style.DPI, shrunk to the column."""
+    width = Image.open(png).size[0]
+    return points / 72 * style.DPI * min(CONTENT_COLUMN, width) / width
+
+
+def test_the_rotation_null_figure_keeps_its_tick_labels_legible_at_the_columns_width(tmp_path):
+    from nu_keras.charts import sweep
+
+    rng = np.random.default_rng(0)
+    models = [
+        {
+            "seed": s,
+            "null": {
+                "values": {key: rng.normal(size=200).tolist() for key in sweep.NULL_TITLES},
+                "trained": {key: 1.0 for key in sweep.NULL_TITLES},
+            },
+        }
+        for s in range(10)
+    ]
+    sweep.sweep_null(tmp_path / "null.png", models)
+    assert displayed_font_px(tmp_path / "null.png") >= 11

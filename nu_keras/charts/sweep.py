@@ -89,25 +89,44 @@ def sweep_kinds(path, sweep, key, ylabel, title, pooled=False):
 MATCH_COLORS = {"trained": BASE, "untrained": GREY, "rotated": ACCENT, "shuffled": "#56B4E9"}
 
 
+MATCH_NAMES = {"trained": "trained", "shuffled": "shuffled", "untrained": "untrained", "rotated": "rotated"}
+
+
 def sweep_matching(path, sweep):
-    """How well each seed's units match the reference seed's, for trained units and the three baselines."""
+    """How well each seed's units match the reference seed's, for trained units and the three baselines; each
+    cluster is named on the axis under it (and the widths below those), not only by colour."""
     widths = sorted(sweep["widths"], key=int)  # JSON keys are strings: "10" < "5"
-    fig, ax = plt.subplots(figsize=(6.4, 3.2))
-    offsets = {"trained": -0.27, "shuffled": -0.09, "untrained": 0.09, "rotated": 0.27}
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    offsets = {"trained": -0.3, "shuffled": -0.1, "untrained": 0.1, "rotated": 0.3}
+    ticks, labels = [], []
     for kind, offset in offsets.items():
         for i, width in enumerate(widths):
-            values = [np.mean(m["matching"][kind]["correlation"]) for m in sweep["widths"][width]["models"][1:]]
+            entry = sweep["widths"][width]
+            values = [_live_mean(m["matching"][kind]) for m in entry["models"][1:]]
             ax.scatter(np.full(len(values), i + offset), values, color=MATCH_COLORS[kind], s=16)
             if values:
                 ax.hlines(np.mean(values), i + offset - 0.07, i + offset + 0.07, color="black")
-        label = "shuffled profiles" if kind == "shuffled" else KIND_LABELS[kind]
-        ax.scatter([], [], color=MATCH_COLORS[kind], label=label, marker="s")
-    width_axis(ax, widths)
+            ticks.append(i + offset)
+            labels.append(MATCH_NAMES[kind])
+    ax.set_xticks(ticks, labels, rotation=45, ha="right", rotation_mode="anchor")
+    if len(widths) > 1:
+        below = ax.secondary_xaxis(-0.32)
+        below.set_xticks(range(len(widths)), [f"width {w}" for w in widths])
+        below.tick_params(length=0)
+        below.spines["bottom"].set_visible(False)
+    else:
+        ax.set_xlabel(f"hidden width {widths[0]}")
     ax.set_ylabel("mean matched correlation")
     ax.set_ylim(-0.05, 1.05)
-    ax.set_title("unit profiles matched to the first seed")
-    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    ax.set_title("unit profiles matched to the first seed (live units)")
     save(fig, path)
+
+
+def _live_mean(pairs: dict) -> float:
+    """Mean matched correlation over pairs of live units (sweep.live_match_mean), for older records all pairs."""
+    live = pairs.get("live", [True] * len(pairs["correlation"]))
+    kept = [c for c, keep in zip(pairs["correlation"], live, strict=True) if keep]
+    return float(np.mean(kept)) if kept else 0.0
 
 
 def sweep_dedicated(path, counts, seeds, width, names, axis):
@@ -134,7 +153,7 @@ def sweep_information(path, models, axis):
 
 
 NULL_TITLES = {
-    "standardised_matched_share": "standardised dominance (mean best win share)",
+    "standardised_matched_share": "matched share (a unit per class, standardised)",
     "eta_squared": "mean η²",
     "d_prime": "mean d′",
 }
@@ -142,8 +161,9 @@ NULL_TITLES = {
 
 def sweep_null(path, models):
     """Per invariant measure and seed: the rotation null as a box (whiskers at the `NULL_WHISKERS`
-    percentiles), the trained neurons as a diamond."""
-    fig, axes = plt.subplots(1, len(NULL_TITLES), figsize=(9.6, 3.0))
+    percentiles), the trained neurons as a diamond. One panel per row, so the figure fits the page's column
+    at its drawn size and its tick labels stay legible (9 pt at 6.4 in is about 13 px on a 690 px column)."""
+    fig, axes = plt.subplots(len(NULL_TITLES), 1, figsize=(6.4, 6.6), sharex=True)
     seeds = [m["seed"] for m in models]
     for ax, (key, title) in zip(axes, NULL_TITLES.items(), strict=True):
         ax.boxplot(
@@ -157,10 +177,9 @@ def sweep_null(path, models):
         )
         trained = [m["null"]["trained"][key] for m in models]  # live units only, like the null
         ax.scatter(np.arange(len(models)), trained, marker="D", color=ACCENT, s=30, zorder=3)
-        ax.set_xticks(np.arange(len(models)))
-        ax.set_xticklabels([str(s) for s in seeds])
-        ax.set_xlabel("seed")
-        ax.set_title(title, fontsize=9)
-    fig.suptitle("random rotations of the hidden layer (boxes) against the trained neurons (orange diamonds)", y=1.04)
-    fig.subplots_adjust(wspace=0.35)
+        ax.set_title(title)
+    axes[-1].set_xticks(np.arange(len(models)), [str(s) for s in seeds])
+    axes[-1].set_xlabel("seed")
+    fig.suptitle("random rotations of the layer (boxes) against the trained neurons (orange diamonds)")
+    fig.tight_layout()
     save(fig, path)
