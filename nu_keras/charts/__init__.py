@@ -63,9 +63,9 @@ def sweep_keys(metrics: dict, sweep_result: dict | None) -> list[str]:
         return []
     keys = ["dominant", "matching"]
     keys += ["accuracy", "selectivity"] if len(sweep_result["widths"]) > 1 else []
-    keys += (
-        ["dedicated", "information", "null"] if str(metrics["config"]["hidden_units"]) in sweep_result["widths"] else []
-    )
+    entry = sweep_result["widths"].get(str(metrics["config"]["hidden_units"]))
+    keys += ["dedicated", "information", "null"] if entry else []
+    keys += ["thresholds"] if entry and entry["summary"].get("threshold_curve") else []
     return keys
 
 
@@ -213,6 +213,8 @@ def sweep_tasks(metrics: dict, sweep_result: dict | None, names: dict, pages: Pa
             "information": (sweep.sweep_information, (entry["models"], axis), {}),
             "null": (sweep.sweep_null, (entry["models"],), {}),
         }
+        if entry["summary"].get("threshold_curve"):
+            drawn["thresholds"] = (sweep.sweep_thresholds, (entry["summary"]["threshold_curve"], count, axis), {})
     return [
         (function, pages / names[f"sweep_{key}"], args, kwargs)
         for key, (function, args, kwargs) in drawn.items()
