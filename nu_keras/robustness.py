@@ -10,6 +10,7 @@ from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
 from nu_keras import analysis, inference
+from nu_keras.config import RunConfig
 
 MI_BINS = 16
 
@@ -35,6 +36,7 @@ def model_summary(
     }
     share = analysis.dominance_share(hidden, labels)
     dominance = None if signed else share.max(axis=1) > threshold
+    rescaled = analysis.rescaled_share(analysis.live_units(hidden), labels)
     invariant = analysis.invariant_measures(analysis.live_units(hidden), labels, threshold)
     dead, near_dead = analysis.dead_and_near_dead(analysis.dead_fraction(hidden))
     return {
@@ -56,7 +58,19 @@ def model_summary(
         "profiles": mean.tolist(),
         "live_units": np.flatnonzero(analysis.live_mask(hidden)).tolist(),
         "specificity": analysis.specificity(analysis.dominant_units(share, threshold), hidden.shape[1]),
+        "threshold_counts": None if signed else threshold_counts(share),
+        "rescaled_threshold_counts": threshold_counts(rescaled),
     }
+
+
+# The dominance threshold moved over this range: is a count of classes with a dominant unit an artefact of 50 %?
+CURVE_THRESHOLDS = tuple(round(0.3 + 0.05 * i, 2) for i in range(13))  # 0.3, 0.35, ..., 0.9
+
+
+def threshold_counts(share: np.ndarray, thresholds: tuple[float, ...] = CURVE_THRESHOLDS) -> list[int]:
+    """Classes with a dominant unit (best share above t) at each threshold t, from a (C, U) dominance table."""
+    best = np.asarray(share).max(axis=1) if np.size(share) else np.zeros(len(share))
+    return [int(np.sum(best > t)) for t in thresholds]
 
 
 NULL_MEASURES = ("standardised_matched_share", "eta_squared", "d_prime")  # continuous, so percentiles rarely tie
@@ -262,3 +276,118 @@ def privileged_verdict(percentiles: list[dict[str, float]], min_percentile: floa
 def shuffled_profiles(profiles: np.ndarray, seed: int) -> np.ndarray:
     """(10, W) each unit's per-digit profile with its digits shuffled: same values, no digit structure."""
     return np.random.default_rng(seed).permuted(profiles, axis=0)
+
+
+def test_family(sweep: dict) -> dict[str, dict]:
+    """Every test with a p-value that the pages report for the sweep, Holm-corrected as one family.
+
+    Name -> {"p", "adjusted", "significant", "label"}: the pooled selectivity-importance correlations
+    (permuted within seeds), each seed's own correlations and specificity against chance, and the two Fisher
+    tests of trained against untrained pass counts. Reported together, about 30 tests would give one false
+    "significant" in twenty runs at 5 % each; Holm keeps that chance under 5 % for the whole family.
+    """
+    entry = sweep["widths"].get(str(sweep["recipe"]["hidden_units"]))
+    tests: dict[str, tuple[float | None, str]] = {}
+    if entry is not None:
+        for kind in analysis.ABLATIONS:
+            pooled = entry["summary"]["selectivity_vs_ablation_pooled"][kind]
+            label = f"selectivity vs importance, {kind} ablation, pooled over seeds (permuted within seeds)"
+            tests[f"pooled_selectivity_vs_{kind}_ablation"] = (_p(pooled), label)
+        for model in entry["models"]:
+            tests |= _seed_tests(model)
+    names = {"claim_1": "claim 1 (dominant units)", "claim_3": "claim 3 (specificity)"}
+    for claim, p in sweep.get("fisher", {}).items():
+        tests[f"fisher_{claim}"] = (p, f"{names[claim]}: trained vs untrained pass counts (Fisher's exact test)")
+    return labelled_holm(tests)
+
+
+def _seed_tests(model: dict) -> dict[str, tuple[float | None, str]]:
+    """One seed's tests: selectivity against each kind of ablation importance, and specificity vs chance."""
+    seed = model["seed"]
+    tests = {
+        f"seed_{seed}_selectivity_vs_{kind}_ablation": (
+            _p(model["selectivity_vs_ablation"][kind]),
+            f"selectivity vs importance, {kind} ablation, seed {seed}",
+        )
+        for kind in analysis.ABLATIONS
+    }
+    tests[f"seed_{seed}_specificity"] = (model["trained"]["specificity"]["p"], f"specificity of seed {seed} vs chance")
+    return tests
+
+
+def network_test_family(metrics: dict) -> dict[str, dict]:
+    """The single network's tests with a p-value (a user's model, or the report's network), Holm-corrected:
+    selectivity against zero- and mean-ablation importance, against the drop on the preferred class, and
+    specificity against chance. A test that could not be computed (signed layer, constant side) has p None
+    and stays out of the family."""
+    tests = {
+        f"selectivity_vs_{kind}_ablation": (
+            _p(metrics["selectivity_vs_ablation"][kind]),
+            f"selectivity vs importance, {kind} ablation",
+        )
+        for kind in analysis.ABLATIONS
+    }
+    tests["selectivity_vs_preferred_drop"] = (
+        _p(metrics["selectivity_vs_preferred_drop"]),
+        "selectivity vs accuracy lost on the unit's preferred class",
+    )
+    tests["specificity"] = (metrics["specificity"]["p"], "specificity vs chance")
+    return labelled_holm(tests)
+
+
+def labelled_holm(tests: dict[str, tuple[float | None, str]]) -> dict[str, dict]:
+    """`inference.holm` over name -> (p, label), each entry keeping its label."""
+    corrected = inference.holm({name: p for name, (p, _) in tests.items()})
+    return {name: corrected[name] | {"label": label} for name, (_, label) in tests.items()}
+
+
+def _p(correlation: dict | None) -> float | None:
+    return None if correlation is None else correlation.get("p")
+
+
+def network_controls(hidden: np.ndarray, labels: np.ndarray, metrics: dict, cfg: RunConfig) -> dict:
+    """The controls a single network gets without retraining (a user's model as much as the report's):
+    its layer's place in the rotation null, the units whose ablation measurably costs accuracy, the three
+    claims judged on this one network, and its Holm-corrected test family. Keys merge into metrics.json.
+
+    With every unit dead there is no live layer to rotate: the null is None and the privileged claim fails.
+    """
+    dead = bool(metrics["all_units_dead"])
+    null = (
+        None
+        if dead
+        else place_in_rotation_null(hidden, labels, cfg.dominance_threshold, cfg.rotation_null_samples, cfg.seed + 1)
+    )
+    return {
+        "null": null,
+        "important_units": important_units(metrics["ablation_noise"]),
+        "claims": network_claims(metrics, null, cfg),
+        "tests": network_test_family(metrics),
+    }
+
+
+def important_units(noise: dict[str, list[dict]]) -> dict[str, list[int]]:
+    """Per ablation kind, the units whose removal measurably costs accuracy (the paired interval of the drop
+    lies above 0), largest drop first: a top-k list never shows a unit whose effect is within noise."""
+    costly = {kind: [u for u, d in enumerate(drops) if d["low"] > 0] for kind, drops in noise.items()}
+    return {kind: sorted(units, key=lambda u: -noise[kind][u]["drop"]) for kind, units in costly.items()}
+
+
+def network_claims(metrics: dict, null: dict | None, cfg: RunConfig) -> dict:
+    """Claims 1-3 judged on one network (no seeds, so no pass rate): dominance and specificity against the
+    class counts fixed in advance (scaled to this data set's classes), privilege against the rotation null."""
+    classes = len(metrics["digit_counts"])
+    dominant = len(metrics["claim"]["digits_with_dominant_unit"])
+    own = len(metrics["specificity"]["classes_with_own_unit"])
+    dominance_required = analysis.required_classes(cfg.claim_min_digits, classes)
+    specific_required = analysis.required_classes(cfg.specificity_min_classes, classes)
+    percentiles = null["percentile"] if null else None
+    return {
+        "dominance": {"classes": dominant, "required": dominance_required, "passes": dominant >= dominance_required},
+        "specificity": {"classes": own, "required": specific_required, "passes": own >= specific_required},
+        "privileged": {
+            "percentiles": percentiles,
+            "min_percentile": cfg.privileged_percentile,
+            "passes": bool(percentiles) and all(p > cfg.privileged_percentile for p in percentiles.values()),
+        },
+    }
