@@ -81,9 +81,11 @@ def preferred_units(mean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def most_active_neuron(hidden: np.ndarray) -> np.ndarray:
-    """(N,) index of each image's largest activation; -1 when every unit is silent (all zero)."""
+    """(N,) index of each image's largest activation; -1 when every unit is silent (all zero) or when the
+    largest value is shared by several units (a constant layer would otherwise hand every image to unit 0)."""
     winners = hidden.argmax(axis=1)
-    return np.where(np.any(hidden != 0, axis=1), winners, -1)
+    tied = np.sum(hidden == hidden.max(axis=1, keepdims=True), axis=1) > 1
+    return np.where(np.any(hidden != 0, axis=1) & ~tied, winners, -1)
 
 
 def dominance_matrix(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -93,7 +93,8 @@ def rotation_null(
     rotations = random_rotations(hidden.shape[1], count, seed)  # (K, W, W)
     maps = rotations / rotation_sd(scaled, rotations)[:, None, :]  # (K, W, W)
     moments = analysis.mapped_moments(analysis.class_moments(scaled, labels), maps)
-    silent = np.all(np.asarray(hidden) == 0, axis=1)  # no unit wins an image on which every unit is zero
+    # no unit wins an image on which every scaled unit is zero (a constant unit scales to 0), as on the neurons' side
+    silent = np.all(scaled == 0, axis=1)
     return {
         "standardised_matched_share": rotated_matched_share(scaled, labels, maps, silent, chunk),
         "eta_squared": analysis.eta_squared_from_moments(*moments).mean(axis=-1),
