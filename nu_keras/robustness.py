@@ -77,7 +77,7 @@ NULL_MEASURES = ("standardised_matched_share", "eta_squared", "d_prime")  # cont
 
 
 def rotation_null(
-    hidden: np.ndarray, labels: np.ndarray, count: int, seed: int, chunk: int = 50
+    hidden: np.ndarray, labels: np.ndarray, count: int, seed: int, chunk: int | None = None
 ) -> dict[str, np.ndarray]:
     """(count,) values of each invariant measure for the same layer in `count` random rotated bases.
 
@@ -87,19 +87,33 @@ def rotation_null(
     -- cannot move the null; each rotated unit is then divided by its own spread, as the neurons are:
     z = s S, S = R / sd, sd² = diag(Rᵀ C R) for the covariance C of s. z is linear in s, so eta² and d'
     come from the per-class moments of s alone (`analysis.mapped_moments`); only the dominance share needs
-    every image's z, built `chunk` rotations at a time. Pass live units only. All in float64.
+    every image's z. The rotations are drawn and measured `chunk` at a time (by default as many as keep
+    one chunk's z near `CHUNK_VALUES` numbers), so memory stays bounded for a wide layer; the draws are those
+    of `random_rotations(W, count, seed)`. Pass live units only. All in float64.
     """
     scaled = analysis.spread_scaled(hidden)  # (N, W)
-    rotations = random_rotations(hidden.shape[1], count, seed)  # (K, W, W)
-    maps = rotations / rotation_sd(scaled, rotations)[:, None, :]  # (K, W, W)
-    moments = analysis.mapped_moments(analysis.class_moments(scaled, labels), maps)
+    width = hidden.shape[1]
+    chunk = chunk or max(1, CHUNK_VALUES // max(1, width * len(scaled)))
+    moments = analysis.class_moments(scaled, labels)
     # no unit wins an image on which every scaled unit is zero (a constant unit scales to 0), as on the neurons' side
     silent = np.all(scaled == 0, axis=1)
-    return {
-        "standardised_matched_share": rotated_matched_share(scaled, labels, maps, silent, chunk),
-        "eta_squared": analysis.eta_squared_from_moments(*moments).mean(axis=-1),
-        "d_prime": analysis.d_prime_from_moments(*moments).mean(axis=-1),
-    }
+    rng = np.random.default_rng(seed)
+    parts = []
+    for size in [min(chunk, count - i) for i in range(0, count, chunk)]:
+        rotations = haar_rotations(rng, width, size)  # (chunk, W, W)
+        maps = rotations / rotation_sd(scaled, rotations)[:, None, :]
+        mapped = analysis.mapped_moments(moments, maps)
+        parts.append(
+            {
+                "standardised_matched_share": rotated_matched_share(scaled, labels, maps, silent, size),
+                "eta_squared": analysis.eta_squared_from_moments(*mapped).mean(axis=-1),
+                "d_prime": analysis.d_prime_from_moments(*mapped).mean(axis=-1),
+            }
+        )
+    return {key: np.concatenate([part[key] for part in parts]) for key in NULL_MEASURES}
+
+
+CHUNK_VALUES = 5_000_000  # rotated activations held at once by the rotation null (40 MB of float64)
 
 
 def rotation_sd(scaled: np.ndarray, rotations: np.ndarray) -> np.ndarray:
@@ -221,7 +235,12 @@ def random_rotation(width: int, seed: int) -> np.ndarray:
 
 def random_rotations(width: int, count: int, seed: int) -> np.ndarray:
     """(count, W, W) orthogonal matrices drawn uniformly (Haar), as `random_rotation` but stacked."""
-    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(count, width, width)))
+    return haar_rotations(np.random.default_rng(seed), width, count)
+
+
+def haar_rotations(rng: np.random.Generator, width: int, count: int) -> np.ndarray:
+    """(count, W, W) Haar rotations, the next `count` of `rng`'s stream (drawing in chunks gives the same ones)."""
+    q, r = np.linalg.qr(rng.normal(size=(count, width, width)))
     return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[:, None, :]
 
 
@@ -353,18 +372,32 @@ def network_controls(hidden: np.ndarray, labels: np.ndarray, metrics: dict, cfg:
 
     With every unit dead there is no live layer to rotate: the null is None and the privileged claim fails.
     """
-    dead = bool(metrics["all_units_dead"])
-    null = (
-        None
-        if dead
-        else place_in_rotation_null(hidden, labels, cfg.dominance_threshold, cfg.rotation_null_samples, cfg.seed + 1)
-    )
+    null = None
+    if not metrics["all_units_dead"]:
+        live = len(metrics["live_units"])
+        rotations = affordable_rotations(cfg.rotation_null_samples, live, len(labels))
+        null = place_in_rotation_null(hidden, labels, cfg.dominance_threshold, rotations, cfg.seed + 1)
+        null["rotations_requested"] = cfg.rotation_null_samples
     return {
         "null": null,
         "important_units": important_units(metrics["ablation_noise"]),
         "claims": network_claims(metrics, null, cfg),
         "tests": network_test_family(metrics),
     }
+
+
+# Multiply-adds the analyze stage spends on rotated activations (1,000 rotations of 32 units x 10,000 images);
+# the rotation null costs about units² x images per rotation, so a wide layer of a user's model gets fewer.
+ROTATION_BUDGET = 1000 * 32**2 * 10_000
+FEWEST_ROTATIONS = 200  # still enough to place a layer above every rotation: 200 of 200 has an interval above 98 %
+
+
+def affordable_rotations(requested: int, units: int, images: int, budget: float = ROTATION_BUDGET) -> int:
+    """Rotations for one network's null: `requested`, or as many as the budget pays for a wide layer, never
+    fewer than `FEWEST_ROTATIONS`. The place in the null carries its Monte Carlo interval either way, so
+    fewer rotations show as a wider interval, never as a firmer verdict."""
+    affordable = int(budget // max(1, units**2 * images))
+    return max(min(requested, affordable), min(requested, FEWEST_ROTATIONS))
 
 
 def important_units(noise: dict[str, list[dict]]) -> dict[str, list[int]]:

@@ -176,3 +176,12 @@ def test_fisher_tests_compare_trained_and_untrained_pass_counts_for_claims_1_and
     result = sweep.fisher_tests(models, cfg)
     assert result == {"claim_1": pytest.approx(2 / 184756), "claim_3": pytest.approx(2 / 184756)}
     assert sweep.fisher_tests([], cfg) == {"claim_1": None, "claim_3": None}
+
+
+def test_a_wide_layer_gets_fewer_rotations_but_never_fewer_than_can_place_it_above_every_one():
+    assert robustness.affordable_rotations(1000, 10, 10_000) == 1000
+    assert robustness.affordable_rotations(1000, 64, 10_000) == 250
+    assert robustness.affordable_rotations(1000, 256, 10_000) == robustness.FEWEST_ROTATIONS
+    assert robustness.affordable_rotations(100, 256, 10_000) == 100  # never more than asked
+    fewest = robustness.FEWEST_ROTATIONS
+    assert inference.null_place(1.0, np.zeros(fewest))["side"] == "above"
