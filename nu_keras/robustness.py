@@ -36,8 +36,9 @@ def model_summary(
     }
     share = analysis.dominance_share(hidden, labels)
     dominance = None if signed else share.max(axis=1) > threshold
-    rescaled = analysis.rescaled_share(analysis.live_units(hidden), labels)
-    invariant = analysis.invariant_measures(analysis.live_units(hidden), labels, threshold)
+    live = analysis.live_units(hidden)
+    rescaled = analysis.rescaled_share(live, labels)
+    invariant = analysis.invariant_measures(live, labels, threshold)
     dead, near_dead = analysis.dead_and_near_dead(analysis.dead_fraction(hidden))
     return {
         "test_accuracy": float(np.mean(predictions == labels)),
