@@ -306,6 +306,12 @@ def live_units(hidden: np.ndarray) -> np.ndarray:
     return hidden[:, live_mask(hidden)]
 
 
+def live_unit_indices(hidden: np.ndarray) -> list[int]:
+    """The units that are not zero on every image, by index; empty when every unit is dead (unlike
+    `live_mask`, which then keeps them all so the arrays it selects are never empty)."""
+    return np.flatnonzero(dead_fraction(hidden) < 1.0).tolist()
+
+
 def dead_and_near_dead(dead: np.ndarray) -> tuple[list[int], list[int]]:
     """Units zero on every image, and units zero on at least NEAR_DEAD of them but not all."""
     dead = np.asarray(dead)
@@ -571,7 +577,7 @@ def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], thresho
         "eta_squared": eta_squared(hidden, labels).tolist(),
         "d_prime": d_prime(hidden, labels).tolist(),
         "invariant": {k: float(v) for k, v in invariant_measures(hidden[:, live], labels, threshold).items()},
-        "live_units": np.flatnonzero(live).tolist(),
+        "live_units": live_unit_indices(hidden),
         "all_units_dead": all_units_dead(hidden),
         "classes_with_one_image": classes_with_one_image(labels),
         "silent_fraction": silent_fraction(hidden, labels).tolist(),

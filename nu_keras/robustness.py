@@ -57,7 +57,7 @@ def model_summary(
         "ablation_importance": importance,
         "mutual_information": mutual_information_excess(hidden, labels).tolist(),
         "profiles": mean.tolist(),
-        "live_units": np.flatnonzero(analysis.live_mask(hidden)).tolist(),
+        "live_units": analysis.live_unit_indices(hidden),  # empty when all are dead: no unit enters a pool
         "specificity": analysis.specificity(analysis.dominant_units(share, threshold), hidden.shape[1]),
         "threshold_counts": None if signed else threshold_counts(share),
         "rescaled_threshold_counts": threshold_counts(rescaled),

@@ -46,6 +46,7 @@ def test_a_layer_whose_units_are_all_dead_is_flagged_and_supports_no_claim(run):
     metrics = analysed(with_hidden(np.zeros_like(acts["hidden"]), acts, weights), weights)
     assert_json_without_nan(metrics)
     assert metrics["all_units_dead"] is True and metrics["dead_units"] == list(range(10))
+    assert metrics["live_units"] == []
     assert metrics["null"] is None and metrics["important_units"] == {"zero": [], "mean": []}
     assert not any(claim["passes"] for claim in metrics["claims"].values())
     assert metrics["invariant"]["eta_squared"] == 0 and metrics["selectivity_vs_ablation"]["zero"] is None
@@ -113,6 +114,8 @@ def test_a_sweep_with_a_seed_that_failed_to_train_summarises_without_nan(failed_
     result["tests"] = robustness.test_family(result)
     assert_json_without_nan(result)
     summary = entry["summary"]
+    assert models[failed_seed]["trained"]["live_units"] == []  # the failed seed adds no unit to any pool
+    assert summary["selectivity_vs_ablation_pooled"]["zero"]["n"] == 20
     assert summary["dead_units"] == [10 if seed == failed_seed else 0 for seed in range(3)]
     assert len(summary["threshold_curve"]["trained"]["mean"]) == len(robustness.CURVE_THRESHOLDS)
     assert summary["effect_sizes"]["eta_squared"]["n"] == 3
