@@ -46,11 +46,30 @@ def per_digit_std(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def per_digit_ci95(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(10, U) half-width of the normal 95 % interval of each per-digit mean (1.96 s / sqrt(n))."""
+    """(10, U) half-width of the normal 95 % interval of each per-digit mean (1.96 s / sqrt(n)).
+
+    A class with a single image has no spread to estimate: its half-width is 0, and `classes_with_one_image`
+    names it so the pages can say the interval is missing rather than narrow.
+    """
     classes = class_count(labels)
     counts = np.bincount(labels, minlength=classes)[:, None]
-    std = np.stack([hidden[labels == d].std(axis=0, ddof=1) for d in range(classes)])
+    std = np.stack([_sample_sd(hidden[labels == d]) for d in range(classes)])
     return NORMAL_QUANTILE * std / np.sqrt(counts)
+
+
+def _sample_sd(rows: np.ndarray) -> np.ndarray:
+    """(U,) sd with n - 1 in the denominator; 0 for fewer than two rows (undefined, never NaN)."""
+    return rows.std(axis=0, ddof=1) if len(rows) > 1 else np.zeros(rows.shape[1])
+
+
+def classes_with_one_image(labels: np.ndarray) -> list[int]:
+    """Classes with a single test image: no interval, spread or d' of theirs can be trusted."""
+    return np.flatnonzero(np.bincount(labels, minlength=class_count(labels)) == 1).tolist()
+
+
+def all_units_dead(hidden: np.ndarray) -> bool:
+    """True when every unit is zero on every image: no statistic over live units exists."""
+    return not bool(np.any(dead_fraction(hidden) < 1.0))
 
 
 def preferred_units(mean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -62,9 +81,11 @@ def preferred_units(mean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def most_active_neuron(hidden: np.ndarray) -> np.ndarray:
-    """(N,) index of each image's largest activation; -1 when every unit is silent (all zero)."""
+    """(N,) index of each image's largest activation; -1 when every unit is silent (all zero) or when the
+    largest value is shared by several units (a constant layer would otherwise hand every image to unit 0)."""
     winners = hidden.argmax(axis=1)
-    return np.where(np.any(hidden != 0, axis=1), winners, -1)
+    tied = np.sum(hidden == hidden.max(axis=1, keepdims=True), axis=1) > 1
+    return np.where(np.any(hidden != 0, axis=1) & ~tied, winners, -1)
 
 
 def dominance_matrix(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -285,6 +306,12 @@ def live_units(hidden: np.ndarray) -> np.ndarray:
     return hidden[:, live_mask(hidden)]
 
 
+def live_unit_indices(hidden: np.ndarray) -> list[int]:
+    """The units that are not zero on every image, by index; empty when every unit is dead (unlike
+    `live_mask`, which then keeps them all so the arrays it selects are never empty)."""
+    return np.flatnonzero(dead_fraction(hidden) < 1.0).tolist()
+
+
 def dead_and_near_dead(dead: np.ndarray) -> tuple[list[int], list[int]]:
     """Units zero on every image, and units zero on at least NEAR_DEAD of them but not all."""
     dead = np.asarray(dead)
@@ -431,6 +458,8 @@ def rank_correlation(
     p = (1 + np.sum(np.abs(null) >= abs(rho) - 1e-12)) / (1 + permutations)
     picks = rng.integers(0, len(rx), size=(resamples, len(rx)))
     boot = _row_pearson(stats.rankdata(np.asarray(x)[picks], axis=1), stats.rankdata(np.asarray(y)[picks], axis=1))
+    if np.all(np.isnan(boot)):  # every resample had a constant side (a handful of units): no interval
+        return {"rho": rho, "p": float(p), "low": None, "high": None, "n": int(len(rx))}
     low, high = np.nanpercentile(boot, [2.5, 97.5])
     return {"rho": rho, "p": float(p), "low": float(low), "high": float(high), "n": int(len(rx))}
 
@@ -548,7 +577,9 @@ def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], thresho
         "eta_squared": eta_squared(hidden, labels).tolist(),
         "d_prime": d_prime(hidden, labels).tolist(),
         "invariant": {k: float(v) for k, v in invariant_measures(hidden[:, live], labels, threshold).items()},
-        "live_units": np.flatnonzero(live).tolist(),
+        "live_units": live_unit_indices(hidden),
+        "all_units_dead": all_units_dead(hidden),
+        "classes_with_one_image": classes_with_one_image(labels),
         "silent_fraction": silent_fraction(hidden, labels).tolist(),
         "per_digit_accuracy": intact.tolist(),
         # (U, C): what each unit votes for and against, where it feeds the output layer directly

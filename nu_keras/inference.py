@@ -184,7 +184,7 @@ def within_group_rank_correlation(
 
 def _group_bootstrap_rho(
     x: np.ndarray, y: np.ndarray, groups: np.ndarray, rng: np.random.Generator, resamples: int = 2000
-) -> tuple[float, float]:
+) -> tuple[float | None, float | None]:
     """95 % percentile interval of Spearman rho when whole groups (networks) are resampled."""
     members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
     values = []
@@ -192,8 +192,8 @@ def _group_bootstrap_rho(
         picked = np.concatenate([members[i] for i in rng.integers(0, len(members), size=len(members))])
         if np.ptp(x[picked]) > 0 and np.ptp(y[picked]) > 0:
             values.append(stats.spearmanr(x[picked], y[picked]).statistic)
-    if not values:
-        return float("nan"), float("nan")
+    if not values:  # every resample had a constant side: no interval (None, never NaN in the JSON)
+        return None, None
     tail = 100 * (1 - CONFIDENCE) / 2
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)

@@ -275,11 +275,15 @@ def run_collect(cfg: RunConfig) -> None:
 
 def run_analyze(cfg: RunConfig) -> None:
     from nu_keras.analysis import analyze
+    from nu_keras.robustness import network_controls
 
     acts = artifacts.read_npz(paths(cfg).activations, ACTIVATION_KEYS)
     weights = artifacts.read_npz(paths(cfg).weights)
     trained = artifacts.read_json(paths(cfg).train, TRAIN_KEYS)
     metrics = analyze(acts, weights, cfg.dominance_threshold, seed=cfg.seed)
+    # the single-network controls need no retraining, so a user's model gets them as the report's does
+    hidden, labels = acts["hidden"].astype(np.float64), acts["labels"].astype(np.int64)
+    metrics.update(network_controls(hidden, labels, metrics, cfg))
     metrics.update(
         {
             "config": cfg.to_json(),
@@ -501,6 +505,13 @@ def _thresholds(cfg: RunConfig) -> dict:
     return {name: getattr(cfg, name) for name in names}
 
 
+def _single_network_thresholds(cfg: RunConfig) -> dict:
+    """What the analyze stage reads of the claims: one network's claims and rotation null."""
+    names = ("dominance_threshold", "claim_min_digits", "specificity_min_classes")
+    names += ("privileged_percentile", "rotation_null_samples")
+    return {name: getattr(cfg, name) for name in names}
+
+
 def _chart_inputs(cfg: RunConfig) -> dict[str, str | None]:
     return {"data": _data_hash(cfg)} | _files(cfg, "metrics", "sweep", "activations", "weights")
 
@@ -533,9 +544,9 @@ STAGES = (
     ),
     Stage(
         "analyze",
-        "per-digit statistics, dominance, selectivity, ablation -> metrics.json",
+        "per-digit statistics, dominance, selectivity, ablation, the rotation null and the claims -> metrics.json",
         run_analyze,
-        config=lambda cfg: {"dominance_threshold": cfg.dominance_threshold, "seed": cfg.seed},
+        config=lambda cfg: {"seed": cfg.seed} | _single_network_thresholds(cfg),
         inputs=lambda cfg: _files(cfg, "activations", "weights", "train"),
         outputs=lambda cfg: _files(cfg, "metrics"),
         code=(run_analyze,),

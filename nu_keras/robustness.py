@@ -10,6 +10,7 @@ from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
 from nu_keras import analysis, inference
+from nu_keras.config import RunConfig
 
 MI_BINS = 16
 
@@ -35,7 +36,9 @@ def model_summary(
     }
     share = analysis.dominance_share(hidden, labels)
     dominance = None if signed else share.max(axis=1) > threshold
-    invariant = analysis.invariant_measures(analysis.live_units(hidden), labels, threshold)
+    live = analysis.live_units(hidden)
+    rescaled = analysis.rescaled_share(live, labels)
+    invariant = analysis.invariant_measures(live, labels, threshold)
     dead, near_dead = analysis.dead_and_near_dead(analysis.dead_fraction(hidden))
     return {
         "test_accuracy": float(np.mean(predictions == labels)),
@@ -54,16 +57,28 @@ def model_summary(
         "ablation_importance": importance,
         "mutual_information": mutual_information_excess(hidden, labels).tolist(),
         "profiles": mean.tolist(),
-        "live_units": np.flatnonzero(analysis.live_mask(hidden)).tolist(),
+        "live_units": analysis.live_unit_indices(hidden),  # empty when all are dead: no unit enters a pool
         "specificity": analysis.specificity(analysis.dominant_units(share, threshold), hidden.shape[1]),
+        "threshold_counts": None if signed else threshold_counts(share),
+        "rescaled_threshold_counts": threshold_counts(rescaled),
     }
+
+
+# The dominance threshold moved over this range: is a count of classes with a dominant unit an artefact of 50 %?
+CURVE_THRESHOLDS = tuple(round(0.3 + 0.05 * i, 2) for i in range(13))  # 0.3, 0.35, ..., 0.9
+
+
+def threshold_counts(share: np.ndarray, thresholds: tuple[float, ...] = CURVE_THRESHOLDS) -> list[int]:
+    """Classes with a dominant unit (best share above t) at each threshold t, from a (C, U) dominance table."""
+    best = np.asarray(share).max(axis=1) if np.size(share) else np.zeros(len(share))
+    return [int(np.sum(best > t)) for t in thresholds]
 
 
 NULL_MEASURES = ("standardised_matched_share", "eta_squared", "d_prime")  # continuous, so percentiles rarely tie
 
 
 def rotation_null(
-    hidden: np.ndarray, labels: np.ndarray, count: int, seed: int, chunk: int = 50
+    hidden: np.ndarray, labels: np.ndarray, count: int, seed: int, chunk: int | None = None
 ) -> dict[str, np.ndarray]:
     """(count,) values of each invariant measure for the same layer in `count` random rotated bases.
 
@@ -73,18 +88,33 @@ def rotation_null(
     -- cannot move the null; each rotated unit is then divided by its own spread, as the neurons are:
     z = s S, S = R / sd, sd² = diag(Rᵀ C R) for the covariance C of s. z is linear in s, so eta² and d'
     come from the per-class moments of s alone (`analysis.mapped_moments`); only the dominance share needs
-    every image's z, built `chunk` rotations at a time. Pass live units only. All in float64.
+    every image's z. The rotations are drawn and measured `chunk` at a time (by default as many as keep
+    one chunk's z near `CHUNK_VALUES` numbers), so memory stays bounded for a wide layer; the draws are those
+    of `random_rotations(W, count, seed)`. Pass live units only. All in float64.
     """
     scaled = analysis.spread_scaled(hidden)  # (N, W)
-    rotations = random_rotations(hidden.shape[1], count, seed)  # (K, W, W)
-    maps = rotations / rotation_sd(scaled, rotations)[:, None, :]  # (K, W, W)
-    moments = analysis.mapped_moments(analysis.class_moments(scaled, labels), maps)
-    silent = np.all(np.asarray(hidden) == 0, axis=1)  # no unit wins an image on which every unit is zero
-    return {
-        "standardised_matched_share": rotated_matched_share(scaled, labels, maps, silent, chunk),
-        "eta_squared": analysis.eta_squared_from_moments(*moments).mean(axis=-1),
-        "d_prime": analysis.d_prime_from_moments(*moments).mean(axis=-1),
-    }
+    width = hidden.shape[1]
+    chunk = chunk or max(1, CHUNK_VALUES // max(1, width * len(scaled)))
+    moments = analysis.class_moments(scaled, labels)
+    # no unit wins an image on which every scaled unit is zero (a constant unit scales to 0), as on the neurons' side
+    silent = np.all(scaled == 0, axis=1)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for size in [min(chunk, count - i) for i in range(0, count, chunk)]:
+        rotations = haar_rotations(rng, width, size)  # (chunk, W, W)
+        maps = rotations / rotation_sd(scaled, rotations)[:, None, :]
+        mapped = analysis.mapped_moments(moments, maps)
+        parts.append(
+            {
+                "standardised_matched_share": rotated_matched_share(scaled, labels, maps, silent, size),
+                "eta_squared": analysis.eta_squared_from_moments(*mapped).mean(axis=-1),
+                "d_prime": analysis.d_prime_from_moments(*mapped).mean(axis=-1),
+            }
+        )
+    return {key: np.concatenate([part[key] for part in parts]) for key in NULL_MEASURES}
+
+
+CHUNK_VALUES = 5_000_000  # rotated activations held at once by the rotation null (40 MB of float64)
 
 
 def rotation_sd(scaled: np.ndarray, rotations: np.ndarray) -> np.ndarray:
@@ -206,7 +236,12 @@ def random_rotation(width: int, seed: int) -> np.ndarray:
 
 def random_rotations(width: int, count: int, seed: int) -> np.ndarray:
     """(count, W, W) orthogonal matrices drawn uniformly (Haar), as `random_rotation` but stacked."""
-    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(count, width, width)))
+    return haar_rotations(np.random.default_rng(seed), width, count)
+
+
+def haar_rotations(rng: np.random.Generator, width: int, count: int) -> np.ndarray:
+    """(count, W, W) Haar rotations, the next `count` of `rng`'s stream (drawing in chunks gives the same ones)."""
+    q, r = np.linalg.qr(rng.normal(size=(count, width, width)))
     return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[:, None, :]
 
 
@@ -262,3 +297,132 @@ def privileged_verdict(percentiles: list[dict[str, float]], min_percentile: floa
 def shuffled_profiles(profiles: np.ndarray, seed: int) -> np.ndarray:
     """(10, W) each unit's per-digit profile with its digits shuffled: same values, no digit structure."""
     return np.random.default_rng(seed).permuted(profiles, axis=0)
+
+
+def test_family(sweep: dict) -> dict[str, dict]:
+    """Every test with a p-value that the pages report for the sweep, Holm-corrected as one family.
+
+    Name -> {"p", "adjusted", "significant", "label"}: the pooled selectivity-importance correlations
+    (permuted within seeds), each seed's own correlations and specificity against chance, and the two Fisher
+    tests of trained against untrained pass counts. Reported together, about 30 tests would give one false
+    "significant" in twenty runs at 5 % each; Holm keeps that chance under 5 % for the whole family.
+    """
+    entry = sweep["widths"].get(str(sweep["recipe"]["hidden_units"]))
+    tests: dict[str, tuple[float | None, str]] = {}
+    if entry is not None:
+        for kind in analysis.ABLATIONS:
+            pooled = entry["summary"]["selectivity_vs_ablation_pooled"][kind]
+            label = f"selectivity vs importance, {kind} ablation, pooled over seeds (permuted within seeds)"
+            tests[f"pooled_selectivity_vs_{kind}_ablation"] = (_p(pooled), label)
+        for model in entry["models"]:
+            tests |= _seed_tests(model)
+    names = {"claim_1": "claim 1 (dominant units)", "claim_3": "claim 3 (specificity)"}
+    for claim, p in sweep.get("fisher", {}).items():
+        tests[f"fisher_{claim}"] = (p, f"{names[claim]}: trained vs untrained pass counts (Fisher's exact test)")
+    return labelled_holm(tests)
+
+
+def _seed_tests(model: dict) -> dict[str, tuple[float | None, str]]:
+    """One seed's tests: selectivity against each kind of ablation importance, and specificity vs chance."""
+    seed = model["seed"]
+    tests = {
+        f"seed_{seed}_selectivity_vs_{kind}_ablation": (
+            _p(model["selectivity_vs_ablation"][kind]),
+            f"selectivity vs importance, {kind} ablation, seed {seed}",
+        )
+        for kind in analysis.ABLATIONS
+    }
+    tests[f"seed_{seed}_specificity"] = (model["trained"]["specificity"]["p"], f"specificity of seed {seed} vs chance")
+    return tests
+
+
+def network_test_family(metrics: dict) -> dict[str, dict]:
+    """The single network's tests with a p-value (a user's model, or the report's network), Holm-corrected:
+    selectivity against zero- and mean-ablation importance, against the drop on the preferred class, and
+    specificity against chance. A test that could not be computed (signed layer, constant side) has p None
+    and stays out of the family."""
+    tests = {
+        f"selectivity_vs_{kind}_ablation": (
+            _p(metrics["selectivity_vs_ablation"][kind]),
+            f"selectivity vs importance, {kind} ablation",
+        )
+        for kind in analysis.ABLATIONS
+    }
+    tests["selectivity_vs_preferred_drop"] = (
+        _p(metrics["selectivity_vs_preferred_drop"]),
+        "selectivity vs accuracy lost on the unit's preferred class",
+    )
+    tests["specificity"] = (metrics["specificity"]["p"], "specificity vs chance")
+    return labelled_holm(tests)
+
+
+def labelled_holm(tests: dict[str, tuple[float | None, str]]) -> dict[str, dict]:
+    """`inference.holm` over name -> (p, label), each entry keeping its label."""
+    corrected = inference.holm({name: p for name, (p, _) in tests.items()})
+    return {name: corrected[name] | {"label": label} for name, (_, label) in tests.items()}
+
+
+def _p(correlation: dict | None) -> float | None:
+    return None if correlation is None else correlation.get("p")
+
+
+def network_controls(hidden: np.ndarray, labels: np.ndarray, metrics: dict, cfg: RunConfig) -> dict:
+    """The controls a single network gets without retraining (a user's model as much as the report's):
+    its layer's place in the rotation null, the units whose ablation measurably costs accuracy, the three
+    claims judged on this one network, and its Holm-corrected test family. Keys merge into metrics.json.
+
+    With every unit dead there is no live layer to rotate: the null is None and the privileged claim fails.
+    """
+    null = None
+    if not metrics["all_units_dead"]:
+        live = len(metrics["live_units"])
+        rotations = affordable_rotations(cfg.rotation_null_samples, live, len(labels))
+        null = place_in_rotation_null(hidden, labels, cfg.dominance_threshold, rotations, cfg.seed + 1)
+        null["rotations_requested"] = cfg.rotation_null_samples
+    return {
+        "null": null,
+        "important_units": important_units(metrics["ablation_noise"]),
+        "claims": network_claims(metrics, null, cfg),
+        "tests": network_test_family(metrics),
+    }
+
+
+# Multiply-adds the analyze stage spends on rotated activations (1,000 rotations of 32 units x 10,000 images);
+# the rotation null costs about units² x images per rotation, so a wide layer of a user's model gets fewer.
+ROTATION_BUDGET = 1000 * 32**2 * 10_000
+FEWEST_ROTATIONS = 200  # still enough to place a layer above every rotation: 200 of 200 has an interval above 98 %
+
+
+def affordable_rotations(requested: int, units: int, images: int, budget: float = ROTATION_BUDGET) -> int:
+    """Rotations for one network's null: `requested`, or as many as the budget pays for a wide layer, never
+    fewer than `FEWEST_ROTATIONS`. The place in the null carries its Monte Carlo interval either way, so
+    fewer rotations show as a wider interval, never as a firmer verdict."""
+    affordable = int(budget // max(1, units**2 * images))
+    return max(min(requested, affordable), min(requested, FEWEST_ROTATIONS))
+
+
+def important_units(noise: dict[str, list[dict]]) -> dict[str, list[int]]:
+    """Per ablation kind, the units whose removal measurably costs accuracy (the paired interval of the drop
+    lies above 0), largest drop first: a top-k list never shows a unit whose effect is within noise."""
+    costly = {kind: [u for u, d in enumerate(drops) if d["low"] > 0] for kind, drops in noise.items()}
+    return {kind: sorted(units, key=lambda u: -noise[kind][u]["drop"]) for kind, units in costly.items()}
+
+
+def network_claims(metrics: dict, null: dict | None, cfg: RunConfig) -> dict:
+    """Claims 1-3 judged on one network (no seeds, so no pass rate): dominance and specificity against the
+    class counts fixed in advance (scaled to this data set's classes), privilege against the rotation null."""
+    classes = len(metrics["digit_counts"])
+    dominant = len(metrics["claim"]["digits_with_dominant_unit"])
+    own = len(metrics["specificity"]["classes_with_own_unit"])
+    dominance_required = analysis.required_classes(cfg.claim_min_digits, classes)
+    specific_required = analysis.required_classes(cfg.specificity_min_classes, classes)
+    percentiles = null["percentile"] if null else None
+    return {
+        "dominance": {"classes": dominant, "required": dominance_required, "passes": dominant >= dominance_required},
+        "specificity": {"classes": own, "required": specific_required, "passes": own >= specific_required},
+        "privileged": {
+            "percentiles": percentiles,
+            "min_percentile": cfg.privileged_percentile,
+            "passes": bool(percentiles) and all(p > cfg.privileged_percentile for p in percentiles.values()),
+        },
+    }

@@ -51,7 +51,7 @@ def run_sweep(data: Dataset, cfg: RunConfig, fitted: dict | None = None) -> dict
     counts = [m["trained"]["digits_with_dominant_unit"] for m in models]
     own = [len(m["trained"]["specificity"]["classes_with_own_unit"]) for m in models]
     percentiles = [m["null"]["percentile"] for m in models]
-    return {
+    result = {
         "seeds": seeds,
         "widths": widths,
         "recipe": cfg.training_fields() | {"hidden_units": cfg.hidden_units, "seeds_per_block": cfg.sweep_block_seeds},
@@ -76,12 +76,32 @@ def run_sweep(data: Dataset, cfg: RunConfig, fitted: dict | None = None) -> dict
             if percentiles
             else None
         ),
+        "fisher": fisher_tests(models, cfg),
         "provenance": {
             "data_sha256": data.sha256,
             "data_source": data.source,
             "backend": cfg.backend,
             "versions": results[0]["versions"],  # where the networks trained (checked alike on every worker)
         },
+    }
+    return result | {"tests": robustness.test_family(result)}
+
+
+def fisher_tests(models: list[dict], cfg: RunConfig) -> dict:
+    """Fisher's exact test of trained against untrained pass counts over the seeds, for claims 1 and 3: does
+    training make a seed pass more often than the same architecture at its initialisation?"""
+    if not models:
+        return {"claim_1": None, "claim_3": None}
+
+    def passes(kind: str, claim: str) -> int:
+        if claim == "claim_1":
+            return sum(m[kind]["digits_with_dominant_unit"] >= cfg.claim_min_digits for m in models)
+        return sum(len(m[kind]["specificity"]["classes_with_own_unit"]) >= cfg.specificity_min_classes for m in models)
+
+    n = len(models)
+    return {
+        claim: inference.fisher_exact(passes("trained", claim), n, passes("untrained", claim), n)
+        for claim in ("claim_1", "claim_3")
     }
 
 
@@ -268,6 +288,46 @@ def summarise(models: list[dict]) -> dict:
             for kind in analysis.ABLATIONS
         },
         "seeds_with_dominant_unit_per_digit": dedicated.tolist(),
+        "threshold_curve": threshold_curve(models),
+        "effect_sizes": effect_sizes(models),
+    }
+
+
+# Which per-seed threshold counts each curve reads: raw dominance needs non-negative units, so the rotated
+# basis (signed) is read on the spread-scaled table only.
+CURVES = {
+    "trained": ("trained", "threshold_counts"),
+    "untrained": ("untrained", "threshold_counts"),
+    "rotated": ("rotated", "rescaled_threshold_counts"),
+    "trained_rescaled": ("trained", "rescaled_threshold_counts"),
+    "untrained_rescaled": ("untrained", "rescaled_threshold_counts"),
+}
+
+
+def threshold_curve(models: list[dict]) -> dict:
+    """Classes with a dominant unit as the threshold moves over `robustness.CURVE_THRESHOLDS`: per curve, the
+    mean over seeds and its 95 % t-interval at each threshold, so a count is not read at 50 % alone."""
+    curve = {"thresholds": list(robustness.CURVE_THRESHOLDS)}
+    for name, (kind, key) in CURVES.items():
+        counts = np.array([m[kind][key] for m in models], dtype=np.float64)  # (seeds, thresholds)
+        spans = [robustness.interval(column) for column in counts.T]
+        curve[name] = {side: [span[side] for span in spans] for side in ("mean", "low", "high")}
+    return curve
+
+
+def effect_sizes(models: list[dict]) -> dict:
+    """Trained minus a control, per seed, on the live-unit means of eta² and d', with a bootstrap interval
+    over seeds and the side of zero it lies on: how far training moves the measure beyond what any basis
+    of the same layer (rotated) or the same architecture untrained would give."""
+
+    def difference(control: str, key: str) -> dict:
+        values = np.array([m["trained"][key] - m[control][key] for m in models])
+        boot = inference.bootstrap_mean(values, seed=models[0]["seed"])
+        return boot | {"side": inference.side_of_zero(boot["low"], boot["high"])}
+
+    measures = {"eta_squared": "mean_eta_squared", "d_prime": "mean_d_prime"}
+    return {name: difference("rotated", key) for name, key in measures.items()} | {
+        "vs_untrained": {name: difference("untrained", key) for name, key in measures.items()}
     }
 
 

@@ -130,8 +130,11 @@ def synthetic_run(seed: int = 0, units: int = 10, per_digit: int = 30):
 def synthetic_metrics(acts, weights, cfg) -> dict:
     """What `nu-keras analyze` would write for these arrays, with plausible run details."""
     from nu_keras.analysis import analyze
+    from nu_keras.robustness import network_controls
 
     metrics = analyze(acts, weights, cfg.dominance_threshold)
+    hidden, labels = acts["hidden"].astype(np.float64), acts["labels"].astype(np.int64)
+    metrics.update(network_controls(hidden, labels, metrics, cfg))
     metrics.update(
         {
             "config": cfg.to_json(),

@@ -183,8 +183,9 @@ def test_sweep_on_a_tiny_dataset_holds_every_per_seed_and_control_number(tiny_sw
         for model in entry["models"]:
             for kind in ("trained", "untrained"):
                 assert len(model[kind]["eta_squared"]) == int(width)
-            # the rotated control rotates the live units only
-            assert len(model["rotated"]["eta_squared"]) == len(model["trained"]["live_units"])
+            # the rotated control rotates the live units only (the whole silent layer when every unit is dead)
+            live = model["trained"]["live_units"]
+            assert len(model["rotated"]["eta_squared"]) == (len(live) or int(width))
             for kind in ("trained", "untrained", "rotated"):
                 assert 0 <= model[kind]["standardised_dominant_digits"] <= 10
             for kind in ("trained", "untrained"):
@@ -197,6 +198,85 @@ def test_sweep_on_a_tiny_dataset_holds_every_per_seed_and_control_number(tiny_sw
             assert all(0 <= p <= 1 for p in model["null"]["percentile"].values())
             assert set(model["matching"]) == {"trained", "shuffled", "untrained", "rotated"}
     assert sweep["verdict"]["seeds"] == 2 and sweep["privileged_verdict"]["seeds"] == 2
+
+
+def test_sweep_reports_threshold_curves_effect_sizes_fisher_tests_and_one_holm_family(tiny_sweep):
+    sweep, cfg = tiny_sweep
+    summary = sweep["widths"]["10"]["summary"]
+    curve = summary["threshold_curve"]
+    assert curve["thresholds"][0] == 0.3 and curve["thresholds"][-1] == 0.9
+    for name in ("trained", "untrained", "rotated", "trained_rescaled"):
+        means = curve[name]["mean"]
+        assert len(means) == len(curve["thresholds"]) and means == sorted(means, reverse=True)  # fewer as t rises
+    models = sweep["widths"]["10"]["models"]
+    at_half = curve["thresholds"].index(cfg.dominance_threshold)
+    assert curve["trained"]["mean"][at_half] == pytest.approx(
+        np.mean([m["trained"]["digits_with_dominant_unit"] for m in models])
+    )
+    effect = summary["effect_sizes"]["eta_squared"]
+    expected = np.mean([m["trained"]["mean_eta_squared"] - m["rotated"]["mean_eta_squared"] for m in models])
+    assert effect["mean"] == pytest.approx(expected) and effect["side"] in ("above", "within", "below")
+    assert set(summary["effect_sizes"]["vs_untrained"]) == {"eta_squared", "d_prime"}
+    assert set(sweep["fisher"]) == {"claim_1", "claim_3"} and all(0 <= p <= 1 for p in sweep["fisher"].values())
+    tests = sweep["tests"]
+    assert {"fisher_claim_1", "seed_0_specificity", "seed_1_selectivity_vs_mean_ablation"} <= set(tests)
+    for entry in tests.values():
+        assert set(entry) == {"p", "adjusted", "significant", "label"}
+        assert entry["p"] is None or entry["adjusted"] >= entry["p"]
+
+
+def one_unit_per_class(scale_unit: float = 1.0) -> tuple[np.ndarray, np.ndarray, dict]:
+    """A planted layer: unit d fires on class d's images only (plus a little noise), and votes for class d.
+    Unit 0 is scaled by `scale_unit` and its outgoing weights by the inverse: the same function."""
+    rng = np.random.default_rng(2)
+    labels = np.repeat(np.arange(10), 100)
+    hidden = np.maximum(3.0 * np.eye(10)[labels] + rng.normal(scale=0.5, size=(1000, 10)), 0.0)
+    hidden[:, 0] *= scale_unit
+    w2 = np.eye(10)
+    w2[0] /= scale_unit
+    acts = {"hidden": hidden, "labels": labels, "predictions": (hidden @ w2).argmax(axis=1)}
+    acts |= {f"ablated_{kind}": table for kind, table in analysis.ablation_table(hidden, w2, np.zeros(10)).items()}
+    return hidden, labels, acts | {"weights": {"output_kernel": w2}}
+
+
+def controls_of(scale_unit: float = 1.0) -> dict:
+    hidden, labels, acts = one_unit_per_class(scale_unit)
+    cfg = RunConfig(rotation_null_samples=1000)
+    metrics = analysis.analyze(acts, acts.pop("weights"), cfg.dominance_threshold)
+    return robustness.network_controls(hidden, labels, metrics, cfg)
+
+
+def test_a_single_network_with_one_unit_per_class_passes_all_three_claims_and_lists_its_needed_units():
+    controls = controls_of()
+    assert controls["claims"]["dominance"] == {"classes": 10, "required": 8, "passes": True}
+    assert controls["claims"]["specificity"] == {"classes": 10, "required": 8, "passes": True}
+    assert controls["claims"]["privileged"]["passes"]
+    assert {place["side"] for place in controls["null"]["place"].values()} == {"above"}
+    assert len(controls["null"]["values"]["eta_squared"]) == 1000
+    needed = controls["important_units"]["zero"]
+    assert sorted(needed) == list(range(10))  # each unit is its class's only vote
+    assert set(controls["tests"]) == {
+        "selectivity_vs_zero_ablation",
+        "selectivity_vs_mean_ablation",
+        "selectivity_vs_preferred_drop",
+        "specificity",
+    }
+    assert controls["tests"]["specificity"]["significant"]
+
+
+def test_rescaling_a_unit_moves_no_single_network_control():
+    plain, scaled = controls_of(), controls_of(scale_unit=10.0)
+    assert scaled["claims"] == plain["claims"]
+    for key in robustness.NULL_MEASURES:
+        assert scaled["null"]["percentile"][key] == pytest.approx(plain["null"]["percentile"][key])
+    assert scaled["important_units"] == plain["important_units"]
+
+
+def test_a_layer_without_measurable_ablation_effects_lists_no_important_unit():
+    noise = {"zero": [inference.paired_drop(np.ones(100, bool), np.ones(100, bool))] * 3, "mean": []}
+    one_image = np.r_[False, np.ones(99, bool)]
+    noise["mean"] = [inference.paired_drop(np.ones(100, bool), one_image)]  # 1 of 100 lost: within noise
+    assert robustness.important_units(noise) == {"zero": [], "mean": []}
 
 
 def test_sweep_page_prints_the_sweep_numbers(tiny_sweep, tmp_path):

@@ -132,6 +132,28 @@ def test_dense_units_dominance_selectivity_and_ablation_equal_numpy(dense_metric
             np.testing.assert_allclose(dense_metrics["ablation"][kind]["drop"][unit], drop, atol=1e-12)
 
 
+def test_a_users_layer_gets_the_rotation_null_the_noise_floor_and_the_three_claims_without_retraining(
+    conv_metrics, dense_metrics
+):
+    for metrics in (conv_metrics, dense_metrics):
+        json.dumps(metrics, allow_nan=False)
+        null = metrics["null"]
+        assert null["units"] == len(metrics["live_units"]) and null["rotations_requested"] == 1000
+        for key, place in null["place"].items():
+            values, trained = np.array(null["values"][key]), null["trained"][key]
+            expected = (np.sum(values < trained) + 0.5 * np.sum(values == trained)) / len(values)
+            assert place["percentile"] == pytest.approx(expected) and place["rotations"] == len(values) == 1000
+            assert place["side"] in ("above", "within", "below")
+            assert place["low"] <= place["percentile"] <= place["high"]
+        for kind, units in metrics["important_units"].items():
+            drops = [metrics["ablation_noise"][kind][u] for u in units]
+            assert all(d["low"] > 0 for d in drops) and drops == sorted(drops, key=lambda d: -d["drop"])
+        claims = metrics["claims"]
+        assert claims["dominance"]["classes"] == len(metrics["claim"]["digits_with_dominant_unit"])
+        assert claims["privileged"]["passes"] == all(p > 0.95 for p in null["percentile"].values())
+        assert set(metrics["tests"]) >= {"specificity", "selectivity_vs_zero_ablation"}
+
+
 def test_conv_channels_are_spatial_means_and_their_ablation_equals_keras(conv_metrics, user_files):
     root, arrays = user_files
     model, maps = reference(root, "conv", arrays["x_test"])  # (N, 12, 12, 6)
