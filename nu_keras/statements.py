@@ -33,15 +33,31 @@ def relation(correlation: dict | None, adjusted_p: float | None = None) -> str:
     return "positively related" if correlation["rho"] > 0 else "negatively related"
 
 
-def rho_brief(correlation: dict | None) -> str:
+def rho_brief(correlation: dict | None, adjusted_p: float | None = None) -> str:
     if correlation is None:
         return "ρ undefined"
-    return f"ρ = {fixed(correlation['rho'])}, {pvalue(correlation['p'])}"
+    text = f"ρ = {fixed(correlation['rho'])}, {pvalue(correlation['p'])}"
+    if adjusted_p is not None:
+        text += f"; Holm-adjusted over the family of tests on the [Method](method.md) page, {pvalue(adjusted_p)}"
+    return text
 
 
-def selectivity_heading(correlation: dict | None) -> str:
+def selectivity_correlation(context: dict) -> tuple[dict | None, float | None]:
+    """Selectivity against zero-ablation importance, pooled over seeds where there is a sweep, with its
+    Holm-adjusted p-value where the run corrected it (None otherwise)."""
+    metrics, sweep = context["m"], context.get("sweep")
+    if sweep and sweep.get("paper"):
+        name, tests = "pooled_selectivity_vs_zero_ablation", sweep.get("tests") or {}
+        correlation = sweep["paper"]["summary"]["selectivity_vs_ablation_pooled"]["zero"]
+    else:
+        name, tests = "selectivity_vs_zero_ablation", metrics.get("tests") or {}
+        correlation = metrics["selectivity_vs_ablation"]["zero"]
+    return correlation, (tests.get(name) or {}).get("adjusted")
+
+
+def selectivity_heading(correlation: dict | None, adjusted_p: float | None = None) -> str:
     """The heading over selectivity against importance, in the direction the data chose."""
-    word = relation(correlation)
+    word = relation(correlation, adjusted_p)
     if word == "positively related":
         return "Selective units are the ones the network needs"
     if word == "negatively related":
