@@ -285,6 +285,37 @@ def matching_sentence(summary: dict) -> str:
     )
 
 
+def dynamics_sentences(metrics: dict, nouns: str) -> str:
+    """Two sentences on when dominance appeared during the fit, from the per-epoch record (epoch 0 is the
+    initialisation); "" for a network not trained here."""
+    d = metrics.get("dynamics")
+    if not d or len(d["epoch"]) < 2:
+        return ""
+    counts = d["dominant_classes"]
+    final = counts[-1]
+    reached = next(e for e, c in zip(d["epoch"], counts, strict=True) if c >= final)
+    if counts[0] >= final:
+        when = "training did not raise it"
+    elif reached == d["epoch"][-1]:
+        when = "the count was still rising at the last epoch"
+    else:
+        when = f"the final count was first reached after epoch {reached}"
+    first = (
+        f"Before training, {counts[0]} {nouns} have a dominant unit (test accuracy "
+        f"{pct(d['test_accuracy'][0], 1)}); after the first epoch {counts[1]}, and after the last "
+        f"{final} ({pct(d['test_accuracy'][-1], 1)}): {when}."
+    )
+    second = (
+        f"Over the same epochs the distinct dominant units go from {d['distinct_dominant_units'][0]} to "
+        f"{d['distinct_dominant_units'][-1]}, the {nouns} with a unit of their own from {d['own_unit_classes'][0]} to "
+        f"{d['own_unit_classes'][-1]}, the count after dividing each unit by its spread from "
+        f"{d['rescaled_dominant_classes'][0]} to {d['rescaled_dominant_classes'][-1]}, the mean η² from "
+        f"{fixed(d['mean_eta_squared'][0])} to {fixed(d['mean_eta_squared'][-1])}, and the dead units from "
+        f"{d['dead_units'][0]} to {d['dead_units'][-1]}."
+    )
+    return first + " " + second
+
+
 def said(context: dict) -> dict:
     """Everything the templates print that states a result."""
     metrics, sweep = context["m"], context.get("sweep")
@@ -299,4 +330,5 @@ def said(context: dict) -> dict:
         "selectivity_relation": relation(correlation),
         "silence": silence_sentence(context),
         "matching": matching_sentence(summary) if summary and len(sweep["paper"]["models"]) > 1 else "",
+        "dynamics": Markup(dynamics_sentences(metrics, escape_markup(context["dataset"]["nouns"]))),
     }
