@@ -85,24 +85,31 @@ def network(seed: int, width: int) -> keras.Sequential:
     )
 
 
-def build_branches(cfg: RunConfig, seeds: list[int], width: int, curves: bool = False) -> keras.Model:
+def build_branches(
+    cfg: RunConfig, seeds: list[int], width: int, curves: bool = False, pixels: str = "uint8"
+) -> keras.Model:
     """N independent 784-width-10 networks as one model over a seed axis, trained in one pass.
 
     Branch n starts from exactly the initial weights `network(seeds[n], width)` has. Its kernels are
-    slices of two EinsumDense layers, so one batch flows through all branches at the cost of about
+    slices of two EinsumDense layers, so one step flows through all branches at the cost of about
     one network; the loss is the sum of the branches' losses, so each branch's gradient is its own
     loss's gradient, and Adam (elementwise) updates each branch as if it were trained alone.
+    Each branch reads its own images: the input is (B, N, 28, 28), image b of branch n being the b-th of
+    that branch's batch (`fit_branches`). uint8 pixels (`pixels`, the stored dtype) are divided by 255
+    inside the model, exactly as `scale` does, so a step's N batches are never held in float32 outside it.
     """
     require_backend(cfg.backend)
     inits = [dense_weights(network(seed, width)) for seed in seeds]
     n = len(seeds)
-    image = keras.Input(shape=(28, 28), name="image")
-    flat = layers.Flatten(name="flatten")(image)
-    pre = layers.EinsumDense("bi,inj->bnj", output_shape=(n, width), bias_axes="nj", name="hidden_pre")(flat)
+    images = keras.Input(shape=(n, 28, 28), dtype=pixels, name="images")  # (B, N, 28, 28)
+    flat = layers.Reshape((n, 784), name="flatten")(keras.ops.cast(images, "float32"))  # (B, N, 784)
+    if pixels == "uint8":
+        flat = keras.ops.divide(flat, 255.0)
+    pre = layers.EinsumDense("bni,inj->bnj", output_shape=(n, width), bias_axes="nj", name="hidden_pre")(flat)
     hidden = layers.ReLU(name="hidden")(pre)  # (B, N, width)
     logits = layers.EinsumDense("bnj,njk->bnk", output_shape=(n, 10), bias_axes="nk", name="output_pre")(hidden)
     output = layers.Softmax(axis=-1, name="output")(logits)  # (B, N, 10)
-    model = keras.Model(image, output, name=f"branches_w{width}")
+    model = keras.Model(images, output, name=f"branches_w{width}")
     model.get_layer("hidden_pre").set_weights(
         [np.stack([w["hidden_kernel"] for w in inits], axis=1), np.stack([w["hidden_bias"] for w in inits])]
     )
@@ -120,21 +127,21 @@ def build_branches(cfg: RunConfig, seeds: list[int], width: int, curves: bool = 
 
 
 def summed_branch_loss(y_true, y_pred):
-    """(B,) sum over branches of each branch's cross-entropy; Keras then averages over the batch."""
-    labels = keras.ops.cast(keras.ops.reshape(y_true, (-1, 1)), "int32")
-    labels = keras.ops.repeat(labels, keras.ops.shape(y_pred)[1], axis=1)  # (B, N)
+    """(B,) sum over branches of each branch's cross-entropy on its own labels (B, N); Keras then averages
+    over the batch."""
+    labels = keras.ops.cast(y_true, "int32")  # (B, N)
     per_branch = keras.losses.sparse_categorical_crossentropy(labels, y_pred)  # (B, N)
     return keras.ops.sum(per_branch, axis=1)
 
 
 def first_branch_loss(y_true, y_pred):
     """(B,) cross-entropy of branch 0 alone: the loss curve `train` would record for that network."""
-    return keras.losses.sparse_categorical_crossentropy(y_true, y_pred[:, 0, :])
+    return keras.losses.sparse_categorical_crossentropy(y_true[:, 0], y_pred[:, 0, :])
 
 
 def first_branch_accuracy(y_true, y_pred):
     """(B,) whether branch 0 classifies each image right: the accuracy curve of that network."""
-    return keras.metrics.sparse_categorical_accuracy(y_true, y_pred[:, 0, :])
+    return keras.metrics.sparse_categorical_accuracy(y_true[:, 0], y_pred[:, 0, :])
 
 
 FIRST_BRANCH_CURVES = {"first_branch_loss": "loss", "first_branch_accuracy": "accuracy"}  # -> `train`'s keys
@@ -152,58 +159,97 @@ def branch_weights(model: keras.Model, branch: int) -> dict[str, np.ndarray]:
     }
 
 
+def pixel_dtype(data: Dataset) -> str:
+    """The dtype a block's model takes: uint8 pixels as stored (scaled inside), anything else as float32."""
+    return "uint8" if data.x_train.dtype == np.uint8 else "float32"
+
+
 def scale(images: np.ndarray) -> np.ndarray:
     """Pixels -> float32 in [0, 1], the input range the paper's network is trained on (uint8 / 255)."""
     return model_input(images, "unit")
+
+
+def data_order_seed(cfg: RunConfig, seed: int) -> int:
+    """The seed of the network's data order: its own seed unless `cfg.data_order_seed` fixes one for all."""
+    return seed if cfg.data_order_seed is None else cfg.data_order_seed
+
+
+def epoch_orders(seed: int, count: int, epochs: int) -> np.ndarray:
+    """(epochs, count) the order in which a network reads the training images, a new permutation per epoch.
+
+    Drawn from a generator of the network's own data-order seed, not from Keras's shuffle: the branch of
+    seed s in a block and the network `train --seed s` fits alone then read the same batches.
+    """
+    draws = np.random.default_rng(seed)
+    return np.stack([draws.permutation(count) for _ in range(epochs)])
 
 
 def train(model: keras.Sequential, data: Dataset, cfg: RunConfig, validate: bool = True) -> dict:
     """Fit on the training images less the last `validation_size`, which give the curves' held-out line
     (evaluated after each epoch unless `validate` is False; the benchmark times the bare fit).
 
+    One `fit` call per epoch, on that epoch's permutation (`epoch_orders`), in batches of `batch_size`.
     Returns the per-epoch history and the fit's wall time; the test set is not touched here.
     """
     n_fit = len(data.x_train) - cfg.validation_size
-    y = data.y_train
-    validation = (scale(data.x_train[n_fit:]), y[n_fit:]) if cfg.validation_size and validate else None
-    set_random_seed(cfg.data_order_seed)  # the batch order, shared with the sweep's branches
+    x, y = scale(data.x_train[:n_fit]), data.y_train[:n_fit]
+    validation = (scale(data.x_train[n_fit:]), data.y_train[n_fit:]) if cfg.validation_size and validate else None
+    orders = epoch_orders(data_order_seed(cfg, cfg.seed), n_fit, cfg.epochs)
     start = time.perf_counter()
-    history = model.fit(
-        scale(data.x_train[:n_fit]),
-        y[:n_fit],
-        batch_size=cfg.batch_size,
-        epochs=cfg.epochs,
-        validation_data=validation,
-        shuffle=True,
-        verbose=2 if log.isEnabledFor(logging.INFO) else 0,  # one line per epoch, silent under --quiet
-    )
-    seconds = time.perf_counter() - start
-    return {"history": {k: [float(v) for v in vals] for k, vals in history.history.items()}, "fit_seconds": seconds}
+    history: dict[str, list[float]] = {}
+    for epoch, order in enumerate(orders):
+        logged = model.fit(
+            x[order],
+            y[order],
+            batch_size=cfg.batch_size,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            validation_data=validation,
+            shuffle=False,
+            verbose=2 if log.isEnabledFor(logging.INFO) else 0,  # one line per epoch, silent under --quiet
+        )
+        for key, values in logged.history.items():
+            history.setdefault(key, []).extend(float(v) for v in values)
+    return {"history": history, "fit_seconds": time.perf_counter() - start}
 
 
-def fit_branches(model: keras.Model, data: Dataset, cfg: RunConfig, validate: bool = True) -> dict:
-    """Fit all branches on the batches, in the order, that `train` gives a single network.
+def fit_branches(
+    model: keras.Model,
+    data: Dataset,
+    cfg: RunConfig,
+    seeds: list[int],
+    validate: bool = True,
+    watchers: tuple[keras.callbacks.Callback, ...] = (),
+) -> dict:
+    """Fit all branches at once, each on the batches, in the order, that `train` gives its seed's network.
 
-    Returns branch 0's per-epoch history under the keys `train` uses (with the held-out images' curves,
-    `HeldOutCurves`, unless `validate` is False) and the fit's wall time.
+    Each epoch gathers (n_fit, N, 28, 28) images in their stored dtype (uint8: 431 MB for ten branches of
+    MNIST), branch n's column in its own order; the model scales them. `watchers` are callbacks that read
+    the weights after each epoch (they must not change the training). Returns branch 0's per-epoch history
+    under the keys `train` uses (with the held-out images' curves, `HeldOutCurves`, unless `validate` is
+    False) and the fit's wall time.
     """
     n_fit = len(data.x_train) - cfg.validation_size
     watched = cfg.validation_size and validate
     held_out = [HeldOutCurves(scale(data.x_train[n_fit:]), data.y_train[n_fit:])] if watched else []
-    set_random_seed(cfg.data_order_seed)
+    orders = np.stack([epoch_orders(data_order_seed(cfg, s), n_fit, cfg.epochs) for s in seeds], axis=2)  # (E, n_fit, N)
     start = time.perf_counter()
-    history = model.fit(
-        scale(data.x_train[:n_fit]),
-        data.y_train[:n_fit],
-        batch_size=cfg.batch_size,
-        epochs=cfg.epochs,
-        shuffle=True,
-        callbacks=held_out,
-        verbose=2 if validate and log.isEnabledFor(logging.INFO) else 0,  # the report's fit: a line per epoch
-    )
+    logged: dict[str, list[float]] = {}
+    for epoch, picks in enumerate(orders):
+        history = model.fit(
+            data.x_train[picks],  # (n_fit, N, 28, 28)
+            data.y_train[picks],  # (n_fit, N)
+            batch_size=cfg.batch_size,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            shuffle=False,
+            callbacks=held_out + list(watchers),
+            verbose=2 if validate and log.isEnabledFor(logging.INFO) else 0,  # the report's fit: a line per epoch
+        )
+        for key, values in history.history.items():
+            logged.setdefault(key, []).extend(float(v) for v in values)
     seconds = time.perf_counter() - start
-    logged = history.history
-    curves = {ours: [float(v) for v in logged[key]] for key, ours in FIRST_BRANCH_CURVES.items() if key in logged}
+    curves = {ours: logged[key] for key, ours in FIRST_BRANCH_CURVES.items() if key in logged}
     return {"history": curves | (held_out[0].curves() if held_out else {}), "fit_seconds": seconds}
 
 
@@ -234,11 +280,13 @@ class HeldOutCurves(keras.callbacks.Callback):
         return {"val_loss": self.loss, "val_accuracy": self.accuracy} if self.loss else {}
 
 
-def fit_block(data: Dataset, cfg: RunConfig, width: int, seeds: list[int], validate: bool) -> dict:
+def fit_block(
+    data: Dataset, cfg: RunConfig, width: int, seeds: list[int], validate: bool, watchers: tuple = ()
+) -> dict:
     """Fit one block's branches: their initial and trained weights, branch 0's curves, the fit's time."""
-    net = build_branches(cfg.replace(hidden_units=width), seeds, width, curves=validate)
+    net = build_branches(cfg.replace(hidden_units=width), seeds, width, curves=validate, pixels=pixel_dtype(data))
     initial = [branch_weights(net, n) for n in range(len(seeds))]
-    fit = fit_branches(net, data, cfg, validate=validate)
+    fit = fit_branches(net, data, cfg, seeds, validate=validate, watchers=watchers)
     trained = [branch_weights(net, n) for n in range(len(seeds))]
     return {"width": width, "seeds": list(seeds), "initial": initial, "trained": trained} | fit
 
