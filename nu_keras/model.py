@@ -232,7 +232,8 @@ def fit_branches(
     n_fit = len(data.x_train) - cfg.validation_size
     watched = cfg.validation_size and validate
     held_out = [HeldOutCurves(scale(data.x_train[n_fit:]), data.y_train[n_fit:])] if watched else []
-    orders = np.stack([epoch_orders(data_order_seed(cfg, s), n_fit, cfg.epochs) for s in seeds], axis=2)  # (E, n_fit, N)
+    orders = [epoch_orders(data_order_seed(cfg, seed), n_fit, cfg.epochs) for seed in seeds]
+    orders = np.stack(orders, axis=2)  # (E, n_fit, N): row i of epoch e holds each branch's i-th image
     start = time.perf_counter()
     logged: dict[str, list[float]] = {}
     for epoch, picks in enumerate(orders):
@@ -278,6 +279,37 @@ class HeldOutCurves(keras.callbacks.Callback):
 
     def curves(self) -> dict[str, list[float]]:
         return {"val_loss": self.loss, "val_accuracy": self.accuracy} if self.loss else {}
+
+
+class Dynamics(keras.callbacks.Callback):
+    """Branch 0 measured on the test images before the first step and after every epoch (`dynamics.snapshot`).
+
+    Reads the weights only, in numpy, so the training is the same with or without it.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, threshold: float):
+        super().__init__()
+        self.images, self.labels = images.reshape(len(images), -1), labels.astype(np.int64)  # (N, 784), (N,)
+        self.threshold = threshold
+        self.snapshots: list[dict] = []
+
+    def on_train_begin(self, logs=None):
+        if not self.snapshots:  # `fit_branches` calls `fit` once per epoch: only the first starts from scratch
+            self.record()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.record()
+
+    def record(self) -> None:
+        from nu_keras import dynamics
+
+        weights = branch_weights(self.model, 0)
+        self.snapshots.append(dynamics.snapshot(self.images, self.labels, weights, self.threshold))
+
+    def series(self) -> dict[str, list]:
+        from nu_keras import dynamics
+
+        return dynamics.series(self.snapshots)
 
 
 def fit_block(

@@ -163,7 +163,8 @@ def run_train(cfg: RunConfig) -> None:
         data.title,
         block[1:] or "(none)",
     )
-    fitted = mdl.fit_block(data, cfg, cfg.hidden_units, block, validate=True)
+    watched = mdl.Dynamics(mdl.scale(data.x_test), data.y_test, cfg.dominance_threshold)
+    fitted = mdl.fit_block(data, cfg, cfg.hidden_units, block, validate=True, watchers=(watched,))
     mdl.check_converged(fitted, cfg)
     net = mdl.network_with(fitted["trained"][0], cfg.seed, cfg.hidden_units)
     accuracy = mdl.evaluate(net, data)
@@ -173,6 +174,7 @@ def run_train(cfg: RunConfig) -> None:
     sample = subject.first_inputs(net, data.x_test, cfg.pixels)
     described = subject.describe(net, subject.PAPER_LAYER, data.image_shape, True, None, sample)
     fit = {"history": fitted["history"], "fit_seconds": fitted["fit_seconds"], "trained_with": block}
+    fit["dynamics"] = watched.series()  # branch 0 on the test images, epoch 0 (the start) to the last
     write_train_record(cfg, data, fit | {"test_accuracy": accuracy}, net, described)
 
 
@@ -212,7 +214,7 @@ def adopt_model(cfg: RunConfig) -> None:
         described["units"],
         described["layer_kind"],
     )
-    no_training = {"history": None, "fit_seconds": None, "test_accuracy": accuracy}
+    no_training = {"history": None, "dynamics": None, "fit_seconds": None, "test_accuracy": accuracy}
     write_train_record(cfg, data, no_training, model, described)
 
 
@@ -289,6 +291,7 @@ def run_analyze(cfg: RunConfig) -> None:
             "dataset": trained["dataset"],
             "subject": trained["subject"] | {"signed": metrics["signed"]},
             "history": trained["history"],
+            "dynamics": trained.get("dynamics"),  # None for a user's model (not trained here)
             "fit_seconds": trained["fit_seconds"],
             "trained_with": trained.get("trained_with"),
             "parameters": trained["parameters"],
