@@ -85,37 +85,57 @@ def network(seed: int, width: int) -> keras.Sequential:
     )
 
 
+class TrainingImages(layers.Layer):
+    """Holds the training images (M, 784) float32 and hands each branch its own: (B, N) image indices in,
+    (N, B, 784) images out, branch-major so each branch's product is one plain matrix product.
+
+    The images stay in the model, so a step's N batches are gathered where they are used and never copied
+    through the input pipeline (ten branches' batches in float32 are 1.9 GB per epoch of MNIST).
+    """
+
+    def __init__(self, images: np.ndarray, **kwargs):
+        super().__init__(**kwargs)
+        self.images = self.add_weight(shape=images.shape, initializer="zeros", trainable=False, name="images")
+        self.images.assign(images)
+
+    def call(self, indices):
+        return keras.ops.take(self.images, keras.ops.transpose(indices), axis=0)
+
+
+class BranchDense(layers.Layer):
+    """N Dense layers side by side: (N, B, I) -> (N, B, J) with a kernel (N, I, J) and a bias (N, 1, J)."""
+
+    def __init__(self, branches: int, inputs: int, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel = self.add_weight(shape=(branches, inputs, units), initializer="zeros", name="kernel")
+        self.bias = self.add_weight(shape=(branches, 1, units), initializer="zeros", name="bias")
+
+    def call(self, x):
+        return keras.ops.matmul(x, self.kernel) + self.bias
+
+
 def build_branches(
-    cfg: RunConfig, seeds: list[int], width: int, curves: bool = False, pixels: str = "uint8"
+    cfg: RunConfig, seeds: list[int], width: int, images: np.ndarray, curves: bool = False
 ) -> keras.Model:
     """N independent 784-width-10 networks as one model over a seed axis, trained in one pass.
 
-    Branch n starts from exactly the initial weights `network(seeds[n], width)` has. Its kernels are
-    slices of two EinsumDense layers, so one step flows through all branches at the cost of about
-    one network; the loss is the sum of the branches' losses, so each branch's gradient is its own
-    loss's gradient, and Adam (elementwise) updates each branch as if it were trained alone.
-    Each branch reads its own images: the input is (B, N, 28, 28), image b of branch n being the b-th of
-    that branch's batch (`fit_branches`). uint8 pixels (`pixels`, the stored dtype) are divided by 255
-    inside the model, exactly as `scale` does, so a step's N batches are never held in float32 outside it.
+    Branch n starts from exactly the initial weights `network(seeds[n], width)` has; the loss is the sum of
+    the branches' losses, so each branch's gradient is its own loss's gradient, and Adam (elementwise)
+    updates each branch as if it were trained alone. Each branch reads its own images: the input is a
+    (B, N) table of indices into `images` (M, 784), the scaled training images (`fit_branches`).
     """
     require_backend(cfg.backend)
     inits = [dense_weights(network(seed, width)) for seed in seeds]
     n = len(seeds)
-    images = keras.Input(shape=(n, 28, 28), dtype=pixels, name="images")  # (B, N, 28, 28)
-    flat = layers.Reshape((n, 784), name="flatten")(keras.ops.cast(images, "float32"))  # (B, N, 784)
-    if pixels == "uint8":
-        flat = keras.ops.divide(flat, 255.0)
-    pre = layers.EinsumDense("bni,inj->bnj", output_shape=(n, width), bias_axes="nj", name="hidden_pre")(flat)
-    hidden = layers.ReLU(name="hidden")(pre)  # (B, N, width)
-    logits = layers.EinsumDense("bnj,njk->bnk", output_shape=(n, 10), bias_axes="nk", name="output_pre")(hidden)
-    output = layers.Softmax(axis=-1, name="output")(logits)  # (B, N, 10)
-    model = keras.Model(images, output, name=f"branches_w{width}")
-    model.get_layer("hidden_pre").set_weights(
-        [np.stack([w["hidden_kernel"] for w in inits], axis=1), np.stack([w["hidden_bias"] for w in inits])]
-    )
-    model.get_layer("output_pre").set_weights(
-        [np.stack([w["output_kernel"] for w in inits]), np.stack([w["output_bias"] for w in inits])]
-    )
+    indices = keras.Input(shape=(n,), dtype="int32", name="image_indices")  # (B, N)
+    flat = TrainingImages(images, name="images")(indices)  # (N, B, 784)
+    hidden = layers.ReLU(name="hidden")(BranchDense(n, flat.shape[-1], width, name="hidden_pre")(flat))  # (N, B, W)
+    logits = BranchDense(n, width, 10, name="output_pre")(hidden)  # (N, B, 10)
+    output = layers.Softmax(axis=-1, name="output")(keras.ops.transpose(logits, (1, 0, 2)))  # (B, N, 10)
+    model = keras.Model(indices, output, name=f"branches_w{width}")
+    for layer, key in (("hidden_pre", "hidden"), ("output_pre", "output")):
+        kernel = np.stack([w[f"{key}_kernel"] for w in inits])
+        model.get_layer(layer).set_weights([kernel, np.stack([w[f"{key}_bias"] for w in inits])[:, None, :]])
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
         loss=summed_branch_loss,
@@ -152,16 +172,17 @@ def branch_weights(model: keras.Model, branch: int) -> dict[str, np.ndarray]:
     w1, b1 = model.get_layer("hidden_pre").get_weights()
     w2, b2 = model.get_layer("output_pre").get_weights()
     return {
-        "hidden_kernel": w1[:, branch],
-        "hidden_bias": b1[branch],
+        "hidden_kernel": w1[branch],
+        "hidden_bias": b1[branch, 0],
         "output_kernel": w2[branch],
-        "output_bias": b2[branch],
+        "output_bias": b2[branch, 0],
     }
 
 
-def pixel_dtype(data: Dataset) -> str:
-    """The dtype a block's model takes: uint8 pixels as stored (scaled inside), anything else as float32."""
-    return "uint8" if data.x_train.dtype == np.uint8 else "float32"
+def training_images(data: Dataset, cfg: RunConfig) -> np.ndarray:
+    """(n_fit, 784) float32: the images a network is fitted on, as it reads them (the held-out ones left out)."""
+    n_fit = len(data.x_train) - cfg.validation_size
+    return scale(data.x_train[:n_fit]).reshape(n_fit, -1)
 
 
 def scale(images: np.ndarray) -> np.ndarray:
@@ -223,22 +244,22 @@ def fit_branches(
 ) -> dict:
     """Fit all branches at once, each on the batches, in the order, that `train` gives its seed's network.
 
-    Each epoch gathers (n_fit, N, 28, 28) images in their stored dtype (uint8: 431 MB for ten branches of
-    MNIST), branch n's column in its own order; the model scales them. `watchers` are callbacks that read
-    the weights after each epoch (they must not change the training). Returns branch 0's per-epoch history
-    under the keys `train` uses (with the held-out images' curves, `HeldOutCurves`, unless `validate` is
-    False) and the fit's wall time.
+    Each epoch is one `fit` over a (n_fit, N) table of image indices, branch n's column in its own order
+    (`epoch_orders`); the model gathers the images. `watchers` are callbacks that read the weights after
+    each epoch (they must not change the training). Returns branch 0's per-epoch history under the keys
+    `train` uses (with the held-out images' curves, `HeldOutCurves`, unless `validate` is False) and the
+    fit's wall time.
     """
     n_fit = len(data.x_train) - cfg.validation_size
     watched = cfg.validation_size and validate
     held_out = [HeldOutCurves(scale(data.x_train[n_fit:]), data.y_train[n_fit:])] if watched else []
     orders = [epoch_orders(data_order_seed(cfg, seed), n_fit, cfg.epochs) for seed in seeds]
-    orders = np.stack(orders, axis=2)  # (E, n_fit, N): row i of epoch e holds each branch's i-th image
+    orders = np.stack(orders, axis=2).astype(np.int32)  # (E, n_fit, N): row i of epoch e, each branch's i-th image
     start = time.perf_counter()
     logged: dict[str, list[float]] = {}
     for epoch, picks in enumerate(orders):
         history = model.fit(
-            data.x_train[picks],  # (n_fit, N, 28, 28)
+            picks,
             data.y_train[picks],  # (n_fit, N)
             batch_size=cfg.batch_size,
             epochs=epoch + 1,
@@ -316,7 +337,7 @@ def fit_block(
     data: Dataset, cfg: RunConfig, width: int, seeds: list[int], validate: bool, watchers: tuple = ()
 ) -> dict:
     """Fit one block's branches: their initial and trained weights, branch 0's curves, the fit's time."""
-    net = build_branches(cfg.replace(hidden_units=width), seeds, width, curves=validate, pixels=pixel_dtype(data))
+    net = build_branches(cfg.replace(hidden_units=width), seeds, width, training_images(data, cfg), curves=validate)
     initial = [branch_weights(net, n) for n in range(len(seeds))]
     fit = fit_branches(net, data, cfg, seeds, validate=validate, watchers=watchers)
     trained = [branch_weights(net, n) for n in range(len(seeds))]
