@@ -209,29 +209,16 @@ def train(model: keras.Sequential, data: Dataset, cfg: RunConfig, validate: bool
     """Fit on the training images less the last `validation_size`, which give the curves' held-out line
     (evaluated after each epoch unless `validate` is False; the benchmark times the bare fit).
 
-    One `fit` call per epoch, on that epoch's permutation (`epoch_orders`), in batches of `batch_size`.
+    Each epoch reads the images in that epoch's permutation (`epoch_orders`), in batches of `batch_size`.
     Returns the per-epoch history and the fit's wall time; the test set is not touched here.
     """
     n_fit = len(data.x_train) - cfg.validation_size
     x, y = scale(data.x_train[:n_fit]), data.y_train[:n_fit]
     validation = (scale(data.x_train[n_fit:]), data.y_train[n_fit:]) if cfg.validation_size and validate else None
     orders = epoch_orders(data_order_seed(cfg, cfg.seed), n_fit, cfg.epochs)
-    start = time.perf_counter()
-    history: dict[str, list[float]] = {}
-    for epoch, order in enumerate(orders):
-        logged = model.fit(
-            x[order],
-            y[order],
-            batch_size=cfg.batch_size,
-            epochs=epoch + 1,
-            initial_epoch=epoch,
-            validation_data=validation,
-            shuffle=False,
-            verbose=2 if log.isEnabledFor(logging.INFO) else 0,  # one line per epoch, silent under --quiet
-        )
-        for key, values in logged.history.items():
-            history.setdefault(key, []).extend(float(v) for v in values)
-    return {"history": history, "fit_seconds": time.perf_counter() - start}
+    epochs = ((x[order], y[order]) for order in orders)
+    history, seconds = fit_by_epoch(model, epochs, cfg, chatty=True, validation_data=validation)
+    return {"history": history, "fit_seconds": seconds}
 
 
 def fit_branches(
@@ -244,7 +231,7 @@ def fit_branches(
 ) -> dict:
     """Fit all branches at once, each on the batches, in the order, that `train` gives its seed's network.
 
-    Each epoch is one `fit` over a (n_fit, N) table of image indices, branch n's column in its own order
+    Each epoch's input is a (n_fit, N) table of image indices, branch n's column in its own order
     (`epoch_orders`); the model gathers the images. `watchers` are callbacks that read the weights after
     each epoch (they must not change the training). Returns branch 0's per-epoch history under the keys
     `train` uses (with the held-out images' curves, `HeldOutCurves`, unless `validate` is False) and the
@@ -255,24 +242,47 @@ def fit_branches(
     held_out = [HeldOutCurves(scale(data.x_train[n_fit:]), data.y_train[n_fit:])] if watched else []
     orders = [epoch_orders(data_order_seed(cfg, seed), n_fit, cfg.epochs) for seed in seeds]
     orders = np.stack(orders, axis=2).astype(np.int32)  # (E, n_fit, N): row i of epoch e, each branch's i-th image
+    epochs = ((picks, data.y_train[picks]) for picks in orders)
+    callbacks = held_out + list(watchers)
+    logged, seconds = fit_by_epoch(model, epochs, cfg, chatty=bool(validate), callbacks=callbacks)
+    curves = {ours: logged[key] for key, ours in FIRST_BRANCH_CURVES.items() if key in logged}
+    return {"history": curves | (held_out[0].curves() if held_out else {}), "fit_seconds": seconds}
+
+
+def fit_by_epoch(model: keras.Model, epochs, cfg: RunConfig, chatty: bool, **fit_args) -> tuple[dict, float]:
+    """One `fit` per epoch on that epoch's (inputs, labels), in their order; the per-epoch history and the
+    wall time. Keras's shuffle draws from the backend's generator, which a block's branches would share;
+    here each network's order is its own. With `chatty`, Keras's line per epoch (silent under --quiet)."""
+    verbose = 2 if chatty and log.isEnabledFor(logging.INFO) else 0
+    progress = [EpochProgress(cfg.epochs)] if verbose else []
+    history: dict[str, list[float]] = {}
     start = time.perf_counter()
-    logged: dict[str, list[float]] = {}
-    for epoch, picks in enumerate(orders):
-        history = model.fit(
-            picks,
-            data.y_train[picks],  # (n_fit, N)
+    for epoch, (x, y) in enumerate(epochs):
+        logged = model.fit(
+            x,
+            y,
             batch_size=cfg.batch_size,
             epochs=epoch + 1,
             initial_epoch=epoch,
             shuffle=False,
-            callbacks=held_out + list(watchers),
-            verbose=2 if validate and log.isEnabledFor(logging.INFO) else 0,  # the report's fit: a line per epoch
+            verbose=verbose,
+            **(fit_args | {"callbacks": fit_args.get("callbacks", []) + progress}),
         )
-        for key, values in history.history.items():
-            logged.setdefault(key, []).extend(float(v) for v in values)
-    seconds = time.perf_counter() - start
-    curves = {ours: logged[key] for key, ours in FIRST_BRANCH_CURVES.items() if key in logged}
-    return {"history": curves | (held_out[0].curves() if held_out else {}), "fit_seconds": seconds}
+        for key, values in logged.history.items():
+            history.setdefault(key, []).extend(float(v) for v in values)
+    return history, time.perf_counter() - start
+
+
+class EpochProgress(keras.callbacks.ProgbarLogger):
+    """Keras's progress line per epoch, counting the epochs of the whole fit ("Epoch 2/10"), which
+    `fit_by_epoch` runs as one `fit` per epoch."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.total = epochs
+
+    def set_params(self, params):
+        super().set_params(params | {"epochs": self.total})
 
 
 class HeldOutCurves(keras.callbacks.Callback):
