@@ -38,8 +38,9 @@ def stage_code(cfg: RunConfig) -> dict[str, str]:
 @pytest.mark.parametrize(
     "module, stale",
     [
-        # the sweep reaches it through robustness.py, collect through activations.py, build through pages.py
-        ("analysis.py", {"collect", "analyze", "sweep", "render", "charts", "build"}),
+        # the sweep reaches it through robustness.py, collect through activations.py, build through pages.py,
+        # train through dynamics.py (the measures it records per epoch during the fit)
+        ("analysis.py", {"train", "collect", "analyze", "sweep", "render", "charts", "build"}),
         ("robustness.py", {"sweep"}),
         ("charts/units.py", {"render", "charts"}),  # a module of a subpackage
         ("charts/__init__.py", {"render", "charts"}),
