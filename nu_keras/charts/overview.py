@@ -67,13 +67,13 @@ def dynamics(path, series, classes: int, units: int):
         counts_ax.plot(epochs, series[key], marker=marker, color=colour, label=label, markersize=4)
     counts_ax.set_ylim(-0.3, max(classes, units) + 0.3)
     counts_ax.set_ylabel(f"count (of {classes} classes, {units} units)")
-    counts_ax.legend(fontsize=7, loc="best")
+    counts_ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     score_ax.plot(epochs, series["test_accuracy"], marker="o", color=BASE, label="test accuracy", markersize=4)
     eta_label = "mean η² (live units)"
     score_ax.plot(epochs, series["mean_eta_squared"], marker="s", color=ACCENT, label=eta_label, markersize=4)
     score_ax.set_ylim(0, 1)
     score_ax.set_ylabel("share")
-    score_ax.legend(fontsize=7, loc="lower right")
+    score_ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     for ax in (counts_ax, score_ax):
         ax.set_xlabel("epoch (0: before training)")
         ax.set_xticks(epochs if len(epochs) <= 12 else epochs[:: int(np.ceil(len(epochs) / 12))])
