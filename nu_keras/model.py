@@ -99,7 +99,9 @@ class TrainingImages(layers.Layer):
         self.images.assign(images)
 
     def call(self, indices):
-        return keras.ops.take(self.images, keras.ops.transpose(indices), axis=0)
+        # The indices arrive as float32 (exact below 2**24 images) and are transposed as floats: TensorFlow's
+        # oneDNN transpose of an integer tensor prints a native warning on CPUs without AVX-512.
+        return keras.ops.take(self.images, keras.ops.cast(keras.ops.transpose(indices), "int32"), axis=0)
 
 
 class BranchDense(layers.Layer):
@@ -127,7 +129,7 @@ def build_branches(
     require_backend(cfg.backend)
     inits = [dense_weights(network(seed, width)) for seed in seeds]
     n = len(seeds)
-    indices = keras.Input(shape=(n,), dtype="int32", name="image_indices")  # (B, N)
+    indices = keras.Input(shape=(n,), dtype="float32", name="image_indices")  # (B, N) whole numbers
     flat = TrainingImages(images, name="images")(indices)  # (N, B, 784)
     hidden = layers.ReLU(name="hidden")(BranchDense(n, flat.shape[-1], width, name="hidden_pre")(flat))  # (N, B, W)
     logits = BranchDense(n, width, 10, name="output_pre")(hidden)  # (N, B, 10)
@@ -241,8 +243,8 @@ def fit_branches(
     watched = cfg.validation_size and validate
     held_out = [HeldOutCurves(scale(data.x_train[n_fit:]), data.y_train[n_fit:])] if watched else []
     orders = [epoch_orders(data_order_seed(cfg, seed), n_fit, cfg.epochs) for seed in seeds]
-    orders = np.stack(orders, axis=2).astype(np.int32)  # (E, n_fit, N): row i of epoch e, each branch's i-th image
-    epochs = ((picks, data.y_train[picks]) for picks in orders)
+    orders = np.stack(orders, axis=2)  # (E, n_fit, N): row i of epoch e, each branch's i-th image
+    epochs = ((picks.astype(np.float32), data.y_train[picks]) for picks in orders)
     callbacks = held_out + list(watchers)
     logged, seconds = fit_by_epoch(model, epochs, cfg, chatty=bool(validate), callbacks=callbacks)
     curves = {ours: logged[key] for key, ours in FIRST_BRANCH_CURVES.items() if key in logged}
