@@ -65,7 +65,7 @@ def bench_seeds(data, repeats: int) -> dict:
             return mdl.train(mdl.build_model(cfg), data, cfg, validate=False)["fit_seconds"]
 
     def ten():
-        return mdl.fit_branches(mdl.build_branches(cfg, list(range(10)), 10), data, cfg, validate=False)["fit_seconds"]
+        return mdl.fit_block(data, cfg, 10, list(range(10)), validate=False)["fit_seconds"]
 
     one_seconds = statistics.median(one() for _ in range(repeats))
     ten_seconds = statistics.median(ten() for _ in range(repeats))

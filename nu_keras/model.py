@@ -85,30 +85,59 @@ def network(seed: int, width: int) -> keras.Sequential:
     )
 
 
-def build_branches(cfg: RunConfig, seeds: list[int], width: int, curves: bool = False) -> keras.Model:
+class TrainingImages(layers.Layer):
+    """Holds the training images (M, 784) float32 and hands each branch its own: (B, N) image indices in,
+    (N, B, 784) images out, branch-major so each branch's product is one plain matrix product.
+
+    The images stay in the model, so a step's N batches are gathered where they are used and never copied
+    through the input pipeline (ten branches' batches in float32 are 1.9 GB per epoch of MNIST).
+    """
+
+    def __init__(self, images: np.ndarray, **kwargs):
+        super().__init__(**kwargs)
+        self.images = self.add_weight(shape=images.shape, initializer="zeros", trainable=False, name="images")
+        self.images.assign(images)
+
+    def call(self, indices):
+        # The indices arrive as float32 (exact below 2**24 images) and are transposed as floats: TensorFlow's
+        # oneDNN transpose of an integer tensor prints a native warning on CPUs without AVX-512.
+        return keras.ops.take(self.images, keras.ops.cast(keras.ops.transpose(indices), "int32"), axis=0)
+
+
+class BranchDense(layers.Layer):
+    """N Dense layers side by side: (N, B, I) -> (N, B, J) with a kernel (N, I, J) and a bias (N, 1, J)."""
+
+    def __init__(self, branches: int, inputs: int, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel = self.add_weight(shape=(branches, inputs, units), initializer="zeros", name="kernel")
+        self.bias = self.add_weight(shape=(branches, 1, units), initializer="zeros", name="bias")
+
+    def call(self, x):
+        return keras.ops.matmul(x, self.kernel) + self.bias
+
+
+def build_branches(
+    cfg: RunConfig, seeds: list[int], width: int, images: np.ndarray, curves: bool = False
+) -> keras.Model:
     """N independent 784-width-10 networks as one model over a seed axis, trained in one pass.
 
-    Branch n starts from exactly the initial weights `network(seeds[n], width)` has. Its kernels are
-    slices of two EinsumDense layers, so one batch flows through all branches at the cost of about
-    one network; the loss is the sum of the branches' losses, so each branch's gradient is its own
-    loss's gradient, and Adam (elementwise) updates each branch as if it were trained alone.
+    Branch n starts from exactly the initial weights `network(seeds[n], width)` has; the loss is the sum of
+    the branches' losses, so each branch's gradient is its own loss's gradient, and Adam (elementwise)
+    updates each branch as if it were trained alone. Each branch reads its own images: the input is a
+    (B, N) table of indices into `images` (M, 784), the scaled training images (`fit_branches`).
     """
     require_backend(cfg.backend)
     inits = [dense_weights(network(seed, width)) for seed in seeds]
     n = len(seeds)
-    image = keras.Input(shape=(28, 28), name="image")
-    flat = layers.Flatten(name="flatten")(image)
-    pre = layers.EinsumDense("bi,inj->bnj", output_shape=(n, width), bias_axes="nj", name="hidden_pre")(flat)
-    hidden = layers.ReLU(name="hidden")(pre)  # (B, N, width)
-    logits = layers.EinsumDense("bnj,njk->bnk", output_shape=(n, 10), bias_axes="nk", name="output_pre")(hidden)
-    output = layers.Softmax(axis=-1, name="output")(logits)  # (B, N, 10)
-    model = keras.Model(image, output, name=f"branches_w{width}")
-    model.get_layer("hidden_pre").set_weights(
-        [np.stack([w["hidden_kernel"] for w in inits], axis=1), np.stack([w["hidden_bias"] for w in inits])]
-    )
-    model.get_layer("output_pre").set_weights(
-        [np.stack([w["output_kernel"] for w in inits]), np.stack([w["output_bias"] for w in inits])]
-    )
+    indices = keras.Input(shape=(n,), dtype="float32", name="image_indices")  # (B, N) whole numbers
+    flat = TrainingImages(images, name="images")(indices)  # (N, B, 784)
+    hidden = layers.ReLU(name="hidden")(BranchDense(n, flat.shape[-1], width, name="hidden_pre")(flat))  # (N, B, W)
+    logits = BranchDense(n, width, 10, name="output_pre")(hidden)  # (N, B, 10)
+    output = layers.Softmax(axis=-1, name="output")(keras.ops.transpose(logits, (1, 0, 2)))  # (B, N, 10)
+    model = keras.Model(indices, output, name=f"branches_w{width}")
+    for layer, key in (("hidden_pre", "hidden"), ("output_pre", "output")):
+        kernel = np.stack([w[f"{key}_kernel"] for w in inits])
+        model.get_layer(layer).set_weights([kernel, np.stack([w[f"{key}_bias"] for w in inits])[:, None, :]])
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
         loss=summed_branch_loss,
@@ -120,21 +149,21 @@ def build_branches(cfg: RunConfig, seeds: list[int], width: int, curves: bool = 
 
 
 def summed_branch_loss(y_true, y_pred):
-    """(B,) sum over branches of each branch's cross-entropy; Keras then averages over the batch."""
-    labels = keras.ops.cast(keras.ops.reshape(y_true, (-1, 1)), "int32")
-    labels = keras.ops.repeat(labels, keras.ops.shape(y_pred)[1], axis=1)  # (B, N)
+    """(B,) sum over branches of each branch's cross-entropy on its own labels (B, N); Keras then averages
+    over the batch."""
+    labels = keras.ops.cast(y_true, "int32")  # (B, N)
     per_branch = keras.losses.sparse_categorical_crossentropy(labels, y_pred)  # (B, N)
     return keras.ops.sum(per_branch, axis=1)
 
 
 def first_branch_loss(y_true, y_pred):
     """(B,) cross-entropy of branch 0 alone: the loss curve `train` would record for that network."""
-    return keras.losses.sparse_categorical_crossentropy(y_true, y_pred[:, 0, :])
+    return keras.losses.sparse_categorical_crossentropy(y_true[:, 0], y_pred[:, 0, :])
 
 
 def first_branch_accuracy(y_true, y_pred):
     """(B,) whether branch 0 classifies each image right: the accuracy curve of that network."""
-    return keras.metrics.sparse_categorical_accuracy(y_true, y_pred[:, 0, :])
+    return keras.metrics.sparse_categorical_accuracy(y_true[:, 0], y_pred[:, 0, :])
 
 
 FIRST_BRANCH_CURVES = {"first_branch_loss": "loss", "first_branch_accuracy": "accuracy"}  # -> `train`'s keys
@@ -145,11 +174,17 @@ def branch_weights(model: keras.Model, branch: int) -> dict[str, np.ndarray]:
     w1, b1 = model.get_layer("hidden_pre").get_weights()
     w2, b2 = model.get_layer("output_pre").get_weights()
     return {
-        "hidden_kernel": w1[:, branch],
-        "hidden_bias": b1[branch],
+        "hidden_kernel": w1[branch],
+        "hidden_bias": b1[branch, 0],
         "output_kernel": w2[branch],
-        "output_bias": b2[branch],
+        "output_bias": b2[branch, 0],
     }
+
+
+def training_images(data: Dataset, cfg: RunConfig) -> np.ndarray:
+    """(n_fit, 784) float32: the images a network is fitted on, as it reads them (the held-out ones left out)."""
+    n_fit = len(data.x_train) - cfg.validation_size
+    return scale(data.x_train[:n_fit]).reshape(n_fit, -1)
 
 
 def scale(images: np.ndarray) -> np.ndarray:
@@ -157,54 +192,99 @@ def scale(images: np.ndarray) -> np.ndarray:
     return model_input(images, "unit")
 
 
+def data_order_seed(cfg: RunConfig, seed: int) -> int:
+    """The seed of the network's data order: its own seed unless `cfg.data_order_seed` fixes one for all."""
+    return seed if cfg.data_order_seed is None else cfg.data_order_seed
+
+
+def epoch_orders(seed: int, count: int, epochs: int) -> np.ndarray:
+    """(epochs, count) the order in which a network reads the training images, a new permutation per epoch.
+
+    Drawn from a generator of the network's own data-order seed, not from Keras's shuffle: the branch of
+    seed s in a block and the network `train --seed s` fits alone then read the same batches.
+    """
+    draws = np.random.default_rng(seed)
+    return np.stack([draws.permutation(count) for _ in range(epochs)])
+
+
 def train(model: keras.Sequential, data: Dataset, cfg: RunConfig, validate: bool = True) -> dict:
     """Fit on the training images less the last `validation_size`, which give the curves' held-out line
     (evaluated after each epoch unless `validate` is False; the benchmark times the bare fit).
 
+    Each epoch reads the images in that epoch's permutation (`epoch_orders`), in batches of `batch_size`.
     Returns the per-epoch history and the fit's wall time; the test set is not touched here.
     """
     n_fit = len(data.x_train) - cfg.validation_size
-    y = data.y_train
-    validation = (scale(data.x_train[n_fit:]), y[n_fit:]) if cfg.validation_size and validate else None
-    set_random_seed(cfg.data_order_seed)  # the batch order, shared with the sweep's branches
-    start = time.perf_counter()
-    history = model.fit(
-        scale(data.x_train[:n_fit]),
-        y[:n_fit],
-        batch_size=cfg.batch_size,
-        epochs=cfg.epochs,
-        validation_data=validation,
-        shuffle=True,
-        verbose=2 if log.isEnabledFor(logging.INFO) else 0,  # one line per epoch, silent under --quiet
-    )
-    seconds = time.perf_counter() - start
-    return {"history": {k: [float(v) for v in vals] for k, vals in history.history.items()}, "fit_seconds": seconds}
+    x, y = scale(data.x_train[:n_fit]), data.y_train[:n_fit]
+    validation = (scale(data.x_train[n_fit:]), data.y_train[n_fit:]) if cfg.validation_size and validate else None
+    orders = epoch_orders(data_order_seed(cfg, cfg.seed), n_fit, cfg.epochs)
+    epochs = ((x[order], y[order]) for order in orders)
+    history, seconds = fit_by_epoch(model, epochs, cfg, chatty=True, validation_data=validation)
+    return {"history": history, "fit_seconds": seconds}
 
 
-def fit_branches(model: keras.Model, data: Dataset, cfg: RunConfig, validate: bool = True) -> dict:
-    """Fit all branches on the batches, in the order, that `train` gives a single network.
+def fit_branches(
+    model: keras.Model,
+    data: Dataset,
+    cfg: RunConfig,
+    seeds: list[int],
+    validate: bool = True,
+    watchers: tuple[keras.callbacks.Callback, ...] = (),
+) -> dict:
+    """Fit all branches at once, each on the batches, in the order, that `train` gives its seed's network.
 
-    Returns branch 0's per-epoch history under the keys `train` uses (with the held-out images' curves,
-    `HeldOutCurves`, unless `validate` is False) and the fit's wall time.
+    Each epoch's input is a (n_fit, N) table of image indices, branch n's column in its own order
+    (`epoch_orders`); the model gathers the images. `watchers` are callbacks that read the weights after
+    each epoch (they must not change the training). Returns branch 0's per-epoch history under the keys
+    `train` uses (with the held-out images' curves, `HeldOutCurves`, unless `validate` is False) and the
+    fit's wall time.
     """
     n_fit = len(data.x_train) - cfg.validation_size
     watched = cfg.validation_size and validate
     held_out = [HeldOutCurves(scale(data.x_train[n_fit:]), data.y_train[n_fit:])] if watched else []
-    set_random_seed(cfg.data_order_seed)
-    start = time.perf_counter()
-    history = model.fit(
-        scale(data.x_train[:n_fit]),
-        data.y_train[:n_fit],
-        batch_size=cfg.batch_size,
-        epochs=cfg.epochs,
-        shuffle=True,
-        callbacks=held_out,
-        verbose=2 if validate and log.isEnabledFor(logging.INFO) else 0,  # the report's fit: a line per epoch
-    )
-    seconds = time.perf_counter() - start
-    logged = history.history
-    curves = {ours: [float(v) for v in logged[key]] for key, ours in FIRST_BRANCH_CURVES.items() if key in logged}
+    orders = [epoch_orders(data_order_seed(cfg, seed), n_fit, cfg.epochs) for seed in seeds]
+    orders = np.stack(orders, axis=2)  # (E, n_fit, N): row i of epoch e, each branch's i-th image
+    epochs = ((picks.astype(np.float32), data.y_train[picks]) for picks in orders)
+    callbacks = held_out + list(watchers)
+    logged, seconds = fit_by_epoch(model, epochs, cfg, chatty=bool(validate), callbacks=callbacks)
+    curves = {ours: logged[key] for key, ours in FIRST_BRANCH_CURVES.items() if key in logged}
     return {"history": curves | (held_out[0].curves() if held_out else {}), "fit_seconds": seconds}
+
+
+def fit_by_epoch(model: keras.Model, epochs, cfg: RunConfig, chatty: bool, **fit_args) -> tuple[dict, float]:
+    """One `fit` per epoch on that epoch's (inputs, labels), in their order; the per-epoch history and the
+    wall time. Keras's shuffle draws from the backend's generator, which a block's branches would share;
+    here each network's order is its own. With `chatty`, Keras's line per epoch (silent under --quiet)."""
+    verbose = 2 if chatty and log.isEnabledFor(logging.INFO) else 0
+    progress = [EpochProgress(cfg.epochs)] if verbose else []
+    history: dict[str, list[float]] = {}
+    start = time.perf_counter()
+    for epoch, (x, y) in enumerate(epochs):
+        logged = model.fit(
+            x,
+            y,
+            batch_size=cfg.batch_size,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            shuffle=False,
+            verbose=verbose,
+            **(fit_args | {"callbacks": fit_args.get("callbacks", []) + progress}),
+        )
+        for key, values in logged.history.items():
+            history.setdefault(key, []).extend(float(v) for v in values)
+    return history, time.perf_counter() - start
+
+
+class EpochProgress(keras.callbacks.ProgbarLogger):
+    """Keras's progress line per epoch, counting the epochs of the whole fit ("Epoch 2/10"), which
+    `fit_by_epoch` runs as one `fit` per epoch."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.total = epochs
+
+    def set_params(self, params):
+        super().set_params(params | {"epochs": self.total})
 
 
 class HeldOutCurves(keras.callbacks.Callback):
@@ -234,11 +314,44 @@ class HeldOutCurves(keras.callbacks.Callback):
         return {"val_loss": self.loss, "val_accuracy": self.accuracy} if self.loss else {}
 
 
-def fit_block(data: Dataset, cfg: RunConfig, width: int, seeds: list[int], validate: bool) -> dict:
+class Dynamics(keras.callbacks.Callback):
+    """Branch 0's layer and predictions on the test images before the first step and after every epoch.
+
+    Records arrays only (the analyze stage measures them: `dynamics.recorded_series`), and reads the weights
+    only, in numpy, so the training is the same with or without it.
+    """
+
+    def __init__(self, images: np.ndarray):
+        super().__init__()
+        self.images = images.reshape(len(images), -1)  # (N, 784)
+        self.hidden: list[np.ndarray] = []
+        self.predictions: list[np.ndarray] = []
+
+    def on_train_begin(self, logs=None):
+        if not self.hidden:  # `fit_branches` calls `fit` once per epoch: only the first starts from scratch
+            self.record()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.record()
+
+    def record(self) -> None:
+        w = branch_weights(self.model, 0)
+        hidden = np.maximum(self.images @ w["hidden_kernel"] + w["hidden_bias"], 0)  # (N, U)
+        self.hidden.append(hidden.astype(np.float32))
+        self.predictions.append((hidden @ w["output_kernel"] + w["output_bias"]).argmax(axis=1).astype(np.uint8))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """epochs.npz: `hidden` (E+1, N, U) float32 and `predictions` (E+1, N), epoch 0 first."""
+        return {"hidden": np.stack(self.hidden), "predictions": np.stack(self.predictions)}
+
+
+def fit_block(
+    data: Dataset, cfg: RunConfig, width: int, seeds: list[int], validate: bool, watchers: tuple = ()
+) -> dict:
     """Fit one block's branches: their initial and trained weights, branch 0's curves, the fit's time."""
-    net = build_branches(cfg.replace(hidden_units=width), seeds, width, curves=validate)
+    net = build_branches(cfg.replace(hidden_units=width), seeds, width, training_images(data, cfg), curves=validate)
     initial = [branch_weights(net, n) for n in range(len(seeds))]
-    fit = fit_branches(net, data, cfg, validate=validate)
+    fit = fit_branches(net, data, cfg, seeds, validate=validate, watchers=watchers)
     trained = [branch_weights(net, n) for n in range(len(seeds))]
     return {"width": width, "seeds": list(seeds), "initial": initial, "trained": trained} | fit
 

@@ -94,6 +94,10 @@ class ArtifactPaths:
         return self.out / "branches.npz"
 
     @property
+    def epochs(self) -> Path:
+        return self.out / "epochs.npz"
+
+    @property
     def activations(self) -> Path:
         return self.out / "activations.npz"
 
@@ -163,7 +167,8 @@ def run_train(cfg: RunConfig) -> None:
         data.title,
         block[1:] or "(none)",
     )
-    fitted = mdl.fit_block(data, cfg, cfg.hidden_units, block, validate=True)
+    watched = mdl.Dynamics(mdl.scale(data.x_test))
+    fitted = mdl.fit_block(data, cfg, cfg.hidden_units, block, validate=True, watchers=(watched,))
     mdl.check_converged(fitted, cfg)
     net = mdl.network_with(fitted["trained"][0], cfg.seed, cfg.hidden_units)
     accuracy = mdl.evaluate(net, data)
@@ -173,6 +178,7 @@ def run_train(cfg: RunConfig) -> None:
     sample = subject.first_inputs(net, data.x_test, cfg.pixels)
     described = subject.describe(net, subject.PAPER_LAYER, data.image_shape, True, None, sample)
     fit = {"history": fitted["history"], "fit_seconds": fitted["fit_seconds"], "trained_with": block}
+    artifacts.write_npz(paths(cfg).epochs, **watched.arrays())  # branch 0 on the test images, epoch 0 to the last
     write_train_record(cfg, data, fit | {"test_accuracy": accuracy}, net, described)
 
 
@@ -273,6 +279,17 @@ def run_collect(cfg: RunConfig) -> None:
     artifacts.write_npz(paths(cfg).weights, **subject.weights(net, layer, described))
 
 
+def epoch_dynamics(cfg: RunConfig, labels: np.ndarray) -> dict | None:
+    """metrics["dynamics"]: the measures of the report network's layer at every epoch of its fit, or None
+    for a network not trained here."""
+    from nu_keras import dynamics
+
+    if not cfg.trains_here:
+        return None
+    recorded = artifacts.read_npz(paths(cfg).epochs, ("hidden", "predictions"))
+    return dynamics.recorded_series(recorded, labels, cfg.dominance_threshold)
+
+
 def run_analyze(cfg: RunConfig) -> None:
     from nu_keras.analysis import analyze
     from nu_keras.robustness import network_controls
@@ -293,6 +310,7 @@ def run_analyze(cfg: RunConfig) -> None:
             "dataset": trained["dataset"],
             "subject": trained["subject"] | {"signed": metrics["signed"]},
             "history": trained["history"],
+            "dynamics": epoch_dynamics(cfg, labels),  # None for a user's model (not trained here)
             "fit_seconds": trained["fit_seconds"],
             "trained_with": trained.get("trained_with"),
             "parameters": trained["parameters"],
@@ -528,7 +546,7 @@ STAGES = (
         run_train,
         config=lambda cfg: cfg.training_fields() | ({"trained_with": cfg.report_block()} if cfg.trains_here else {}),
         inputs=lambda cfg: {"data": _data_hash(cfg), "--model": cache.file_hash(cfg.model) if cfg.model else None},
-        outputs=lambda cfg: _files(cfg, "model", "train", *(["branches"] if cfg.trains_here else [])),
+        outputs=lambda cfg: _files(cfg, "model", "train", *(["branches", "epochs"] if cfg.trains_here else [])),
         code=(run_train, block_recipe, check_paper_data, adopt_model, write_train_record),
         keras=True,
     ),
@@ -547,9 +565,9 @@ STAGES = (
         "per-digit statistics, dominance, selectivity, ablation, the rotation null and the claims -> metrics.json",
         run_analyze,
         config=lambda cfg: {"seed": cfg.seed} | _single_network_thresholds(cfg),
-        inputs=lambda cfg: _files(cfg, "activations", "weights", "train"),
+        inputs=lambda cfg: _files(cfg, "activations", "weights", "train", *(["epochs"] if cfg.trains_here else [])),
         outputs=lambda cfg: _files(cfg, "metrics"),
-        code=(run_analyze,),
+        code=(run_analyze, epoch_dynamics),
     ),
     Stage(
         "sweep",

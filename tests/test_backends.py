@@ -28,6 +28,8 @@ PARITY_TESTS = [
     "tests/test_subject.py",  # a user's model: split, a channel's spatial mean, ablation through the tail
     "tests/test_robustness.py::test_a_branch_trained_with_others_matches_a_standalone_model_from_the_same_start",
     "tests/test_robustness.py::test_branch_zeros_curves_are_the_ones_keras_records_for_the_network_alone",
+    "tests/test_robustness.py::test_every_branch_reads_its_own_seeds_data_order_and_matches_that_network_alone",
+    "tests/test_dynamics.py",
     "tests/test_robustness.py::test_sweep_on_a_tiny_dataset_holds_every_per_seed_and_control_number",
     "tests/test_cluster.py::test_seed_blocks_of_other_sizes_train_the_same_networks_up_to_float_rounding",
 ]

@@ -63,9 +63,11 @@ def test_seed_blocks_of_other_sizes_train_the_same_networks_up_to_float_rounding
     """Not bit for bit: the einsum over a block of 3 sums in another order than over a block of 1."""
     data = prototype_digits()
     cfg = RunConfig(epochs=2, batch_size=32, validation_size=100, steps_per_execution=4)
-    together = mdl.build_branches(cfg, [0, 1, 2], 10)
-    mdl.fit_branches(together, data, cfg)
-    alone = mdl.build_branches(cfg, [1], 10)  # a block of one: the middle seed of the block of three
-    mdl.fit_branches(alone, data, cfg)
+    together = mdl.build_branches(cfg, [0, 1, 2], 10, mdl.training_images(data, cfg))
+    mdl.fit_branches(together, data, cfg, [0, 1, 2])
+    alone = mdl.build_branches(
+        cfg, [1], 10, mdl.training_images(data, cfg)
+    )  # a block of one: the middle seed of the block of three
+    mdl.fit_branches(alone, data, cfg, [1])
     for key, value in mdl.branch_weights(alone, 0).items():
         np.testing.assert_allclose(mdl.branch_weights(together, 1)[key], value, rtol=0, atol=1e-5, err_msg=key)

@@ -115,7 +115,7 @@ def test_asking_for_another_backend_than_keras_was_imported_with_is_a_clear_erro
     with pytest.raises(NuKerasError, match=f"asks for {other}; start a new process"):
         mdl.build_model(RunConfig(backend=other))
     with pytest.raises(NuKerasError, match=f"asks for {other}"):
-        mdl.build_branches(RunConfig(backend=other), [0, 1], 10)
+        mdl.build_branches(RunConfig(backend=other), [0, 1], 10, np.zeros((1, 784), np.float32))
 
 
 def test_a_saved_block_is_reused_only_whole_and_by_its_own_recipe(tmp_path):

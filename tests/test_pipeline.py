@@ -41,6 +41,7 @@ def stage_code(cfg: RunConfig) -> dict[str, str]:
         # the sweep reaches it through robustness.py, collect through activations.py, build through pages.py
         ("analysis.py", {"collect", "analyze", "sweep", "render", "charts", "build"}),
         ("robustness.py", {"analyze", "sweep"}),  # analyze runs the single-network controls
+        ("dynamics.py", {"analyze"}),  # train records arrays; analyze measures them
         ("charts/units.py", {"render", "charts"}),  # a module of a subpackage
         ("charts/__init__.py", {"render", "charts"}),
         ("model.py", {"train", "collect", "sweep"}),

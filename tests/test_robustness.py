@@ -128,13 +128,35 @@ def test_a_branch_trained_with_others_matches_a_standalone_model_from_the_same_s
     cfg = RunConfig(seed=4, epochs=2, batch_size=64, validation_size=200, steps_per_execution=4)
     alone = mdl.build_model(cfg)
     mdl.train(alone, data, cfg)
-    branches = mdl.build_branches(cfg, [4, 9, 11], width=10)  # branch 0 starts where `alone` started
-    mdl.fit_branches(branches, data, cfg)
+    branches = mdl.build_branches(
+        cfg, [4, 9, 11], 10, mdl.training_images(data, cfg)
+    )  # branch 0 starts where `alone` started
+    mdl.fit_branches(branches, data, cfg, [4, 9, 11])
     together = mdl.branch_weights(branches, 0)
     for key, value in mdl.dense_weights(alone).items():
         np.testing.assert_allclose(together[key], value, atol=1e-5, err_msg=key)
     other = mdl.branch_weights(branches, 1)["hidden_kernel"]
     assert not np.allclose(other, together["hidden_kernel"])
+
+
+def test_every_branch_reads_its_own_seeds_data_order_and_matches_that_network_alone():
+    """Branch n of a block is the network `train --seed seeds[n]` fits alone: the same start and the same
+    batches, drawn from its own seed's permutations, not branch 0's."""
+    from nu_keras import model as mdl
+
+    data = random_images()
+    cfg = RunConfig(seed=4, epochs=2, batch_size=64, validation_size=200, steps_per_execution=4)
+    branches = mdl.build_branches(cfg, [4, 9], 10, mdl.training_images(data, cfg))
+    mdl.fit_branches(branches, data, cfg, [4, 9])
+    second = cfg.replace(seed=9)
+    alone = mdl.build_model(second)
+    mdl.train(alone, data, second)
+    for key, value in mdl.dense_weights(alone).items():
+        np.testing.assert_allclose(mdl.branch_weights(branches, 1)[key], value, atol=1e-5, err_msg=key)
+    shared = cfg.replace(seed=9, data_order_seed=4)  # seed 9's start, seed 4's batches: another network
+    other = mdl.build_model(shared)
+    mdl.train(other, data, shared)
+    assert not np.allclose(mdl.dense_weights(other)["hidden_kernel"], mdl.dense_weights(alone)["hidden_kernel"])
 
 
 def test_branch_zeros_curves_are_the_ones_keras_records_for_the_network_alone():
@@ -146,13 +168,15 @@ def test_branch_zeros_curves_are_the_ones_keras_records_for_the_network_alone():
     data = random_images()
     cfg = RunConfig(seed=4, epochs=3, batch_size=64, validation_size=200, steps_per_execution=4)
     alone = mdl.train(mdl.build_model(cfg), data, cfg)["history"]
-    watched = mdl.build_branches(cfg, [4, 9], width=10, curves=True)
-    curves = mdl.fit_branches(watched, data, cfg, validate=True)["history"]
+    watched = mdl.build_branches(cfg, [4, 9], 10, mdl.training_images(data, cfg), curves=True)
+    curves = mdl.fit_branches(watched, data, cfg, [4, 9], validate=True)["history"]
     assert set(curves) == set(alone) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     for key, values in alone.items():
         np.testing.assert_allclose(curves[key], values, rtol=1e-4, err_msg=key)
-    unwatched = mdl.build_branches(cfg, [4, 9], width=10)  # no curve metrics, no held-out pass
-    assert mdl.fit_branches(unwatched, data, cfg, validate=False)["history"] == {}
+    unwatched = mdl.build_branches(
+        cfg, [4, 9], 10, mdl.training_images(data, cfg)
+    )  # no curve metrics, no held-out pass
+    assert mdl.fit_branches(unwatched, data, cfg, [4, 9], validate=False)["history"] == {}
     for branch in (0, 1):
         for key, value in mdl.branch_weights(watched, branch).items():
             np.testing.assert_array_equal(mdl.branch_weights(unwatched, branch)[key], value, err_msg=key)

@@ -38,6 +38,8 @@ def chart_names(metrics: dict, sweep_result: dict | None) -> dict:
     }
     if metrics.get("history"):
         names["training"] = "img/training.png"
+    if metrics.get("dynamics"):
+        names["dynamics"] = "img/dynamics.png"
     if pixel_weights:
         names["weights_grid"] = "img/weights-grid.png"
     names |= {f"sweep_{key}": f"img/sweep-{key}.png" for key in sweep_keys(metrics, sweep_result)}
@@ -124,6 +126,9 @@ def overview_tasks(metrics: dict, weights: dict, names: dict, pages: Path) -> li
     ]
     if "training" in names:
         tasks.append((overview.training_curves, names["training"], (metrics["history"],), {}))
+    if "dynamics" in names:
+        size = (len(metrics["digit_counts"]), len(metrics["silent_examples"]))  # (classes, units)
+        tasks.append((overview.dynamics, names["dynamics"], (metrics["dynamics"], *size), {}))
     if "weights_grid" in names:
         image_shape = tuple(metrics["dataset"]["image_shape"])
         tasks.append((overview.weight_grid, names["weights_grid"], (weights["hidden_kernel"], image_shape, unit), {}))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from nu_keras.charts.style import ACCENT, BASE, DIVERGING, SEQUENTIAL, montage, save, ticks
+from nu_keras.charts.style import ACCENT, BASE, DIVERGING, GREY, NEGATIVE, SEQUENTIAL, montage, save, ticks
 
 WRITTEN_CELLS = 400  # a heat map writes each cell's value up to this many cells; beyond, the colour says it
 
@@ -45,6 +45,38 @@ def training_curves(path, history):
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.legend()
+    fig.subplots_adjust(wspace=0.3)
+    save(fig, path)
+
+
+DYNAMICS_COUNTS = (  # (key in metrics["dynamics"], legend label, colour, marker)
+    ("dominant_classes", "classes with a dominant unit", BASE, "o"),
+    ("rescaled_dominant_classes", "... after dividing each unit by its spread", ACCENT, "s"),
+    ("distinct_dominant_units", "distinct dominant units", NEGATIVE, "^"),
+    ("own_unit_classes", "classes with a dominant unit of their own", "#009E73", "D"),
+    ("dead_units", "dead units", GREY, "x"),
+)
+
+
+def dynamics(path, series, classes: int, units: int):
+    """When dominance appears during the fit: the counts per epoch (left) and test accuracy and mean η²
+    over live units (right), from the start (epoch 0, before the first step) to the last epoch."""
+    fig, (counts_ax, score_ax) = plt.subplots(1, 2, figsize=(9, 3.4), width_ratios=(3, 2))
+    epochs = series["epoch"]
+    for key, label, colour, marker in DYNAMICS_COUNTS:
+        counts_ax.plot(epochs, series[key], marker=marker, color=colour, label=label, markersize=4)
+    counts_ax.set_ylim(-0.3, max(classes, units) + 0.3)
+    counts_ax.set_ylabel(f"count (of {classes} classes, {units} units)")
+    counts_ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    score_ax.plot(epochs, series["test_accuracy"], marker="o", color=BASE, label="test accuracy", markersize=4)
+    eta_label = "mean η² (live units)"
+    score_ax.plot(epochs, series["mean_eta_squared"], marker="s", color=ACCENT, label=eta_label, markersize=4)
+    score_ax.set_ylim(0, 1)
+    score_ax.set_ylabel("share")
+    score_ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    for ax in (counts_ax, score_ax):
+        ax.set_xlabel("epoch (0: before training)")
+        ax.set_xticks(epochs if len(epochs) <= 12 else epochs[:: int(np.ceil(len(epochs) / 12))])
     fig.subplots_adjust(wspace=0.3)
     save(fig, path)
 
