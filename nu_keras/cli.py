@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed",
         type=int,
         default=d.seed,
-        help=f"random seed for the initial weights (default {d.seed}); the batch order is the same for every seed",
+        help=f"random seed for the initial weights and the order the training images are read in (default {d.seed})",
     )
     common.add_argument(
         "--epochs", type=int, default=d.epochs, help=f"training epochs, at least 1 (default {d.epochs})"
