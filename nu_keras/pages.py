@@ -489,6 +489,33 @@ def site_settings(context: dict) -> dict:
     return {"site_name": theme_text(site_name(context)), "nav": nav_sections(context)}
 
 
+def with_adjusted_p(context: dict) -> None:
+    """Give every correlation the pages print its Holm-adjusted p-value ("adjusted"), from the one family the
+    Method page lists: the sweep's when there is one (the report network is its first seed), else the single
+    network's. `rho_words` then states a direction only where the adjusted p is below 0.05."""
+    metrics, sweep = context["m"], context["sweep"]
+    family = (sweep.get("tests") if sweep else metrics.get("tests")) or {}
+    prefix = f"seed_{metrics['config']['seed']}_" if sweep else ""
+
+    def adjusted(correlation: dict | None, name: str) -> dict | None:
+        return None if correlation is None else {**correlation, "adjusted": (family.get(name) or {}).get("adjusted")}
+
+    for kind in analysis.ABLATIONS:
+        name = f"selectivity_vs_{kind}_ablation"
+        metrics["selectivity_vs_ablation"][kind] = adjusted(metrics["selectivity_vs_ablation"][kind], prefix + name)
+    metrics["selectivity_vs_preferred_drop"] = adjusted(
+        metrics["selectivity_vs_preferred_drop"], prefix + "selectivity_vs_preferred_drop"
+    )
+    if sweep and sweep.get("paper"):
+        pooled = sweep["paper"]["summary"]["selectivity_vs_ablation_pooled"]
+        for kind in analysis.ABLATIONS:
+            pooled[kind] = adjusted(pooled[kind], f"pooled_selectivity_vs_{kind}_ablation")
+        for model in sweep["paper"]["models"]:
+            for kind in analysis.ABLATIONS:
+                name = f"seed_{model['seed']}_selectivity_vs_{kind}_ablation"
+                model["selectivity_vs_ablation"][kind] = adjusted(model["selectivity_vs_ablation"][kind], name)
+
+
 def render_all(
     metrics: dict,
     examples: int,
@@ -511,6 +538,7 @@ def render_all(
     env.globals.update({key: context[key] for key in RENDER_GLOBALS})  # what the macros name classes and units by
     context["sweep"] = sweep_context(sweep, metrics["config"]["hidden_units"], metrics["config"]["seed"])
     context["explore"] = explore
+    with_adjusted_p(context)
     context["said"] = statements.said(context)
     jobs = [(name, target, {}) for name, target in PAGES.items()]
     jobs.append(("neurons.md.j2", context["units_index"], {}))

@@ -93,7 +93,7 @@ def verdicts_sentence(sweep: dict, noun: str) -> str:
     for key, name in CLAIM_NAMES.items():
         verdict = sweep.get(key)
         if verdict:
-            label = escape_markup(name.format(noun=noun))
+            label = Markup(name.format(noun=noun))  # our own words
             word = escape_markup(verdict["verdict"])
             passing, seeds = int(verdict["seeds_passing"]), int(verdict["seeds"])
             parts.append(f"{label}: **{word}** ({passing} of {seeds} seeds pass)")
@@ -138,7 +138,8 @@ def specificity_sentence(specificity: dict | None, nouns: str) -> str:
 
 def dead_sentence(metrics: dict, sweep_summary: dict | None, units_word: str) -> str:
     dead = metrics["dead_units"]
-    here = f"{len(dead)} of {len(metrics['dead_fraction'])} {units_word} are dead (zero on every test image)"
+    verb = "is" if len(dead) == 1 else "are"
+    here = f"{len(dead)} of {len(metrics['dead_fraction'])} {units_word} {verb} dead (zero on every test image)"
     if not dead:
         here = f"no {units_word[:-1] if units_word.endswith('s') else units_word} is dead"
     if sweep_summary:
@@ -168,17 +169,15 @@ def bullets(context: dict) -> list[str]:
     null = metrics.get("null") or (sweep["paper"]["models"][0]["null"] if summary else None)
     if null and null.get("place"):
         out.append(
-            f"Against {null['place']['eta_squared']['rotations']} random rotations of the same layer, the "
+            f"Against {count(null['place']['eta_squared']['rotations'])} random rotations of the same layer, the "
             f"{units_word} sit {basis_phrase(null['place'])}."
         )
-    correlation = (
-        summary["selectivity_vs_ablation_pooled"]["zero"] if summary else metrics["selectivity_vs_ablation"]["zero"]
-    )
+    correlation, adjusted = selectivity_correlation(context)
     if correlation is not None and not context["subject"]["signed"]:
         scope = "over the live units of all seeds" if summary else "over the live units"
         out.append(
-            f"Selectivity and the accuracy lost without a unit: {relation(correlation)} {scope} "
-            f"({rho_brief(correlation)})."
+            f"Selectivity and the accuracy lost without a unit: {relation(correlation, adjusted)} {scope} "
+            f"({rho_brief(correlation, adjusted)})."
         )
     noise = ablation_sentence(metrics, units_word)
     if noise and not summary:
@@ -320,14 +319,12 @@ def said(context: dict) -> dict:
     """Everything the templates print that states a result."""
     metrics, sweep = context["m"], context.get("sweep")
     summary = sweep["paper"]["summary"] if sweep and sweep.get("paper") else None
-    correlation = (
-        summary["selectivity_vs_ablation_pooled"]["zero"] if summary else metrics["selectivity_vs_ablation"]["zero"]
-    )
+    correlation, adjusted = selectivity_correlation(context)
     return {
         "bullets": bullets(context),
         "abstract": abstract(context),
-        "selectivity_heading": selectivity_heading(correlation),
-        "selectivity_relation": relation(correlation),
+        "selectivity_heading": selectivity_heading(correlation, adjusted),
+        "selectivity_relation": relation(correlation, adjusted),
         "silence": silence_sentence(context),
         "matching": matching_sentence(summary) if summary and len(sweep["paper"]["models"]) > 1 else "",
         "dynamics": Markup(dynamics_sentences(metrics, escape_markup(context["dataset"]["nouns"]))),
