@@ -1,6 +1,7 @@
 """Benchmark against a baseline in the same run: `python -m nu_keras.bench` (or `make bench`).
 
-The baseline revision (default: the last commit before the "Speed and scale, second step" work) is
+The baseline revision (default: the last revision before the findings work, which made the report's sweep 10
+seeds, each with its own data order) is
 exported with `git archive` into a temporary folder; it and this working tree then run the same
 commands as separate processes on the same machine, alternating (baseline, working tree, baseline,
 ...), so machine load hits both alike. Reported as ratios to the baseline, beside the targets; the
@@ -27,12 +28,15 @@ from pathlib import Path
 
 from nu_keras.config import BACKEND_ENVIRONMENT, PROJECT_ROOT, RunConfig
 
-BASELINE = "add0b05"  # the last commit before this work
+BASELINE = "d01e290"  # the last revision before the 10-seed default with each seed's own data order
+# The earlier speed targets are retired: the cold report and the seed block now do more work on purpose (10
+# seeds instead of 5, each reading its own batches), so they are measured, not judged; the rest must not regress.
+NO_REGRESSION = 1.1  # what "no regression" allows for machine noise between alternating rounds
 TARGETS = {
-    "cold": ("report, cold", "<= 0.5x baseline", lambda ratio: ratio <= 0.5),
-    "publish": ("charts + pages + site build", "<= 0.5x baseline", lambda ratio: ratio <= 0.5),
-    "warm": ("report, warm (nothing changed)", "<= 1.0x baseline", lambda ratio: ratio <= 1.0),
-    "seeds": ("10 seeds together / one seed, width 10", "<= 1.5x", lambda ratio: ratio <= 1.5),
+    "cold": ("report, cold", "the 10-seed default's cost", None),
+    "publish": ("charts + pages + site build", f"<= {NO_REGRESSION}x baseline", lambda ratio: ratio <= NO_REGRESSION),
+    "warm": ("report, warm (nothing changed)", f"<= {NO_REGRESSION}x baseline", lambda ratio: ratio <= NO_REGRESSION),
+    "seeds": ("10 seeds together / one seed, width 10", "measured", None),
 }
 # Run inside a tree's own code: its `bench_seeds` (same signature in the baseline), its data loader.
 SEEDS_SNIPPET = """
@@ -154,10 +158,8 @@ def comparison_table(base: dict, work: dict, revision: str) -> str:
     for key, unit in (("cold", "s"), ("publish", "s"), ("warm", "s")):
         label, text, ok = TARGETS[key]
         ratio = work[key] / base[key]
-        verdict = "met" if ok(ratio) else "MISSED"
-        rows.append(
-            (label, f"{base[key]:.1f} {unit}", f"{work[key]:.1f} {unit}", f"{ratio:.2f}x", f"{text}: {verdict}")
-        )
+        judged = text if ok is None else f"{text}: {'met' if ok(ratio) else 'MISSED'}"  # None: measured only
+        rows.append((label, f"{base[key]:.1f} {unit}", f"{work[key]:.1f} {unit}", f"{ratio:.2f}x", judged))
         cpu = f"{base[key + '_cpu']:.1f} {unit}", f"{work[key + '_cpu']:.1f} {unit}"
         rows.append((f"{label}, CPU time", *cpu, f"{work[key + '_cpu'] / base[key + '_cpu']:.2f}x", ""))
     label, text, ok = TARGETS["seeds"]
@@ -167,7 +169,7 @@ def comparison_table(base: dict, work: dict, revision: str) -> str:
             f"{base['seeds_ratio']:.2f}x ({base['ten_seeds_fit']:.1f} s / {base['one_seed_fit']:.1f} s)",
             f"{work['seeds_ratio']:.2f}x ({work['ten_seeds_fit']:.1f} s / {work['one_seed_fit']:.1f} s)",
             f"{work['seeds_ratio'] / base['seeds_ratio']:.2f}x",
-            f"{text}: {'met' if ok(work['seeds_ratio']) else 'MISSED'}",
+            text if ok is None else f"{text}: {'met' if ok(work['seeds_ratio']) else 'MISSED'}",
         )
     )
     rows.append(
