@@ -3,6 +3,8 @@ pages of planted networks, whose answer is known, say that answer."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from conftest import synthetic_metrics
@@ -139,3 +141,17 @@ def test_top_importance_lists_hold_only_units_with_a_measurable_effect():
         {"index": 1, "importance": 0.001, "zero_noise": inference.paired_drop(intact, one)},
     ]
     assert [r["index"] for r in pages.measurable(rows, "zero_noise")] == [0]
+
+
+@pytest.mark.parametrize("layer", ["all dead", "constant"])
+def test_a_degenerate_layer_gets_pages_that_say_so_without_a_crash_or_nan(layer, tmp_path):
+    labels = np.repeat(np.arange(10), 30)
+    hidden = np.zeros((len(labels), 10)) if layer == "all dead" else np.ones((len(labels), 10))
+    metrics = planted_metrics(hidden, labels, np.eye(10))
+    render(metrics, tmp_path)
+    home, findings = (tmp_path / "index.md").read_text(), (tmp_path / "findings.md").read_text()
+    for page in (home, findings):
+        assert not re.search(r"\bnan\b", page, re.IGNORECASE)
+        assert "0 digits have a dominant unit" in page
+    if layer == "all dead":
+        assert "10 of 10 neurons are dead" in home
