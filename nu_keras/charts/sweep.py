@@ -152,7 +152,7 @@ def sweep_thresholds(path, curve, classes, axis):
     ax.set_ylabel(f"{axis}s with a dominant unit")
     ax.set_ylim(0, classes)
     ax.set_title("dominant units as the threshold moves (mean over seeds, 95 % interval)")
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)  # below: clear of the lines
     save(fig, path)
 
 
