@@ -37,6 +37,13 @@ def pp_interval(noise: dict) -> Markup:
     return Markup(f"{_signed(f'{low * 100:.{digits}f}')} to {_signed(f'{high * 100:.{digits}f}')} pp")
 
 
+def plus_minus(mean: float, half: float) -> Markup:
+    """'0.3123 ± 0.0041': the mean and its interval's half-width with the decimals that give the half-width two
+    significant digits (two to four), so a narrow interval never prints as '± 0.00'."""
+    digits = min(4, max(2, 1 - math.floor(math.log10(half)))) if half > 0 else 2
+    return Markup(f"{_signed(f'{mean:.{digits}f}')} ± {half:.{digits}f}")
+
+
 def fixed(value: float | None, digits: int = 2) -> Markup:
     """0.123456 -> '0.12'; None -> 'n/a'; a minus sign, not a hyphen, before negative numbers."""
     return Markup("n/a" if value is None else _signed(f"{value:.{digits}f}"))

@@ -23,7 +23,19 @@ from markupsafe import Markup
 from nu_keras import analysis, artifacts, statements
 from nu_keras.config import PROJECT_ROOT
 from nu_keras.errors import NuKerasError
-from nu_keras.formats import count, escape_markup, fixed, listing, pct, plural, pp, pp_interval, pvalue, untrusted
+from nu_keras.formats import (
+    count,
+    escape_markup,
+    fixed,
+    listing,
+    pct,
+    plural,
+    plus_minus,
+    pp,
+    pp_interval,
+    pvalue,
+    untrusted,
+)
 from nu_keras.names import shown
 
 PAGES = {  # template -> output path (relative to the pages folder); class and unit pages follow `Layout`
@@ -68,6 +80,7 @@ def environment(template_dir: Path) -> jinja2.Environment:
         "pct": pct,
         "pp": pp,
         "pp_interval": pp_interval,
+        "plus_minus": plus_minus,
         "fixed": fixed,
         "count": count,
         "pvalue": pvalue,

@@ -155,3 +155,9 @@ def test_a_degenerate_layer_gets_pages_that_say_so_without_a_crash_or_nan(layer,
         assert "0 digits have a dominant unit" in page
     if layer == "all dead":
         assert "10 of 10 neurons are dead" in home
+
+
+def test_a_mean_and_its_interval_show_the_width_of_the_interval():
+    assert formats.plus_minus(0.3123, 0.0041) == "0.3123 ± 0.0041"
+    assert formats.plus_minus(0.31, 0.12) == "0.31 ± 0.12"
+    assert formats.plus_minus(0.31, 0.0) == "0.31 ± 0.00"
