@@ -259,8 +259,7 @@ def silence_sentence(context: dict) -> str:
     if len(silent) == len(top):
         return (
             f"The {len(top)} most selective {units_word} are each silent on more than half of the test images, so "
-            "zeroing them changes few predictions; a selective unit need not be an important one (Morcos et al. "
-            "2018; Leavitt & Morcos 2020)."
+            "zeroing them changes few predictions."
         )
     return (
         f"Of the {len(top)} most selective {units_word}, {len(silent)} {'is' if len(silent) == 1 else 'are'} silent "
