@@ -14,7 +14,7 @@ import inspect
 import os
 import stat
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from nu_keras import __version__, artifacts
@@ -118,7 +118,7 @@ def imported_modules(tree: ast.AST) -> set[str]:
     `from nu_keras.x import y` (y may itself be a module of package x), `import nu_keras.x.y`; importing a
     module of a subpackage also runs the subpackage's __init__, so that counts as imported too."""
     found = set()
-    for node in ast.walk(tree):
+    for node in statements(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "nu_keras":
             base = node.module.split(".")[1:]
             found |= {".".join([*base, alias.name]) for alias in node.names} | ({".".join(base)} if base else set())
@@ -128,6 +128,19 @@ def imported_modules(tree: ast.AST) -> set[str]:
             }
     parents = {".".join(name.split(".")[:i]) for name in found for i in range(1, name.count(".") + 1)}
     return {name for name in found | parents if module_file(name) is not None}
+
+
+STATEMENT_LISTS = ("body", "orelse", "finalbody", "handlers", "cases")  # where statements nest in statements
+
+
+def statements(node: ast.AST) -> Iterator[ast.AST]:
+    """Every statement below `node`, at any depth (in functions, classes, if, try, with, match), without
+    visiting expressions: an import is a statement, and skipping the expressions makes this several times
+    faster than `ast.walk`, which a warm report spends most of its time in."""
+    for field in STATEMENT_LISTS:
+        for child in getattr(node, field, ()):
+            yield child
+            yield from statements(child)
 
 
 def fingerprint(config: dict, inputs: dict[str, str | None], functions: tuple[Callable, ...]) -> dict:
