@@ -52,7 +52,7 @@ sweep: $(VENV)/.installed-run $(if $(filter jax,$(BACKEND)),$(VENV)/.installed-j
 	$(BIN)/nu-keras build $(ARGS)
 
 # Timing targets live here, not in tests: writes bench/results.json and prints a table.
-# Times the working tree against a baseline revision (default: the commit before the second speed step) in
+# Times the working tree against a baseline revision (default: the one before the 10-seed default) in
 # one run, alternating, and the working tree on both backends: BASELINE=REV to choose another revision.
 bench: $(VENV)/.installed-jax
 	$(BIN)/python -m nu_keras.bench $(if $(BASELINE),--baseline $(BASELINE))
