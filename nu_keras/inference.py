@@ -11,6 +11,7 @@ import numpy as np
 from scipy import stats
 
 CONFIDENCE = 0.95  # every interval of this module, and the level of the Holm-corrected family
+TAIL = 1 - CONFIDENCE  # outside the null's central 95 %: "above" past 1 - TAIL / 2, "below" under TAIL / 2
 HOLDS, FAILS, UNSETTLED = "holds", "does not hold", "not settled"
 ABOVE, WITHIN, BELOW = "above", "within", "below"
 
@@ -61,7 +62,7 @@ def seeds_to_settle(threshold: float, limit: int = 200) -> int | None:
     return None
 
 
-def null_place(value: float, null: np.ndarray, tail: float = 1 - CONFIDENCE) -> dict:
+def null_place(value: float, null: np.ndarray, tail: float = TAIL) -> dict:
     """Where `value` sits in a Monte Carlo null: its percentile, that percentile's own 95 % interval (the
     null is a finite sample), and "above", "within" or "below" the null's central 95 %.
 

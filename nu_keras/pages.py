@@ -20,7 +20,7 @@ import jinja2
 import jinja2.sandbox
 from markupsafe import Markup
 
-from nu_keras import analysis, artifacts, statements
+from nu_keras import analysis, artifacts, inference, statements
 from nu_keras.config import PROJECT_ROOT
 from nu_keras.errors import NuKerasError
 from nu_keras.formats import (
@@ -357,6 +357,8 @@ def build_context(metrics: dict, examples: int, charts: dict) -> dict:
             "t_quantile": 0.5 + analysis.CONFIDENCE / 2,
             "normal_quantile": analysis.NORMAL_QUANTILE,
             "whiskers": analysis.NULL_WHISKERS,
+            # a place against a rotation null is "above" or "below" past these shares (inference.null_place)
+            "null_sides": (inference.TAIL / 2, 1 - inference.TAIL / 2),
         },
         "settings": shown_settings(metrics["config"]),
         "data_source": shown_text(metrics["data_source"], metrics["config"]["project_root"]),

@@ -119,3 +119,12 @@ def call_within(seconds: float, function: Callable[[], object]) -> object:
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def rescaled(weights: dict, unit: int, c: float) -> dict:
+    """Unit `unit` scaled by c > 0 and its outgoing weights by 1/c: relu(c z) = c relu(z), so the logits stay."""
+    out = {k: v.copy() for k, v in weights.items()}
+    out["hidden_kernel"][:, unit] *= c
+    out["hidden_bias"][unit] *= c
+    out["output_kernel"][unit] /= c
+    return out

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import rescaled
 
 from nu_keras import analysis, robustness
 
@@ -20,15 +21,6 @@ def small_network(seed: int = 0):
         "output_bias": rng.normal(scale=0.1, size=10),
     }
     return x, weights
-
-
-def rescaled(weights: dict, unit: int, c: float) -> dict:
-    """Unit `unit` scaled by c > 0 and its outgoing weights by 1/c: relu(c z) = c relu(z), so the logits stay."""
-    out = {k: v.copy() for k, v in weights.items()}
-    out["hidden_kernel"][:, unit] *= c
-    out["hidden_bias"][unit] *= c
-    out["output_kernel"][unit] /= c
-    return out
 
 
 def test_rescaling_a_unit_changes_no_prediction_nor_any_invariant_measure_but_raw_dominance():

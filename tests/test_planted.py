@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import rescaled
 
 from nu_keras import analysis, data, robustness
 
@@ -36,15 +37,6 @@ def prototype_network(detectors: np.ndarray) -> dict[str, np.ndarray]:
         "output_kernel": np.eye(10),
         "output_bias": np.zeros(10),
     }
-
-
-def rescaled(weights: dict, unit: int, c: float) -> dict:
-    """The same function: unit scaled by c, its outgoing weights by 1 / c."""
-    out = {k: v.copy() for k, v in weights.items()}
-    out["hidden_kernel"][:, unit] *= c
-    out["hidden_bias"][unit] *= c
-    out["output_kernel"][unit] /= c
-    return out
 
 
 def killed(weights: dict, units: list[int]) -> dict:

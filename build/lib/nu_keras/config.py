@@ -1,0 +1,219 @@
+"""One frozen `RunConfig` that every stage receives; the defaults live here and nowhere else."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nu_keras.errors import NuKerasError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+BACKEND_ENVIRONMENT = {
+    "KERAS_BACKEND": "tensorflow",
+    "TF_CPP_MIN_LOG_LEVEL": "2",  # TensorFlow's C++ start-up chatter hides the progress lines
+    # The matrices of a 784-10-10 network are too small to split across threads: on the 2-core machine
+    # one thread trains one network as fast as two and ten seeds together 25 % faster (bench), with the
+    # same weights, and leaves the other core to the rest of the machine.
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+    # oneDNN's matrix products run on OpenMP threads, and their count changes the float summation order:
+    # fixed at one, the weights are bit for bit those of any other process (a Dask worker, another machine).
+    "OMP_NUM_THREADS": "1",
+    # The same for JAX's XLA CPU backend: one thread fits one network as fast as two on the 2-core machine.
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+}
+BACKENDS = ("tensorflow", "jax")
+PIXELS = ("unit", "raw")
+
+
+def set_backend_environment(backend: str | None = None) -> None:
+    """Backend settings read once, when Keras is first imported; values already set win, except that
+    an explicit `backend` (the `--backend` flag) replaces KERAS_BACKEND."""
+    if backend is not None:
+        os.environ["KERAS_BACKEND"] = backend
+    for name, value in BACKEND_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+
+
+def default_backend() -> str:
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def default_cache_path() -> Path:
+    """Where a fetched MNIST is kept; `NU_KERAS_CACHE` overrides it (tests point it at a temp dir)."""
+    env = os.environ.get("NU_KERAS_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "nu_keras" / "mnist.npz"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # --- training recipe (batch 128 + Adam 3e-3 for 10 epochs reaches the paper's 93 % on seeds 0-4) ---
+    seed: int = 0  # the initial weights (keras.utils.set_random_seed before the layers are built)
+    # The order the training images are read in (a new permutation each epoch): None gives every network its
+    # own, drawn from its seed, so seeds differ in their data order as well as their initial weights; the
+    # sweep's branch for seed s still reads exactly the batches `nu-keras train --seed s` reads alone. A
+    # number gives every network that one order.
+    data_order_seed: int | None = None
+    epochs: int = 10  # full passes over the training images
+    batch_size: int = 128  # images per gradient step
+    learning_rate: float = 3e-3  # Adam step size
+    validation_size: int = 5000  # last training images held out for the training curves
+    steps_per_execution: int = 64  # batches per compiled call: cuts per-step overhead, same weights
+    hidden_units: int = 10  # the paper's bottleneck width
+    # Keras backend the networks train on (seeds give other weights on another backend); like Keras,
+    # KERAS_BACKEND chooses when no --backend is given
+    backend: str = field(default_factory=default_backend)
+    # --- report ---
+    examples: int = 5  # example images per digit page (the first k of that digit in test order)
+    dominance_threshold: float = 0.5  # a digit "has a dominant neuron" above this share of its images
+    paper_accuracy: float = 0.93  # the test accuracy the paper reports, shown beside ours
+    # --- robustness: the claim as thresholds fixed before anything runs ---
+    sweep_seeds: int = 10  # networks per width in the seed sweep (seeds seed, seed+1, ...): one block
+    sweep_widths: tuple[int, ...] = (10,)  # hidden widths of the sweep; `nu-keras sweep` widens it
+    # Seeds trained together as one model (one task of a distributed sweep). Part of the result: the
+    # float summation order of a block depends on its size, so weights agree across block sizes to about
+    # 1e-6, and bit for bit only for the same blocks, wherever they run.
+    sweep_block_seeds: int = 10
+    claim_min_digits: int = 8  # the claim needs a dominant unit for at least this many digits ...
+    claim_seed_fraction: float = 0.8  # ... in at least this share of the seeds (width 10)
+    # The second claim, "the neuron basis is privileged": the trained neurons lie above this percentile of
+    # random rotated bases of the same layer on every symmetry-invariant measure ...
+    privileged_percentile: float = 0.95
+    privileged_seed_fraction: float = 0.8  # ... in at least this share of the seeds (width 10)
+    rotation_null_samples: int = 1000  # random rotations per seed in that null distribution
+    # The third claim, "different classes have different dominant units": at least this many of ten classes
+    # have a dominant unit that dominates no other class ...
+    specificity_min_classes: int = 8
+    specificity_seed_fraction: float = 0.8  # ... in at least this share of the seeds (width 10)
+    # --- what is analysed, on which data ---
+    # A named data set (mnist, fashion-mnist); None means MNIST, or the user's own data when `data` is set
+    dataset: str | None = None
+    # A file of data: a copy of `dataset` when that is named (validated against it), else the user's own
+    # data set (x_train y_train x_test y_test, optional class_names); None walks the data set's source chain
+    data: Path | None = None
+    model: Path | None = None  # a user's trained Keras 3 classifier; None trains the paper's network here
+    layer: str | None = None  # the layer of `model` whose units are read out (required with `model`)
+    pixels: str = "unit"  # how stored pixels reach `model`: "unit" (uint8 / 255 into [0, 1]) or "raw" (as stored)
+    # --- where things go ---
+    cache_path: Path = field(default_factory=default_cache_path)
+    out: Path = Path("artifacts")  # model.keras, activations.npz, metrics.json, ...
+    pages_dir: Path = Path("docs/generated")  # generated Markdown and charts (the MkDocs docs_dir)
+    site_dir: Path = Path("site")  # the built static site
+    project_root: Path = PROJECT_ROOT  # holds report_templates/ and mkdocs.yml
+    templates: Path | None = None  # Jinja2 page templates; None means report_templates/ of the project
+    force: bool = False  # re-run every stage even when its inputs are unchanged
+    scheduler: str | None = None  # Dask scheduler address for the sweep, "local:N", or None (in this process)
+
+    def __post_init__(self) -> None:
+        # Bounds below are those numpy and TensorFlow accept; past them a run fails late with a traceback.
+        _require(0 <= self.seed < 2**32, f"--seed must be between 0 and 2**32 - 1, got {self.seed}")
+        _require(
+            self.data_order_seed is None or 0 <= self.data_order_seed < 2**32,
+            f"data_order_seed must be None or between 0 and 2**32 - 1, got {self.data_order_seed}",
+        )
+        _require(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
+        _require(1 <= self.batch_size <= 60000, f"--batch-size must be between 1 and 60000, got {self.batch_size}")
+        _require(
+            math.isfinite(self.learning_rate) and self.learning_rate > 0,
+            f"--learning-rate must be a positive finite number, got {self.learning_rate}",
+        )
+        _require(1 <= self.examples <= 20, f"--examples must be between 1 and 20, got {self.examples}")
+        _require(0 <= self.validation_size < 60000, "validation_size must be in [0, 60000)")
+        _require(self.hidden_units >= 2, "hidden_units must be at least 2 (a preferred unit needs a runner-up)")
+        _require(1 <= self.sweep_seeds <= 50, f"--seeds must be between 1 and 50, got {self.sweep_seeds}")
+        _require(self.backend in BACKENDS, f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        _require(
+            1 <= self.sweep_block_seeds <= 50,
+            f"--seeds-per-block must be between 1 and 50, got {self.sweep_block_seeds}",
+        )
+        _require(
+            self.scheduler is None or _scheduler_ok(self.scheduler),
+            f"--scheduler must be a Dask scheduler address (tcp://HOST:PORT, or HOST:PORT) or local:N with N "
+            f"from 1 to 64, got {self.scheduler!r}",
+        )
+        _require(self.pixels in PIXELS, f"--pixels must be one of {', '.join(PIXELS)}, got {self.pixels!r}")
+        _require(self.model is not None or self.layer is None, "--layer names a layer of --model; give --model too")
+        _require(
+            self.model is not None or self.pixels == "unit",
+            "--pixels applies to --model: the paper's network is trained on pixels scaled into [0, 1]",
+        )
+        _require(self.rotation_null_samples >= 100, "rotation_null_samples must be at least 100")
+        _require(
+            len(self.sweep_widths) > 0 and all(2 <= w <= 512 for w in self.sweep_widths),
+            f"--widths must be whole numbers between 2 and 512, got {self.sweep_widths}",
+        )
+
+    @property
+    def templates_dir(self) -> Path:
+        return Path(self.templates) if self.templates else self.project_root / "report_templates"
+
+    def replace(self, **changes) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def trains_here(self) -> bool:
+        """True for the paper's network, which this project trains; False for a user's --model."""
+        return self.model is None
+
+    def sweep_seed_list(self) -> list[int]:
+        """The sweep's seeds at every width: seed, seed + 1, ..."""
+        return [self.seed + i for i in range(self.sweep_seeds)]
+
+    def report_block(self) -> list[int]:
+        """The seeds the report's network trains with: the sweep's first block, whose branch 0 it is.
+
+        One fit then serves both the report and the sweep; the block's size is part of the result (see
+        `sweep_block_seeds`), so the train stage depends on it.
+        """
+        return self.sweep_seed_list()[: self.sweep_block_seeds]
+
+    def subject_fields(self) -> dict:
+        """What is analysed on which data: every stage's result depends on these."""
+        names = ("dataset", "model", "layer", "pixels")
+        return {name: str(v) if isinstance(v := getattr(self, name), Path) else v for name in names}
+
+    def training_fields(self) -> dict:
+        """The fields that change the trained model (what a cached model depends on)."""
+        names = [
+            "seed",
+            "data_order_seed",
+            "epochs",
+            "batch_size",
+            "learning_rate",
+            "validation_size",
+            "steps_per_execution",
+            "hidden_units",
+            "backend",
+        ]
+        return {name: getattr(self, name) for name in names} | self.subject_fields()
+
+    def to_json(self) -> dict:
+        """The settings a report prints; `force` and `scheduler` change how a run goes, not what it computes."""
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("force", "scheduler")}
+        return {k: str(v) if isinstance(v, Path) else v for k, v in fields.items()}
+
+
+# The --scheduler forms: only TCP, the protocol a plain Dask scheduler speaks; tls:// needs certificates
+# and ucx:// a GPU stack we do not configure. ASCII digits only: str.isdigit() also accepts "²", which int()
+# refuses.
+LOCAL_SCHEDULER = re.compile(r"local:([0-9]{1,2})")
+TCP_SCHEDULER = re.compile(r"(?:tcp://)?(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})")
+
+
+def _scheduler_ok(text: str) -> bool:
+    local = LOCAL_SCHEDULER.fullmatch(text)
+    if local:
+        return 1 <= int(local.group(1)) <= 64
+    tcp = TCP_SCHEDULER.fullmatch(text)
+    return tcp is not None and 1 <= int(tcp.group(1)) <= 65535
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise NuKerasError(message)

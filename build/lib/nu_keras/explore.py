@@ -1,0 +1,362 @@
+"""What the Explore page needs: this run's network and a few test images as a script, and MNIST preprocessing.
+
+The page runs the network in the reader's browser, opened from a server or straight from disk. From
+`file://` Chromium refuses ES-module imports and `fetch` of local JSON, so the data ships as a classic
+script that assigns one global, `window.NU_KERAS_EXPLORE`; arrays travel as base64 of their exact
+little-endian bytes (float32 weights, uint8 or float32 pixels), so the browser computes with the very
+numbers the report analyses.
+
+The network is a stack of Dense layers over the flattened image (any depth and width); one of its layers,
+the readout, is the one the page lists, silences and inspects. The paper's 784-U-10 network is the stack
+`stack_from_weights(weights)` with readout 0.
+
+`preprocess_drawing` is the reference for the page's JavaScript preprocessing (explore.js): a drawn
+digit looks nothing like MNIST until it is cropped, scaled into a 20x20 box and centred by its centre of
+mass in a 28x28 frame, as the MNIST images were; the tests hold the two implementations to each other on
+the same raster. (Before that step the page redraws the reader's strokes at one size with one brush, so
+that a digit drawn small keeps thin strokes; that is canvas drawing, with no counterpart here.)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from nu_keras import analysis, artifacts
+from nu_keras.errors import NuKerasError
+from nu_keras.names import shown
+from nu_keras.stack import check_stack
+
+SCRIPT_NAME = "explore-data.js"  # written next to explore.md in the pages folder
+GLOBAL_NAME = "NU_KERAS_EXPLORE"
+SAMPLE_PER_CLASS = 40  # first test images of each class for the picker (more than any Digit page shows)
+MAX_IMAGES = 1800  # about 1.9 MB of base64 MNIST pixels at most: the misclassified list is cut in test order beyond
+MAX_PIXEL_BYTES = MAX_IMAGES * 28 * 28  # the same budget in bytes, for larger, colour or float images
+MAX_PARAMETERS = 1_000_000  # 4 MB of float32 weights (5.3 MB as base64): a larger network is not shipped
+PAPER_PIXEL_SCALE = 1 / 255  # MNIST's uint8 pixels to the unit range the paper's network is trained on
+FRAME, BOX = 28, 20  # MNIST: digits scaled to fit 20x20, centred by centre of mass in 28x28
+TIE_MARGIN = 1e-9  # see round_half_up
+INK_THRESHOLD = 0.05  # a pixel with less ink is the brush's soft edge, not part of the digit's extent
+
+
+# ------------------------------------------------------------------------------------------------- stack
+
+
+def stack_from_weights(weights: dict) -> list[dict]:
+    """The paper's network as a stack: hidden (relu) then output (softmax), from its weights.npz keys.
+
+    >>> [layer["name"] for layer in stack_from_weights(weights)]
+    ['hidden', 'output']
+    """
+    return [
+        _layer("hidden", weights["hidden_kernel"], weights["hidden_bias"], "relu"),
+        _layer("output", weights["output_kernel"], weights["output_bias"], "softmax"),
+    ]
+
+
+def _layer(name: str, kernel: np.ndarray, bias: np.ndarray, activation: str) -> dict:
+    return {"name": name, "kernel": np.asarray(kernel), "bias": np.asarray(bias), "activation": activation}
+
+
+def parameters(stack: list[dict]) -> int:
+    """Weights and biases over the whole stack."""
+    return int(sum(np.size(layer["kernel"]) + np.size(layer["bias"]) for layer in stack))
+
+
+# ------------------------------------------------------------------------------------------------ images
+
+
+def image_shape(images: np.ndarray) -> tuple[int, int, int]:
+    """(H, W, C) of a test set stored as (N, H, W) or (N, H, W, C) uint8 or float pixels."""
+    if images.ndim not in (3, 4) or not (images.dtype == np.uint8 or np.issubdtype(images.dtype, np.floating)):
+        raise NuKerasError(
+            f"the explorer needs (N, H, W[, C]) uint8 or float images, not {images.dtype} {images.shape}"
+        )
+    height, width = images.shape[1:3]
+    return int(height), int(width), int(images.shape[3]) if images.ndim == 4 else 1
+
+
+def model_input(images: np.ndarray, pixel_scale: float) -> np.ndarray:
+    """(N, H*W*C) float32: what the network reads, and what explore.js computes from the shipped pixels.
+
+    The product is taken in float64 and rounded once to float32, so a scale of 1/255 gives exactly
+    `images / np.float32(255)` (nu_keras.model.scale), and a scale of 1 leaves float pixels unchanged.
+    """
+    return (images.reshape(len(images), -1).astype(np.float64) * pixel_scale).astype(np.float32)
+
+
+def image_budget(shape: tuple[int, int, int], dtype: str) -> int:
+    """How many images the page may carry: MAX_IMAGES of MNIST's size, fewer when each is larger (none when
+    one image alone is over MAX_PIXEL_BYTES)."""
+    return min(MAX_IMAGES, MAX_PIXEL_BYTES // _image_bytes(shape, dtype))
+
+
+def _image_bytes(shape: tuple[int, int, int], dtype: str) -> int:
+    return math.prod(shape) * (1 if dtype == "u1" else 4)
+
+
+def pixel_dtype(images: np.ndarray) -> str:
+    """How the page's script stores the pixels: 'u1' for uint8 images, '<f4' for float ones."""
+    return "u1" if images.dtype == np.uint8 else "<f4"
+
+
+def left_out_because(images: np.ndarray, classes: int, parameters: int) -> str | None:
+    """Why this run gets no Explore page, or None: the page ships the whole network (at most MAX_PARAMETERS)
+    and at least one test image of every class (within MAX_PIXEL_BYTES), so that its size stays bounded
+    whatever the number of classes and the size of the images."""
+    if parameters > MAX_PARAMETERS:
+        return (
+            f"its network's {parameters:,} weights and biases would take {_megabytes(parameters * 4)}, more than "
+            f"the {_megabytes(MAX_PARAMETERS * 4)} the page may load"
+        )
+    shape = image_shape(images)
+    if image_budget(shape, pixel_dtype(images)) < classes:
+        need = classes * _image_bytes(shape, pixel_dtype(images))
+        return (
+            f"one test image of each of its {classes} classes would take {_megabytes(need)}, more than the page's "
+            f"{_megabytes(MAX_PIXEL_BYTES)} budget for images"
+        )
+    return None
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+def picker_rows(
+    labels: np.ndarray, predictions: np.ndarray, per_class: int, classes: int = 10, budget: int = MAX_IMAGES
+) -> tuple[np.ndarray, int]:
+    """Test-set indices the page ships, in test order: the first `per_class` of each class, then every
+    misclassified image as long as the total stays within `budget`; also how many misclassified were left out.
+    """
+    sample = np.concatenate([np.flatnonzero(labels == k)[:per_class] for k in range(classes)]).astype(np.int64)
+    wrong = np.flatnonzero(labels != predictions)
+    extra = np.setdiff1d(wrong, sample)
+    room = max(budget - len(sample), 0)
+    return np.union1d(sample, extra[:room]), max(len(extra) - room, 0)
+
+
+def _b64(array: np.ndarray, dtype: str) -> str:
+    return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
+
+
+# ------------------------------------------------------------------------------------------------- units
+
+
+def marked_units(hidden: np.ndarray, labels: np.ndarray, threshold: float) -> tuple[list[int], list[int | None]]:
+    """Per class, its preferred unit (largest mean activation over its test images) and its dominant unit
+    (the most active one on more than `threshold` of them), or None when no unit is; as the pages define them,
+    by the same functions (nu_keras.analysis).
+    """
+    preferred = analysis.per_digit_mean(hidden, labels).argmax(axis=1)
+    return [int(u) for u in preferred], analysis.dominant_units(analysis.dominance_share(hidden, labels), threshold)
+
+
+# ------------------------------------------------------------------------------------------------ export
+
+
+def explore_data(
+    stack: list[dict],
+    readout: int,
+    acts: dict,
+    images: np.ndarray,
+    threshold: float,
+    per_class: int = SAMPLE_PER_CLASS,
+    pixel_scale: float = PAPER_PIXEL_SCALE,
+    class_names: list[str] | None = None,
+) -> dict:
+    """Everything the page needs, JSON-ready: the stack's weights, the readout layer's unit means and each
+    class's marked units, and the picker's images.
+
+    `stack` lists the Dense layers from input to output (`name`, `kernel` (in, out), `bias` (out,),
+    `activation`); `readout` indexes the layer whose units the page shows; `acts` holds that layer's
+    `hidden` (N, U) over the test set with `labels` and `predictions` (N,); `images` are the test images as
+    stored, (N, H, W) or (N, H, W, C), uint8 or float in [0, 1], and `pixel_scale` turns them into the
+    network's input (`model_input`). `class_names` (C strings; "0".."9" when omitted) are untrusted text,
+    shipped as `names.shown` writes them.
+    The last layer's activation may be softmax or linear: the page shows the softmax of its pre-activations
+    either way, since the argmax (the prediction) is the same.
+
+    >>> explore_data(stack_from_weights(weights), 0, acts, x_test, 0.5, 40, 1 / 255, list("0123456789"))
+    """
+    labels = np.asarray(acts["labels"]).astype(np.int64)
+    predictions = np.asarray(acts["predictions"]).astype(np.int64)
+    hidden = np.asarray(acts["hidden"], dtype=np.float64)
+    images = np.asarray(images)
+    shape = image_shape(images)
+    classes = int(np.size(stack[-1]["bias"])) if stack else 0
+    names = [str(k) for k in range(classes)] if class_names is None else [shown(n) for n in class_names]
+    _check_run(stack, readout, hidden, labels, predictions, images, shape, names, pixel_scale)
+    reason = left_out_because(images, classes, parameters(stack))
+    if reason:
+        raise NuKerasError(f"the Explore page cannot be made: {reason}")
+    dtype = pixel_dtype(images)
+    budget = image_budget(shape, dtype)
+    per_class = min(per_class, budget // classes)  # many classes of large images: fewer of each (at least one)
+    rows, left_out = picker_rows(labels, predictions, per_class, classes, budget)
+    preferred, dominant = marked_units(hidden, labels, threshold)
+    return {
+        "layers": [_layer_data(layer) for layer in stack],
+        "readout": int(readout),
+        "inputs": math.prod(shape),
+        "units": int(hidden.shape[1]),
+        "classes": classes,
+        "class_names": names,
+        "image_shape": list(shape),  # (H, W, C): pixel (y, x, c) at (y * W + x) * C + c, as Keras's Flatten
+        "pixel_dtype": dtype,
+        "pixel_scale": float(pixel_scale),
+        "unit_means": _b64(hidden.mean(axis=0), "<f4"),  # test-set means, what "mean" silencing passes on
+        "preferred_unit": preferred,
+        "dominant_unit": dominant,
+        "dominance_threshold": float(threshold),
+        "images": _b64(images[rows].reshape(len(rows), -1), dtype),  # (n, H*W*C) pixels as stored
+        "indices": rows.tolist(),  # test-set index of each image
+        "labels": labels[rows].tolist(),
+        "misclassified_total": int(np.sum(labels != predictions)),
+        "misclassified_left_out": int(left_out),
+        "per_class": int(per_class),
+    }
+
+
+def _layer_data(layer: dict) -> dict:
+    kernel = np.asarray(layer["kernel"])
+    return {
+        "name": shown(layer["name"]),  # untrusted, as the class names: the page prints it as text
+        "inputs": int(kernel.shape[0]),
+        "units": int(kernel.shape[1]),
+        "activation": layer["activation"],
+        "kernel": _b64(kernel, "<f4"),  # (in, out) row-major: input i, unit u at i * out + u
+        "bias": _b64(layer["bias"], "<f4"),
+    }
+
+
+def _check_run(stack, readout, hidden, labels, predictions, images, shape, names, pixel_scale) -> None:
+    """Raise a one-line NuKerasError when the stack, activations, images and names do not belong together."""
+    check_stack(stack, readout, math.prod(shape), len(names))
+    units = np.shape(stack[readout]["kernel"])[1]
+    if hidden.ndim != 2 or hidden.shape[1] != units:
+        raise NuKerasError(f"the activations have shape {hidden.shape}, not (N, {units}) of layer {readout}")
+    if not len(images) == len(hidden) == len(labels) == len(predictions):
+        raise NuKerasError(f"{len(images)} test images but {len(hidden)} rows of activations")
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(names)):
+        raise NuKerasError(f"labels must lie in 0..{len(names) - 1} for {len(names)} class names")
+    if not (math.isfinite(pixel_scale) and pixel_scale > 0):
+        raise NuKerasError(f"pixel_scale must be a positive number, not {pixel_scale}")
+
+
+def paper_explore_data(weights: dict, acts: dict, images: np.ndarray, threshold: float, per_digit: int) -> dict:
+    """The paper's 784-U-10 network on MNIST: its weights.npz as a stack read out at the hidden layer."""
+    digits = [str(d) for d in range(10)]
+    return explore_data(stack_from_weights(weights), 0, acts, images, threshold, per_digit, PAPER_PIXEL_SCALE, digits)
+
+
+def script_text(data: dict) -> str:
+    """A classic script assigning the data to one global; JSON is valid JavaScript for these values.
+
+    Class and layer names are untrusted: json.dumps escapes quotes and backslashes, and "<" is written
+    as \\u003c so a name holding "</script>" cannot end an inline script either.
+    """
+    payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+    header = "// Generated by nu-keras render: this run's network for the Explore page.\n"
+    return f"{header}window.{GLOBAL_NAME} = {payload};\n"
+
+
+def write_script(path: Path, data: dict) -> dict:
+    """Write the data script; returns the page's summary of what it holds (counts and bytes)."""
+    text = script_text(data)
+    artifacts.write_text(Path(path), text)
+    return summary(data, len(text.encode("utf-8")))
+
+
+def summary(data: dict, size: int) -> dict:
+    """What the Explore and class pages print about the exported data, and the example indices they link."""
+    indices, labels = data["indices"], data["labels"]
+    height, width, channels = data["image_shape"]
+    first_of_class = [
+        [i for i, label in zip(indices, labels, strict=True) if label == k] for k in range(data["classes"])
+    ]
+    previous = data["layers"][max(data["readout"] - 1, 0)]
+    return {
+        "script": SCRIPT_NAME,
+        "bytes": size,
+        "images": len(indices),
+        "per_class": data["per_class"],
+        "misclassified_total": data["misclassified_total"],
+        "misclassified_shipped": data["misclassified_total"] - data["misclassified_left_out"],
+        "parameters": sum(layer["inputs"] * layer["units"] + layer["units"] for layer in data["layers"]),
+        "layers": len(data["layers"]),
+        "readout": data["readout"],
+        "previous_layer": previous["name"] if data["readout"] > 0 else None,  # what the readout units read
+        "previous_units": previous["units"] if data["readout"] > 0 else None,
+        "units": data["units"],
+        "classes": data["classes"],
+        "height": height,
+        "width": width,
+        "channels": channels,
+        "drawable": [height, width, channels] == [FRAME, FRAME, 1],  # the drawing pad and MNIST preprocessing
+        "pixel_maps": data["readout"] == 0 and channels == 1,  # the unit's weights read pixels: w and w ⊙ x maps
+        "dominance_threshold": data["dominance_threshold"],
+        "preferred_unit": data["preferred_unit"],
+        "first_of_class": first_of_class,
+    }
+
+
+# ---------------------------------------------------------------------------------------- preprocessing
+
+
+def area_weights(size: int, target: int) -> np.ndarray:
+    """(target, size) box-filter resampling matrix: output pixel j averages the input span it covers.
+
+    Output pixel j covers [j, j + 1) * size / target of the input; each input pixel i contributes the
+    length of its overlap with that span, divided by the span's length, so every row sums to 1.
+    """
+    step = size / target
+    starts = np.arange(target)[:, None] * step
+    left = np.maximum(starts, np.arange(size)[None, :])
+    right = np.minimum(starts + step, np.arange(size)[None, :] + 1)
+    return np.clip(right - left, 0.0, None) / step
+
+
+def round_half_up(value: float) -> int:
+    """Round to nearest, halves up, as explore.js's roundHalfUp does.
+
+    A symmetric drawing puts its centre of mass exactly on a half pixel, where rounding errors of the
+    last bit (which differ between numpy and JavaScript summation orders) would pick either side; a tie
+    margin far above those errors makes both sides pick the same pixel.
+    """
+    return int(np.floor(value + 0.5 + TIE_MARGIN))
+
+
+def preprocess_drawing(ink: np.ndarray) -> np.ndarray:
+    """A drawn raster (H, W) of ink in [0, 1] as the network's 28x28 input, the way MNIST was made.
+
+    Crop to the ink's bounding box; resample (box filter: anti-aliased) so the longer side is 20 pixels,
+    keeping the aspect ratio; stretch the result so its brightest pixel is 1, as MNIST strokes are; and
+    place it in a 28x28 frame so its centre of mass sits at the centre (shifted whole pixels, and never
+    beyond the frame's edge). A blank raster gives a blank input.
+    """
+    ink = np.asarray(ink, dtype=np.float64)
+    if ink.ndim != 2 or ink.size == 0:
+        raise NuKerasError(f"a drawing is a 2-D raster, not an array of shape {ink.shape}")
+    rows = np.flatnonzero(ink.max(axis=1) >= INK_THRESHOLD)
+    cols = np.flatnonzero(ink.max(axis=0) >= INK_THRESHOLD)
+    frame = np.zeros((FRAME, FRAME))
+    if rows.size == 0:
+        return frame
+    crop = np.clip(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], 0.0, 1.0)
+    height, width = crop.shape
+    scale = BOX / max(height, width)
+    small_h, small_w = max(1, round_half_up(height * scale)), max(1, round_half_up(width * scale))
+    small = area_weights(height, small_h) @ crop @ area_weights(width, small_w).T
+    small /= small.max()
+    total = small.sum()
+    centre_y = (small.sum(axis=1) @ (np.arange(small_h) + 0.5)) / total  # pixel centres at i + 0.5
+    centre_x = (small.sum(axis=0) @ (np.arange(small_w) + 0.5)) / total
+    top = min(max(round_half_up(FRAME / 2 - centre_y), 0), FRAME - small_h)
+    left = min(max(round_half_up(FRAME / 2 - centre_x), 0), FRAME - small_w)
+    frame[top : top + small_h, left : left + small_w] = small
+    return frame
