@@ -81,11 +81,17 @@ def code_hash(functions: tuple[Callable, ...]) -> str:
     analysis.py re-runs the sweep; editing charts.py re-renders but does not retrain.
     """
     sources = [textwrap.dedent(inspect.getsource(function)) for function in functions]
-    modules = module_closure(set().union(*(source_imports(source, PACKAGE) for source in sources)))
+    modules = stage_modules(functions)
     digest = hashlib.sha256("".join(sources).encode())
     for name in sorted(modules):
         digest.update(name.encode() + file_hash(module_file(name)).encode())
     return digest.hexdigest()
+
+
+def stage_modules(functions: tuple[Callable, ...]) -> set[str]:
+    """The nu_keras modules a stage's functions reach through imports, at any depth (relative names)."""
+    sources = [textwrap.dedent(inspect.getsource(function)) for function in functions]
+    return module_closure(set().union(*(source_imports(source, PACKAGE) for source in sources)))
 
 
 def module_closure(roots: set[str]) -> set[str]:

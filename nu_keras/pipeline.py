@@ -705,6 +705,7 @@ def _run_stages(stages: tuple[str, ...], cfg: RunConfig, chart_workers: ExitStac
             if "render" in stages:  # its workers start now, on the core training leaves idle
                 chart_workers.enter_context(workers.early_pool())
             import_keras()  # before the clock starts: a stage's time is its own work
+        import_stage_modules(BY_NAME[name])
         started = time.perf_counter()
         try:
             BY_NAME[name].run(cfg)
@@ -724,6 +725,15 @@ def import_keras() -> None:
     with a misleading ImportError instead of "interrupted"."""
     with folders.signals_held():
         importlib.import_module("keras")
+
+
+def import_stage_modules(stage: Stage) -> None:
+    """Import the modules a stage's code reaches (and so scipy, matplotlib, Jinja2, MkDocs) before it runs,
+    with signals held: a signal that lands inside a C extension's initialisation (scipy.optimize's) turns
+    into "ImportError: initialization failed" and a traceback instead of "terminated"."""
+    with folders.signals_held():
+        for name in sorted(cache.stage_modules(stage.code)):
+            importlib.import_module(f"nu_keras.{name}")
 
 
 def read_timings(cfg: RunConfig) -> dict[str, float]:
