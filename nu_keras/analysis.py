@@ -19,8 +19,8 @@ from scipy.optimize import linear_sum_assignment
 from nu_keras import inference
 
 NEAR_DEAD = 0.95  # a unit exactly zero on at least this share of the test images (but not all) is near-dead
-# The method's interval settings, defined here only: the computations use them and the pages print them.
-CONFIDENCE = 0.95  # every interval: a t-interval over seeds (robustness.interval), a normal one over images
+# The method's interval settings: the computations use them and the pages print them (the level is inference's).
+CONFIDENCE = inference.CONFIDENCE  # every interval: t over seeds (robustness.interval), normal over images
 NORMAL_QUANTILE = 1.96  # z of the two-sided 95 % normal interval of a per-class mean over its images
 NULL_WHISKERS = (2.5, 97.5)  # percentiles of the rotation null that the Robustness chart's whiskers span
 

@@ -163,8 +163,7 @@ def place_in_rotation_null(hidden: np.ndarray, labels: np.ndarray, threshold: fl
 
 def percentile_within(value: float, null: np.ndarray) -> float:
     """Share of the null below `value`, ties counted half (mid-rank): 1.0 means above every rotation."""
-    null = np.asarray(null)
-    return float((np.sum(null < value) + 0.5 * np.sum(null == value)) / len(null))
+    return inference.null_place(value, null)["percentile"]
 
 
 def match_units(reference: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
