@@ -1,0 +1,256 @@
+"""The measurement record: everything a run measured about one layer, typed, frozen, with its axes named.
+
+`analysis.measure` makes it from a layer's activations; `metrics.json` is its JSON (`to_json`, `from_json`);
+every page, chart and the Explore export read it and nothing else, so the publishing side never imports
+`analysis` and a record made in a notebook publishes exactly as one made by `nu-keras report`.
+
+Two axes run through it: *class* (C, the data set's classes, named in `classes`) and *unit* (U, the analysed
+layer's units: neurons of a Dense layer, channels of a convolution, named in `units`). A field's section says
+its shape: `per_class` holds (C,) arrays, `per_unit` (U,) arrays, `class_unit` (C, U) matrices. The record
+carries the few test images its pages show (`images`), so publishing needs no data set.
+
+`schema_version` changes whenever a field is renamed, added or removed; `from_json` refuses another version
+in one line (run the analyze stage again), never with a KeyError deep inside a template.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nu_keras.errors import NuKerasError
+
+# 1: metrics.json before this record (no schema_version; "digit" and "standardised" keys)
+SCHEMA_VERSION = 2
+
+
+class _Frozen:
+    """Frozen all the way down: the dataclass refuses assignment, and its arrays refuse writes, so a record
+    handed to a notebook cannot be edited into disagreeing with its own JSON."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+
+
+@dataclass(frozen=True)
+class Method(_Frozen):
+    """How the numbers were made: the thresholds and constants the pages print beside them."""
+
+    dominance_threshold: float  # a class has a dominant unit when one unit is the largest on more than this share
+    confidence: float  # the level of every interval (0.95)
+    near_dead: float  # a unit exactly zero on at least this share of the images (but not all) is near-dead
+    null_whiskers: tuple[float, float]  # percentiles of the rotation null that the Robustness chart spans
+    null_tail: float  # a place in the rotation null beyond this tail is "above" or "below"
+    claim_min_classes: int  # claim 1 needs a dominant unit for this many classes of ten
+    specificity_min_classes: int  # claim 3 needs this many classes of ten with a unit of their own
+    privileged_percentile: float  # claim 2: above this percentile of rotated bases
+    rotation_null_samples: int  # random rotations in the null
+    seed: int  # the seed of the permutation and rotation nulls
+
+
+@dataclass(frozen=True)
+class PerClass(_Frozen):
+    """(C,) per class, in class order."""
+
+    count: np.ndarray  # test images of the class
+    accuracy: np.ndarray  # the model's accuracy on them
+    top_unit: np.ndarray  # the unit with the largest mean activation over the class's images
+    runner_up_unit: np.ndarray  # the second largest
+    top_unit_margin: np.ndarray  # top unit's mean minus the runner-up's
+    dominant_unit: tuple[int | None, ...]  # the unit largest on more than the threshold share of the images, or None
+    rescaled_dominant_unit: tuple[int | None, ...]  # the same after dividing each unit by its spread
+    examples: np.ndarray  # (C, k) test indices of the class's first k images (-1 past the class's size)
+
+
+@dataclass(frozen=True)
+class PerUnit(_Frozen):
+    """(U,) per unit, in unit order."""
+
+    mean: np.ndarray  # mean activation over all test images (what "mean" ablation fills in)
+    selectivity: tuple[float | None, ...]  # class selectivity index; None for a signed layer
+    eta_squared: np.ndarray  # share of the unit's variance explained by the class
+    d_prime: np.ndarray  # separation of its preferred class from the rest
+    dead_fraction: np.ndarray  # share of images on which the unit is exactly zero
+    silent_fraction: np.ndarray  # share of its preferred class's images on which it is exactly zero
+    preferred_class: np.ndarray  # the class with the largest mean activation of the unit
+    preferred_class_drop: np.ndarray  # accuracy drop on that class when the unit is zeroed
+    top_examples: np.ndarray  # (U, 16) test indices of the images that activate it most
+    silent_examples: tuple[tuple[int, ...], ...]  # test indices of preferred-class images where it is zero
+    output_weights: np.ndarray | None  # (U, C) its weights into the output layer, where it feeds it directly
+    input_weights: np.ndarray | None  # (pixels, U) its weights on the pixels, where it reads them directly
+
+
+@dataclass(frozen=True)
+class ClassUnit(_Frozen):
+    """(C, U): one row per class, one column per unit."""
+
+    mean: np.ndarray  # mean activation of the unit over the class's images
+    std: np.ndarray  # their standard deviation
+    ci95: np.ndarray  # half-width of the 95 % interval of the mean
+    dominance_share: np.ndarray  # share of the class's images on which the unit is the largest
+    rescaled_dominance_share: np.ndarray  # the same after dividing each unit by its spread
+    boxplot: np.ndarray  # (C, U, 5): lower whisker, first quartile, median, third quartile, upper whisker
+
+
+@dataclass(frozen=True)
+class Layer(_Frozen):
+    """The analysed layer as a whole."""
+
+    signed: bool  # some activation is negative (no ReLU): no selectivity index
+    all_units_dead: bool
+    live_units: tuple[int, ...]  # units not zero on every image: every statistic over units reads these
+    dead_units: tuple[int, ...]
+    near_dead_units: tuple[int, ...]
+    classes_with_one_image: tuple[int, ...]  # no spread, no interval
+    spatial_max: dict | None  # a convolution's channels: where their maxima fall
+
+
+@dataclass(frozen=True)
+class Images(_Frozen):
+    """The test images the pages and Explore show, and only those, in test order."""
+
+    index: np.ndarray  # (N,) test-set index of each
+    pixels: np.ndarray  # (N, H, W) or (N, H, W, C) as stored
+    label: np.ndarray  # (N,) class
+    prediction: np.ndarray  # (N,) the model's class
+    units: np.ndarray  # (N, U) the layer's activations on them
+
+    def rows(self, test_indices: Any) -> np.ndarray:
+        """Positions in this record of the given test-set indices."""
+        return np.searchsorted(self.index, np.asarray(test_indices, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class Provenance(_Frozen):
+    """Where the numbers come from: settings, versions, data and model."""
+
+    config: dict
+    versions: dict
+    data_source: str
+    data_sha256: str
+    dataset: dict
+    subject: dict
+    history: dict | None  # training curves; None for a model not trained here
+    fit_seconds: float | None
+    trained_with: list | None
+    parameters: int
+    layers: list
+    timings: dict
+
+
+@dataclass(frozen=True)
+class Measurements(_Frozen):
+    """One layer of one model, measured: what `analyse` returns and `publish` reads."""
+
+    schema_version: int
+    classes: tuple[str, ...]  # the class axis: class names
+    units: tuple[str, ...]  # the unit axis: unit labels
+    test_accuracy: float
+    n_test: int
+    method: Method
+    layer: Layer
+    per_class: PerClass
+    per_unit: PerUnit
+    class_unit: ClassUnit
+    images: Images
+    ablation: dict  # per fill ("zero", "mean"): drop (U, C), importance (U,), ...
+    ablation_noise: dict
+    important_units: dict
+    invariant: dict  # measures that rescaling or rotating units cannot move
+    null: dict  # the rotation null and this layer's place in it
+    claim: dict  # claim 1 as counted on this layer
+    claims: dict  # the three claims judged on this layer
+    specificity: dict
+    rescaled_specificity: dict
+    correlations: dict  # rank correlations between selectivity and ablation effects
+    tests: dict  # the family of tests, Holm-adjusted
+    dynamics: dict | None  # the measures at every epoch of training; None for a model not trained here
+    network: tuple[dict, ...] | None  # the Dense stack the Explore page runs, when it can run the model exactly
+    provenance: Provenance
+
+    def to_json(self) -> dict:
+        """JSON-ready: arrays as lists, image pixels as base64 (a twentieth of the size of a list)."""
+        return _to_json(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Measurements:
+        """The record `to_json` wrote; a file of another schema is one line saying what to run."""
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        if version != SCHEMA_VERSION:
+            raise NuKerasError(
+                f"the measurements have schema version {version}, this nu_keras reads {SCHEMA_VERSION}: "
+                "run `nu-keras analyze` again"
+            )
+        try:
+            return _from_json(cls, data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise NuKerasError(
+                f"the measurements do not match schema {SCHEMA_VERSION} ({exc}): run `nu-keras analyze` again"
+            ) from exc
+
+
+# --------------------------------------------------------------------------------------------- JSON
+
+
+def _to_json(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, np.ndarray):
+        if value.dtype == np.uint8:  # pixels
+            return {"dtype": "uint8", "shape": list(value.shape), "base64": base64.b64encode(value.tobytes()).decode()}
+        return value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_json(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _from_json(kind: Any, value: Any) -> Any:
+    """Rebuild `value` as the annotated type `kind`: dataclasses by field, arrays from lists or base64."""
+    if value is None:
+        return None
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):  # X | None
+        options = [k for k in typing.get_args(kind) if k is not type(None)]
+        return _from_json(options[0], value)
+    if dataclasses.is_dataclass(kind):
+        hints = typing.get_type_hints(kind)
+        return kind(**{f.name: _from_json(hints[f.name], value[f.name]) for f in dataclasses.fields(kind)})
+    if kind is np.ndarray:
+        if isinstance(value, dict):
+            raw = base64.b64decode(value["base64"])
+            return np.frombuffer(raw, dtype=value["dtype"]).reshape(value["shape"]).copy()
+        return np.asarray(value)
+    if origin is tuple:
+        args = typing.get_args(kind)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_from_json(args[0], v) for v in value)
+        return tuple(_from_json(a, v) for a, v in zip(args, value, strict=True))
+    return value
+
+
+def same(a: Measurements, b: Measurements) -> bool:
+    """Two records hold the same numbers (arrays compared by value, NaN equal to NaN)."""
+    return _same(_to_json(a), _to_json(b))
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (a != a and b != b)
+    return a == b
