@@ -333,17 +333,15 @@ def top_units(rows: list[dict], key: str, count: int = TOP) -> list[dict]:
     return sorted((r for r in rows if r[key] is not None), key=lambda r: -r[key])[:count]
 
 
-def build_context(record: Measurements, examples: int, charts: dict, explore: dict | None = None) -> dict:
-    """Everything the templates print, from the record alone. `explore` is the Explore export's summary
-    (None: no Explore page; when the record's network could not be shipped, Home says why)."""
+def build_context(record: Measurements, examples: int, charts: dict, explore_left_out: str | None = None) -> dict:
+    """Everything the templates print, from the record alone. `explore_left_out`: why the record's network was
+    not shipped to an Explore page (its size budget), which Home prints."""
     pages = layout(record)
     class_word, unit_word = words(record)
     provenance, config = record.provenance, record.provenance.config
     subject = subject_words(provenance.subject, unit_word, record.layer.signed)
-    if explore is None and subject.get("explorable") and record.network is not None:
-        subject |= {"explorable": False, "explore_reason": "its Explore data was not exported"}
-    elif explore and explore.get("left_out_because"):
-        subject |= {"explorable": False, "explore_reason": explore["left_out_because"]}
+    if explore_left_out:
+        subject |= {"explorable": False, "explore_reason": explore_left_out}
     subject["model"] = shown_path(subject["model"], config["project_root"]) if subject["model"] else None
     classes = class_rows(record, pages)
     neurons = unit_rows(record, charts["units"], pages)
@@ -567,16 +565,17 @@ def render_all(
     explore: dict | None = None,
     *,
     charts: dict,
+    explore_left_out: str | None = None,
 ) -> int:
     """Write every page into `out_dir`, and the site name and the nav sections of its class and unit pages
     into `out_dir/.nav.json` (read by `site.build`); returns how many pages were written.
 
     `charts` is `nu_keras.charts.chart_names(record, sweep)`: the templates show exactly these figures.
     `explore` is what nu_keras.explore.write_script exported; without it there is no Explore page and
-    the class and unit pages do not link to one.
+    the class and unit pages do not link to one (`explore_left_out` says why, when its size was the reason).
     """
     env = environment(template_dir)
-    context = build_context(record, examples, charts, explore)
+    context = build_context(record, examples, charts, explore_left_out)
     env.globals.update({key: context[key] for key in RENDER_GLOBALS})  # what the macros name classes and units by
     config = record.provenance.config
     context["sweep"] = sweep_context(sweep, config["hidden_units"], config["seed"])
