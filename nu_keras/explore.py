@@ -245,6 +245,7 @@ def record_explore_data(record: Measurements, examples: int) -> dict:
     stack = [dict(layer) for layer in record.network or ()]
     readout = record.provenance.subject["readout"]
     data = explore_data(stack, readout, acts, images.pixels, unit_marks(record), per_class, pixel_scale, record.classes)
+    data["indices"] = images.index[data["indices"]].tolist()  # positions in the record -> test-set indices
     wrong_total = round(record.n_test * (1 - record.test_accuracy))
     shipped_wrong = data["misclassified_total"] - data["misclassified_left_out"]
     data["misclassified_total"] = int(wrong_total)
