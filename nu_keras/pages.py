@@ -122,8 +122,13 @@ class Layout:
 def layout(record: Measurements) -> Layout:
     """The page paths of this run: `layout(m).class_page(3)` -> 'digits/digit-3.md' on MNIST."""
     class_word, unit_word = words(record)
-    neurons = unit_word == "neuron"
-    return Layout(class_word + "s", class_word, "neurons" if neurons else "units", "neuron" if neurons else "unit")
+    unit_stem = "neuron" if unit_word == "neuron" else "unit"  # a conv layer's channels live on unit pages
+    return Layout(plural_noun(class_word), class_word, unit_stem + "s", unit_stem)
+
+
+def plural_noun(noun: str) -> str:
+    """'digits', 'classes'."""
+    return noun + "es" if noun.endswith("s") else noun + "s"
 
 
 def words(record: Measurements) -> tuple[str, str]:
@@ -133,7 +138,7 @@ def words(record: Measurements) -> tuple[str, str]:
 
 def dataset_words(dataset: dict, noun: str) -> dict:
     """The data set as pages print it, with the word for one of its classes (`noun`: 'digit' only on MNIST)."""
-    nouns = noun + "s" if noun == "digit" else "classes"
+    nouns = plural_noun(noun)
     words = {"noun": noun, "nouns": nouns, "Noun": noun.capitalize(), "Nouns": nouns.capitalize()}
     shape = dataset["image_shape"]  # [H, W] or [H, W, channels]
     sizes = {"size": f"{shape[0]}×{shape[1]}", "inputs": math.prod(shape)}  # '28×28' image, 784 inputs

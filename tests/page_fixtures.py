@@ -1,17 +1,21 @@
-"""Hand-built metrics.json for the four kinds of report the pages must write, no training involved:
+"""Hand-built measurement records for the four kinds of report the pages must write, no training involved:
 the paper's network on MNIST and on Fashion-MNIST, a user's convolutional layer (hostile names, signed
 activations, no history, no output weights) and a user's Dense layer of 256 units.
 
-Each builder returns (metrics, charts): `charts` is `nu_keras.charts.chart_names` of those metrics.
+Each `*_record` builder returns (record, charts): `charts` is `nu_keras.charts.chart_names` of that record.
+The numbers are written as a metrics dict first (`user_metrics`, conftest's `synthetic_metrics`) and made a
+`Measurements` by tests/record_builder.py, so a test can change a number before the record is frozen.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from conftest import MNIST_DESCRIPTION, paper_subject, synthetic_metrics, synthetic_run
+from record_builder import record_from_metrics
 
 from nu_keras import analysis, charts
 from nu_keras.config import RunConfig
+from nu_keras.record import Measurements
 
 FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 HOSTILE_CLASSES = [
@@ -30,7 +34,7 @@ def paper_dataset(name: str = "mnist") -> dict:
     return MNIST_DESCRIPTION | {"name": name, "title": "Fashion-MNIST", "class_names": FASHION}
 
 
-def paper_metrics(dataset: str = "mnist", sweep: dict | None = None) -> tuple[dict, dict]:
+def paper_metrics(dataset: str = "mnist") -> dict:
     """The conftest's synthetic run of the paper's network, with the fields of the generalised report."""
     cfg = RunConfig()
     metrics = synthetic_metrics(*synthetic_run(), cfg)
@@ -38,7 +42,21 @@ def paper_metrics(dataset: str = "mnist", sweep: dict | None = None) -> tuple[di
     metrics["subject"] = paper_subject(cfg.hidden_units)
     metrics["spatial_max"] = None
     metrics["config"] |= {"dataset": dataset, "model": None, "layer": None, "pixels": "unit"}
-    return metrics, charts.chart_names(metrics, sweep)
+    return metrics
+
+
+def paper_run_record(metrics: dict, acts: dict | None = None, weights: dict | None = None) -> Measurements:
+    """The record of the paper's network with these metrics, on conftest's synthetic run (blank images)."""
+    if acts is None or weights is None:
+        acts, weights = synthetic_run()
+    images = np.zeros((len(acts["labels"]), 28, 28), np.uint8)
+    return record_from_metrics(metrics, acts, weights, images)
+
+
+def paper_record(dataset: str = "mnist", sweep: dict | None = None) -> tuple[Measurements, dict]:
+    """(record, chart names) of the paper's network on MNIST or Fashion-MNIST."""
+    record = paper_run_record(paper_metrics(dataset))
+    return record, charts.chart_names(record, sweep)
 
 
 def _rho(rng: np.random.Generator, n: int) -> dict:
@@ -145,7 +163,7 @@ def user_metrics(
             "eta_squared": 0.3,
             "d_prime": 1.1,
         },
-        "silent_fraction": np.zeros(classes).tolist(),
+        "silent_fraction": np.zeros(units).tolist(),
         "per_digit_accuracy": intact.tolist(),
         "output_weights": rng.normal(size=(units, classes)).tolist() if output_weights else None,
         "selectivity": selectivity if selectivity is not None else [None] * units,
@@ -196,17 +214,26 @@ def user_metrics(
     return metrics
 
 
-def user_conv_metrics() -> tuple[dict, dict]:
+def user_record(metrics: dict) -> Measurements:
+    """The record of `user_metrics`, with pixel weights for a layer that reads pixels."""
+    units = len(metrics["eta_squared"])
+    shape = metrics["dataset"]["image_shape"]
+    pixels = int(np.prod(shape[:2]))  # the weight charts show the first channel's grid
+    weights = {"hidden_kernel": np.random.default_rng(2).normal(size=(pixels, units)).astype(np.float32)}
+    return record_from_metrics(metrics, weights=weights if metrics["subject"]["pixel_weights"] else None)
+
+
+def user_conv_record() -> tuple[Measurements, dict]:
     """(c) a user's Conv2D layer: 37 channels, 4 hostile class names, signed, no history, no output weights."""
-    metrics = user_metrics(HOSTILE_CLASSES, 37, conv=True, signed=True, output_weights=False)
-    return metrics, charts.chart_names(metrics, None)
+    record = user_record(user_metrics(HOSTILE_CLASSES, 37, conv=True, signed=True, output_weights=False))
+    return record, charts.chart_names(record, None)
 
 
-def user_dense_metrics(units: int = 256) -> tuple[dict, dict]:
+def user_dense_record(units: int = 256) -> tuple[Measurements, dict]:
     """(d) a user's Dense layer of 256 ReLU units feeding a 10-class output layer."""
     names = [f"class {c}" for c in "ABCDEFGHIJ"]
-    metrics = user_metrics(names, units, conv=False, signed=False, output_weights=True, seed=1)
-    return metrics, charts.chart_names(metrics, None)
+    record = user_record(user_metrics(names, units, conv=False, signed=False, output_weights=True, seed=1))
+    return record, charts.chart_names(record, None)
 
 
 BLANK_PNG = bytes.fromhex(

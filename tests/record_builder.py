@@ -91,7 +91,10 @@ def network_of(metrics: dict, weights: dict | None) -> tuple[dict, ...] | None:
     if "stack_0_kernel" in weights:
         arrays = [(weights[f"stack_{i}_kernel"], weights[f"stack_{i}_bias"]) for i in range(len(layers))]
     else:
-        arrays = [(weights["hidden_kernel"], weights["hidden_bias"]), (weights["output_kernel"], weights["output_bias"])]
+        arrays = [
+            (weights["hidden_kernel"], weights["hidden_bias"]),
+            (weights["output_kernel"], weights["output_bias"]),
+        ]
     return tuple(
         {"name": layer["name"], "activation": layer["activation"], "kernel": kernel, "bias": bias}
         for layer, (kernel, bias) in zip(layers, arrays, strict=True)
