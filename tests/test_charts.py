@@ -179,5 +179,5 @@ def test_the_rotation_null_figure_keeps_its_tick_labels_legible_at_the_columns_w
         }
         for s in range(10)
     ]
-    sweep.sweep_null(tmp_path / "null.png", models)
+    sweep.sweep_null(tmp_path / "null.png", models, (2.5, 97.5))
     assert displayed_font_px(tmp_path / "null.png") >= 11

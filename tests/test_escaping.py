@@ -10,7 +10,8 @@ from pathlib import Path
 
 import markdown
 import pytest
-from page_fixtures import paper_metrics
+from page_fixtures import paper_metrics, paper_run_record, user_record
+from record_builder import renamed
 from test_robustness import tiny_sweep  # noqa: F401  (a fixture: a real sweep of two tiny networks)
 
 from nu_keras import pages
@@ -84,7 +85,9 @@ class Skeleton(HTMLParser):
 
 
 def render_html(metrics: dict, sweep: dict | None, out: Path) -> dict[str, Skeleton]:
-    pages.render_all(metrics, 3, PROJECT_ROOT / "report_templates", out, sweep, charts=chart_names(metrics, sweep))
+    """The pages of the record of these metrics (strings and all), parsed."""
+    record = paper_run_record(metrics) if metrics["subject"]["kind"] == "paper" else user_record(metrics)
+    pages.render_all(record, 3, PROJECT_ROOT / "report_templates", out, sweep, charts=chart_names(record, sweep))
     parsed = {}
     for page in sorted(out.rglob("*.md")):
         skeleton = Skeleton()
@@ -96,7 +99,7 @@ def render_html(metrics: dict, sweep: dict | None, out: Path) -> dict[str, Skele
 @pytest.fixture(scope="module")
 def run_and_sweep(tiny_sweep):  # noqa: F811
     sweep, _ = tiny_sweep
-    return paper_metrics()[0], sweep
+    return paper_metrics(), renamed(sweep)
 
 
 def test_hostile_strings_in_every_field_add_no_markup_to_any_page(run_and_sweep, tmp_path):
@@ -134,8 +137,8 @@ def test_user_templates_run_sandboxed(run_and_sweep, tmp_path, payload, monkeypa
         (templates / template.name).write_text(template.read_text())
     (templates / "run.md.j2").write_text(payload)
     with pytest.raises(NuKerasError, match="run.md.j2"):
-        metrics = run_and_sweep[0]
-        pages.render_all(metrics, 3, templates, tmp_path / "out", charts=chart_names(metrics, None))
+        record = paper_run_record(run_and_sweep[0])
+        pages.render_all(record, 3, templates, tmp_path / "out", charts=chart_names(record, None))
     assert not (tmp_path / "PWNED").exists()
 
 
@@ -156,9 +159,10 @@ def test_templates_hash_reads_template_files_only(tmp_path):
 
 def test_hostile_class_layer_and_model_names_add_no_markup_to_a_user_report(tmp_path):
     """A user's class names, layer, model and file names are printed as text, in prose, tables and links."""
-    from page_fixtures import HOSTILE_CLASSES, user_conv_metrics
+    from page_fixtures import HOSTILE_CLASSES, HOSTILE_LAYER, user_metrics
 
-    hostile, _ = user_conv_metrics()
+    hostile = user_metrics(HOSTILE_CLASSES, 37, conv=True, signed=True, output_weights=False)
+    assert hostile["subject"]["layer"] == HOSTILE_LAYER
     clean = copy.deepcopy(hostile)
     clean["dataset"] |= {"class_names": [f"plain{i}" for i in range(4)], "title": "plain.npz"}
     clean["subject"] |= {"layer": "plainlayer", "model": "plain.keras", "model_name": "plainmodel"}

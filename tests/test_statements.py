@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 from conftest import synthetic_metrics
+from page_fixtures import paper_run_record
 from test_pages import render, with_paper_fields
 from test_planted import killed, mnist_test, prototype_network  # noqa: F401  (a fixture)
 
@@ -38,7 +39,7 @@ def test_the_basis_phrase_names_each_side_that_holds():
     places = {
         "eta_squared": {"side": "above"},
         "d_prime": {"side": "above"},
-        "standardised_matched_share": {"side": "within"},
+        "rescaled_matched_share": {"side": "within"},
     }
     assert statements.basis_phrase(places) == "above random on η² and d′; within random on the matched share"
 
@@ -65,11 +66,10 @@ def planted_metrics(hidden: np.ndarray, labels: np.ndarray, w2: np.ndarray) -> d
     tables = analysis.ablation_table(hidden, w2, b2)
     acts |= {f"ablated_{kind}": table.astype(np.uint8) for kind, table in tables.items()}
     weights = {"hidden_kernel": np.zeros((784, hidden.shape[1])), "hidden_bias": np.zeros(hidden.shape[1])}
-    metrics = with_paper_fields(
-        synthetic_metrics(acts, weights | {"output_kernel": w2, "output_bias": b2}, RunConfig())
-    )
+    weights |= {"output_kernel": w2, "output_bias": b2}
+    metrics = with_paper_fields(synthetic_metrics(acts, weights, RunConfig()))
     metrics["null"] = robustness.place_in_rotation_null(hidden, labels, 0.5, 1000, seed=1)
-    return metrics
+    return paper_run_record(metrics, acts, weights)
 
 
 @pytest.fixture(scope="module")
