@@ -9,6 +9,7 @@ record, whatever made it.
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -106,6 +107,7 @@ def record_from_metrics(
 ) -> Measurements:
     """The record that holds `metrics`' numbers (old keys), with the images and activations of `acts`
     and `images` (a stand-in test set when not given) and the pixel weights of `weights`."""
+    metrics = json.loads(json.dumps(metrics))  # as metrics.json holds it: lists, not tuples
     if acts is None or images is None:
         acts, images = stand_in_run(metrics)
     units_all = np.asarray(acts["hidden"] if "hidden" in acts else acts["units"], dtype=np.float64)

@@ -306,9 +306,12 @@ def test_a_layer_without_measurable_ablation_effects_lists_no_important_unit():
 def test_sweep_page_prints_the_sweep_numbers(tiny_sweep, tmp_path):
     sweep, cfg = tiny_sweep
     acts, weights = synthetic_run()
-    metrics = synthetic_metrics(acts, weights, cfg)
+    from page_fixtures import paper_run_record
+    from record_builder import renamed
+
+    record, sweep = paper_run_record(synthetic_metrics(acts, weights, cfg), acts, weights), renamed(sweep)
     pages.render_all(
-        metrics, 5, cfg.project_root / "report_templates", tmp_path, sweep, charts=chart_names(metrics, sweep)
+        record, 5, cfg.project_root / "report_templates", tmp_path, sweep, charts=chart_names(record, sweep)
     )
     text = (tmp_path / "robustness.md").read_text()
     for width in ("5", "10"):
