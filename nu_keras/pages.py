@@ -220,7 +220,7 @@ def unit_rows(record: Measurements, charts: list[dict], pages: Layout) -> list[d
         tuning = [mean[d][n] for d in range(classes)]
         ranking = [
             {
-                "digit": d,
+                "class_index": d,
                 "mean": tuning[d],
                 "ci95": ci95[d][n],
                 "spatial_max": None if spatial_max is None else spatial_max[d][n],
@@ -258,7 +258,7 @@ def unit_rows(record: Measurements, charts: list[dict], pages: Layout) -> list[d
                 "preferred_by": preferred_by.get(n, []),
                 "most_needed_by": most_needed_by.get(n, []),
                 "rescaled_winner_of": [
-                    {"digit": d, "share": rescaled_share[d][n]} for d in rescaled_winner_of.get(n, [])
+                    {"class_index": d, "share": rescaled_share[d][n]} for d in rescaled_winner_of.get(n, [])
                 ],
                 "ranking": ranking,
                 "tuning": tuning,
@@ -297,7 +297,7 @@ def class_page_rows(record: Measurements, charts: list[dict], classes: list[dict
         rows.append(
             {
                 **classes[d],
-                "digit": d,
+                "class_index": d,
                 "charts": Figures(class_charts),
                 "count": int(per_class.count[d]),
                 "accuracy": float(per_class.accuracy[d]),
@@ -349,10 +349,10 @@ def build_context(record: Measurements, examples: int, charts: dict, explore_lef
         subject |= {"explorable": False, "explore_reason": explore_left_out}
     subject["model"] = shown_path(subject["model"], config["project_root"]) if subject["model"] else None
     classes = class_rows(record, pages)
-    neurons = unit_rows(record, charts["units"], pages)
-    silent = [] if subject["signed"] else top_units([r for r in neurons if r["dead_fraction"] > 0], "dead_fraction")
-    most_selective = top_units(neurons, "selectivity", 3)
-    most_important = top_units(measurable(neurons, "zero_noise"), "importance", 3)
+    units = unit_rows(record, charts["units"], pages)
+    silent = [] if subject["signed"] else top_units([r for r in units if r["dead_fraction"] > 0], "dead_fraction")
+    most_selective = top_units(units, "selectivity", 3)
+    most_important = top_units(measurable(units, "zero_noise"), "importance", 3)
     shared = record.claim["units_preferred_by_several_classes"]
     widest = max(shared.items(), key=lambda item: len(item[1]), default=(None, []))
     method = record.method
@@ -361,14 +361,14 @@ def build_context(record: Measurements, examples: int, charts: dict, explore_lef
         "dataset": dataset_words(provenance.dataset, class_word),
         "subject": subject,
         "classes": classes,
-        "unit_pages": [r["page"] for r in neurons],
+        "unit_pages": [r["page"] for r in units],
         "units_index": pages.units_index,
         "classes_index": pages.classes_index,
         "classes_listed": len(classes) <= NAV_LISTED_CLASSES,  # Home links each class, or only their overview
         "charts": Figures(charts["overview"]),
-        "mean_preferred_drop": sum(r["preferred_drop"] for r in neurons) / len(neurons),
-        "digits_sharing": sum(len(ds) for ds in shared.values()),
-        "widest_shared": {"neuron": widest[0], "digits": widest[1]},
+        "mean_preferred_drop": sum(r["preferred_drop"] for r in units) / len(units),
+        "classes_sharing": sum(len(ds) for ds in shared.values()),
+        "widest_shared": {"unit": widest[0], "classes": widest[1]},
         "cfg": config,
         "method": {  # the interval settings the numbers were computed with, as the Method page prints them
             "t_quantile": 0.5 + method.confidence / 2,
@@ -380,23 +380,23 @@ def build_context(record: Measurements, examples: int, charts: dict, explore_lef
         "settings": shown_settings(config),
         "data_source": shown_text(provenance.data_source, config["project_root"]),
         "examples": examples,
-        "digits": class_page_rows(record, charts["classes"], classes),
-        "neurons": neurons,
+        "class_rows": class_page_rows(record, charts["classes"], classes),
+        "unit_rows": units,
         "most_selective": most_selective,
         "most_important": most_important,
         "top3_overlap": sorted({r["index"] for r in most_selective} & {r["index"] for r in most_important}),
         "top": {
-            "selective": top_units(neurons, "selectivity"),
-            "eta_squared": top_units(neurons, "eta_squared"),
-            "important": top_units(measurable(neurons, "zero_noise"), "importance"),
-            "mean_important": top_units(measurable(neurons, "mean_noise"), "mean_importance"),
+            "selective": top_units(units, "selectivity"),
+            "eta_squared": top_units(units, "eta_squared"),
+            "important": top_units(measurable(units, "zero_noise"), "importance"),
+            "mean_important": top_units(measurable(units, "mean_noise"), "mean_importance"),
             "silent": silent,
         },
         "dead_units": list(record.layer.dead_units),
         "near_dead_units": list(record.layer.near_dead_units),
         "sparse_units": []
         if subject["signed"]
-        else [r["index"] for r in neurons if 0.5 <= r["dead_fraction"] < method.near_dead],
+        else [r["index"] for r in units if 0.5 <= r["dead_fraction"] < method.near_dead],
         "near_dead_share": method.near_dead,
     }
 
@@ -493,8 +493,8 @@ def nav_sections(context: dict) -> list[dict]:
     """The nav's class and unit sections, in mkdocs.yml's nav form:
     [{"Digits": [{"Overview": "digits/index.md"}, {"Digit 0": path}, ...]}, {"Neurons": [...]}]."""
     units = [{"Overview": context["units_index"]}]
-    if len(context["neurons"]) <= NAV_LISTED_UNITS:
-        units += [{f"{context['subject']['Unit']} {r['index']}": r["page"]} for r in context["neurons"]]
+    if len(context["unit_rows"]) <= NAV_LISTED_UNITS:
+        units += [{f"{context['subject']['Unit']} {r['index']}": r["page"]} for r in context["unit_rows"]]
     classes = [{"Overview": context["classes_index"]}]
     if len(context["classes"]) <= NAV_LISTED_CLASSES:
         classes += [{theme_text(c["title"]): c["page"]} for c in context["classes"]]
@@ -588,14 +588,14 @@ def render_all(
     context["correlations"] = adjusted_correlations(record, context["sweep"])
     context["said"] = statements.said(context)
     jobs = [(name, target, {}) for name, target in PAGES.items()]
-    jobs.append(("neurons.md.j2", context["units_index"], {}))
+    jobs.append(("units.md.j2", context["units_index"], {}))
     jobs.append(("classes.md.j2", context["classes_index"], {}))
     if explore:
         jobs.append(("explore.md.j2", "explore.md", {}))
     if sweep:
         jobs.append(("robustness.md.j2", "robustness.md", {}))
-    jobs += [("digit.md.j2", row["page"], {"row": row}) for row in context["digits"]]
-    jobs += [("neuron.md.j2", row["page"], {"row": row}) for row in context["neurons"]]
+    jobs += [("class.md.j2", row["page"], {"row": row}) for row in context["class_rows"]]
+    jobs += [("unit.md.j2", row["page"], {"row": row}) for row in context["unit_rows"]]
     for template, target, extra in jobs:
         artifacts.write_text(Path(out_dir) / target, _render(env, template, template_dir, {**context, **extra}))
     artifacts.write_text(Path(out_dir) / NAV_FILE, json.dumps(site_settings(context), ensure_ascii=False, indent=1))

@@ -348,7 +348,7 @@ def test_pages_show_only_the_charts_they_are_handed(report):
         shown = {s.removeprefix("../") for s in re.findall(IMAGE, page.read_text())}
         assert shown <= named, (page.name, shown - named)
     context = pages.build_context(metrics, 5, names)
-    for rows, group in ((context["digits"], "classes"), (context["neurons"], "units")):
+    for rows, group in ((context["class_rows"], "classes"), (context["unit_rows"], "units")):
         for row, charts_of_row in zip(rows, names[group], strict=True):
             shown = {s.removeprefix("../") for s in re.findall(IMAGE, (out / row["page"]).read_text())}
             wanted = set(charts_of_row.values())
