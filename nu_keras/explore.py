@@ -160,12 +160,12 @@ def explore_data(
     """
     labels = np.asarray(acts["labels"]).astype(np.int64)
     predictions = np.asarray(acts["predictions"]).astype(np.int64)
-    hidden = np.asarray(acts["units"], dtype=np.float64)
+    units = np.asarray(acts["units"], dtype=np.float64)
     images = np.asarray(images)
     shape = image_shape(images)
     classes = int(np.size(stack[-1]["bias"])) if stack else 0
     names = [str(k) for k in range(classes)] if class_names is None else [shown(n) for n in class_names]
-    _check_run(stack, readout, hidden, labels, predictions, images, shape, names, pixel_scale)
+    _check_run(stack, readout, units, labels, predictions, images, shape, names, pixel_scale)
     reason = left_out_because(images, classes, parameters(stack))
     if reason:
         raise NuKerasError(f"the Explore page cannot be made: {reason}")
@@ -175,7 +175,7 @@ def explore_data(
         "layers": [_layer_data(layer) for layer in stack],
         "readout": int(readout),
         "inputs": math.prod(shape),
-        "units": int(hidden.shape[1]),
+        "units": int(units.shape[1]),
         "classes": classes,
         "class_names": names,
         "image_shape": list(shape),  # (H, W, C): pixel (y, x, c) at (y * W + x) * C + c, as Keras's Flatten
@@ -206,14 +206,14 @@ def _layer_data(layer: dict) -> dict:
     }
 
 
-def _check_run(stack, readout, hidden, labels, predictions, images, shape, names, pixel_scale) -> None:
+def _check_run(stack, readout, units, labels, predictions, images, shape, names, pixel_scale) -> None:
     """Raise a one-line NuKerasError when the stack, activations, images and names do not belong together."""
     check_stack(stack, readout, math.prod(shape), len(names))
-    units = np.shape(stack[readout]["kernel"])[1]
-    if hidden.ndim != 2 or hidden.shape[1] != units:
-        raise NuKerasError(f"the activations have shape {hidden.shape}, not (N, {units}) of layer {readout}")
-    if not len(images) == len(hidden) == len(labels) == len(predictions):
-        raise NuKerasError(f"{len(images)} test images but {len(hidden)} rows of activations")
+    width = np.shape(stack[readout]["kernel"])[1]
+    if units.ndim != 2 or units.shape[1] != width:
+        raise NuKerasError(f"the activations have shape {units.shape}, not (N, {width}) of layer {readout}")
+    if not len(images) == len(units) == len(labels) == len(predictions):
+        raise NuKerasError(f"{len(images)} test images but {len(units)} rows of activations")
     if len(labels) and (labels.min() < 0 or labels.max() >= len(names)):
         raise NuKerasError(f"labels must lie in 0..{len(names) - 1} for {len(names)} class names")
     if not (math.isfinite(pixel_scale) and pixel_scale > 0):
