@@ -253,9 +253,7 @@ def summarise(models: list[dict]) -> dict:
     return {
         "accuracy": robustness.interval([m["trained"]["test_accuracy"] for m in models]),
         "classes_with_dominant_unit": {kind: count_over_seeds(kind, "classes_with_dominant_unit") for kind in kinds},
-        "rescaled_dominant_classes": {
-            kind: count_over_seeds(kind, "rescaled_dominant_classes") for kind in kinds
-        },
+        "rescaled_dominant_classes": {kind: count_over_seeds(kind, "rescaled_dominant_classes") for kind in kinds},
         "classes_with_own_unit": {
             kind: robustness.interval([len(m[kind]["specificity"]["classes_with_own_unit"]) for m in models])
             for kind in kinds
