@@ -1,10 +1,15 @@
 """Known-answer tests of every statistic on small hand-built activations."""
 
+import json
+
 import numpy as np
 import pytest
 from scipy import stats
 
-from nu_keras import analysis
+from conftest import measured
+
+from nu_keras import analysis, record
+from nu_keras.config import RunConfig
 
 # 10 images, one per digit; neuron d fires 2.0 on digit d, plus a constant neuron 10 at 1.0.
 LABELS = np.arange(10)
@@ -121,33 +126,33 @@ def test_claim_summary_keeps_preferred_and_dominant_units_apart():
     share[9] = [0.4, 0.3, 0.3, 0.0]
     preferred = np.array([0] * 5 + [1] * 4 + [2])
     summary = analysis.claim_summary(share, preferred, threshold=0.5)
-    assert summary["digits_without_dominant_unit"] == [9]
-    assert summary["units_preferred_by_several_digits"] == {"0": [0, 1, 2, 3, 4], "1": [5, 6, 7, 8]}
-    assert summary["units_preferred_by_no_digit"] == [3]
+    assert summary["classes_without_dominant_unit"] == [9]
+    assert summary["units_preferred_by_several_classes"] == {"0": [0, 1, 2, 3, 4], "1": [5, 6, 7, 8]}
+    assert summary["units_preferred_by_no_class"] == [3]
     assert summary["distinct_preferred_units"] == 3
     assert summary["distinct_dominant_units"] == 1
-    # digits 5-8 prefer unit 1 but unit 0 wins on most of their images; digit 9 has no dominant unit
-    assert summary["digits_whose_preferred_unit_is_not_dominant"] == [5, 6, 7, 8, 9]
+    # classes 5-8 prefer unit 1 but unit 0 wins on most of their images; class 9 has no dominant unit
+    assert summary["classes_whose_preferred_unit_is_not_dominant"] == [5, 6, 7, 8, 9]
     assert analysis.dominant_units(share, 0.5) == [0] * 9 + [None]
 
 
-def test_analyze_on_a_perfect_one_hot_code():
+def test_measure_on_a_perfect_one_hot_code():
     rng = np.random.default_rng(1)
     labels = np.repeat(np.arange(10), 20)
     hidden = np.eye(10)[labels] * rng.uniform(1, 2, size=(200, 1))
     w2, b2 = np.eye(10), np.zeros(10)
-    acts = {"hidden": hidden, "labels": labels, "predictions": labels}
+    acts = {"units": hidden, "labels": labels, "predictions": labels}
     acts |= {f"ablated_{kind}": table for kind, table in analysis.ablation_table(hidden, w2, b2).items()}
-    m = analysis.analyze(acts, {"output_kernel": w2, "output_bias": b2}, threshold=0.5)
-    assert m["test_accuracy"] == 1.0
-    assert m["preferred_unit"] == list(range(10)) and m["dominant_unit"] == list(range(10))
-    np.testing.assert_allclose(m["win_share"], np.eye(10))
-    np.testing.assert_allclose(m["selectivity"], 1.0)
-    np.testing.assert_allclose(m["dead_fraction"], 0.9)
-    # zeroing unit u makes every digit-u image predict 0 (all-zero logits), so digit u drops to 0
-    drop = m["ablation"]["zero"]["drop"]
+    m = measured(acts, {"output_kernel": w2, "output_bias": b2}, RunConfig(rotation_null_samples=100))
+    assert m.test_accuracy == 1.0
+    assert m.per_class.top_unit.tolist() == list(range(10)) and m.per_class.dominant_unit == tuple(range(10))
+    np.testing.assert_allclose(m.class_unit.dominance_share, np.eye(10))
+    np.testing.assert_allclose(m.per_unit.selectivity, 1.0)
+    np.testing.assert_allclose(m.per_unit.dead_fraction, 0.9)
+    # zeroing unit u makes every class-u image predict 0 (all-zero logits), so class u drops to 0
+    drop = m.ablation["zero"]["drop"]
     assert drop[3][3] == 1.0 and drop[0][0] == 0.0
-    assert m["claim"]["digits_with_dominant_unit"] == list(range(10))
+    assert m.claim["classes_with_dominant_unit"] == list(range(10))
 
 
 def test_exact_maximiser_equals_the_positive_weight_mask_and_beats_random_inputs():
@@ -275,3 +280,78 @@ def test_rank_correlation_p_value_is_a_permutation_p_and_the_interval_holds_rho(
 
 def test_dead_and_near_dead_units_are_told_apart():
     assert analysis.dead_and_near_dead(np.array([1.0, 0.97, 0.5, 0.95])) == ([0], [1, 3])
+
+
+def planted_layer() -> tuple[dict, dict]:
+    """Three classes of four images and three units: unit c fires 2 on class c's images, unit 2 never fires
+    on class 0 (so class 0's images 1 and 3 are silent everywhere), the output layer reads unit c as class c,
+    and image 11 (class 2) is misclassified as class 1."""
+    labels = np.repeat(np.arange(3), 4)
+    units = np.zeros((12, 3))
+    units[np.arange(12), labels] = 2.0
+    units[[1, 3], 0] = 0.0  # two silent images of class 0
+    units[11] = [0.0, 1.0, 0.5]  # class 2's last image: unit 1 largest
+    w2, b2 = np.eye(3), np.zeros(3)
+    predictions = analysis.output_logits(units, w2, b2).argmax(axis=1)
+    predictions[[1, 3]] = 0  # all-zero logits: argmax 0
+    acts = {"units": units, "labels": labels, "predictions": predictions}
+    acts |= {f"ablated_{kind}": t for kind, t in analysis.ablation_table(units, w2, b2).items()}
+    return acts, {"output_kernel": w2.astype(np.float32), "output_bias": b2}
+
+
+def test_old_metrics_keys_are_record_fields_with_the_same_known_values():
+    """metrics.json's old keys (left) hold the same numbers under their record names (right)."""
+    acts, weights = planted_layer()
+    m = measured(acts, weights, RunConfig(rotation_null_samples=100))
+    assert m.schema_version == record.SCHEMA_VERSION and m.classes == ("0", "1", "2") and m.units == ("0", "1", "2")
+    # digit_counts, per_digit_accuracy -> per_class.count, per_class.accuracy
+    assert m.per_class.count.tolist() == [4, 4, 4]
+    np.testing.assert_allclose(m.per_class.accuracy, [1.0, 1.0, 0.75])
+    # preferred_unit (per class) -> per_class.top_unit; mean_activation -> class_unit.mean
+    assert m.per_class.top_unit.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(m.class_unit.mean[2], [0.0, 0.25, 1.625])
+    np.testing.assert_allclose(m.per_class.top_unit_margin, [1.0, 2.0, 1.375])
+    # win_share -> class_unit.dominance_share (silent images have no most active unit)
+    np.testing.assert_allclose(m.class_unit.dominance_share, [[0.5, 0, 0], [0, 1, 0], [0, 0.25, 0.75]])
+    # dominant_unit -> per_class.dominant_unit (above 50 %: class 0's share is exactly one half)
+    assert m.per_class.dominant_unit == (None, 1, 2)
+    # preferred_digit / preferred_digit_drop -> per_unit.preferred_class / per_unit.preferred_class_drop
+    assert m.per_unit.preferred_class.tolist() == [0, 1, 2]
+    # zeroing unit 0 leaves class 0's logits all zero, and argmax 0 is still right; class 1 goes to 0
+    np.testing.assert_allclose(m.per_unit.preferred_class_drop, [0.0, 1.0, 0.75])
+    # silent_fraction, dead_fraction -> per_unit.*
+    np.testing.assert_allclose(m.per_unit.silent_fraction, [0.5, 0.0, 0.0])
+    np.testing.assert_allclose(m.per_unit.dead_fraction, [10 / 12, 7 / 12, 8 / 12])
+    # selectivity: unit 0 has mean 1 on class 0 and 0 elsewhere
+    assert m.per_unit.selectivity[0] == pytest.approx(1.0)
+    # claim.digits_with_dominant_unit -> claim.classes_with_dominant_unit; live_units -> layer.live_units
+    assert m.claim["classes_with_dominant_unit"] == [1, 2] and m.layer.live_units == (0, 1, 2)
+    # output_weights -> per_unit.output_weights; selectivity_vs_preferred_drop -> correlations[...]
+    np.testing.assert_array_equal(m.per_unit.output_weights, np.eye(3))
+    assert "selectivity_vs_preferred_class_drop" in m.correlations
+    # test order, and the images the pages show: every class's first images, the top and silent examples
+    assert m.per_class.examples.tolist() == [
+        [0, 1, 2, 3] + [-1] * 16,
+        [4, 5, 6, 7] + [-1] * 16,
+        [8, 9, 10, 11] + [-1] * 16,
+    ]
+    assert m.per_unit.silent_examples == ((1, 3), (), ())  # unit 0 is zero on images 1 and 3 of class 0
+    assert m.images.index.tolist() == list(range(12))
+    np.testing.assert_array_equal(m.images.units, acts["units"])
+    back = record.Measurements.from_json(json.loads(json.dumps(m.to_json())))
+    assert record.same(m, back)
+
+
+def test_boxplot_summary_is_matplotlibs_boxplot_stats_without_fliers():
+    from matplotlib import cbook
+
+    rng = np.random.default_rng(4)
+    labels = np.repeat(np.arange(3), 50)
+    units = np.maximum(rng.standard_t(2, size=(150, 4)), 0)
+    table = analysis.boxplot_summary(units, labels)
+    for c in range(3):
+        for u in range(4):
+            s = cbook.boxplot_stats(units[labels == c, u])[0]
+            np.testing.assert_allclose(
+                table[c, u], [s["whislo"], s["q1"], s["med"], s["q3"], s["whishi"]], rtol=0, atol=0
+            )
