@@ -4,9 +4,8 @@ import json
 
 import numpy as np
 import pytest
-from scipy import stats
-
 from conftest import measured
+from scipy import stats
 
 from nu_keras import analysis, record
 from nu_keras.config import RunConfig
