@@ -628,6 +628,7 @@ def measure(
             top_unit_margin=margin,
             dominant_unit=tuple(dominant),
             rescaled_dominant_unit=tuple(rescaled_dominant),
+            silent_fraction=silent_fraction(units, labels),
             examples=first_of_each_class(labels, len(class_names), EXAMPLE_COUNT),
         ),
         per_unit=PerUnit(
@@ -636,7 +637,6 @@ def measure(
             eta_squared=eta_squared(units, labels),
             d_prime=d_prime(units, labels),
             dead_fraction=dead_fraction(units),
-            silent_fraction=silent_fraction(units, labels),
             preferred_class=preferred_class,
             preferred_class_drop=preferred_drop,
             top_examples=top_images,

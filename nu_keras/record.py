@@ -86,6 +86,7 @@ class PerClass(_Frozen):
     top_unit_margin: np.ndarray  # top unit's mean minus the runner-up's
     dominant_unit: tuple[int | None, ...]  # the unit largest on more than the threshold share of the images, or None
     rescaled_dominant_unit: tuple[int | None, ...]  # the same after dividing each unit by its spread
+    silent_fraction: np.ndarray  # share of the class's images on which every unit is exactly zero
     examples: np.ndarray  # (C, k) test indices of the class's first k images (-1 past the class's size)
 
 
@@ -98,7 +99,6 @@ class PerUnit(_Frozen):
     eta_squared: np.ndarray  # share of the unit's variance explained by the class
     d_prime: np.ndarray  # separation of its preferred class from the rest
     dead_fraction: np.ndarray  # share of images on which the unit is exactly zero
-    silent_fraction: np.ndarray  # share of its preferred class's images on which it is exactly zero
     preferred_class: np.ndarray  # the class with the largest mean activation of the unit
     preferred_class_drop: np.ndarray  # accuracy drop on that class when the unit is zeroed
     top_examples: np.ndarray  # (U, 16) test indices of the images that activate it most

@@ -318,8 +318,8 @@ def test_old_metrics_keys_are_record_fields_with_the_same_known_values():
     assert m.per_unit.preferred_class.tolist() == [0, 1, 2]
     # zeroing unit 0 leaves class 0's logits all zero, and argmax 0 is still right; class 1 goes to 0
     np.testing.assert_allclose(m.per_unit.preferred_class_drop, [0.0, 1.0, 0.75])
-    # silent_fraction, dead_fraction -> per_unit.*
-    np.testing.assert_allclose(m.per_unit.silent_fraction, [0.5, 0.0, 0.0])
+    # silent_fraction (per class: every unit zero), dead_fraction (per unit)
+    np.testing.assert_allclose(m.per_class.silent_fraction, [0.5, 0.0, 0.0])
     np.testing.assert_allclose(m.per_unit.dead_fraction, [10 / 12, 7 / 12, 8 / 12])
     # selectivity: unit 0 has mean 1 on class 0 and 0 elsewhere
     assert m.per_unit.selectivity[0] == pytest.approx(1.0)
