@@ -196,7 +196,7 @@ class RunConfig:
     def to_json(self) -> dict:
         """The settings a report prints; `force` and `scheduler` change how a run goes, not what it computes."""
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("force", "scheduler")}
-        return {k: str(v) if isinstance(v, Path) else v for k, v in fields.items()}
+        return {k: str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
 
 
 # The --scheduler forms: only TCP, the protocol a plain Dask scheduler speaks; tls:// needs certificates
