@@ -354,3 +354,55 @@ def test_boxplot_summary_is_matplotlibs_boxplot_stats_without_fliers():
             np.testing.assert_allclose(
                 table[c, u], [s["whislo"], s["q1"], s["med"], s["q3"], s["whishi"]], rtol=0, atol=0
             )
+
+
+def test_the_analyze_stage_writes_the_record_of_the_collected_files(tmp_path):
+    """activations.npz, weights.npz, train.json and epochs.npz in, metrics.json out: the record's JSON, with
+    the run's provenance, the epochs' dynamics and the Explore stack."""
+    from types import SimpleNamespace
+
+    from conftest import MNIST_DESCRIPTION, paper_subject, synthetic_run
+
+    from nu_keras import artifacts
+    from nu_keras.pipeline import ArtifactPaths
+
+    acts, weights = synthetic_run()
+    stack = {"stack_0_kernel": weights["hidden_kernel"], "stack_0_bias": weights["hidden_bias"]}
+    stack |= {"stack_1_kernel": weights["output_kernel"], "stack_1_bias": weights["output_bias"]}
+    files = ArtifactPaths(tmp_path)
+    artifacts.write_npz(files.activations, **acts)
+    artifacts.write_npz(files.weights, **weights, **stack)
+    artifacts.write_npz(
+        files.epochs, units=np.stack([acts["units"]] * 3), predictions=np.stack([acts["predictions"]] * 3)
+    )
+    train = {"history": None, "fit_seconds": 2.0, "test_accuracy": 0.5, "data_source": "here", "data_sha256": "0" * 64}
+    train |= {"versions": {}, "config": {}, "subject": paper_subject(), "dataset": MNIST_DESCRIPTION}
+    train |= {"parameters": 7960, "summary": [], "trained_with": [0, 1]}
+    artifacts.write_json(files.train, train)
+    labels = acts["labels"]
+    data = SimpleNamespace(x_test=(labels * 20).astype(np.uint8)[:, None, None] + np.zeros((1, 28, 28), np.uint8))
+    data.class_names = [str(c) for c in range(10)]
+    cfg = RunConfig(out=tmp_path, rotation_null_samples=100)
+    written = analysis.run_analyze(cfg, files, data)
+    m = record.Measurements.from_json(json.loads(files.metrics.read_text()))
+    assert record.same(m, written)
+    assert m.provenance.config == json.loads(json.dumps(cfg.to_json())) and m.provenance.trained_with == [0, 1]
+    assert m.provenance.subject["signed"] is False and m.provenance.fit_seconds == 2.0
+    assert m.dynamics["epoch"] == [0, 1, 2] and len(set(m.dynamics["mean_eta_squared"])) == 1
+    assert [layer["name"] for layer in m.network] == ["hidden", "output"]
+    np.testing.assert_array_equal(m.network[1]["kernel"], weights["output_kernel"])  # arrays come back as arrays
+    np.testing.assert_array_equal(m.images.pixels, data.x_test[m.images.index])
+
+
+def test_a_record_of_a_thousand_classes_keeps_a_bounded_number_of_images():
+    labels = np.repeat(np.arange(1000), 3)
+    rng = np.random.default_rng(5)
+    units = np.maximum(rng.normal(size=(3000, 4)), 0)
+    w2 = rng.normal(size=(4, 1000))
+    predictions = analysis.output_logits(units, w2, np.zeros(1000)).argmax(axis=1)
+    acts = {"units": units, "labels": labels, "predictions": predictions}
+    acts |= {f"ablated_{kind}": t for kind, t in analysis.ablation_table(units, w2, np.zeros(1000)).items()}
+    m = measured(acts, {"output_kernel": w2}, RunConfig(rotation_null_samples=100), network=({"name": "x"},))
+    shown = analysis.TOP_EXAMPLES + analysis.SILENT_EXAMPLES
+    assert 1000 <= len(m.images.index) <= record.MAX_IMAGES + 4 * shown  # one of each class at least
+    assert m.class_unit.boxplot.shape == (1000, 4, 5) and m.per_class.examples.shape == (1000, analysis.EXAMPLE_COUNT)
