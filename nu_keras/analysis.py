@@ -775,7 +775,7 @@ def run_analyze(cfg: RunConfig, files: Any, data: Any) -> Measurements:
         Method.from_config(cfg),
         run_provenance(cfg, trained, read_timings(files.timings)),
         epoch_dynamics(files.epochs, labels, cfg.dominance_threshold) if cfg.trains_here else None,
-        explore_network(trained["subject"], weights),
+        explore_network(trained["subject"], weights, data.x_test, len(data.class_names)),
     )
     artifacts.write_json(files.metrics, measured.to_json())
     log.info(
@@ -817,13 +817,23 @@ def epoch_dynamics(path: Path, labels: np.ndarray, threshold: float) -> dict:
     return dynamics.recorded_series(recorded, labels, threshold)
 
 
-def explore_network(subject: dict, weights: dict[str, np.ndarray]) -> tuple[dict, ...] | None:
+def explore_network(
+    subject: dict, weights: dict[str, np.ndarray], images: np.ndarray, classes: int
+) -> tuple[dict, ...] | None:
     """The Dense stack the Explore page runs (name, activation, kernel, bias per layer), when the subject
-    can be run exactly in the browser; None otherwise."""
+    can be run exactly in the browser and the page stays within its size (`record.network_left_out_because`);
+    None otherwise, with the reason logged."""
     if not subject.get("explorable"):
+        log.info("no Explore page: %s", subject.get("explore_reason"))
         return None
-    return tuple(
+    network = tuple(
         {"name": layer["name"], "activation": layer["activation"]}
         | {"kernel": weights[f"stack_{i}_kernel"], "bias": weights[f"stack_{i}_bias"]}
         for i, layer in enumerate(subject["stack"])
     )
+    parameters = sum(int(np.size(layer["kernel"]) + np.size(layer["bias"])) for layer in network)
+    reason = record.network_left_out_because(parameters, images, classes)
+    if reason:
+        log.info("no Explore page: %s", reason)
+        return None
+    return network

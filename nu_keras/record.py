@@ -238,6 +238,27 @@ def image_budget(images: np.ndarray) -> int:
     return min(MAX_IMAGES, MAX_PIXEL_BYTES // max(size, 1))
 
 
+MAX_PARAMETERS = 1_000_000  # 4 MB of float32 weights (5.3 MB as base64): a larger network is not shipped
+
+
+def network_left_out_because(parameters: int, images: np.ndarray, classes: int) -> str | None:
+    """Why a run's network is not carried for the Explore page, or None: the page ships the whole network (at
+    most MAX_PARAMETERS) and at least one test image of every class (within MAX_PIXEL_BYTES), so that its
+    size stays bounded whatever the number of classes and the size of the images."""
+    if parameters > MAX_PARAMETERS:
+        return (
+            f"its network's {parameters:,} weights and biases would take {parameters * 4 / 1e6:.1f} MB, more than "
+            f"the {MAX_PARAMETERS * 4 / 1e6:.1f} MB the page may load"
+        )
+    if image_budget(images) < classes:
+        need = classes * int(np.prod(images.shape[1:])) * (1 if images.dtype == np.uint8 else 4)
+        return (
+            f"one test image of each of its {classes} classes would take {need / 1e6:.1f} MB, more than the page's "
+            f"{MAX_PIXEL_BYTES / 1e6:.1f} MB budget for images"
+        )
+    return None
+
+
 def picker_rows(
     labels: np.ndarray, predictions: np.ndarray, per_class: int, classes: int = 10, budget: int = MAX_IMAGES
 ) -> tuple[np.ndarray, int]:

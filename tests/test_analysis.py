@@ -406,3 +406,14 @@ def test_a_record_of_a_thousand_classes_keeps_a_bounded_number_of_images():
     shown = analysis.TOP_EXAMPLES + analysis.SILENT_EXAMPLES
     assert 1000 <= len(m.images.index) <= record.MAX_IMAGES + 4 * shown  # one of each class at least
     assert m.class_unit.boxplot.shape == (1000, 4, 5) and m.per_class.examples.shape == (1000, analysis.EXAMPLE_COUNT)
+
+
+def test_a_network_too_large_for_the_explore_page_is_not_carried():
+    subject = {"explorable": True, "stack": [{"name": "wide", "activation": "relu"}]}
+    images = np.zeros((1, 28, 28), np.uint8)
+    small = {"stack_0_kernel": np.zeros((784, 10), np.float32), "stack_0_bias": np.zeros(10, np.float32)}
+    large = {"stack_0_kernel": np.zeros((784, 1300), np.float32), "stack_0_bias": np.zeros(1300, np.float32)}
+    assert analysis.explore_network(subject, small, images, 10)[0]["name"] == "wide"
+    assert analysis.explore_network(subject, large, images, 10) is None  # 1,020,500 parameters
+    assert analysis.explore_network(subject, small, images, 2000) is None  # one image per class over the budget
+    assert analysis.explore_network({"explorable": False, "explore_reason": "conv"}, small, images, 10) is None
