@@ -767,6 +767,10 @@ def run_analyze(cfg: RunConfig, files: Any, data: Any) -> Measurements:
     weights = artifacts.read_npz(files.weights)
     trained = artifacts.read_json(files.train, TRAIN_KEYS)
     labels = acts["labels"].astype(np.int64)
+    network, reason = explore_network(trained["subject"], weights, data.x_test, len(data.class_names))
+    if reason:  # the pages say why there is no Explore page
+        log.info("no Explore page: %s", reason)
+        trained["subject"] = trained["subject"] | {"explorable": False, "explore_reason": reason}
     measured = measure(
         acts,
         weights,
@@ -775,7 +779,7 @@ def run_analyze(cfg: RunConfig, files: Any, data: Any) -> Measurements:
         Method.from_config(cfg),
         run_provenance(cfg, trained, read_timings(files.timings)),
         epoch_dynamics(files.epochs, labels, cfg.dominance_threshold) if cfg.trains_here else None,
-        explore_network(trained["subject"], weights, data.x_test, len(data.class_names)),
+        network,
     )
     artifacts.write_json(files.metrics, measured.to_json())
     log.info(
@@ -819,13 +823,12 @@ def epoch_dynamics(path: Path, labels: np.ndarray, threshold: float) -> dict:
 
 def explore_network(
     subject: dict, weights: dict[str, np.ndarray], images: np.ndarray, classes: int
-) -> tuple[dict, ...] | None:
+) -> tuple[tuple[dict, ...] | None, str | None]:
     """The Dense stack the Explore page runs (name, activation, kernel, bias per layer), when the subject
     can be run exactly in the browser and the page stays within its size (`record.network_left_out_because`);
-    None otherwise, with the reason logged."""
+    else None and the reason."""
     if not subject.get("explorable"):
-        log.info("no Explore page: %s", subject.get("explore_reason"))
-        return None
+        return None, subject.get("explore_reason")
     network = tuple(
         {"name": layer["name"], "activation": layer["activation"]}
         | {"kernel": weights[f"stack_{i}_kernel"], "bias": weights[f"stack_{i}_bias"]}
@@ -833,7 +836,4 @@ def explore_network(
     )
     parameters = sum(int(np.size(layer["kernel"]) + np.size(layer["bias"])) for layer in network)
     reason = record.network_left_out_because(parameters, images, classes)
-    if reason:
-        log.info("no Explore page: %s", reason)
-        return None
-    return network
+    return (None, reason) if reason else (network, None)

@@ -162,7 +162,7 @@ def synthetic_record(acts, weights, cfg):
         dataset=MNIST_DESCRIPTION,
         subject=paper_subject(acts["units"].shape[1]),
     )
-    network = analysis.explore_network(
+    network, _ = analysis.explore_network(
         provenance.subject,
         {
             "stack_0_kernel": weights["hidden_kernel"],

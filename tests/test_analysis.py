@@ -413,7 +413,13 @@ def test_a_network_too_large_for_the_explore_page_is_not_carried():
     images = np.zeros((1, 28, 28), np.uint8)
     small = {"stack_0_kernel": np.zeros((784, 10), np.float32), "stack_0_bias": np.zeros(10, np.float32)}
     large = {"stack_0_kernel": np.zeros((784, 1300), np.float32), "stack_0_bias": np.zeros(1300, np.float32)}
-    assert analysis.explore_network(subject, small, images, 10)[0]["name"] == "wide"
-    assert analysis.explore_network(subject, large, images, 10) is None  # 1,020,500 parameters
-    assert analysis.explore_network(subject, small, images, 2000) is None  # one image per class over the budget
-    assert analysis.explore_network({"explorable": False, "explore_reason": "conv"}, small, images, 10) is None
+    network, reason = analysis.explore_network(subject, small, images, 10)
+    assert network[0]["name"] == "wide" and reason is None
+    network, reason = analysis.explore_network(subject, large, images, 10)  # 1,020,500 parameters
+    assert network is None and "1,020,500 weights and biases" in reason
+    network, reason = analysis.explore_network(subject, small, images, 2000)  # one image per class: over budget
+    assert network is None and "one test image of each of its 2000 classes" in reason
+    assert analysis.explore_network({"explorable": False, "explore_reason": "conv"}, small, images, 10) == (
+        None,
+        "conv",
+    )
