@@ -672,8 +672,15 @@ def measure(
         tests=controls["tests"],
         dynamics=dynamics,
         network=network,
-        provenance=dataclasses.replace(provenance, subject=provenance.subject | {"signed": signed}),
+        provenance=plain_provenance(provenance, signed),
     )
+
+
+def plain_provenance(provenance: Provenance, signed: bool) -> Provenance:
+    """`provenance` as its JSON holds it (tuples as lists), so a record made in memory prints as one read back
+    from metrics.json; its subject says whether the layer is signed."""
+    plain = {f.name: record.to_plain(getattr(provenance, f.name)) for f in dataclasses.fields(provenance)}
+    return Provenance(**plain | {"subject": plain["subject"] | {"signed": signed}})
 
 
 def checked_layer(acts: dict[str, np.ndarray], images: np.ndarray, class_names: Sequence[str]) -> tuple:

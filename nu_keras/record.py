@@ -313,6 +313,11 @@ def _to_json(value: Any) -> Any:
     return value
 
 
+def to_plain(value: Any) -> Any:
+    """A free-form value as the record's JSON holds it: tuples as lists, numpy scalars as numbers."""
+    return _arrays_in(_to_json(value))
+
+
 def _from_json(kind: Any, value: Any) -> Any:
     """Rebuild `value` as the annotated type `kind`: dataclasses by field, arrays from lists or base64."""
     if value is None:

@@ -347,7 +347,7 @@ def network_test_family(correlations: dict, specificity: dict) -> dict[str, dict
         )
         for kind in analysis.ABLATIONS
     }
-    tests["selectivity_vs_preferred_class_drop"] = (
+    tests["selectivity_vs_preferred_drop"] = (
         _p(correlations["selectivity_vs_preferred_class_drop"]),
         "selectivity vs accuracy lost on the unit's preferred class",
     )

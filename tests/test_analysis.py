@@ -423,3 +423,11 @@ def test_a_network_too_large_for_the_explore_page_is_not_carried():
         None,
         "conv",
     )
+
+
+def test_a_record_made_in_memory_holds_its_provenance_as_its_json_does():
+    acts, weights = planted_layer()
+    provenance = record.Provenance.bare(config={"sweep_widths": (10, 20)}, layers=({"name": "x"},))
+    m = measured(acts, weights, RunConfig(rotation_null_samples=100), provenance=provenance)
+    back = record.Measurements.from_json(json.loads(json.dumps(m.to_json())))
+    assert m.provenance == back.provenance and m.provenance.config == {"sweep_widths": [10, 20]}

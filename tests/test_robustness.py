@@ -282,7 +282,7 @@ def test_a_single_network_with_one_unit_per_class_passes_all_three_claims_and_li
     assert set(controls["tests"]) == {
         "selectivity_vs_zero_ablation",
         "selectivity_vs_mean_ablation",
-        "selectivity_vs_preferred_class_drop",
+        "selectivity_vs_preferred_drop",
         "specificity",
     }
     assert controls["tests"]["specificity"]["significant"]
