@@ -1,13 +1,15 @@
-"""Statistics of the hidden layer, pure numpy: activations and weights in, arrays and dicts out.
+"""Statistics of the analysed layer's units, pure numpy: activations and weights in, arrays and dicts out;
+`measure` gathers them into the measurement record (record.py) and `run_analyze` is the analyze stage.
 
-Shapes: `hidden` (N, U) activations, `labels` (N,) classes 0..C-1, `w2` (U, C), `b2` (C,). Per-class
-tables are (C, U): row = class, column = unit. "Digit" in a name means a class index: on MNIST the
-classes are the digits (C = 10), on another data set they are its classes. The symmetry-invariant measures also accept a
-stack of hidden layers (..., N, U) (the rotation null evaluates many at once).
+Shapes: `hidden` (N, U) the layer's units on N images, `labels` (N,) classes 0..C-1, `w2` (U, C), `b2` (C,).
+Per-class tables are (C, U): row = class, column = unit. "Digit" in an older function name means a class index
+(on MNIST the classes are the digits). The symmetry-invariant measures also accept a stack of layers
+(..., N, U) (the rotation null evaluates many at once).
 
-Two words are kept apart everywhere: a digit's *preferred unit* has the largest mean activation over the
-digit's images (every digit has one); its *dominant unit* is the most active unit on more than the
-threshold share of the digit's images (a digit may have none).
+Two words are kept apart everywhere: a class's *top unit* (in older names its preferred unit) has the largest
+mean activation over the class's images (every class has one); its *dominant unit* is the most active unit on
+more than the threshold share of the class's images (a class may have none). A unit's *preferred class* is the
+class on which its mean is largest.
 """
 
 from __future__ import annotations
