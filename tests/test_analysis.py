@@ -431,3 +431,12 @@ def test_a_record_made_in_memory_holds_its_provenance_as_its_json_does():
     m = measured(acts, weights, RunConfig(rotation_null_samples=100), provenance=provenance)
     back = record.Measurements.from_json(json.loads(json.dumps(m.to_json())))
     assert m.provenance == back.provenance and m.provenance.config == {"sweep_widths": [10, 20]}
+
+
+def test_float_images_are_kept_as_float32_and_survive_the_json():
+    acts, weights = planted_layer()
+    images = np.random.default_rng(6).uniform(size=(12, 5, 4, 3))  # float64 colour images
+    m = measured(acts, weights, RunConfig(rotation_null_samples=100), images=images)
+    assert m.images.pixels.dtype == np.float32 and m.images.pixels.shape == (12, 5, 4, 3)
+    back = record.Measurements.from_json(json.loads(json.dumps(m.to_json())))
+    np.testing.assert_array_equal(back.images.pixels, images.astype(np.float32))
