@@ -440,3 +440,24 @@ def test_float_images_are_kept_as_float32_and_survive_the_json():
     assert m.images.pixels.dtype == np.float32 and m.images.pixels.shape == (12, 5, 4, 3)
     back = record.Measurements.from_json(json.loads(json.dumps(m.to_json())))
     np.testing.assert_array_equal(back.images.pixels, images.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a, i: (a | {"units": a["units"][:, :1]}, i), "U >= 2"),
+        (lambda a, i: (a | {"units": np.where(a["units"] > 1, np.nan, a["units"])}, i), "not finite"),
+        (lambda a, i: (a | {"labels": a["labels"] + 1}, i), "labels must lie in 0..2"),
+        (lambda a, i: (a, i[:5]), "5 images, 12 labels"),
+        (lambda a, i: (a | {"labels": np.minimum(a["labels"], 1)}, i), "class 2 has none"),
+    ],
+    ids=["one-unit", "nan", "label-range", "image-count", "empty-class"],
+)
+def test_bad_arrays_are_one_line_errors(change, message):
+    from nu_keras.errors import NuKerasError
+
+    acts, weights = planted_layer()
+    acts, images = change(acts, np.zeros((12, 4, 4), np.uint8))
+    with pytest.raises(NuKerasError, match=message) as caught:
+        measured(acts, weights, RunConfig(rotation_null_samples=100), images=images, class_names=["a", "b", "c"])
+    assert "\n" not in str(caught.value)
