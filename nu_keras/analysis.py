@@ -652,7 +652,7 @@ def measure(
             ci95=per_digit_ci95(units, labels),
             dominance_share=share,
             rescaled_dominance_share=rescaled,
-            boxplot=boxplot_summary(units, labels),
+            boxplot=boxplot_summary(np.asarray(acts["units"]), labels),  # as stored: as the charts drew them
         ),
         images=Images(
             index=kept,
