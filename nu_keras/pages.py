@@ -21,7 +21,7 @@ import jinja2
 import jinja2.sandbox
 from markupsafe import Markup
 
-from nu_keras import artifacts, statements
+from nu_keras import artifacts, measures, statements
 from nu_keras.config import PROJECT_ROOT
 from nu_keras.errors import NuKerasError
 from nu_keras.formats import (
@@ -38,7 +38,7 @@ from nu_keras.formats import (
     untrusted,
 )
 from nu_keras.names import display_words, shown
-from nu_keras.record import Measurements
+from nu_keras.record import Measurements, Method
 
 PAGES = {  # template -> output path (relative to the pages folder); class and unit pages follow `Layout`
     "index.md.j2": "index.md",
@@ -398,6 +398,16 @@ def build_context(record: Measurements, examples: int, charts: dict, explore_lef
         if subject["signed"]
         else [r["index"] for r in units if 0.5 <= r["dead_fraction"] < method.near_dead],
         "near_dead_share": method.near_dead,
+        "measures": measures.worded(measure_words(dataset_words(provenance.dataset, class_word), method)),
+    }
+
+
+def measure_words(dataset: dict, method: Method) -> dict:
+    """What the registry's texts name by placeholder (nu_keras.measures), as these pages word it."""
+    threshold, near_dead = pct(method.dominance_threshold, 0), pct(method.near_dead, 0)
+    return {"class": dataset["noun"], "classes": dataset["nouns"], "unit": "unit", "units": "units"} | {
+        "threshold": str(threshold),
+        "near_dead": str(near_dead),
     }
 
 
