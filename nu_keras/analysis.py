@@ -34,11 +34,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NEAR_DEAD = 0.95  # a unit exactly zero on at least this share of the test images (but not all) is near-dead
+NEAR_DEAD = record.NEAR_DEAD  # a unit exactly zero on at least this share of the test images (but not all) is near-dead
 # The method's interval settings: the computations use them and the pages print them (the level is inference's).
 CONFIDENCE = inference.CONFIDENCE  # every interval: t over seeds (robustness.interval), normal over images
 NORMAL_QUANTILE = 1.96  # z of the two-sided 95 % normal interval of a per-class mean over its images
-NULL_WHISKERS = (2.5, 97.5)  # percentiles of the rotation null that the Robustness chart's whiskers span
+NULL_WHISKERS = record.NULL_WHISKERS  # percentiles of the rotation null that the Robustness chart's whiskers span
 
 
 def class_count(labels: np.ndarray) -> int:

@@ -338,15 +338,12 @@ def top_units(rows: list[dict], key: str, count: int = TOP) -> list[dict]:
     return sorted((r for r in rows if r[key] is not None), key=lambda r: -r[key])[:count]
 
 
-def build_context(record: Measurements, examples: int, charts: dict, explore_left_out: str | None = None) -> dict:
-    """Everything the templates print, from the record alone. `explore_left_out`: why the record's network was
-    not shipped to an Explore page (its size budget), which Home prints."""
+def build_context(record: Measurements, examples: int, charts: dict) -> dict:
+    """Everything the templates print, from the record alone."""
     pages = layout(record)
     class_word, unit_word = words(record)
     provenance, config = record.provenance, record.provenance.config
     subject = subject_words(provenance.subject, unit_word, record.layer.signed)
-    if explore_left_out:
-        subject |= {"explorable": False, "explore_reason": explore_left_out}
     subject["model"] = shown_path(subject["model"], config["project_root"]) if subject["model"] else None
     classes = class_rows(record, pages)
     units = unit_rows(record, charts["units"], pages)
@@ -580,17 +577,16 @@ def render_all(
     explore: dict | None = None,
     *,
     charts: dict,
-    explore_left_out: str | None = None,
 ) -> int:
     """Write every page into `out_dir`, and the site name and the nav sections of its class and unit pages
     into `out_dir/.nav.json` (read by `site.build`); returns how many pages were written.
 
     `charts` is `nu_keras.charts.chart_names(record, sweep)`: the templates show exactly these figures.
     `explore` is what nu_keras.explore.write_script exported; without it there is no Explore page and
-    the class and unit pages do not link to one (`explore_left_out` says why, when its size was the reason).
+    the class and unit pages do not link to one.
     """
     env = environment(template_dir)
-    context = build_context(record, examples, charts, explore_left_out)
+    context = build_context(record, examples, charts)
     env.globals.update({key: context[key] for key in RENDER_GLOBALS})  # what the macros name classes and units by
     config = record.provenance.config
     context["sweep"] = sweep_context(sweep, config["hidden_units"], config["seed"])

@@ -41,6 +41,11 @@ class _Frozen:
                 value.setflags(write=False)
 
 
+# The method's constants every run shares (analysis computes with them; the record carries them to the pages).
+NEAR_DEAD = 0.95  # a unit exactly zero on at least this share of the test images (but not all) is near-dead
+NULL_WHISKERS = (2.5, 97.5)  # percentiles of the rotation null that the Robustness chart's whiskers span
+
+
 @dataclass(frozen=True)
 class Method(_Frozen):
     """How the numbers were made: the thresholds and constants the pages print beside them."""
@@ -59,13 +64,13 @@ class Method(_Frozen):
     @classmethod
     def from_config(cls, cfg: Any) -> Method:
         """The method of a run (a `RunConfig`): its thresholds, and the constants every run shares."""
-        from nu_keras import analysis, inference  # analysis imports this module
+        from nu_keras import inference  # (SciPy: only when a method is made, not when a record is read)
 
         return cls(
             dominance_threshold=float(cfg.dominance_threshold),
-            confidence=float(analysis.CONFIDENCE),
-            near_dead=float(analysis.NEAR_DEAD),
-            null_whiskers=tuple(float(p) for p in analysis.NULL_WHISKERS),
+            confidence=float(inference.CONFIDENCE),
+            near_dead=float(NEAR_DEAD),
+            null_whiskers=tuple(float(p) for p in NULL_WHISKERS),
             null_tail=float(inference.TAIL),
             claim_min_classes=int(cfg.claim_min_classes),
             specificity_min_classes=int(cfg.specificity_min_classes),

@@ -74,29 +74,21 @@ def write_pages(
 ) -> int:
     """The Explore data script (where the record carries a network the page can run) and every Markdown
     page; returns how many pages were written."""
-    summary, left_out = export_explore(record, pages_dir, examples)
+    summary = export_explore(record, pages_dir, examples)
     names = charts.chart_names(record, sweep)
-    folder = templates or TEMPLATES
-    return pages.render_all(
-        record, examples, folder, pages_dir, sweep, summary, charts=names, explore_left_out=left_out
-    )
+    return pages.render_all(record, examples, templates or TEMPLATES, pages_dir, sweep, summary, charts=names)
 
 
-def export_explore(record: Measurements, folder: Path, examples: int) -> tuple[dict | None, str | None]:
-    """The Explore page's data script (the record's network, its picker images) in `folder`: its summary,
-    and why there is none.
+def export_explore(record: Measurements, folder: Path, examples: int) -> dict | None:
+    """The Explore page's data script (the record's network, its picker images) in `folder`; its summary.
 
-    No summary, and no Explore page, where the browser cannot run the model exactly (the record carries no
-    network; its subject says why) or where the page would break its size budget (the reason is returned,
-    and Home prints it).
+    None, and no Explore page, where the record carries no network: the browser cannot run the model
+    exactly, or the page would break its size budget (the analysis left it out; the record's subject says
+    why, and Home prints it).
     """
     if record.network is None:
         log.info("no Explore page: %s", record.provenance.subject.get("explore_reason"))
-        return None, None
-    reason = explore.record_left_out_because(record)
-    if reason:
-        log.info("no Explore page: %s", reason)
-        return None, reason
+        return None
     summary = explore.write_script(folder / explore.SCRIPT_NAME, explore.record_explore_data(record, examples))
     log.info("explore data: %d test images, %d bytes", summary["images"], summary["bytes"])
-    return summary, None
+    return summary

@@ -3,14 +3,17 @@ the paper's network on MNIST and on Fashion-MNIST, a user's convolutional layer 
 activations, no history, no output weights) and a user's Dense layer of 256 units.
 
 Each `*_record` builder returns (record, charts): `charts` is `nu_keras.charts.chart_names` of that record.
-The numbers are written as a metrics dict first (`user_metrics`, conftest's `synthetic_metrics`) and made a
-`Measurements` by tests/record_builder.py, so a test can change a number before the record is frozen.
+The paper's network is measured by `analysis.measure` on conftest's synthetic run; a user's layer is written
+as a metrics dict of random but well-formed numbers (`user_metrics`) and made a `Measurements` by
+tests/record_builder.py, so a test can change a number before the record is frozen.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
-from conftest import MNIST_DESCRIPTION, paper_subject, synthetic_metrics, synthetic_run
+from conftest import MNIST_DESCRIPTION, paper_subject, synthetic_record, synthetic_run
 from record_builder import record_from_metrics
 
 from nu_keras import analysis, charts
@@ -34,28 +37,18 @@ def paper_dataset(name: str = "mnist") -> dict:
     return MNIST_DESCRIPTION | {"name": name, "title": "Fashion-MNIST", "class_names": FASHION}
 
 
-def paper_metrics(dataset: str = "mnist") -> dict:
-    """The conftest's synthetic run of the paper's network, with the fields of the generalised report."""
-    cfg = RunConfig()
-    metrics = synthetic_metrics(*synthetic_run(), cfg)
-    metrics["dataset"] = paper_dataset(dataset)
-    metrics["subject"] = paper_subject(cfg.hidden_units)
-    metrics["spatial_max"] = None
-    metrics["config"] |= {"dataset": dataset, "model": None, "layer": None, "pixels": "unit"}
-    return metrics
-
-
-def paper_run_record(metrics: dict, acts: dict | None = None, weights: dict | None = None) -> Measurements:
-    """The record of the paper's network with these metrics, on conftest's synthetic run (blank images)."""
-    if acts is None or weights is None:
-        acts, weights = synthetic_run()
-    images = np.zeros((len(acts["labels"]), 28, 28), np.uint8)
-    return record_from_metrics(metrics, acts, weights, images)
+def paper_fields(record: Measurements, dataset: str = "mnist") -> Measurements:
+    """A record of the paper's network with the data set's names and the generalised report's fields."""
+    described = paper_dataset(dataset)
+    config = record.provenance.config | {"dataset": dataset, "model": None, "layer": None, "pixels": "unit"}
+    subject = paper_subject(len(record.units)) | {"signed": record.layer.signed}
+    provenance = dataclasses.replace(record.provenance, dataset=described, subject=subject, config=config)
+    return dataclasses.replace(record, classes=tuple(described["class_names"]), provenance=provenance)
 
 
 def paper_record(dataset: str = "mnist", sweep: dict | None = None) -> tuple[Measurements, dict]:
-    """(record, chart names) of the paper's network on MNIST or Fashion-MNIST."""
-    record = paper_run_record(paper_metrics(dataset))
+    """(record, chart names) of conftest's synthetic run of the paper's network, on MNIST or Fashion-MNIST."""
+    record = paper_fields(synthetic_record(*synthetic_run(), RunConfig()), dataset)
     return record, charts.chart_names(record, sweep)
 
 
@@ -163,7 +156,7 @@ def user_metrics(
             "eta_squared": 0.3,
             "d_prime": 1.1,
         },
-        "silent_fraction": np.zeros(units).tolist(),
+        "silent_fraction": np.zeros(classes).tolist(),
         "per_digit_accuracy": intact.tolist(),
         "output_weights": rng.normal(size=(units, classes)).tolist() if output_weights else None,
         "selectivity": selectivity if selectivity is not None else [None] * units,

@@ -15,7 +15,7 @@ import re
 import numpy as np
 from matplotlib import cbook
 
-from nu_keras import picker
+from nu_keras import explore
 from nu_keras.record import (
     SCHEMA_VERSION,
     ClassUnit,
@@ -120,9 +120,10 @@ def record_from_metrics(
     network = network_of(metrics, weights)
     keep = [examples[examples >= 0], np.asarray(metrics["top_examples"]).ravel()]
     keep += [np.asarray(s, dtype=np.int64) for s in metrics["silent_examples"]]
-    keep.append(picker.shipped_rows(labels, labels, images, classes)[0])  # the first 40 of each class
+    first = explore.SAMPLE_PER_CLASS
+    keep.append(explore.shipped_rows(labels, labels, images, classes, first)[0])  # the first 40 of each class
     if network is not None:
-        keep.append(picker.shipped_rows(labels, predictions, images, classes)[0])
+        keep.append(explore.shipped_rows(labels, predictions, images, classes, first)[0])
     index = np.unique(np.concatenate(keep).astype(np.int64))
     pixel_weights = subject.get("pixel_weights") and weights is not None and "hidden_kernel" in weights
     output_weights = metrics["output_weights"]
@@ -162,6 +163,7 @@ def record_from_metrics(
             top_unit_margin=np.asarray(metrics["preferred_margin"], dtype=float),
             dominant_unit=tuple(metrics["dominant_unit"]),
             rescaled_dominant_unit=tuple(metrics["standardised_dominant_unit"]),
+            silent_fraction=np.asarray(metrics["silent_fraction"], dtype=float),
             examples=examples,
         ),
         per_unit=PerUnit(
@@ -170,7 +172,6 @@ def record_from_metrics(
             eta_squared=np.asarray(metrics["eta_squared"], dtype=float),
             d_prime=np.asarray(metrics["d_prime"], dtype=float),
             dead_fraction=np.asarray(metrics["dead_fraction"], dtype=float),
-            silent_fraction=np.zeros(n_units),
             preferred_class=np.asarray(metrics["preferred_digit"]),
             preferred_class_drop=np.asarray(metrics["preferred_digit_drop"], dtype=float),
             top_examples=np.asarray(metrics["top_examples"]),

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import markdown
 import pytest
-from page_fixtures import paper_metrics, paper_run_record, user_record
-from record_builder import renamed
+from page_fixtures import paper_record, user_record
 from test_robustness import tiny_sweep  # noqa: F401  (a fixture: a real sweep of two tiny networks)
 
 from nu_keras import pages
 from nu_keras.charts import chart_names
 from nu_keras.config import PROJECT_ROOT
 from nu_keras.errors import NuKerasError
+from nu_keras.record import Measurements
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -35,9 +35,12 @@ EXTENSIONS = ["tables", "attr_list", "md_in_html", "admonition", "toc"]  # as mk
 
 
 def replace_strings(value, strings):
-    """Every string value in a JSON-like tree replaced by the next of `strings` (keys kept)."""
+    """Every string value in a JSON-like tree replaced by the next of `strings` (keys kept; arrays, which the
+    record's JSON writes as {"dtype", "shape", "base64"}, kept whole)."""
     if isinstance(value, str):
         return next(strings)
+    if isinstance(value, dict) and "base64" in value:
+        return value
     if isinstance(value, dict):
         return {key: replace_strings(v, strings) for key, v in value.items()}
     if isinstance(value, list):
@@ -49,15 +52,16 @@ KINDS = {"dataset": ("name", "pixels"), "subject": ("kind", "layer_kind")}  # ch
 
 
 def with_strings(metrics: dict, sweep: dict, strings: list[str]) -> tuple[dict, dict]:
-    """The run's metrics and sweep with every string field (and some keys pages list) set to `strings`,
-    class names, layer and model names included; only the kinds the pages branch on are kept."""
+    """The run's record (as its JSON) and sweep with every string field (and some keys pages list) set to
+    `strings`, class names, layer and model names included; only the kinds the pages branch on are kept."""
     cycle = itertools.cycle(strings)
-    original = metrics
+    original = metrics["provenance"]
     metrics, sweep = replace_strings(copy.deepcopy(metrics), cycle), replace_strings(copy.deepcopy(sweep), cycle)
-    for table in (metrics["config"], metrics["versions"], sweep["provenance"]["versions"]):
+    provenance = metrics["provenance"]
+    for table in (provenance["config"], provenance["versions"], sweep["provenance"]["versions"]):
         table.update({s: next(cycle) for s in strings})  # printed by key too (the Run page's tables)
     for part, keys in KINDS.items():
-        metrics[part] |= {key: original[part][key] for key in keys}
+        provenance[part] |= {key: original[part][key] for key in keys}
     return metrics, sweep
 
 
@@ -85,8 +89,13 @@ class Skeleton(HTMLParser):
 
 
 def render_html(metrics: dict, sweep: dict | None, out: Path) -> dict[str, Skeleton]:
-    """The pages of the record of these metrics (strings and all), parsed."""
-    record = paper_run_record(metrics) if metrics["subject"]["kind"] == "paper" else user_record(metrics)
+    """The pages of a record (or its JSON, strings and all; or a user layer's metrics dict), parsed."""
+    if isinstance(metrics, Measurements):
+        record = metrics
+    elif "schema_version" in metrics:
+        record = Measurements.from_json(metrics)
+    else:
+        record = user_record(metrics)
     pages.render_all(record, 3, PROJECT_ROOT / "report_templates", out, sweep, charts=chart_names(record, sweep))
     parsed = {}
     for page in sorted(out.rglob("*.md")):
@@ -99,7 +108,7 @@ def render_html(metrics: dict, sweep: dict | None, out: Path) -> dict[str, Skele
 @pytest.fixture(scope="module")
 def run_and_sweep(tiny_sweep):  # noqa: F811
     sweep, _ = tiny_sweep
-    return paper_metrics(), renamed(sweep)
+    return paper_record()[0].to_json(), sweep
 
 
 def test_hostile_strings_in_every_field_add_no_markup_to_any_page(run_and_sweep, tmp_path):
@@ -137,7 +146,7 @@ def test_user_templates_run_sandboxed(run_and_sweep, tmp_path, payload, monkeypa
         (templates / template.name).write_text(template.read_text())
     (templates / "run.md.j2").write_text(payload)
     with pytest.raises(NuKerasError, match="run.md.j2"):
-        record = paper_run_record(run_and_sweep[0])
+        record = Measurements.from_json(run_and_sweep[0])
         pages.render_all(record, 3, templates, tmp_path / "out", charts=chart_names(record, None))
     assert not (tmp_path / "PWNED").exists()
 

@@ -25,7 +25,7 @@ from explore_helpers import (
     stack_run,
     unit_marks,
 )
-from page_fixtures import paper_run_record
+from page_fixtures import paper_fields
 
 from nu_keras import analysis, charts, explore
 from nu_keras.errors import NuKerasError
@@ -278,13 +278,13 @@ def test_the_javascript_preprocessing_equals_the_python_reference(tmp_path, expo
 
 
 def test_the_explore_page_and_its_links_from_digit_and_neuron_pages_are_rendered(tmp_path):
-    from conftest import synthetic_metrics, synthetic_run
+    from conftest import synthetic_record, synthetic_run
 
     from nu_keras import pages
     from nu_keras.config import RunConfig
 
     acts, weights = synthetic_run()
-    record = paper_run_record(synthetic_metrics(acts, weights, RunConfig()), acts, weights)
+    record = paper_fields(synthetic_record(acts, weights, RunConfig()))
     images = synthetic_images(len(acts["labels"]))
     acts = explore_acts(acts)
     data = explore.paper_explore_data(weights, acts, images, unit_marks(acts), 8)

@@ -10,21 +10,13 @@ from pathlib import Path
 import numpy as np
 import page_fixtures
 import pytest
-from conftest import synthetic_metrics, synthetic_run
-from page_fixtures import paper_dataset, paper_run_record, paper_subject, write_blank_charts
-from record_builder import renamed
+from conftest import synthetic_record, synthetic_run
+from page_fixtures import paper_fields, write_blank_charts
 from test_robustness import tiny_sweep  # noqa: F401  (a fixture)
 
 from nu_keras import charts, pages, site
 from nu_keras.config import RunConfig
 from nu_keras.errors import NuKerasError
-
-
-def with_paper_fields(metrics: dict) -> dict:
-    """conftest's synthetic metrics of the paper's network on MNIST, with the generalised report's fields."""
-    metrics |= {"dataset": paper_dataset(), "subject": paper_subject(), "spatial_max": None}
-    metrics["config"] |= {"dataset": "mnist", "model": None, "layer": None, "pixels": "unit"}
-    return metrics
 
 
 def render(record, out, sweep: dict | None = None, templates=None) -> int:
@@ -36,8 +28,7 @@ def render(record, out, sweep: dict | None = None, templates=None) -> int:
 @pytest.fixture(scope="module")
 def metrics():
     """The record of conftest's synthetic run of the paper's network on MNIST."""
-    acts, weights = synthetic_run()
-    return paper_run_record(with_paper_fields(synthetic_metrics(acts, weights, RunConfig())), acts, weights)
+    return paper_fields(synthetic_record(*synthetic_run(), RunConfig()))
 
 
 @pytest.fixture(scope="module")
@@ -213,14 +204,14 @@ def _affirms_dominance(statement: str) -> bool:
 def preferred_not_dominant(tmp_path_factory):
     """A run in which digit 9's preferred unit (largest mean) wins on none of its images."""
     acts, weights = synthetic_run()
-    hidden, labels = acts["hidden"].copy(), acts["labels"]
+    hidden, labels = acts["units"].copy(), acts["labels"]
     nines = np.flatnonzero(labels == 9)
     hidden[nines] = 0.0
     hidden[nines[:3], 9] = 50.0  # three huge responses give unit 9 the largest mean ...
     hidden[nines[3:], 0] = 1.0  # ... while unit 0 wins on the other 27 images
     hidden[nines[3:], 9] = 0.0
-    acts = {**acts, "hidden": hidden}
-    metrics = paper_run_record(with_paper_fields(synthetic_metrics(acts, weights, RunConfig())), acts, weights)
+    acts = {**acts, "units": hidden}
+    metrics = paper_fields(synthetic_record(acts, weights, RunConfig()))
     assert metrics.per_class.top_unit[9] == 9 and metrics.per_class.dominant_unit[9] == 0
     assert 9 not in metrics.per_class.dominant_unit
     out = tmp_path_factory.mktemp("vocabulary")
@@ -260,7 +251,7 @@ def test_pages_render_when_a_rank_correlation_is_undefined(metrics, tiny_sweep, 
         "selectivity_vs_preferred_class_drop": None,
     }
     undefined = dataclasses.replace(metrics, correlations=correlations)
-    sweep = renamed(copy.deepcopy(sweep))  # sweep.json in the record's words (a no-op once sweep.py writes them)
+    sweep = copy.deepcopy(sweep)
     for entry in sweep["widths"].values():
         entry["summary"]["selectivity_vs_ablation_pooled"] = {"zero": None, "mean": None}
         for model in entry["models"]:

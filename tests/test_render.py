@@ -12,7 +12,7 @@ from nu_keras import cache, pipeline, render
 from nu_keras.config import RunConfig
 from nu_keras.record import Measurements, same
 
-PUBLISHING = ("render", "pages", "charts", "explore", "statements", "site", "picker", "stack", "names")
+PUBLISHING = ("render", "pages", "charts", "explore", "statements", "site", "record", "stack", "names", "measures")
 ANALYSING = {"analysis", "robustness", "sweep", "dynamics"}  # the measuring side: the record is its only output
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import measured, random_images, synthetic_metrics, synthetic_run
+from conftest import measured, random_images, synthetic_record, synthetic_run
 from scipy import stats
 
 from nu_keras import analysis, inference, pages, robustness
@@ -306,10 +306,7 @@ def test_a_layer_without_measurable_ablation_effects_lists_no_important_unit():
 def test_sweep_page_prints_the_sweep_numbers(tiny_sweep, tmp_path):
     sweep, cfg = tiny_sweep
     acts, weights = synthetic_run()
-    from page_fixtures import paper_run_record
-    from record_builder import renamed
-
-    record, sweep = paper_run_record(synthetic_metrics(acts, weights, cfg), acts, weights), renamed(sweep)
+    record = synthetic_record(acts, weights, cfg)
     pages.render_all(
         record, 5, cfg.project_root / "report_templates", tmp_path, sweep, charts=chart_names(record, sweep)
     )
