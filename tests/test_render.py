@@ -67,3 +67,10 @@ def test_a_record_and_its_json_round_trip_publish_the_same_site_byte_for_byte(tm
     assert "explore-data.js" in first and "img/unit-3-tuning.png" in first and "digits/digit-3.md" in first
     assert first.keys() == second.keys()
     assert [name for name in first if first[name] != second[name]] == []
+
+
+def test_the_charts_are_handed_their_pool_and_import_no_worker_module():
+    """The chart pool is an argument (`charts.render_all(..., pool)`), not a process-wide global: the figure
+    code imports nothing of workers.py, whose workers import the figure code by name."""
+    reached = cache.module_closure({"charts"})
+    assert "workers" not in reached and "pipeline" not in reached, reached
