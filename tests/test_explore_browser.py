@@ -222,7 +222,7 @@ def test_the_page_computes_what_keras_computed_on_every_shipped_image(browser, b
     js = reader.page.evaluate(PARITY_JS)
     reader.close(local)
     acts, rows = run["acts"], run["indices"]
-    hidden_error = np.abs(np.array(js["hidden"]) - acts["hidden"][rows]).max()
+    hidden_error = np.abs(np.array(js["hidden"]) - acts["units"][rows]).max()
     probability_error = np.abs(np.array(js["probabilities"]) - acts["probabilities"][rows]).max()
     print(f"\nparity over {len(rows)} images: hidden {hidden_error:.2e}, probabilities {probability_error:.2e}")
     assert hidden_error < 1e-5 and probability_error < 1e-5
@@ -237,7 +237,7 @@ def test_the_page_computes_what_keras_computed_on_every_shipped_image(browser, b
     assert exact < 1e-9
     from nu_keras.analysis import ablated_predictions
 
-    hidden = acts["hidden"][rows].astype(np.float64)
+    hidden = acts["units"][rows].astype(np.float64)
     w2, b2 = run["weights"]["output_kernel"], run["weights"]["output_bias"]
     for unit in range(hidden.shape[1]):
         for mode in ("zero", "mean"):
