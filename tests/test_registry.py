@@ -70,7 +70,11 @@ def test_the_method_page_and_the_glossary_print_every_entry(template):
 
 
 def test_the_pages_word_the_entries_for_mnist():
-    words = pages.measure_words(pages.dataset_words(_mnist()), {"dominance_threshold": 0.5})
+    from nu_keras.config import RunConfig
+    from nu_keras.record import Method
+
+    method = Method.from_config(RunConfig(dominance_threshold=0.5))
+    words = pages.measure_words(pages.dataset_words(_mnist(), "digit"), method)
     names = [entry["name"] for entry in measures.worded(words)]
     assert "Preferred digit" in names and "Accuracy per digit" in names
     assert "exceeds 50\u00a0%" in next(e for e in measures.worded(words) if e["name"] == "Dominant unit")["formula"]
