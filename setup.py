@@ -19,14 +19,14 @@ class BuildWithResources(build_py):
     """setuptools' build_py, then the resources copied into the built package."""
 
     def run(self) -> None:
+        package = Path(self.build_lib, "nu_keras")
+        if not self.editable_mode:  # built afresh: a file since removed from the checkout must not linger in build/
+            shutil.rmtree(package, ignore_errors=True)
         super().run()
         if self.editable_mode:
             return
-        package = Path(self.build_lib, "nu_keras")
         for name, place in RESOURCES.items():
             target = package / name
-            if target.is_dir():  # a file since removed from the checkout must leave the next wheel too
-                shutil.rmtree(target)
             if Path(place).is_dir():
                 shutil.copytree(place, target)
             else:
