@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nu_keras import artifacts, cache, folders, workers
+from nu_keras import artifacts, cache, folders, resources, workers
 from nu_keras.config import RunConfig
 from nu_keras.errors import NuKerasError
 
@@ -597,8 +597,8 @@ STAGES = (
         config=lambda cfg: {"site_dir": str(cfg.site_dir)},
         inputs=lambda cfg: {
             "pages": cache.tree_hash(cfg.pages_dir),
-            "mkdocs.yml": cache.file_hash(cfg.project_root / "mkdocs.yml"),
-            "theme overrides": cache.tree_hash(cfg.project_root / "docs" / "overrides"),
+            "mkdocs.yml": cache.file_hash(resources.mkdocs_config()),
+            "theme overrides": cache.tree_hash(resources.theme_dir()),
         },
         outputs=lambda cfg: {"site": folders.verified_digest(cfg.site_dir)},
         code=(run_build,),
@@ -633,13 +633,13 @@ def output_folders(cfg: RunConfig) -> dict[str, Path]:
 def check_folders(stages: tuple[str, ...], cfg: RunConfig) -> None:
     """Refuse, before any work, output folders that are not ours to fill (see folders.py)."""
     protected = {
-        "the project root": cfg.project_root,
+        **({"the project root": cfg.project_root} if cfg.project_root else {}),  # a wheel has none
         "the working folder": Path.cwd(),
         "the home folder": Path.home(),
         "the file-system root": Path("/"),
     }
     named = output_folders(cfg) | {
-        "the theme overrides (docs/overrides)": cfg.project_root / "docs" / "overrides",
+        "the theme overrides (docs/overrides)": resources.theme_dir(),
         "--templates": cfg.templates_dir,
     }
     writes = {"--out": True, "--pages-dir": "render" in stages, "--site-dir": "build" in stages}

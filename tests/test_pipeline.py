@@ -97,6 +97,7 @@ def config(project, fake_mnist_module, tmp, **changes):
         pages_dir=tmp / "pages",
         site_dir=tmp / "site",
         project_root=project,
+        templates=project / "report_templates",
     )
     return RunConfig(**(settings | changes))
 
