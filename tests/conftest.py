@@ -32,6 +32,7 @@ LONGEST_FIRST = [
     "test_faults.py",
     "test_concurrency.py",
     "test_pipeline.py",
+    "test_wheel.py",
     "test_signals.py",
     "test_explore_browser.py",
     "test_fashion.py",
