@@ -98,7 +98,7 @@ def fake_npz(tmp_path, fake_mnist):
 
 def synthetic_run(seed: int = 0, units: int = 10, per_digit: int = 30):
     """Hand-built activations and weights: unit d prefers digit d (mod units), with noise and zeros."""
-    from nu_keras import analysis
+    from nu_keras import ablation
 
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(10), per_digit).astype(np.uint8)
@@ -116,7 +116,7 @@ def synthetic_run(seed: int = 0, units: int = 10, per_digit: int = 30):
         "predictions": logits.argmax(axis=1).astype(np.uint8),
         "probabilities": probabilities.astype(np.float32),
     }
-    tables = analysis.ablation_table(hidden.astype(np.float64), w2, b2)
+    tables = ablation.dense_ablation_table(hidden.astype(np.float64), w2, b2)
     acts |= {f"ablated_{kind}": table.astype(np.uint8) for kind, table in tables.items()}
     weights = {
         "hidden_kernel": rng.normal(size=(784, units)).astype(np.float32),

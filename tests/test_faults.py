@@ -184,7 +184,7 @@ def assert_loadable(folder: Path) -> None:
     assert set(pipeline.METRICS_KEYS) <= set(metrics)
     model = keras.saving.load_model(folder / "artifacts" / "model.keras", safe_mode=True)
     assert model.get_layer("hidden").get_weights()[0].shape == (784, 10)
-    acts = artifacts.read_npz(folder / "artifacts" / "activations.npz", pipeline.ACTIVATION_KEYS)
+    acts = artifacts.read_npz(folder / "artifacts" / "activations.npz", artifacts.ACTIVATION_KEYS)
     assert acts["hidden"].shape == (10000, 10)
     index = folder / "site" / "index.html"
     images = re.findall(r'<img[^>]*src="([^"]+)"', index.read_text(encoding="utf-8"))
