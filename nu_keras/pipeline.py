@@ -349,6 +349,19 @@ def fingerprint(stage: str, cfg: RunConfig) -> dict:
     return cache.fingerprint(config | {"backend": cfg.backend}, inputs, code)
 
 
+# The RunConfig fields no stage's fingerprint holds, each with the reason that is right; every other field
+# changes some stage's fingerprint when its value changes (tests/test_fingerprint_guard.py checks both).
+FINGERPRINT_EXEMPT = {
+    "force": "changes how a run goes, not what it computes",
+    "scheduler": "where the sweep's blocks train, not what they compute: the same blocks give the same numbers",
+    "out": "the folder the artifacts are in: each such folder keeps its own stage records",
+    "cache_path": "where a fetched data set is kept: the data reach every fingerprint as their hash",
+    # the sweep is reused while its outputs cover the request (`outputs_ready`): a wider sweep on disk
+    # answers a narrower request, and the pages show every width it holds
+    "sweep_widths": "the sweep runs again when sweep.json lacks a requested width (sweep_file.covers_request)",
+}
+
+
 FOLDER_KINDS = {"--out": "artifacts", "--pages-dir": "pages", "--site-dir": "site"}
 
 
