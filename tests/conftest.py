@@ -9,6 +9,7 @@ set_backend_environment()  # before any test imports Keras, as the CLI does
 import fcntl  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
@@ -87,6 +88,17 @@ def fake_mnist() -> dict[str, np.ndarray]:
     x_train = np.broadcast_to((y_train * 20)[:, None, None], (60000, 28, 28)).astype(np.uint8)
     x_test = np.broadcast_to((y_test * 20)[:, None, None], (10000, 28, 28)).astype(np.uint8)
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+@pytest.fixture
+def package_copy(tmp_path, monkeypatch):
+    """The package's sources copied where a test may edit them; code hashes (cache.py) read the copy."""
+    from nu_keras import cache
+
+    copy = tmp_path / "package" / "nu_keras"
+    shutil.copytree(cache.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "PACKAGE", copy)
+    return copy
 
 
 @pytest.fixture

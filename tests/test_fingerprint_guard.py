@@ -5,13 +5,12 @@ and what follows it, never `collect` (which loads Keras) or `train`."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from nu_keras import cache, pipeline
+from nu_keras import pipeline
 from nu_keras.config import BACKENDS, RunConfig
 
 USER_MODEL = Path("user-model.keras")  # never read here: a fingerprint holds its path and its file's hash
@@ -112,15 +111,6 @@ def test_the_guard_names_a_field_a_stage_leaves_out(monkeypatch, pairs, stage, f
 
     monkeypatch.setitem(pipeline.BY_NAME, stage, dataclasses.replace(entry, config=without_field))
     assert unfingerprinted(pairs) == [field]
-
-
-@pytest.fixture
-def package_copy(tmp_path, monkeypatch):
-    """The package's sources copied where a test may edit them; code hashes read the copy."""
-    copy = tmp_path / "package" / "nu_keras"
-    shutil.copytree(cache.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(cache, "PACKAGE", copy)
-    return copy
 
 
 def test_editing_the_analysis_changes_the_fingerprint_of_analyze_but_not_of_collect_or_train(

@@ -22,15 +22,6 @@ def test_why_run_names_the_part_that_changed():
     assert cache.why_run(code, old, True, False) == "the stage code changed"
 
 
-@pytest.fixture
-def package_copy(tmp_path, monkeypatch):
-    """The package's sources copied where a test may edit them; code hashes read the copy."""
-    copy = tmp_path / "nu_keras"
-    shutil.copytree(cache.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(cache, "PACKAGE", copy)
-    return copy
-
-
 def stage_code(cfg: RunConfig) -> dict[str, str]:
     return {stage: pipeline.fingerprint(stage, cfg)["code"] for stage in (*pipeline.STAGE_NAMES, "charts")}
 
@@ -162,8 +153,7 @@ def test_one_fit_serves_the_report_and_the_sweeps_first_block(project, fake_mnis
 
     # a block trained by another recipe is not taken for this one's
     assert (
-        mdl.load_block(cfg.out / "branches.npz", train.block_recipe(cfg.replace(epochs=2), data.dataset(cfg)))
-        is None
+        mdl.load_block(cfg.out / "branches.npz", train.block_recipe(cfg.replace(epochs=2), data.dataset(cfg))) is None
     )
 
 
