@@ -5,6 +5,8 @@ and what follows it, never `collect` (which loads Keras) or `train`."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +155,22 @@ def test_a_run_after_editing_the_analysis_reuses_train_and_collect_and_runs_anal
         source.write("\n# an edit\n")
     again = pipeline.run(stages, cfg)
     assert again == {"train": "reused", "collect": "reused", "analyze": "ran (the stage code changed)"}
+
+
+def test_fingerprinting_every_stage_imports_neither_keras_nor_scipy(fake_npz, tmp_path):
+    """A warm report fingerprints every stage and checks the sweep's outputs: the stages' bodies are named,
+    not imported, so nothing costs Keras's or SciPy's import time until a stage runs."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from nu_keras import pipeline\n"
+        "from nu_keras.config import RunConfig\n"
+        f"cfg = RunConfig(data=Path({str(fake_npz)!r}), out=Path({str(tmp_path / 'artifacts')!r}))\n"
+        "for stage in pipeline.STAGE_NAMES:\n"
+        "    pipeline.fingerprint(stage, cfg)\n"
+        "    pipeline.outputs_ready(stage, cfg, None)\n"
+        "print(sorted(name for name in ('keras', 'scipy', 'matplotlib', 'mkdocs') if name in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
