@@ -38,6 +38,10 @@ def stage_code(cfg: RunConfig) -> dict[str, str]:
         ("charts/__init__.py", {"render", "charts"}),
         ("model.py", {"train", "collect", "sweep"}),
         ("site.py", {"build"}),
+        # a stage body's own module is its code: its helpers and what it imports at the top
+        ("train.py", {"train", "collect", "sweep"}),  # collect loads the model through it, the sweep its block
+        ("activations.py", {"collect"}),
+        ("sweep_file.py", {"render"}),  # render publishes sweep.json only if it matches the report
     ],
 )
 def test_editing_a_module_re_runs_every_stage_that_imports_it_and_no_other(
