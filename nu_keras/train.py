@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 from nu_keras import artifacts
 from nu_keras.config import RunConfig
-from nu_keras.data import dataset
+from nu_keras.data import Dataset, dataset
 from nu_keras.errors import NuKerasError
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def run(cfg: RunConfig) -> None:
     write_record(cfg, data, fit | {"test_accuracy": accuracy}, net, described)
 
 
-def check_paper_data(data) -> None:
+def check_paper_data(data: Dataset) -> None:
     """The paper's network takes 28x28 grey images of 10 classes; other data need the user's own model."""
     if data.image_shape != (28, 28) or data.classes != 10:
         raise NuKerasError(
@@ -64,7 +64,7 @@ def check_paper_data(data) -> None:
         )
 
 
-def block_recipe(cfg: RunConfig, data) -> dict:
+def block_recipe(cfg: RunConfig, data: Dataset) -> dict:
     """What a fitted block's weights depend on: the sweep reuses the train stage's block only if it matches."""
     return {"training": cfg.training_fields(), "data_sha256": data.sha256}
 
@@ -114,7 +114,7 @@ def check_user_model(cfg: RunConfig) -> None:
     subject.split(model, subject.find_layer(model, cfg.layer).name)  # refuses a layer a skip connection bypasses
 
 
-def write_record(cfg: RunConfig, data, fit: dict, model, described: dict) -> None:
+def write_record(cfg: RunConfig, data: Dataset, fit: dict, model, described: dict) -> None:
     """train.json: the fit (or its absence), the data and subject as the pages describe them, the versions."""
     from nu_keras import model as mdl
     from nu_keras import subject
