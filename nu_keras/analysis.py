@@ -17,6 +17,7 @@ from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
 from nu_keras import inference
+from nu_keras.ablation import ABLATIONS, dense_ablated_predictions
 
 NEAR_DEAD = 0.95  # a unit exactly zero on at least this share of the test images (but not all) is near-dead
 # The method's interval settings: the computations use them and the pages print them (the level is inference's).
@@ -337,35 +338,6 @@ def output_logits(hidden: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> np.ndar
     return hidden @ w2 + b2
 
 
-ABLATIONS = ("zero", "mean")
-
-
-def ablation_fill(hidden: np.ndarray, kind: str) -> np.ndarray:
-    """(U,) the value an ablated unit is replaced by: 0 ("zero") or its mean over the test set ("mean").
-
-    Zero ablation also removes a unit's average level, which costs accuracy even if the unit carries no
-    information about the digit; mean ablation removes only what varies from image to image.
-    """
-    return np.zeros(hidden.shape[1]) if kind == "zero" else hidden.mean(axis=0)
-
-
-def ablated_predictions(hidden: np.ndarray, w2: np.ndarray, b2: np.ndarray, unit: int, fill: float = 0.0) -> np.ndarray:
-    """(N,) predictions with one hidden unit's activation replaced by `fill` before the output layer."""
-    ablated = hidden.copy()
-    ablated[:, unit] = fill
-    return output_logits(ablated, w2, b2).argmax(axis=1)
-
-
-def ablation_table(hidden: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> dict[str, np.ndarray]:
-    """Per kind ("zero", "mean"), (U, N) predictions with unit u replaced by its fill (row u), when the
-    units feed the output layer directly (a user's deeper model runs its own layers: subject.py)."""
-    tables = {}
-    for kind in ABLATIONS:
-        fill = ablation_fill(hidden, kind)
-        tables[kind] = np.stack([ablated_predictions(hidden, w2, b2, u, fill[u]) for u in range(hidden.shape[1])])
-    return tables
-
-
 def per_digit_accuracy(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(C,) accuracy over the images of each class; a (K, N) stack of predictions gives (K, C)."""
     hits = (np.asarray(predictions) == labels).astype(np.float64)
@@ -377,7 +349,7 @@ def ablation_accuracy(
 ) -> np.ndarray:
     """(U, C) per-class accuracy with unit u replaced by fill[u] (row u); zero ablation by default."""
     fill = np.zeros(hidden.shape[1]) if fill is None else fill
-    predictions = np.stack([ablated_predictions(hidden, w2, b2, u, fill[u]) for u in range(hidden.shape[1])])
+    predictions = np.stack([dense_ablated_predictions(hidden, w2, b2, u, fill[u]) for u in range(hidden.shape[1])])
     return per_digit_accuracy(predictions, labels)
 
 

@@ -389,8 +389,8 @@ def _forward_lines(read_end: int, real: int) -> None:
 
 
 def _print_summary(cfg: RunConfig) -> None:
-    from nu_keras import artifacts, pipeline
+    from nu_keras import artifacts
 
-    metrics = artifacts.read_json(pipeline.paths(cfg).metrics)
+    metrics = artifacts.read_json(artifacts.paths(cfg).metrics)
     print(f"test accuracy: {metrics['test_accuracy']:.4f}")
     print(f"site: {(cfg.site_dir / 'index.html').resolve()}")

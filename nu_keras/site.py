@@ -15,6 +15,11 @@ from nu_keras.errors import NuKerasError
 log = logging.getLogger(__name__)
 
 
+def run(cfg: RunConfig) -> None:
+    """The build stage: the pages folder -> the static site in cfg.site_dir."""
+    log.info("site built: %s", (build(cfg) / "index.html").resolve())
+
+
 def build(cfg: RunConfig) -> Path:
     """`mkdocs build --strict` of cfg.pages_dir into cfg.site_dir; the old site survives a failure."""
     from mkdocs.commands.build import build as mkdocs_build

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nu_keras import analysis
+from nu_keras import ablation, analysis
 
 # 10 images, one per digit; neuron d fires 2.0 on digit d, plus a constant neuron 10 at 1.0.
 LABELS = np.arange(10)
@@ -84,8 +84,8 @@ def test_ablating_a_neuron_in_a_hand_set_model_changes_exactly_the_predictions_c
     b2[9] = 0.1
     hidden = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 3.0]])
     assert analysis.output_logits(hidden, w2, b2).argmax(axis=1).tolist() == [2, 7, 7]
-    assert analysis.ablated_predictions(hidden, w2, b2, 0).tolist() == [9, 7, 7]
-    assert analysis.ablated_predictions(hidden, w2, b2, 1).tolist() == [2, 9, 2]
+    assert ablation.dense_ablated_predictions(hidden, w2, b2, 0).tolist() == [9, 7, 7]
+    assert ablation.dense_ablated_predictions(hidden, w2, b2, 1).tolist() == [2, 9, 2]
 
 
 def test_ablation_accuracy_is_per_zeroed_neuron_and_per_digit():
@@ -137,7 +137,7 @@ def test_analyze_on_a_perfect_one_hot_code():
     hidden = np.eye(10)[labels] * rng.uniform(1, 2, size=(200, 1))
     w2, b2 = np.eye(10), np.zeros(10)
     acts = {"hidden": hidden, "labels": labels, "predictions": labels}
-    acts |= {f"ablated_{kind}": table for kind, table in analysis.ablation_table(hidden, w2, b2).items()}
+    acts |= {f"ablated_{kind}": table for kind, table in ablation.dense_ablation_table(hidden, w2, b2).items()}
     m = analysis.analyze(acts, {"output_kernel": w2, "output_bias": b2}, threshold=0.5)
     assert m["test_accuracy"] == 1.0
     assert m["preferred_unit"] == list(range(10)) and m["dominant_unit"] == list(range(10))
@@ -240,9 +240,9 @@ def test_mean_ablation_replaces_a_unit_by_its_test_set_mean():
     w2[1, 2] = 1.0
     hidden = np.array([[3.0, 2.0], [0.0, 0.5], [0.0, 0.0]])  # unit 0's mean is 1.0
     assert analysis.output_logits(hidden, w2, np.zeros(10)).argmax(axis=1).tolist() == [1, 2, 0]
-    assert analysis.ablated_predictions(hidden, w2, np.zeros(10), 0, fill=1.0).tolist() == [2, 1, 1]
-    np.testing.assert_allclose(analysis.ablation_fill(hidden, "mean"), [1.0, 2.5 / 3])
-    np.testing.assert_allclose(analysis.ablation_fill(hidden, "zero"), [0.0, 0.0])
+    assert ablation.dense_ablated_predictions(hidden, w2, np.zeros(10), 0, fill=1.0).tolist() == [2, 1, 1]
+    np.testing.assert_allclose(ablation.ablation_fill(hidden, "mean"), [1.0, 2.5 / 3])
+    np.testing.assert_allclose(ablation.ablation_fill(hidden, "zero"), [0.0, 0.0])
 
 
 def test_confusion_row_says_where_a_digits_images_go_without_its_most_needed_unit():
@@ -252,7 +252,7 @@ def test_confusion_row_says_where_a_digits_images_go_without_its_most_needed_uni
     b2[7] = 0.5  # with its unit removed an image falls to digit 7
     labels = np.repeat(np.arange(10), 2)
     hidden = np.eye(10)[labels]
-    tables = analysis.ablation_table(hidden, w2, b2)
+    tables = ablation.dense_ablation_table(hidden, w2, b2)
     rows = analysis.ablation_confusion(tables["zero"], labels, np.arange(10))
     assert rows[3].tolist() == [0, 0, 0, 0, 0, 0, 0, 1.0, 0, 0]
     study = analysis.ablation_study(tables, labels, np.ones(10))
