@@ -55,6 +55,7 @@ class Method(_Frozen):
     privileged_percentile: float  # claim 2: above this percentile of rotated bases
     rotation_null_samples: int  # random rotations in the null
     seed: int  # the seed of the permutation and rotation nulls
+    normal_quantile: float  # z of the normal interval of a per-class mean over its images (1.96 for 95 %)
 
     @classmethod
     def from_config(cls, cfg: Any) -> Method:
@@ -72,6 +73,7 @@ class Method(_Frozen):
             privileged_percentile=float(cfg.privileged_percentile),
             rotation_null_samples=int(cfg.rotation_null_samples),
             seed=int(cfg.seed),
+            normal_quantile=float(analysis.NORMAL_QUANTILE),
         )
 
 
