@@ -461,3 +461,16 @@ def test_bad_arrays_are_one_line_errors(change, message):
     with pytest.raises(NuKerasError, match=message) as caught:
         measured(acts, weights, RunConfig(rotation_null_samples=100), images=images, class_names=["a", "b", "c"])
     assert "\n" not in str(caught.value)
+
+
+def test_a_signed_layer_has_no_selectivity_and_no_correlation_with_it():
+    acts, weights = planted_layer()
+    signed = acts | {"units": acts["units"] - 0.5}  # no ReLU: negative values
+    m = measured(signed, weights, RunConfig(rotation_null_samples=100))
+    assert m.layer.signed and m.provenance.subject["signed"] is True
+    assert m.per_unit.selectivity == (None, None, None)
+    assert m.correlations == {
+        "selectivity_vs_ablation": {"zero": None, "mean": None},
+        "selectivity_vs_preferred_class_drop": None,
+    }
+    json.dumps(m.to_json(), allow_nan=False)  # no NaN anywhere
