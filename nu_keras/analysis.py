@@ -771,7 +771,8 @@ TRAIN_KEYS = (
 def run_analyze(cfg: RunConfig, files: Any, data: Any) -> Measurements:
     """The analyze stage: activations.npz, weights.npz, train.json (and epochs.npz for a network trained
     here) and the test images of `data` -> metrics.json, the record's JSON. `files` names the artifacts
-    (`pipeline.ArtifactPaths`)."""
+    (`pipeline.ArtifactPaths`). timings.json, how long the earlier stages took, is copied in but is no input of
+    the stage's fingerprint: it changes with every run."""
     acts = artifacts.read_npz(files.activations, ACTIVATION_KEYS)
     weights = artifacts.read_npz(files.weights)
     trained = artifacts.read_json(files.train, TRAIN_KEYS)
@@ -786,7 +787,7 @@ def run_analyze(cfg: RunConfig, files: Any, data: Any) -> Measurements:
         data.x_test,
         list(data.class_names),
         Method.from_config(cfg),
-        run_provenance(cfg, trained, read_timings(files.timings)),
+        run_provenance(cfg, trained, artifacts.read_json(files.timings) if files.timings.exists() else {}),
         epoch_dynamics(files.epochs, labels, cfg.dominance_threshold) if cfg.trains_here else None,
         network,
     )
@@ -816,10 +817,6 @@ def run_provenance(cfg: RunConfig, trained: dict, timings: dict) -> Provenance:
         layers=trained["summary"],
         timings=timings,
     )
-
-
-def read_timings(path: Path) -> dict[str, float]:
-    return artifacts.read_json(path) if path.exists() else {}
 
 
 def epoch_dynamics(path: Path, labels: np.ndarray, threshold: float) -> dict:
