@@ -755,7 +755,7 @@ def boxplot_summary(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------- the analyze stage
 
 ACTIVATION_KEYS = ("units", "labels", "predictions", "probabilities", "ablated_zero", "ablated_mean")
-TRAIN_KEYS = (
+PROVENANCE_KEYS = (  # what the record copies from train.json
     "history",
     "fit_seconds",
     "data_source",
@@ -775,7 +775,7 @@ def run_analyze(cfg: RunConfig, files: Any, data: Any) -> Measurements:
     the stage's fingerprint: it changes with every run."""
     acts = artifacts.read_npz(files.activations, ACTIVATION_KEYS)
     weights = artifacts.read_npz(files.weights)
-    trained = artifacts.read_json(files.train, TRAIN_KEYS)
+    trained = artifacts.read_json(files.train, PROVENANCE_KEYS)
     labels = acts["labels"].astype(np.int64)
     network, reason = explore_network(trained["subject"], weights, data.x_test, len(data.class_names))
     if reason:  # the pages say why there is no Explore page
