@@ -474,3 +474,15 @@ def test_a_signed_layer_has_no_selectivity_and_no_correlation_with_it():
         "selectivity_vs_preferred_class_drop": None,
     }
     json.dumps(m.to_json(), allow_nan=False)  # no NaN anywhere
+
+
+def test_the_analyze_stage_depends_on_every_setting_its_record_prints():
+    from nu_keras import pipeline
+
+    cfg = RunConfig(sweep_widths=(10, 20), examples=3)
+    trained = {"versions": {}, "data_source": "", "data_sha256": "", "dataset": {}, "subject": {}, "history": None}
+    trained |= {"fit_seconds": None, "parameters": 0, "summary": []}
+    printed = analysis.run_provenance(cfg, trained, {}).config
+    depends = pipeline.BY_NAME["analyze"].config(cfg)
+    assert printed == depends and json.loads(json.dumps(depends)) == depends  # JSON-plain: reused when unchanged
+    assert set(depends) >= {"dominance_threshold", "claim_min_classes", "specificity_min_classes", "seed", "examples"}
