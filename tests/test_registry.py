@@ -70,7 +70,7 @@ def test_the_method_page_and_the_glossary_print_every_entry(template):
 
 
 def test_the_pages_word_the_entries_for_mnist():
-    words = pages.measure_words(pages.dataset_words(_mnist()), {"dominance_threshold": 0.5})
+    words = measures.page_words(pages.dataset_words(_mnist()), 0.5, 0.95)
     names = [entry["name"] for entry in measures.worded(words)]
     assert "Preferred digit" in names and "Accuracy per digit" in names
     assert "exceeds 50\u00a0%" in next(e for e in measures.worded(words) if e["name"] == "Dominant unit")["formula"]
