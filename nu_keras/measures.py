@@ -17,8 +17,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from nu_keras.formats import pct
-
 
 @dataclass(frozen=True)
 class Measure:
@@ -206,15 +204,6 @@ def worded(words: dict) -> list[dict]:
         }
         for m in MEASURES
     ]
-
-
-def page_words(dataset: dict, threshold: float, near_dead: float) -> dict:
-    """The placeholders as the pages word them: the data set's class noun ('digit' on MNIST: `dataset` as
-    pages.dataset_words gives it), "unit", and the thresholds as percentages."""
-    return {"class": dataset["noun"], "classes": dataset["nouns"], "unit": "unit", "units": "units"} | {
-        "threshold": str(pct(threshold, 0)),
-        "near_dead": str(pct(near_dead, 0)),
-    }
 
 
 def fields() -> set[str]:
