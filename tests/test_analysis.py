@@ -356,6 +356,15 @@ def test_boxplot_summary_is_matplotlibs_boxplot_stats_without_fliers():
             )
 
 
+def keys_of(value) -> set[str]:
+    """Every key of a JSON tree, at any depth (the settings' values and the layer names left out)."""
+    if isinstance(value, dict):
+        return set(value) | {k for key, v in value.items() if key not in ("provenance",) for k in keys_of(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in keys_of(v)}
+    return set()
+
+
 def test_the_analyze_stage_writes_the_record_of_the_collected_files(tmp_path):
     """activations.npz, weights.npz, train.json and epochs.npz in, metrics.json out: the record's JSON, with
     the run's provenance, the epochs' dynamics and the Explore stack."""
@@ -384,7 +393,10 @@ def test_the_analyze_stage_writes_the_record_of_the_collected_files(tmp_path):
     data.class_names = [str(c) for c in range(10)]
     cfg = RunConfig(out=tmp_path, rotation_null_samples=100)
     written = analysis.run_analyze(cfg, files, data)
-    m = record.Measurements.from_json(json.loads(files.metrics.read_text()))
+    raw = json.loads(files.metrics.read_text())
+    assert raw["schema_version"] == record.SCHEMA_VERSION
+    assert not {k for k in keys_of(raw) if any(word in k for word in ("digit", "standardised", "hidden"))}
+    m = record.Measurements.from_json(raw)
     assert record.same(m, written)
     assert m.provenance.config == json.loads(json.dumps(cfg.to_json())) and m.provenance.trained_with == [0, 1]
     assert m.provenance.subject["signed"] is False and m.provenance.fit_seconds == 2.0
