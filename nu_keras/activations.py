@@ -43,7 +43,7 @@ def run(cfg: RunConfig) -> None:
         sample = subject.first_inputs(net, data.x_test, cfg.pixels)
         described = subject.describe(net, layer, data.image_shape, cfg.trains_here, cfg.model, sample)
         acts = collect(net, layer, data.x_test, data.y_test, cfg.pixels)
-    log.info("collected layer %s %s over the test set", layer, acts["hidden"].shape)
+    log.info("collected layer %s %s over the test set", layer, acts["units"].shape)
     artifacts.write_npz(artifacts.paths(cfg).activations, **acts)
     artifacts.write_npz(artifacts.paths(cfg).weights, **subject.weights(net, layer, described))
 
@@ -73,7 +73,7 @@ def read_units(head: keras.Model, x: np.ndarray, batch: int = BATCH) -> dict[str
 def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarray, pixels: str) -> dict:
     """Everything the analysis needs from the model, as arrays for activations.npz:
 
-    hidden (N, U) the units' values (a channel's spatial mean), spatial_max (N, U) for a conv layer,
+    units (N, U) the units' values (a channel's spatial mean), spatial_max (N, U) for a conv layer,
     labels (N,), predictions (N,), probabilities (N, C), and ablated_zero / ablated_mean (U, N): the
     predictions with each unit zeroed or set to its test-set mean (per position, for a channel).
     """
@@ -94,7 +94,7 @@ def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarr
         table = ablation.tail_ablation_table(head_outputs(head, x, batch), tail, fills)
     label_type = np.min_scalar_type(probabilities.shape[1] - 1)
     acts = {
-        "hidden": hidden.astype(np.float32),
+        "units": hidden.astype(np.float32),
         "labels": labels.astype(label_type),
         "predictions": probabilities.argmax(axis=1).astype(label_type),
         "probabilities": probabilities.astype(np.float32),

@@ -1,23 +1,38 @@
-"""Statistics of the hidden layer, pure numpy: activations and weights in, arrays and dicts out.
+"""Statistics of the analysed layer's units, pure numpy: activations and weights in, arrays and dicts out;
+`measure` gathers them into the measurement record (record.py) and `run_analyze` is the analyze stage.
 
-Shapes: `hidden` (N, U) activations, `labels` (N,) classes 0..C-1, `w2` (U, C), `b2` (C,). Per-class
-tables are (C, U): row = class, column = unit. "Digit" in a name means a class index: on MNIST the
-classes are the digits (C = 10), on another data set they are its classes. The symmetry-invariant measures also accept a
-stack of hidden layers (..., N, U) (the rotation null evaluates many at once).
+Shapes: `units` (N, U) the layer's activations on N images, `labels` (N,) classes 0..C-1, `w2` (U, C), `b2` (C,).
+Per-class tables are (C, U): row = class, column = unit. "Digit" in an older function name means a class index
+(on MNIST the classes are the digits). The symmetry-invariant measures also accept a stack of layers
+(..., N, U) (the rotation null evaluates many at once).
 
-Two words are kept apart everywhere: a digit's *preferred unit* has the largest mean activation over the
-digit's images (every digit has one); its *dominant unit* is the most active unit on more than the
-threshold share of the digit's images (a digit may have none).
+Two words are kept apart everywhere: a class's *top unit* (in older names its preferred unit) has the largest
+mean activation over the class's images (every class has one); its *dominant unit* is the most active unit on
+more than the threshold share of the class's images (a class may have none). A unit's *preferred class* is the
+class on which its mean is largest.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
-from nu_keras import inference
+from nu_keras import artifacts, inference, record
 from nu_keras.ablation import ABLATIONS, dense_ablated_predictions
+from nu_keras.errors import NuKerasError
+from nu_keras.record import ClassUnit, Images, Layer, Measurements, Method, PerClass, PerUnit, Provenance
+
+if TYPE_CHECKING:
+    from nu_keras.config import RunConfig
+
+log = logging.getLogger(__name__)
 
 NEAR_DEAD = 0.95  # a unit exactly zero on at least this share of the test images (but not all) is near-dead
 # The method's interval settings: the computations use them and the pages print them (the level is inference's).
@@ -36,17 +51,17 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
     return (labels[:, None] == np.arange(class_count(labels))).astype(np.float64)
 
 
-def per_digit_mean(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def per_digit_mean(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(..., 10, U) mean activation of each unit over the images of each digit."""
-    return digit_moments(hidden, labels)[1]
+    return digit_moments(units, labels)[1]
 
 
-def per_digit_std(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def per_digit_std(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(10, U) standard deviation matching `per_digit_mean`."""
-    return np.stack([hidden[labels == d].std(axis=0) for d in range(class_count(labels))])
+    return np.stack([units[labels == d].std(axis=0) for d in range(class_count(labels))])
 
 
-def per_digit_ci95(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def per_digit_ci95(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(10, U) half-width of the normal 95 % interval of each per-digit mean (1.96 s / sqrt(n)).
 
     A class with a single image has no spread to estimate: its half-width is 0, and `classes_with_one_image`
@@ -54,7 +69,7 @@ def per_digit_ci95(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """
     classes = class_count(labels)
     counts = np.bincount(labels, minlength=classes)[:, None]
-    std = np.stack([_sample_sd(hidden[labels == d]) for d in range(classes)])
+    std = np.stack([_sample_sd(units[labels == d]) for d in range(classes)])
     return NORMAL_QUANTILE * std / np.sqrt(counts)
 
 
@@ -68,9 +83,9 @@ def classes_with_one_image(labels: np.ndarray) -> list[int]:
     return np.flatnonzero(np.bincount(labels, minlength=class_count(labels)) == 1).tolist()
 
 
-def all_units_dead(hidden: np.ndarray) -> bool:
+def all_units_dead(units: np.ndarray) -> bool:
     """True when every unit is zero on every image: no statistic over live units exists."""
-    return not bool(np.any(dead_fraction(hidden) < 1.0))
+    return not bool(np.any(dead_fraction(units) < 1.0))
 
 
 def preferred_units(mean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -81,32 +96,32 @@ def preferred_units(mean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return winner, runner_up, mean[rows, winner] - mean[rows, runner_up]
 
 
-def most_active_neuron(hidden: np.ndarray) -> np.ndarray:
+def most_active_neuron(units: np.ndarray) -> np.ndarray:
     """(N,) index of each image's largest activation; -1 when every unit is silent (all zero) or when the
     largest value is shared by several units (a constant layer would otherwise hand every image to unit 0)."""
-    winners = hidden.argmax(axis=1)
-    tied = np.sum(hidden == hidden.max(axis=1, keepdims=True), axis=1) > 1
-    return np.where(np.any(hidden != 0, axis=1) & ~tied, winners, -1)
+    winners = units.argmax(axis=1)
+    tied = np.sum(units == units.max(axis=1, keepdims=True), axis=1) > 1
+    return np.where(np.any(units != 0, axis=1) & ~tied, winners, -1)
 
 
-def dominance_matrix(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def dominance_matrix(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(10, U) share of digit-d images whose most active unit is n (the paper's raw activations).
 
     Images on which every unit is silent have no most active unit, so a row can sum to less than 1.
     """
-    winners = most_active_neuron(hidden)
-    units = hidden.shape[1]
-    table = np.zeros((class_count(labels), units))
+    winners = most_active_neuron(units)
+    count = units.shape[1]
+    table = np.zeros((class_count(labels), count))
     for d in range(len(table)):
         w = winners[labels == d]
-        table[d] = np.bincount(w[w >= 0], minlength=units) / len(w)
+        table[d] = np.bincount(w[w >= 0], minlength=count) / len(w)
     return table
 
 
-def dominance_share(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def dominance_share(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(C, U) the paper's dominance table, for ReLU units and signed layers alike: an image on which every
     unit is exactly zero has no most active unit (it never happens on a signed layer that is not constant)."""
-    return dominance_matrix(hidden, labels)
+    return dominance_matrix(units, labels)
 
 
 def dominant_units(share: np.ndarray, threshold: float) -> list[int | None]:
@@ -114,7 +129,7 @@ def dominant_units(share: np.ndarray, threshold: float) -> list[int | None]:
     return [int(row.argmax()) if row.max() > threshold else None for row in share]
 
 
-def spread_scaled(hidden: np.ndarray) -> np.ndarray:
+def spread_scaled(units: np.ndarray) -> np.ndarray:
     """(..., N, U) each unit divided by its spread (sd over the images), not centred; a constant unit -> 0.
 
     Scaling a ReLU unit by c > 0 and its outgoing weights by 1/c changes no prediction; dividing by the
@@ -122,20 +137,20 @@ def spread_scaled(hidden: np.ndarray) -> np.ndarray:
     Centring would also undo a shift, but shifting a ReLU unit is not a symmetry (it changes the function
     and which unit is largest on an image), so the units keep their zero.
     """
-    hidden = np.asarray(hidden, dtype=np.float64)
-    sd = hidden.std(axis=-2, keepdims=True)
-    return np.divide(hidden, sd, out=np.zeros_like(hidden), where=sd > 0)
+    units = np.asarray(units, dtype=np.float64)
+    sd = units.std(axis=-2, keepdims=True)
+    return np.divide(units, sd, out=np.zeros_like(units), where=sd > 0)
 
 
-def rescaled_share(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def rescaled_share(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(C, U) the dominance table of the units put on one scale (`spread_scaled`), with the paper's
     silent-image rule."""
-    return dominance_share(spread_scaled(hidden), labels)
+    return dominance_share(spread_scaled(units), labels)
 
 
-def win_share(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def win_share(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(..., 10, U) share of digit-d images on which unit n is the largest (argmax, no silence rule)."""
-    return win_table(hidden.argmax(axis=-1), labels, hidden.shape[-1])
+    return win_table(units.argmax(axis=-1), labels, units.shape[-1])
 
 
 def win_table(winners: np.ndarray, labels: np.ndarray, units: int) -> np.ndarray:
@@ -173,24 +188,24 @@ def largest_unit(unit_major: np.ndarray) -> np.ndarray:
     return winners
 
 
-def digit_moments(hidden: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def digit_moments(units: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per digit: image count (10, 1), mean (..., 10, U) and variance (..., 10, U) of each unit.
 
     Two matrix products give every moment at once, so eta² and d' cost little even for a stack of layers.
     """
     indicator = one_hot(labels).T  # (10, N)
     counts = indicator.sum(axis=1)[:, None]
-    mean = indicator @ hidden / counts
-    return counts, mean, indicator @ hidden**2 / counts - mean**2
+    mean = indicator @ units / counts
+    return counts, mean, indicator @ units**2 / counts - mean**2
 
 
-def class_moments(hidden: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def class_moments(units: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per class: image count (C, 1), mean (C, U) and covariance (C, U, U) of the units of one (N, U) layer.
 
     In float64. Enough for the per-class moments of any linear map of the layer (`mapped_moments`), so many
     bases of one layer cost one pass over the images.
     """
-    groups = [np.asarray(hidden[labels == d], dtype=np.float64) for d in range(class_count(labels))]
+    groups = [np.asarray(units[labels == d], dtype=np.float64) for d in range(class_count(labels))]
     counts = np.array([[len(g)] for g in groups], dtype=np.float64)
     mean = np.stack([g.mean(axis=0) for g in groups])
     centred = [g - mu for g, mu in zip(groups, mean, strict=True)]
@@ -200,9 +215,9 @@ def class_moments(hidden: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, n
 def mapped_moments(
     moments: tuple[np.ndarray, np.ndarray, np.ndarray], maps: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per class: count (C, 1), mean (K, C, V) and variance (K, C, V) of the units of `hidden @ maps[k]`.
+    """Per class: count (C, 1), mean (K, C, V) and variance (K, C, V) of the units of `units @ maps[k]`.
 
-    `moments` is `class_moments(hidden, labels)`, `maps` (K, U, V). For one map S and unit j:
+    `moments` is `class_moments(units, labels)`, `maps` (K, U, V). For one map S and unit j:
     mean_d(h S) = mu_d S and var_d((h S)_j) = S_jᵀ Σ_d S_j, so no image is touched again.
     """
     counts, mean, covariance = moments
@@ -210,12 +225,12 @@ def mapped_moments(
     return counts, mean @ maps, variance
 
 
-def eta_squared(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def eta_squared(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(..., U) share of each unit's variance over the images explained by the digit; 0 for a constant unit.
 
     eta² = sum_d n_d (mu_d - mu)² / sum_i (h_i - mu)²: unchanged by h -> a h + b for any a != 0.
     """
-    return eta_squared_from_moments(*digit_moments(hidden, labels))
+    return eta_squared_from_moments(*digit_moments(units, labels))
 
 
 def eta_squared_from_moments(counts: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
@@ -226,13 +241,13 @@ def eta_squared_from_moments(counts: np.ndarray, mean: np.ndarray, var: np.ndarr
     return np.divide(between, total, out=np.zeros_like(total), where=total > 1e-12 * counts.sum())
 
 
-def d_prime(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def d_prime(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(..., U) separation of each unit's preferred digit (largest mean) from all other images.
 
     d' = (mu_pref - mu_rest) / sqrt((var_pref + var_rest) / 2); 0 for a constant unit. Unchanged by
     h -> a h + b for a > 0.
     """
-    return d_prime_from_moments(*digit_moments(hidden, labels))
+    return d_prime_from_moments(*digit_moments(units, labels))
 
 
 def d_prime_from_moments(counts: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
@@ -250,27 +265,27 @@ def d_prime_from_moments(counts: np.ndarray, mean: np.ndarray, var: np.ndarray) 
     return np.divide(mu_in - mu_out, spread, out=np.zeros_like(spread), where=spread > 1e-9)
 
 
-def invariant_measures(hidden: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
+def invariant_measures(units: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
     """The network-level measures that survive rescaling a unit, for one (N, U) or many (K, N, U) layers.
 
-    `standardised_dominant_digits`: classes with a dominant unit once each unit is divided by its spread
-    (`rescaled_share`); `standardised_matched_share`: the share of its images each class's own unit wins
+    `rescaled_dominant_classes`: classes with a dominant unit once each unit is divided by its spread
+    (`rescaled_share`); `rescaled_matched_share`: the share of its images each class's own unit wins
     there, units assigned to classes one to one (`matched_share`), a continuous measure of "a different
     dominant unit per class"; `eta_squared` and `d_prime`: means over units. Pass live units only
     (`live_units`): a dead unit would count as a zero in every mean.
     """
-    share = rescaled_share(hidden, labels)  # (C, U)
+    share = rescaled_share(units, labels)  # (C, U)
     return {
-        "standardised_dominant_digits": (share.max(axis=-1) > threshold).sum(axis=-1),
-        "standardised_matched_share": matched_share(share),
-        "eta_squared": eta_squared(hidden, labels).mean(axis=-1),
-        "d_prime": d_prime(hidden, labels).mean(axis=-1),
+        "rescaled_dominant_classes": (share.max(axis=-1) > threshold).sum(axis=-1),
+        "rescaled_matched_share": matched_share(share),
+        "eta_squared": eta_squared(units, labels).mean(axis=-1),
+        "d_prime": d_prime(units, labels).mean(axis=-1),
     }
 
 
-def silent_fraction(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(10,) share of each digit's images on which every hidden unit is exactly zero."""
-    silent = np.all(hidden == 0, axis=1)
+def silent_fraction(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(10,) share of each digit's images on which every unit is exactly zero."""
+    silent = np.all(units == 0, axis=1)
     return np.array([silent[labels == d].mean() for d in range(class_count(labels))])
 
 
@@ -286,31 +301,31 @@ def selectivity_index(mean: np.ndarray) -> np.ndarray:
     return np.divide(top - rest, total, out=np.zeros_like(total, dtype=float), where=total > 0)
 
 
-def dead_fraction(hidden: np.ndarray) -> np.ndarray:
+def dead_fraction(units: np.ndarray) -> np.ndarray:
     """(U,) share of images on which each unit outputs exactly zero."""
-    return (hidden == 0).mean(axis=0)
+    return (units == 0).mean(axis=0)
 
 
-def live_mask(hidden: np.ndarray) -> np.ndarray:
+def live_mask(units: np.ndarray) -> np.ndarray:
     """(U,) True for each unit that is not zero on every image (every unit when all are dead)."""
-    alive = dead_fraction(hidden) < 1.0
+    alive = dead_fraction(units) < 1.0
     return alive if alive.any() else np.ones_like(alive)
 
 
-def live_units(hidden: np.ndarray) -> np.ndarray:
+def live_units(units: np.ndarray) -> np.ndarray:
     """(N, U') the units that are not zero on every image (all units if every one is dead).
 
     A dead unit carries nothing; left in, it would count as a zero in a mean over units, tie with others
     in a rank correlation, and a rotation would spread its zero over the live units. So every statistic
     over units, controls included, uses these.
     """
-    return hidden[:, live_mask(hidden)]
+    return units[:, live_mask(units)]
 
 
-def live_unit_indices(hidden: np.ndarray) -> list[int]:
+def live_unit_indices(units: np.ndarray) -> list[int]:
     """The units that are not zero on every image, by index; empty when every unit is dead (unlike
     `live_mask`, which then keeps them all so the arrays it selects are never empty)."""
-    return np.flatnonzero(dead_fraction(hidden) < 1.0).tolist()
+    return np.flatnonzero(dead_fraction(units) < 1.0).tolist()
 
 
 def dead_and_near_dead(dead: np.ndarray) -> tuple[list[int], list[int]]:
@@ -387,14 +402,14 @@ def ablation_study(tables: dict[str, np.ndarray], labels: np.ndarray, intact: np
     return result
 
 
-def top_examples(hidden: np.ndarray, k: int = 16) -> np.ndarray:
+def top_examples(units: np.ndarray, k: int = 16) -> np.ndarray:
     """(U, k) indices of the k images that activate each unit most, strongest first (ties: test order)."""
-    return np.argsort(-hidden, axis=0, kind="stable")[:k].T
+    return np.argsort(-units, axis=0, kind="stable")[:k].T
 
 
-def silent_examples(hidden: np.ndarray, labels: np.ndarray, preferred: np.ndarray, k: int = 8) -> list[list[int]]:
+def silent_examples(units: np.ndarray, labels: np.ndarray, preferred: np.ndarray, k: int = 8) -> list[list[int]]:
     """Per unit, up to k images of its preferred digit (first in test order) on which it is zero."""
-    return [np.flatnonzero((labels == preferred[u]) & (hidden[:, u] <= 0))[:k].tolist() for u in range(hidden.shape[1])]
+    return [np.flatnonzero((labels == preferred[u]) & (units[:, u] <= 0))[:k].tolist() for u in range(units.shape[1])]
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
@@ -486,20 +501,20 @@ def claim_summary(share: np.ndarray, preferred: np.ndarray, threshold: float) ->
     best_share = share.max(axis=1)
     best_unit = share.argmax(axis=1)
     dominant = dominant_units(share, threshold)
-    digits_of = {}
+    classes_of = {}
     for d, unit in enumerate(preferred):
-        digits_of.setdefault(int(unit), []).append(d)
+        classes_of.setdefault(int(unit), []).append(d)
     classes = range(len(share))
     return {
-        "digits_with_dominant_unit": [d for d in classes if dominant[d] is not None],
-        "digits_without_dominant_unit": [d for d in classes if dominant[d] is None],
+        "classes_with_dominant_unit": [d for d in classes if dominant[d] is not None],
+        "classes_without_dominant_unit": [d for d in classes if dominant[d] is None],
         "best_share": best_share.tolist(),
         "best_share_unit": best_unit.tolist(),
-        "units_preferred_by_several_digits": {str(u): ds for u, ds in sorted(digits_of.items()) if len(ds) > 1},
-        "units_preferred_by_no_digit": [u for u in range(share.shape[1]) if u not in digits_of],
-        "distinct_preferred_units": len(digits_of),
+        "units_preferred_by_several_classes": {str(u): ds for u, ds in sorted(classes_of.items()) if len(ds) > 1},
+        "units_preferred_by_no_class": [u for u in range(share.shape[1]) if u not in classes_of],
+        "distinct_preferred_units": len(classes_of),
         "distinct_dominant_units": len({u for u in dominant if u is not None}),
-        "digits_whose_preferred_unit_is_not_dominant": [d for d in classes if dominant[d] != preferred[d]],
+        "classes_whose_preferred_unit_is_not_dominant": [d for d in classes if dominant[d] != preferred[d]],
     }
 
 
@@ -508,77 +523,301 @@ def ablation_tables(acts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {kind: acts[f"ablated_{kind}"].astype(np.int64) for kind in ABLATIONS}
 
 
-def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], threshold: float, seed: int = 0) -> dict:
-    """Every statistic the pages print, as JSON-ready lists (see the module docstring for shapes).
+# ---------------------------------------------------------------------------------------- the record
 
-    `acts` holds hidden, labels, predictions, ablated_zero and ablated_mean (and spatial_max for a conv
-    layer); `weights` may hold output_kernel (U, C), which the pages show as each unit's votes.
-    Signed activations (a layer without ReLU) have no class selectivity index: it is None there.
+EXAMPLE_COUNT = 20  # per_class.examples: the first images of each class, the most a class page shows
+TOP_EXAMPLES = 16  # per_unit.top_examples: the images that activate a unit most
+SILENT_EXAMPLES = 8  # per_unit.silent_examples: preferred-class images on which a unit is zero
+
+
+def measure(
+    acts: dict[str, np.ndarray],
+    weights: dict[str, np.ndarray],
+    images: np.ndarray,
+    class_names: Sequence[str],
+    method: Method,
+    provenance: Provenance,
+    dynamics: dict | None = None,
+    network: tuple[dict, ...] | None = None,
+) -> Measurements:
+    """Every measure of one layer, as the record the pages, charts and Explore read.
+
+    `acts`: `units` (N, U) the layer's activations on the test images, `labels` and `predictions` (N,),
+    `ablated_zero` / `ablated_mean` (U, N) the predictions with each unit zeroed or set to its mean, and
+    `spatial_max` (N, U) for a convolution's channels; `weights` may hold `output_kernel` (U, C), where the
+    units feed the output layer directly, and `hidden_kernel` (pixels, U), where they read the pixels;
+    `images` the test images as stored, of which the record keeps those the pages show. Signed activations
+    (a layer without ReLU) have no class selectivity index: it is None there.
     """
-    hidden, labels = acts["hidden"].astype(np.float64), acts["labels"].astype(np.int64)
-    signed = bool(hidden.min() < 0)
-    mean = per_digit_mean(hidden, labels)
-    preferred, runners_up, margins = preferred_units(mean)
-    share = dominance_share(hidden, labels)
-    standardised_share = rescaled_share(hidden, labels)
-    intact = per_digit_accuracy(acts["predictions"], labels)
-    ablation = ablation_study(ablation_tables(acts), labels, intact)
-    counts = np.bincount(labels, minlength=class_count(labels))
+    from nu_keras import robustness  # robustness builds on this module
+
+    units, labels = checked_layer(acts, images, class_names)
+    predictions = np.asarray(acts["predictions"]).astype(np.int64)
+    threshold, seed, count = method.dominance_threshold, method.seed, units.shape[1]
+    signed = bool(units.min() < 0)
+    mean = per_digit_mean(units, labels)
+    top, runner_up, margin = preferred_units(mean)
+    share, rescaled = dominance_share(units, labels), rescaled_share(units, labels)
+    dominant, rescaled_dominant = dominant_units(share, threshold), dominant_units(rescaled, threshold)
+    intact = per_digit_accuracy(predictions, labels)
+    tables = ablation_tables(acts)
+    ablation = ablation_study(tables, labels, intact)
     selectivity = None if signed else selectivity_index(mean)
-    preferred_digit = mean.argmax(axis=0)
-    drop = np.array(ablation["zero"]["drop"])
-    preferred_drop = drop[np.arange(len(preferred_digit)), preferred_digit]  # (U,)
-    dead, near_dead = dead_and_near_dead(dead_fraction(hidden))
-    live = live_mask(hidden)
-    noise = ablation_noise(ablation_tables(acts), acts["predictions"], labels)
+    preferred_class = mean.argmax(axis=0)
+    preferred_drop = np.array(ablation["zero"]["drop"])[np.arange(count), preferred_class]  # (U,)
+    dead, near_dead = dead_and_near_dead(dead_fraction(units))
+    live = live_mask(units)
+    noise = ablation_noise(tables, predictions, labels)
+    correlations = selectivity_correlations(selectivity, ablation, preferred_drop, live, seed)
+    claim = claim_summary(share, top, threshold)
+    specific = specificity(dominant, count, seed=seed)
+    layer = Layer(
+        signed=signed,
+        all_units_dead=all_units_dead(units),
+        live_units=tuple(live_unit_indices(units)),
+        dead_units=tuple(dead),
+        near_dead_units=tuple(near_dead),
+        classes_with_one_image=tuple(classes_with_one_image(labels)),
+        spatial_max=spatial_max_summary(acts.get("spatial_max"), labels),
+    )
+    controls = robustness.network_controls(units, labels, method, layer, noise, correlations, claim, specific)
+    top_images = top_examples(units, TOP_EXAMPLES)
+    silent = silent_examples(units, labels, preferred_class, SILENT_EXAMPLES)
+    kept = record.image_rows(
+        labels, predictions, len(class_names), images, network is not None, [top_images.ravel(), *silent]
+    )
+    return Measurements(
+        schema_version=record.SCHEMA_VERSION,
+        classes=tuple(str(name) for name in class_names),
+        units=tuple(str(u) for u in range(count)),
+        test_accuracy=float(np.mean(predictions == labels)),
+        n_test=int(len(labels)),
+        method=method,
+        layer=layer,
+        per_class=PerClass(
+            count=np.bincount(labels, minlength=len(class_names)),
+            accuracy=intact,
+            top_unit=top,
+            runner_up_unit=runner_up,
+            top_unit_margin=margin,
+            dominant_unit=tuple(dominant),
+            rescaled_dominant_unit=tuple(rescaled_dominant),
+            silent_fraction=silent_fraction(units, labels),
+            examples=first_of_each_class(labels, len(class_names), EXAMPLE_COUNT),
+        ),
+        per_unit=PerUnit(
+            mean=units.mean(axis=0),
+            selectivity=(None,) * count if selectivity is None else tuple(float(s) for s in selectivity),
+            eta_squared=eta_squared(units, labels),
+            d_prime=d_prime(units, labels),
+            dead_fraction=dead_fraction(units),
+            preferred_class=preferred_class,
+            preferred_class_drop=preferred_drop,
+            top_examples=top_images,
+            silent_examples=tuple(tuple(s) for s in silent),
+            output_weights=weights.get("output_kernel"),
+            input_weights=weights.get("hidden_kernel"),
+        ),
+        class_unit=ClassUnit(
+            mean=mean,
+            std=per_digit_std(units, labels),
+            ci95=per_digit_ci95(units, labels),
+            dominance_share=share,
+            rescaled_dominance_share=rescaled,
+            boxplot=boxplot_summary(np.asarray(acts["units"]), labels),  # as stored: as the charts drew them
+        ),
+        images=Images(
+            index=kept,
+            pixels=stored_pixels(np.asarray(images)[kept]),
+            label=labels[kept],
+            prediction=predictions[kept],
+            units=np.asarray(acts["units"])[kept],
+        ),
+        ablation=ablation,
+        ablation_noise=noise,
+        important_units=controls["important_units"],
+        invariant={k: float(v) for k, v in invariant_measures(units[:, live], labels, threshold).items()},
+        null=controls["null"],
+        claim=claim,
+        claims=controls["claims"],
+        specificity=specific,
+        rescaled_specificity=specificity(rescaled_dominant, count, seed=seed),
+        correlations=correlations,
+        tests=controls["tests"],
+        dynamics=dynamics,
+        network=network,
+        provenance=plain_provenance(provenance, signed),
+    )
+
+
+def plain_provenance(provenance: Provenance, signed: bool) -> Provenance:
+    """`provenance` as its JSON holds it (tuples as lists), so a record made in memory prints as one read back
+    from metrics.json; its subject says whether the layer is signed."""
+    plain = {f.name: record.to_plain(getattr(provenance, f.name)) for f in dataclasses.fields(provenance)}
+    return Provenance(**plain | {"subject": plain["subject"] | {"signed": signed}})
+
+
+def checked_layer(acts: dict[str, np.ndarray], images: np.ndarray, class_names: Sequence[str]) -> tuple:
+    """`units` (N, U) in float64 and `labels` (N,) in int64, or one line saying why they cannot be measured."""
+    units, labels = np.asarray(acts["units"]), np.asarray(acts["labels"])
+    if units.ndim != 2 or units.shape[1] < 2:
+        raise NuKerasError(f"the layer's units must be an (N, U) array with U >= 2, not of shape {units.shape}")
+    if not len(labels) == len(units) == len(acts["predictions"]) == len(images):
+        raise NuKerasError(f"{len(images)} images, {len(labels)} labels but {len(units)} rows of units")
+    if not np.all(np.isfinite(units)):
+        raise NuKerasError("the layer's units are not finite (NaN or infinity)")
+    if len(labels) == 0 or labels.min() < 0 or labels.max() >= len(class_names):
+        raise NuKerasError(f"labels must lie in 0..{len(class_names) - 1} for {len(class_names)} class names")
+    missing = np.setdiff1d(np.arange(len(class_names)), labels)
+    if len(missing):
+        raise NuKerasError(f"every class needs a test image; class {int(missing[0])} has none")
+    return units.astype(np.float64), labels.astype(np.int64)
+
+
+def selectivity_correlations(
+    selectivity: np.ndarray | None, ablation: dict, preferred_drop: np.ndarray, live: np.ndarray, seed: int
+) -> dict:
+    """Rank correlations of selectivity with each kind of ablation importance and with the drop on the unit's
+    preferred class; over live units only: dead units tie at selectivity 0 and importance 0 and would pull rho
+    around. None throughout for a signed layer (no selectivity)."""
+    if selectivity is None:
+        return {"selectivity_vs_ablation": dict.fromkeys(ABLATIONS), "selectivity_vs_preferred_class_drop": None}
     importance = {kind: np.array(ablation[kind]["importance"]) for kind in ABLATIONS}
     return {
-        "test_accuracy": float(np.mean(acts["predictions"] == labels)),
-        "n_test": int(len(labels)),
-        "digit_counts": counts.tolist(),
-        "mean_activation": mean.tolist(),
-        "std_activation": per_digit_std(hidden, labels).tolist(),
-        "ci95_activation": per_digit_ci95(hidden, labels).tolist(),
-        "preferred_unit": preferred.tolist(),
-        "runner_up_unit": runners_up.tolist(),
-        "preferred_margin": margins.tolist(),
-        "win_share": share.tolist(),
-        "dominant_unit": dominant_units(share, threshold),
-        "standardised_win_share": standardised_share.tolist(),
-        "standardised_dominant_unit": dominant_units(standardised_share, threshold),
-        "eta_squared": eta_squared(hidden, labels).tolist(),
-        "d_prime": d_prime(hidden, labels).tolist(),
-        "invariant": {k: float(v) for k, v in invariant_measures(hidden[:, live], labels, threshold).items()},
-        "live_units": live_unit_indices(hidden),
-        "all_units_dead": all_units_dead(hidden),
-        "classes_with_one_image": classes_with_one_image(labels),
-        "silent_fraction": silent_fraction(hidden, labels).tolist(),
-        "per_digit_accuracy": intact.tolist(),
-        # (U, C): what each unit votes for and against, where it feeds the output layer directly
-        "output_weights": np.asarray(weights["output_kernel"]).tolist() if "output_kernel" in weights else None,
-        "selectivity": [None] * hidden.shape[1] if signed else selectivity.tolist(),
-        "signed": signed,
-        "spatial_max": spatial_max_summary(acts.get("spatial_max"), labels),
-        "preferred_digit": preferred_digit.tolist(),
-        "dead_fraction": dead_fraction(hidden).tolist(),
-        "dead_units": dead,
-        "near_dead_units": near_dead,
-        "ablation": ablation,
-        "ablation_noise": noise,
-        "top_examples": top_examples(hidden).tolist(),
-        "silent_examples": silent_examples(hidden, labels, preferred_digit),
-        # over live units only: dead units tie at selectivity 0 and importance 0 and would pull rho around
         "selectivity_vs_ablation": {
-            kind: None if signed else rank_correlation(selectivity[live], importance[kind][live], seed=seed)
-            for kind in ABLATIONS
+            kind: rank_correlation(selectivity[live], importance[kind][live], seed=seed) for kind in ABLATIONS
         },
-        "preferred_digit_drop": preferred_drop.tolist(),
-        "selectivity_vs_preferred_drop": (
-            None if signed else rank_correlation(selectivity[live], preferred_drop[live], seed=seed)
-        ),
-        "claim": claim_summary(share, preferred, threshold),
-        "specificity": specificity(dominant_units(share, threshold), hidden.shape[1], seed=seed),
-        "standardised_specificity": specificity(
-            dominant_units(standardised_share, threshold), hidden.shape[1], seed=seed
-        ),
+        "selectivity_vs_preferred_class_drop": rank_correlation(selectivity[live], preferred_drop[live], seed=seed),
     }
+
+
+def stored_pixels(images: np.ndarray) -> np.ndarray:
+    """Images as the record keeps them: uint8 as they are, float ones as float32 (what the Explore page reads)."""
+    return images if images.dtype == np.uint8 else images.astype(np.float32)
+
+
+def first_of_each_class(labels: np.ndarray, classes: int, k: int) -> np.ndarray:
+    """(C, k) test indices of each class's first k images, in test order; -1 past a class's size."""
+    table = np.full((classes, k), -1, dtype=np.int64)
+    for c in range(classes):
+        first = np.flatnonzero(labels == c)[:k]
+        table[c, : len(first)] = first
+    return table
+
+
+def boxplot_summary(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(C, U, 5) lower whisker, first quartile, median, third quartile and upper whisker of each unit over
+    each class's images, as matplotlib's `boxplot_stats` computes them (whiskers at 1.5 IQR, fliers left out),
+    so the box plots drawn from the record are those drawn from the raw activations."""
+    table = np.zeros((class_count(labels), units.shape[1], 5))
+    for c in range(len(table)):
+        rows = units[labels == c]
+        q1, median, q3 = np.percentile(rows, [25, 50, 75], axis=0)
+        iqr = q3 - q1
+        for u in range(units.shape[1]):
+            values = rows[:, u]
+            inside_low = values[values >= q1[u] - 1.5 * iqr[u]]
+            inside_high = values[values <= q3[u] + 1.5 * iqr[u]]
+            low = inside_low.min() if len(inside_low) and inside_low.min() <= q1[u] else q1[u]
+            high = inside_high.max() if len(inside_high) and inside_high.max() >= q3[u] else q3[u]
+            table[c, u] = (low, q1[u], median[u], q3[u], high)
+    return table
+
+
+# ---------------------------------------------------------------------------------------- the analyze stage
+
+PROVENANCE_KEYS = (  # what the record copies from train.json
+    "history",
+    "fit_seconds",
+    "data_source",
+    "data_sha256",
+    "versions",
+    "subject",
+    "dataset",
+    "summary",
+    "parameters",
+)
+
+
+def run(cfg: RunConfig) -> None:
+    """The analyze stage, as the pipeline runs it: this run's artifacts and data."""
+    from nu_keras.data import dataset
+
+    run_analyze(cfg, artifacts.paths(cfg), dataset(cfg))
+
+
+def run_analyze(cfg: RunConfig, files: Any, data: Any) -> Measurements:
+    """The analyze stage: activations.npz, weights.npz, train.json (and epochs.npz for a network trained
+    here) and the test images of `data` -> metrics.json, the record's JSON. `files` names the artifacts
+    (`artifacts.ArtifactPaths`). timings.json, how long the earlier stages took, is copied in but is no input of
+    the stage's fingerprint: it changes with every run."""
+    acts = artifacts.read_npz(files.activations, artifacts.ACTIVATION_KEYS)
+    weights = artifacts.read_npz(files.weights)
+    trained = artifacts.read_json(files.train, PROVENANCE_KEYS)
+    labels = acts["labels"].astype(np.int64)
+    network, reason = explore_network(trained["subject"], weights, data.x_test, len(data.class_names))
+    if reason:  # the pages say why there is no Explore page
+        log.info("no Explore page: %s", reason)
+        trained["subject"] = trained["subject"] | {"explorable": False, "explore_reason": reason}
+    measured = measure(
+        acts,
+        weights,
+        data.x_test,
+        list(data.class_names),
+        Method.from_config(cfg),
+        run_provenance(cfg, trained, artifacts.read_json(files.timings) if files.timings.exists() else {}),
+        epoch_dynamics(files.epochs, labels, cfg.dominance_threshold) if cfg.trains_here else None,
+        network,
+    )
+    artifacts.write_json(files.metrics, measured.to_json())
+    log.info(
+        "test accuracy %.4f; %d of %d classes have a dominant unit",
+        measured.test_accuracy,
+        len(measured.claim["classes_with_dominant_unit"]),
+        len(measured.classes),
+    )
+    return measured
+
+
+def run_provenance(cfg: RunConfig, trained: dict, timings: dict) -> Provenance:
+    """Where a run's numbers come from: its settings, and what the train stage recorded (train.json)."""
+    return Provenance(
+        config=cfg.to_json(),
+        versions=trained["versions"],
+        data_source=trained["data_source"],
+        data_sha256=trained["data_sha256"],
+        dataset=trained["dataset"],
+        subject=trained["subject"],
+        history=trained["history"],
+        fit_seconds=trained["fit_seconds"],
+        trained_with=trained.get("trained_with"),
+        parameters=trained["parameters"],
+        layers=trained["summary"],
+        timings=timings,
+    )
+
+
+def epoch_dynamics(path: Path, labels: np.ndarray, threshold: float) -> dict:
+    """The measures of the report network's layer at every epoch of its fit (epochs.npz)."""
+    from nu_keras import dynamics
+
+    recorded = artifacts.read_npz(path, ("units", "predictions"))
+    return dynamics.recorded_series(recorded, labels, threshold)
+
+
+def explore_network(
+    subject: dict, weights: dict[str, np.ndarray], images: np.ndarray, classes: int
+) -> tuple[tuple[dict, ...] | None, str | None]:
+    """The Dense stack the Explore page runs (name, activation, kernel, bias per layer), when the subject
+    can be run exactly in the browser and the page stays within its size (`record.network_left_out_because`);
+    else None and the reason."""
+    if not subject.get("explorable"):
+        return None, subject.get("explore_reason")
+    network = tuple(
+        {"name": layer["name"], "activation": layer["activation"]}
+        | {"kernel": weights[f"stack_{i}_kernel"], "bias": weights[f"stack_{i}_bias"]}
+        for i, layer in enumerate(subject["stack"])
+    )
+    parameters = sum(int(np.size(layer["kernel"]) + np.size(layer["bias"])) for layer in network)
+    reason = record.network_left_out_because(parameters, images, classes)
+    return (None, reason) if reason else (network, None)

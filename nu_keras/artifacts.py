@@ -22,7 +22,7 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 # What each artifact must hold (the keys a reader checks before it trusts the file).
-ACTIVATION_KEYS = ("hidden", "labels", "predictions", "probabilities", "ablated_zero", "ablated_mean")
+ACTIVATION_KEYS = ("units", "labels", "predictions", "probabilities", "ablated_zero", "ablated_mean")
 TRAIN_KEYS = (
     "history",
     "fit_seconds",

@@ -83,7 +83,7 @@ class RunConfig:
     # float summation order of a block depends on its size, so weights agree across block sizes to about
     # 1e-6, and bit for bit only for the same blocks, wherever they run.
     sweep_block_seeds: int = 10
-    claim_min_digits: int = 8  # the claim needs a dominant unit for at least this many digits ...
+    claim_min_classes: int = 8  # the claim needs a dominant unit for at least this many classes of ten ...
     claim_seed_fraction: float = 0.8  # ... in at least this share of the seeds (width 10)
     # The second claim, "the neuron basis is privileged": the trained neurons lie above this percentile of
     # random rotated bases of the same layer on every symmetry-invariant measure ...
@@ -200,7 +200,7 @@ class RunConfig:
     def to_json(self) -> dict:
         """The settings a report prints; `force` and `scheduler` change how a run goes, not what it computes."""
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("force", "scheduler")}
-        return {k: str(v) if isinstance(v, Path) else v for k, v in fields.items()}
+        return {k: str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
 
 
 # The --scheduler forms: only TCP, the protocol a plain Dask scheduler speaks; tls:// needs certificates

@@ -20,7 +20,7 @@ import jinja2
 import jinja2.sandbox
 from markupsafe import Markup
 
-from nu_keras import analysis, artifacts, inference, resources, statements
+from nu_keras import analysis, artifacts, inference, measures, resources, statements
 from nu_keras.errors import NuKerasError
 from nu_keras.formats import (
     count,
@@ -380,6 +380,16 @@ def build_context(metrics: dict, examples: int, charts: dict) -> dict:
         if subject["signed"]
         else [r["index"] for r in neurons if 0.5 <= r["dead_fraction"] < analysis.NEAR_DEAD],
         "near_dead_share": analysis.NEAR_DEAD,
+        "measures": measures.worded(measure_words(dataset_words(metrics["dataset"]), metrics["config"])),
+    }
+
+
+def measure_words(dataset: dict, config: dict) -> dict:
+    """What the registry's texts name by placeholder (nu_keras.measures), as these pages word it."""
+    threshold, near_dead = pct(config["dominance_threshold"], 0), pct(analysis.NEAR_DEAD, 0)
+    return {"class": dataset["noun"], "classes": dataset["nouns"], "unit": "unit", "units": "units"} | {
+        "threshold": str(threshold),
+        "near_dead": str(near_dead),
     }
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from nu_keras import artifacts, cache, folders, resources, workers
-from nu_keras.artifacts import ACTIVATION_KEYS, TRAIN_KEYS, paths
+from nu_keras.artifacts import ACTIVATION_KEYS, paths
 from nu_keras.config import RunConfig
 from nu_keras.data import dataset
 from nu_keras.errors import NuKerasError
@@ -40,75 +40,11 @@ from nu_keras.train import check_user_model
 
 log = logging.getLogger(__name__)
 
-METRICS_KEYS = (
-    "test_accuracy",
-    "mean_activation",
-    "win_share",
-    "preferred_unit",
-    "dominant_unit",
-    "selectivity",
-    "ablation",
-    "claim",
-    "config",
-    "versions",
-    "data_source",
-    "data_sha256",
-    "timings",
-)
-
-
-def epoch_dynamics(cfg: RunConfig, labels: np.ndarray) -> dict | None:
-    """metrics["dynamics"]: the measures of the report network's layer at every epoch of its fit, or None
-    for a network not trained here."""
-    from nu_keras import dynamics
-
-    if not cfg.trains_here:
-        return None
-    recorded = artifacts.read_npz(paths(cfg).epochs, ("hidden", "predictions"))
-    return dynamics.recorded_series(recorded, labels, cfg.dominance_threshold)
-
-
-def run_analyze(cfg: RunConfig) -> None:
-    from nu_keras.analysis import analyze
-    from nu_keras.robustness import network_controls
-
-    acts = artifacts.read_npz(paths(cfg).activations, ACTIVATION_KEYS)
-    weights = artifacts.read_npz(paths(cfg).weights)
-    trained = artifacts.read_json(paths(cfg).train, TRAIN_KEYS)
-    metrics = analyze(acts, weights, cfg.dominance_threshold, seed=cfg.seed)
-    # the single-network controls need no retraining, so a user's model gets them as the report's does
-    hidden, labels = acts["hidden"].astype(np.float64), acts["labels"].astype(np.int64)
-    metrics.update(network_controls(hidden, labels, metrics, cfg))
-    metrics.update(
-        {
-            "config": cfg.to_json(),
-            "versions": trained["versions"],
-            "data_source": trained["data_source"],
-            "data_sha256": trained["data_sha256"],
-            "dataset": trained["dataset"],
-            "subject": trained["subject"] | {"signed": metrics["signed"]},
-            "history": trained["history"],
-            "dynamics": epoch_dynamics(cfg, labels),  # None for a user's model (not trained here)
-            "fit_seconds": trained["fit_seconds"],
-            "trained_with": trained.get("trained_with"),
-            "parameters": trained["parameters"],
-            "layers": trained["summary"],
-            "timings": read_timings(cfg),
-        }
-    )
-    artifacts.write_json(paths(cfg).metrics, metrics)
-    log.info(
-        "test accuracy %.4f; %d of %d classes have a dominant unit",
-        metrics["test_accuracy"],
-        len(metrics["claim"]["digits_with_dominant_unit"]),
-        len(metrics["digit_counts"]),
-    )
-
 
 def run_render(cfg: RunConfig) -> None:
     from nu_keras import charts, pages
 
-    metrics = artifacts.read_json(paths(cfg).metrics, METRICS_KEYS)
+    metrics = artifacts.read_json(paths(cfg).metrics)
     sweep = published_sweep(cfg)
     target = Path(cfg.pages_dir)
     staging = folders.staging_dir(target)  # pages are replaced whole, so none is ever stale
@@ -242,16 +178,9 @@ def _files(cfg: RunConfig, *names: str) -> dict[str, str | None]:
 
 
 def _thresholds(cfg: RunConfig) -> dict:
-    names = ("dominance_threshold", "claim_min_digits", "claim_seed_fraction")
+    names = ("dominance_threshold", "claim_min_classes", "claim_seed_fraction")
     names += ("privileged_percentile", "privileged_seed_fraction", "rotation_null_samples")
     names += ("specificity_min_classes", "specificity_seed_fraction")
-    return {name: getattr(cfg, name) for name in names}
-
-
-def _single_network_thresholds(cfg: RunConfig) -> dict:
-    """What the analyze stage reads of the claims: one network's claims and rotation null."""
-    names = ("dominance_threshold", "claim_min_digits", "specificity_min_classes")
-    names += ("privileged_percentile", "rotation_null_samples")
     return {name: getattr(cfg, name) for name in names}
 
 
@@ -287,13 +216,15 @@ STAGES = (
     ),
     Stage(
         "analyze",
-        "per-digit statistics, dominance, selectivity, ablation, the rotation null and the claims -> metrics.json",
-        "pipeline.run_analyze",
-        # metrics.json holds the settings the pages print (Home prints the paper's accuracy beside ours)
-        config=lambda cfg: {"seed": cfg.seed, "paper_accuracy": cfg.paper_accuracy} | _single_network_thresholds(cfg),
-        inputs=lambda cfg: _files(cfg, "activations", "weights", "train", *(["epochs"] if cfg.trains_here else [])),
+        "per-class statistics, dominance, selectivity, ablation, the rotation null and the claims -> metrics.json",
+        "analysis.run",
+        config=lambda cfg: cfg.to_json(),  # the record prints every setting (provenance.config)
+        inputs=lambda cfg: (
+            {"data": _data_hash(cfg)}
+            | _files(cfg, "activations", "weights", "train", *(["epochs"] if cfg.trains_here else []))
+        ),
         outputs=lambda cfg: _files(cfg, "metrics"),
-        code=("pipeline.run_analyze", "pipeline.epoch_dynamics"),
+        code=("analysis.run",),
     ),
     Stage(
         "sweep",

@@ -55,6 +55,26 @@ class Method(_Frozen):
     privileged_percentile: float  # claim 2: above this percentile of rotated bases
     rotation_null_samples: int  # random rotations in the null
     seed: int  # the seed of the permutation and rotation nulls
+    normal_quantile: float  # z of the normal interval of a per-class mean over its images (1.96 for 95 %)
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> Method:
+        """The method of a run (a `RunConfig`): its thresholds, and the constants every run shares."""
+        from nu_keras import analysis, inference  # analysis imports this module
+
+        return cls(
+            dominance_threshold=float(cfg.dominance_threshold),
+            confidence=float(analysis.CONFIDENCE),
+            near_dead=float(analysis.NEAR_DEAD),
+            null_whiskers=tuple(float(p) for p in analysis.NULL_WHISKERS),
+            null_tail=float(inference.TAIL),
+            claim_min_classes=int(cfg.claim_min_classes),
+            specificity_min_classes=int(cfg.specificity_min_classes),
+            privileged_percentile=float(cfg.privileged_percentile),
+            rotation_null_samples=int(cfg.rotation_null_samples),
+            seed=int(cfg.seed),
+            normal_quantile=float(analysis.NORMAL_QUANTILE),
+        )
 
 
 @dataclass(frozen=True)
@@ -68,6 +88,7 @@ class PerClass(_Frozen):
     top_unit_margin: np.ndarray  # top unit's mean minus the runner-up's
     dominant_unit: tuple[int | None, ...]  # the unit largest on more than the threshold share of the images, or None
     rescaled_dominant_unit: tuple[int | None, ...]  # the same after dividing each unit by its spread
+    silent_fraction: np.ndarray  # share of the class's images on which every unit is exactly zero
     examples: np.ndarray  # (C, k) test indices of the class's first k images (-1 past the class's size)
 
 
@@ -80,7 +101,6 @@ class PerUnit(_Frozen):
     eta_squared: np.ndarray  # share of the unit's variance explained by the class
     d_prime: np.ndarray  # separation of its preferred class from the rest
     dead_fraction: np.ndarray  # share of images on which the unit is exactly zero
-    silent_fraction: np.ndarray  # share of its preferred class's images on which it is exactly zero
     preferred_class: np.ndarray  # the class with the largest mean activation of the unit
     preferred_class_drop: np.ndarray  # accuracy drop on that class when the unit is zeroed
     top_examples: np.ndarray  # (U, 16) test indices of the images that activate it most
@@ -119,7 +139,7 @@ class Images(_Frozen):
     """The test images the pages and Explore show, and only those, in test order."""
 
     index: np.ndarray  # (N,) test-set index of each
-    pixels: np.ndarray  # (N, H, W) or (N, H, W, C) as stored
+    pixels: np.ndarray  # (N, H, W) or (N, H, W, C): uint8 as stored, float images as float32
     label: np.ndarray  # (N,) class
     prediction: np.ndarray  # (N,) the model's class
     units: np.ndarray  # (N, U) the layer's activations on them
@@ -145,6 +165,14 @@ class Provenance(_Frozen):
     parameters: int
     layers: list
     timings: dict
+
+    @classmethod
+    def bare(cls, **fields: Any) -> Provenance:
+        """Provenance of arrays measured outside a run (a notebook): empty unless given."""
+        empty = {"config": {}, "versions": {}, "data_source": "", "data_sha256": "", "dataset": {}, "subject": {}}
+        empty |= {"history": None, "fit_seconds": None, "trained_with": None, "parameters": 0}
+        empty |= {"layers": [], "timings": {}}
+        return cls(**(empty | fields))
 
 
 @dataclass(frozen=True)
@@ -198,6 +226,71 @@ class Measurements(_Frozen):
             ) from exc
 
 
+# --------------------------------------------------------------------------------------------- images
+
+SAMPLE_PER_CLASS = 40  # first test images of each class kept: Explore's picker (more than any class page shows)
+MAX_IMAGES = 1800  # about 1.9 MB of base64 MNIST pixels at most: the misclassified list is cut in test order beyond
+MAX_PIXEL_BYTES = MAX_IMAGES * 28 * 28  # the same budget in bytes, for larger, colour or float images
+
+
+def image_budget(images: np.ndarray) -> int:
+    """How many test images a record (and the Explore page) may carry: MAX_IMAGES of MNIST's size, fewer
+    when each is larger (none when one image alone is over MAX_PIXEL_BYTES)."""
+    size = int(np.prod(images.shape[1:])) * (1 if images.dtype == np.uint8 else 4)  # float pixels kept as float32
+    return min(MAX_IMAGES, MAX_PIXEL_BYTES // max(size, 1))
+
+
+MAX_PARAMETERS = 1_000_000  # 4 MB of float32 weights (5.3 MB as base64): a larger network is not shipped
+
+
+def network_left_out_because(parameters: int, images: np.ndarray, classes: int) -> str | None:
+    """Why a run's network is not carried for the Explore page, or None: the page ships the whole network (at
+    most MAX_PARAMETERS) and at least one test image of every class (within MAX_PIXEL_BYTES), so that its
+    size stays bounded whatever the number of classes and the size of the images."""
+    if parameters > MAX_PARAMETERS:
+        return (
+            f"its network's {parameters:,} weights and biases would take {parameters * 4 / 1e6:.1f} MB, more than "
+            f"the {MAX_PARAMETERS * 4 / 1e6:.1f} MB the page may load"
+        )
+    if image_budget(images) < classes:
+        need = classes * int(np.prod(images.shape[1:])) * (1 if images.dtype == np.uint8 else 4)
+        return (
+            f"one test image of each of its {classes} classes would take {need / 1e6:.1f} MB, more than the page's "
+            f"{MAX_PIXEL_BYTES / 1e6:.1f} MB budget for images"
+        )
+    return None
+
+
+def picker_rows(
+    labels: np.ndarray, predictions: np.ndarray, per_class: int, classes: int = 10, budget: int = MAX_IMAGES
+) -> tuple[np.ndarray, int]:
+    """Test-set indices the Explore page ships, in test order: the first `per_class` of each class, then every
+    misclassified image as long as the total stays within `budget`; also how many misclassified were left out.
+    """
+    sample = np.concatenate([np.flatnonzero(labels == k)[:per_class] for k in range(classes)]).astype(np.int64)
+    wrong = np.flatnonzero(labels != predictions)
+    extra = np.setdiff1d(wrong, sample)
+    room = max(budget - len(sample), 0)
+    return np.union1d(sample, extra[:room]), max(len(extra) - room, 0)
+
+
+def image_rows(
+    labels: np.ndarray, predictions: np.ndarray, classes: int, images: np.ndarray, explorable: bool, shown: list
+) -> np.ndarray:
+    """Sorted test indices of the images a record keeps: the first SAMPLE_PER_CLASS of each class (fewer when
+    many classes of large images would pass the image budget, at least one), the misclassified images the
+    Explore picker ships when the run has an Explore page, and every index in `shown` (the units' top and
+    silent examples). Bounded by the budget plus the examples, whatever the number of classes."""
+    budget = image_budget(images)
+    per_class = max(1, min(SAMPLE_PER_CLASS, budget // classes))
+    if explorable:
+        rows, _ = picker_rows(labels, predictions, per_class, classes, budget)
+    else:
+        rows = np.concatenate([np.flatnonzero(labels == k)[:per_class] for k in range(classes)])
+    extra = np.concatenate([np.asarray(s, dtype=np.int64).ravel() for s in shown]) if shown else np.zeros(0)
+    return np.union1d(rows.astype(np.int64), extra.astype(np.int64))
+
+
 # --------------------------------------------------------------------------------------------- JSON
 
 
@@ -205,8 +298,13 @@ def _to_json(value: Any) -> Any:
     if dataclasses.is_dataclass(value):
         return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, np.ndarray):
-        if value.dtype == np.uint8:  # pixels
-            return {"dtype": "uint8", "shape": list(value.shape), "base64": base64.b64encode(value.tobytes()).decode()}
+        if value.dtype in (np.uint8, np.float32):  # pixels and activations as stored: exact bytes, a fraction the size
+            data = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+            return {
+                "dtype": data.dtype.str,
+                "shape": list(value.shape),
+                "base64": base64.b64encode(data.tobytes()).decode(),
+            }
         return value.tolist()
     if isinstance(value, dict):
         return {str(k): _to_json(v) for k, v in value.items()}
@@ -215,6 +313,11 @@ def _to_json(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def to_plain(value: Any) -> Any:
+    """A free-form value as the record's JSON holds it: tuples as lists, numpy scalars as numbers."""
+    return _arrays_in(_to_json(value))
 
 
 def _from_json(kind: Any, value: Any) -> Any:
@@ -229,15 +332,29 @@ def _from_json(kind: Any, value: Any) -> Any:
         hints = typing.get_type_hints(kind)
         return kind(**{f.name: _from_json(hints[f.name], value[f.name]) for f in dataclasses.fields(kind)})
     if kind is np.ndarray:
-        if isinstance(value, dict):
-            raw = base64.b64decode(value["base64"])
-            return np.frombuffer(raw, dtype=value["dtype"]).reshape(value["shape"]).copy()
-        return np.asarray(value)
+        return _blob_array(value) if isinstance(value, dict) else np.asarray(value)
+    if kind is dict:  # a free-form part: arrays in it (the network's kernels) come back as arrays
+        return _arrays_in(value)
     if origin is tuple:
         args = typing.get_args(kind)
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_from_json(args[0], v) for v in value)
         return tuple(_from_json(a, v) for a, v in zip(args, value, strict=True))
+    return value
+
+
+def _blob_array(value: dict) -> np.ndarray:
+    raw = base64.b64decode(value["base64"])
+    return np.frombuffer(raw, dtype=value["dtype"]).reshape(value["shape"]).copy()
+
+
+def _arrays_in(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.keys() == {"dtype", "shape", "base64"}:
+            return _blob_array(value)
+        return {k: _arrays_in(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_arrays_in(v) for v in value]
     return value
 
 

@@ -1,6 +1,6 @@
 """Does the finding survive other seeds, other widths and controls? Pure numpy (plus scipy).
 
-Shapes: `hidden` (N, W) activations of one network, `labels` (N,), profiles (10, W) per-digit means.
+Shapes: `units` (N, W) activations of one network, `labels` (N,), profiles (10, W) per-digit means.
 """
 
 from __future__ import annotations
@@ -10,55 +10,55 @@ from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
 from nu_keras import ablation, analysis, inference
-from nu_keras.config import RunConfig
+from nu_keras.record import Layer, Method
 
 MI_BINS = 16
 
 
 def model_summary(
-    hidden: np.ndarray, labels: np.ndarray, w2: np.ndarray, b2: np.ndarray, threshold: float, signed: bool = False
+    units: np.ndarray, labels: np.ndarray, w2: np.ndarray, b2: np.ndarray, threshold: float, signed: bool = False
 ) -> dict:
-    """The per-model measures of the sweep, for a trained, untrained or rotated hidden layer.
+    """The per-model measures of the sweep, for a trained, untrained or rotated layer.
 
     The paper's raw measures (selectivity index, dominance of the raw activations) need non-negative
     rates, so a `signed` layer (rotated units) gets None for them; the symmetry-invariant measures
-    (standardised dominance, eta², d') and the mutual information need no shift and are computed for all;
+    (rescaled dominance, eta², d') and the mutual information need no shift and are computed for all;
     their network-level means leave dead units out (see `analysis.live_units`).
     """
-    mean = analysis.per_digit_mean(hidden, labels)
-    predictions = analysis.output_logits(hidden, w2, b2).argmax(axis=1)
+    mean = analysis.per_digit_mean(units, labels)
+    predictions = analysis.output_logits(units, w2, b2).argmax(axis=1)
     intact = analysis.per_digit_accuracy(predictions, labels)
     importance = {
         kind: analysis.ablation_importance(
-            intact, analysis.ablation_accuracy(hidden, labels, w2, b2, ablation.ablation_fill(hidden, kind)), labels
+            intact, analysis.ablation_accuracy(units, labels, w2, b2, ablation.ablation_fill(units, kind)), labels
         ).tolist()
         for kind in ablation.ABLATIONS
     }
-    share = analysis.dominance_share(hidden, labels)
+    share = analysis.dominance_share(units, labels)
     dominance = None if signed else share.max(axis=1) > threshold
-    live = analysis.live_units(hidden)
+    live = analysis.live_units(units)
     rescaled = analysis.rescaled_share(live, labels)
     invariant = analysis.invariant_measures(live, labels, threshold)
-    dead, near_dead = analysis.dead_and_near_dead(analysis.dead_fraction(hidden))
+    dead, near_dead = analysis.dead_and_near_dead(analysis.dead_fraction(units))
     return {
         "test_accuracy": float(np.mean(predictions == labels)),
         "selectivity": None if signed else analysis.selectivity_index(mean).tolist(),
-        "dead_fraction": analysis.dead_fraction(hidden).tolist(),
+        "dead_fraction": analysis.dead_fraction(units).tolist(),
         "dead_units": [] if signed else dead,
         "near_dead_units": [] if signed else near_dead,
-        "digits_with_dominant_unit": None if signed else int(dominance.sum()),
-        "digit_has_dominant_unit": None if signed else dominance.tolist(),
-        "standardised_dominant_digits": int(invariant["standardised_dominant_digits"]),
-        "standardised_matched_share": float(invariant["standardised_matched_share"]),
-        "eta_squared": analysis.eta_squared(hidden, labels).tolist(),
-        "d_prime": analysis.d_prime(hidden, labels).tolist(),
+        "classes_with_dominant_unit": None if signed else int(dominance.sum()),
+        "class_has_dominant_unit": None if signed else dominance.tolist(),
+        "rescaled_dominant_classes": int(invariant["rescaled_dominant_classes"]),
+        "rescaled_matched_share": float(invariant["rescaled_matched_share"]),
+        "eta_squared": analysis.eta_squared(units, labels).tolist(),
+        "d_prime": analysis.d_prime(units, labels).tolist(),
         "mean_eta_squared": float(invariant["eta_squared"]),
         "mean_d_prime": float(invariant["d_prime"]),
         "ablation_importance": importance,
-        "mutual_information": mutual_information_excess(hidden, labels).tolist(),
+        "mutual_information": mutual_information_excess(units, labels).tolist(),
         "profiles": mean.tolist(),
-        "live_units": analysis.live_unit_indices(hidden),  # empty when all are dead: no unit enters a pool
-        "specificity": analysis.specificity(analysis.dominant_units(share, threshold), hidden.shape[1]),
+        "live_units": analysis.live_unit_indices(units),  # empty when all are dead: no unit enters a pool
+        "specificity": analysis.specificity(analysis.dominant_units(share, threshold), units.shape[1]),
         "threshold_counts": None if signed else threshold_counts(share),
         "rescaled_threshold_counts": threshold_counts(rescaled),
     }
@@ -74,11 +74,11 @@ def threshold_counts(share: np.ndarray, thresholds: tuple[float, ...] = CURVE_TH
     return [int(np.sum(best > t)) for t in thresholds]
 
 
-NULL_MEASURES = ("standardised_matched_share", "eta_squared", "d_prime")  # continuous, so percentiles rarely tie
+NULL_MEASURES = ("rescaled_matched_share", "eta_squared", "d_prime")  # continuous, so percentiles rarely tie
 
 
 def rotation_null(
-    hidden: np.ndarray, labels: np.ndarray, count: int, seed: int, chunk: int | None = None
+    units: np.ndarray, labels: np.ndarray, count: int, seed: int, chunk: int | None = None
 ) -> dict[str, np.ndarray]:
     """(count,) values of each invariant measure for the same layer in `count` random rotated bases.
 
@@ -92,8 +92,8 @@ def rotation_null(
     one chunk's z near `CHUNK_VALUES` numbers), so memory stays bounded for a wide layer; the draws are those
     of `random_rotations(W, count, seed)`. Pass live units only. All in float64.
     """
-    scaled = analysis.spread_scaled(hidden)  # (N, W)
-    width = hidden.shape[1]
+    scaled = analysis.spread_scaled(units)  # (N, W)
+    width = units.shape[1]
     chunk = chunk or max(1, CHUNK_VALUES // max(1, width * len(scaled)))
     moments = analysis.class_moments(scaled, labels)
     # no unit wins an image on which every scaled unit is zero (a constant unit scales to 0), as on the neurons' side
@@ -106,7 +106,7 @@ def rotation_null(
         mapped = analysis.mapped_moments(moments, maps)
         parts.append(
             {
-                "standardised_matched_share": rotated_matched_share(scaled, labels, maps, silent, size),
+                "rescaled_matched_share": rotated_matched_share(scaled, labels, maps, silent, size),
                 "eta_squared": analysis.eta_squared_from_moments(*mapped).mean(axis=-1),
                 "d_prime": analysis.d_prime_from_moments(*mapped).mean(axis=-1),
             }
@@ -141,14 +141,14 @@ def rotated_matched_share(
     return np.concatenate(parts)
 
 
-def place_in_rotation_null(hidden: np.ndarray, labels: np.ndarray, threshold: float, count: int, seed: int) -> dict:
+def place_in_rotation_null(units: np.ndarray, labels: np.ndarray, threshold: float, count: int, seed: int) -> dict:
     """The neurons' invariant measures against `count` random rotations of the same layer, each with its
     place (`inference.null_place`: percentile, its Monte Carlo interval, above / within / below).
 
     Dead units are left out of both sides (`analysis.live_units`); it needs no retraining, so a user's
     model gets it too.
     """
-    live = analysis.live_units(hidden)
+    live = analysis.live_units(units)
     trained = analysis.invariant_measures(live, labels, threshold)
     null = rotation_null(live, labels, count, seed=seed)
     places = {key: inference.null_place(float(trained[key]), null[key]) for key in NULL_MEASURES}
@@ -195,19 +195,19 @@ def _standardise(profiles: np.ndarray) -> np.ndarray:
     return np.divide(centred, scale, out=np.zeros_like(centred), where=scale > 0)
 
 
-def mutual_information(hidden: np.ndarray, labels: np.ndarray, bins: int = MI_BINS) -> np.ndarray:
+def mutual_information(units: np.ndarray, labels: np.ndarray, bins: int = MI_BINS) -> np.ndarray:
     """(W,) mutual information in bits between each unit's binned activation and the digit.
 
     Exact zeros get a bin of their own (a ReLU unit's "off" state); the rest is split into
     `bins - 1` equal-width bins over the unit's positive range.
     """
-    return np.array([_mi_bits(_bin(hidden[:, u], bins), labels) for u in range(hidden.shape[1])])
+    return np.array([_mi_bits(_bin(units[:, u], bins), labels) for u in range(units.shape[1])])
 
 
-def mutual_information_excess(hidden: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.ndarray:
+def mutual_information_excess(units: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.ndarray:
     """Mutual information minus the same estimate with shuffled labels (the estimator's bias)."""
     shuffled = np.random.default_rng(seed).permutation(labels)
-    return mutual_information(hidden, labels) - mutual_information(hidden, shuffled)
+    return mutual_information(units, labels) - mutual_information(units, shuffled)
 
 
 def _bin(values: np.ndarray, bins: int) -> np.ndarray:
@@ -244,9 +244,9 @@ def haar_rotations(rng: np.random.Generator, width: int, count: int) -> np.ndarr
     return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[:, None, :]
 
 
-def rotate(hidden: np.ndarray, w2: np.ndarray, rotation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rotate(units: np.ndarray, w2: np.ndarray, rotation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rotated "units" h R and the output kernel R.T W2 that gives the same logits: h R R.T W2 = h W2."""
-    return hidden @ rotation, rotation.T @ w2
+    return units @ rotation, rotation.T @ w2
 
 
 def interval(values, confidence: float = analysis.CONFIDENCE) -> dict:
@@ -270,11 +270,11 @@ def interval(values, confidence: float = analysis.CONFIDENCE) -> dict:
     }
 
 
-def verdict(digits_with_dominant: list[int], min_digits: int, min_seed_fraction: float) -> dict:
-    """The paper's claim, as fixed before the run: at least `min_digits` classes have a dominant unit in
+def verdict(classes_with_dominant: list[int], min_classes: int, min_seed_fraction: float) -> dict:
+    """The paper's claim, as fixed before the run: at least `min_classes` classes have a dominant unit in
     at least `min_seed_fraction` of the seeds; three-valued on the pass rate's Clopper-Pearson interval."""
-    rate = inference.pass_rate([count >= min_digits for count in digits_with_dominant], min_seed_fraction)
-    return {"min_digits": min_digits, "min_seed_fraction": min_seed_fraction, **rate}
+    rate = inference.pass_rate([count >= min_classes for count in classes_with_dominant], min_seed_fraction)
+    return {"min_classes": min_classes, "min_seed_fraction": min_seed_fraction, **rate}
 
 
 def specificity_verdict(own_counts: list[int], min_classes: int, min_seed_fraction: float) -> dict:
@@ -335,23 +335,23 @@ def _seed_tests(model: dict) -> dict[str, tuple[float | None, str]]:
     return tests
 
 
-def network_test_family(metrics: dict) -> dict[str, dict]:
+def network_test_family(correlations: dict, specificity: dict) -> dict[str, dict]:
     """The single network's tests with a p-value (a user's model, or the report's network), Holm-corrected:
     selectivity against zero- and mean-ablation importance, against the drop on the preferred class, and
     specificity against chance. A test that could not be computed (signed layer, constant side) has p None
     and stays out of the family."""
     tests = {
         f"selectivity_vs_{kind}_ablation": (
-            _p(metrics["selectivity_vs_ablation"][kind]),
+            _p(correlations["selectivity_vs_ablation"][kind]),
             f"selectivity vs importance, {kind} ablation",
         )
         for kind in ablation.ABLATIONS
     }
     tests["selectivity_vs_preferred_drop"] = (
-        _p(metrics["selectivity_vs_preferred_drop"]),
+        _p(correlations["selectivity_vs_preferred_class_drop"]),
         "selectivity vs accuracy lost on the unit's preferred class",
     )
-    tests["specificity"] = (metrics["specificity"]["p"], "specificity vs chance")
+    tests["specificity"] = (specificity["p"], "specificity vs chance")
     return labelled_holm(tests)
 
 
@@ -365,24 +365,33 @@ def _p(correlation: dict | None) -> float | None:
     return None if correlation is None else correlation.get("p")
 
 
-def network_controls(hidden: np.ndarray, labels: np.ndarray, metrics: dict, cfg: RunConfig) -> dict:
+def network_controls(
+    units: np.ndarray,
+    labels: np.ndarray,
+    method: Method,
+    layer: Layer,
+    noise: dict,
+    correlations: dict,
+    claim: dict,
+    specificity: dict,
+) -> dict:
     """The controls a single network gets without retraining (a user's model as much as the report's):
     its layer's place in the rotation null, the units whose ablation measurably costs accuracy, the three
-    claims judged on this one network, and its Holm-corrected test family. Keys merge into metrics.json.
+    claims judged on this one network, and its Holm-corrected test family (parts of `analysis.measure`).
 
     With every unit dead there is no live layer to rotate: the null is None and the privileged claim fails.
     """
     null = None
-    if not metrics["all_units_dead"]:
-        live = len(metrics["live_units"])
-        rotations = affordable_rotations(cfg.rotation_null_samples, live, len(labels))
-        null = place_in_rotation_null(hidden, labels, cfg.dominance_threshold, rotations, cfg.seed + 1)
-        null["rotations_requested"] = cfg.rotation_null_samples
+    if not layer.all_units_dead:
+        rotations = affordable_rotations(method.rotation_null_samples, len(layer.live_units), len(labels))
+        null = place_in_rotation_null(units, labels, method.dominance_threshold, rotations, method.seed + 1)
+        null["rotations_requested"] = method.rotation_null_samples
+    classes = int(np.max(labels)) + 1
     return {
         "null": null,
-        "important_units": important_units(metrics["ablation_noise"]),
-        "claims": network_claims(metrics, null, cfg),
-        "tests": network_test_family(metrics),
+        "important_units": important_units(noise),
+        "claims": network_claims(classes, claim, specificity, null, method),
+        "tests": network_test_family(correlations, specificity),
     }
 
 
@@ -407,21 +416,20 @@ def important_units(noise: dict[str, list[dict]]) -> dict[str, list[int]]:
     return {kind: sorted(units, key=lambda u: -noise[kind][u]["drop"]) for kind, units in costly.items()}
 
 
-def network_claims(metrics: dict, null: dict | None, cfg: RunConfig) -> dict:
+def network_claims(classes: int, claim: dict, specificity: dict, null: dict | None, method: Method) -> dict:
     """Claims 1-3 judged on one network (no seeds, so no pass rate): dominance and specificity against the
     class counts fixed in advance (scaled to this data set's classes), privilege against the rotation null."""
-    classes = len(metrics["digit_counts"])
-    dominant = len(metrics["claim"]["digits_with_dominant_unit"])
-    own = len(metrics["specificity"]["classes_with_own_unit"])
-    dominance_required = analysis.required_classes(cfg.claim_min_digits, classes)
-    specific_required = analysis.required_classes(cfg.specificity_min_classes, classes)
+    dominant = len(claim["classes_with_dominant_unit"])
+    own = len(specificity["classes_with_own_unit"])
+    dominance_required = analysis.required_classes(method.claim_min_classes, classes)
+    specific_required = analysis.required_classes(method.specificity_min_classes, classes)
     percentiles = null["percentile"] if null else None
     return {
         "dominance": {"classes": dominant, "required": dominance_required, "passes": dominant >= dominance_required},
         "specificity": {"classes": own, "required": specific_required, "passes": own >= specific_required},
         "privileged": {
             "percentiles": percentiles,
-            "min_percentile": cfg.privileged_percentile,
-            "passes": bool(percentiles) and all(p > cfg.privileged_percentile for p in percentiles.values()),
+            "min_percentile": method.privileged_percentile,
+            "passes": bool(percentiles) and all(p > method.privileged_percentile for p in percentiles.values()),
         },
     }

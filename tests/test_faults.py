@@ -49,6 +49,7 @@ from hypothesis import strategies as st
 
 from nu_keras import artifacts, data, folders, pages, pipeline, readers
 from nu_keras.config import RunConfig
+from nu_keras.record import Measurements
 
 RECIPE = ("--epochs", "1", "--seeds", "2", "--examples", "1", "--force")  # fast, the same each time, none reused
 UMASK = os.umask(0)
@@ -181,11 +182,11 @@ def assert_loadable(folder: Path) -> None:
     import keras
 
     metrics = json.loads((folder / "artifacts" / "metrics.json").read_text(encoding="utf-8"))
-    assert set(pipeline.METRICS_KEYS) <= set(metrics)
+    assert Measurements.from_json(metrics).n_test == 10000
     model = keras.saving.load_model(folder / "artifacts" / "model.keras", safe_mode=True)
     assert model.get_layer("hidden").get_weights()[0].shape == (784, 10)
     acts = artifacts.read_npz(folder / "artifacts" / "activations.npz", artifacts.ACTIVATION_KEYS)
-    assert acts["hidden"].shape == (10000, 10)
+    assert acts["units"].shape == (10000, 10)
     index = folder / "site" / "index.html"
     images = re.findall(r'<img[^>]*src="([^"]+)"', index.read_text(encoding="utf-8"))
     assert images, "the home page shows no image"

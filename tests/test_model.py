@@ -46,7 +46,7 @@ def test_hidden_submodel_equals_numpy_relu_forward_pass(net, images):
 def test_collect_returns_consistent_arrays(net, images):
     labels = np.arange(64, dtype=np.uint8) % 10
     acts = activations.collect(net, "hidden", images, labels, "unit")
-    assert acts["hidden"].shape == (64, 10) and acts["probabilities"].shape == (64, 10)
+    assert acts["units"].shape == (64, 10) and acts["probabilities"].shape == (64, 10)
     assert acts["ablated_zero"].shape == acts["ablated_mean"].shape == (10, 64)
     np.testing.assert_array_equal(acts["predictions"], acts["probabilities"].argmax(axis=1))
     np.testing.assert_allclose(acts["probabilities"].sum(axis=1), 1, atol=1e-5)
