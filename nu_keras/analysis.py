@@ -782,7 +782,7 @@ def run_analyze(cfg: RunConfig, files: Any, data: Any) -> Measurements:
 def run_provenance(cfg: RunConfig, trained: dict, timings: dict) -> Provenance:
     """Where a run's numbers come from: its settings, and what the train stage recorded (train.json)."""
     return Provenance(
-        config=cfg.to_json(),
+        config=cfg.measured_fields(),
         versions=trained["versions"],
         data_source=trained["data_source"],
         data_sha256=trained["data_sha256"],

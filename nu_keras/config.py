@@ -197,11 +197,19 @@ class RunConfig:
         ]
         return {name: getattr(self, name) for name in names} | self.subject_fields()
 
+    def measured_fields(self) -> dict:
+        """The settings a measurement record states (its provenance), and so what the analyze stage depends
+        on: `to_json` without where and how the record is published (pages, site, templates, examples)."""
+        return {k: v for k, v in self.to_json().items() if k not in PUBLISHING_FIELDS}
+
     def to_json(self) -> dict:
         """The settings a report prints; `force` and `scheduler` change how a run goes, not what it computes."""
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("force", "scheduler")}
         return {k: str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
 
+
+# Settings of publishing a record, not of measuring it: a record made in a notebook has none of them.
+PUBLISHING_FIELDS = ("pages_dir", "site_dir", "templates", "examples")
 
 # The --scheduler forms: only TCP, the protocol a plain Dask scheduler speaks; tls:// needs certificates
 # and ucx:// a GPU stack we do not configure. ASCII digits only: str.isdigit() also accepts "²", which int()

@@ -218,7 +218,7 @@ STAGES = (
         "analyze",
         "per-class statistics, dominance, selectivity, ablation, the rotation null and the claims -> metrics.json",
         "analysis.run",
-        config=lambda cfg: cfg.to_json(),  # the record prints every setting (provenance.config)
+        config=lambda cfg: cfg.measured_fields(),  # the record states them (provenance.config)
         inputs=lambda cfg: (
             {"data": _data_hash(cfg)}
             | _files(cfg, "activations", "weights", "train", *(["epochs"] if cfg.trains_here else []))

@@ -373,7 +373,7 @@ def test_the_analyze_stage_writes_the_record_of_the_collected_files(tmp_path):
     from conftest import MNIST_DESCRIPTION, paper_subject, synthetic_run
 
     from nu_keras import artifacts
-    from nu_keras.pipeline import ArtifactPaths
+    from nu_keras.artifacts import ArtifactPaths
 
     acts, weights = synthetic_run()
     stack = {"stack_0_kernel": weights["hidden_kernel"], "stack_0_bias": weights["hidden_bias"]}
@@ -398,7 +398,7 @@ def test_the_analyze_stage_writes_the_record_of_the_collected_files(tmp_path):
     assert not {k for k in keys_of(raw) if any(word in k for word in ("digit", "standardised", "hidden"))}
     m = record.Measurements.from_json(raw)
     assert record.same(m, written)
-    assert m.provenance.config == json.loads(json.dumps(cfg.to_json())) and m.provenance.trained_with == [0, 1]
+    assert m.provenance.config == json.loads(json.dumps(cfg.measured_fields())) and m.provenance.trained_with == [0, 1]
     assert m.provenance.subject["signed"] is False and m.provenance.fit_seconds == 2.0
     assert m.dynamics["epoch"] == [0, 1, 2] and len(set(m.dynamics["mean_eta_squared"])) == 1
     assert [layer["name"] for layer in m.network] == ["hidden", "output"]
@@ -497,4 +497,5 @@ def test_the_analyze_stage_depends_on_every_setting_its_record_prints():
     printed = analysis.run_provenance(cfg, trained, {}).config
     depends = pipeline.BY_NAME["analyze"].config(cfg)
     assert printed == depends and json.loads(json.dumps(depends)) == depends  # JSON-plain: reused when unchanged
-    assert set(depends) >= {"dominance_threshold", "claim_min_classes", "specificity_min_classes", "seed", "examples"}
+    assert set(depends) >= {"dominance_threshold", "claim_min_classes", "specificity_min_classes", "seed"}
+    assert not set(depends) & {"examples", "pages_dir", "site_dir", "templates"}  # how it is published: not measured

@@ -36,7 +36,7 @@ def changed_values(base: RunConfig, other_data: Path, tmp: Path) -> dict:
         "sweep_seeds": 3,
         "sweep_widths": (10, 20),
         "sweep_block_seeds": 2,
-        "claim_min_digits": 7,
+        "claim_min_classes": 7,
         "claim_seed_fraction": 0.7,
         "privileged_percentile": 0.9,
         "privileged_seed_fraction": 0.7,
