@@ -15,14 +15,12 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import NormalDist
 
 import jinja2
 import jinja2.sandbox
 from markupsafe import Markup
 
-from nu_keras import artifacts, measures, statements
-from nu_keras.config import PROJECT_ROOT
+from nu_keras import artifacts, measures, resources, statements
 from nu_keras.errors import NuKerasError
 from nu_keras.formats import (
     count,
@@ -369,7 +367,7 @@ def build_context(record: Measurements, examples: int, charts: dict) -> dict:
         "cfg": config,
         "method": {  # the interval settings the numbers were computed with, as the Method page prints them
             "t_quantile": 0.5 + method.confidence / 2,
-            "normal_quantile": normal_quantile(method.confidence),
+            "normal_quantile": method.normal_quantile,
             "whiskers": method.null_whiskers,
             # a place against a rotation null is "above" or "below" past these shares (inference.null_place)
             "null_sides": (method.null_tail / 2, 1 - method.null_tail / 2),
@@ -408,17 +406,13 @@ def measure_words(dataset: dict, method: Method) -> dict:
     }
 
 
-def normal_quantile(confidence: float) -> float:
-    """The two-sided normal quantile of a confidence level (1.96 at 95 %), as the Method page prints it."""
-    return round(NormalDist().inv_cdf(0.5 + confidence / 2), 2)
-
-
-def shown_path(value: str | None, root: str) -> str:
-    """A path as the Run page shows it: relative to the project, under ~ for the home folder, otherwise only
-    its last two parts (a machine's absolute paths say nothing to a reader and leak its layout)."""
+def shown_path(value: str | None, root: str | None) -> str:
+    """A path as the Run page shows it: relative to the project (the working folder when nu_keras runs from a
+    wheel, with no project), under ~ for the home folder, otherwise only its last two parts (a machine's
+    absolute paths say nothing to a reader and leak its layout)."""
     if value is None:
         return "none"
-    path, project = Path(value), Path(root)
+    path, project = Path(value), Path(root) if root is not None else Path.cwd()
     if path == project:
         return "."
     if path.is_relative_to(project):
@@ -430,9 +424,13 @@ def shown_path(value: str | None, root: str) -> str:
     return str(Path("…", *path.parts[-2:]))
 
 
-def shown_text(text: str, root: str) -> str:
-    """A message that may hold paths (a data source), with the project and home folders abbreviated."""
-    return str(text).replace(str(root), ".").replace(str(Path.home()), "~")
+def shown_text(text: str, root: str | None) -> str:
+    """A message that may hold paths (a data source), with the project (or, from a wheel, the working folder)
+    and home folders abbreviated."""
+    project = Path(root) if root is not None else Path.cwd()
+    if project != Path(project.anchor):  # from the file-system root, "/" would become "." everywhere
+        text = str(text).replace(str(project), ".")
+    return str(text).replace(str(Path.home()), "~")
 
 
 PATH_SETTINGS = ("data", "cache_path", "out", "pages_dir", "site_dir", "project_root", "templates")
@@ -476,7 +474,7 @@ def sweep_context(sweep: dict | None, width: int, seed: int) -> dict | None:
         "narrowest": widths[0],
         "widest": widths[-1],
         "report_seed_rank": rank,
-        "data_source_shown": shown_text(sweep["provenance"]["data_source"], str(PROJECT_ROOT)),
+        "data_source_shown": shown_text(sweep["provenance"]["data_source"], resources.checkout_root()),
     }
 
 

@@ -44,6 +44,7 @@ class _Frozen:
 # The method's constants every run shares (analysis computes with them; the record carries them to the pages).
 NEAR_DEAD = 0.95  # a unit exactly zero on at least this share of the test images (but not all) is near-dead
 NULL_WHISKERS = (2.5, 97.5)  # percentiles of the rotation null that the Robustness chart's whiskers span
+NORMAL_QUANTILE = 1.96  # z of the two-sided 95 % normal interval of a per-class mean over its images
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Method(_Frozen):
     privileged_percentile: float  # claim 2: above this percentile of rotated bases
     rotation_null_samples: int  # random rotations in the null
     seed: int  # the seed of the permutation and rotation nulls
+    normal_quantile: float  # z of the normal interval of a per-class mean over its images (1.96 for 95 %)
 
     @classmethod
     def from_config(cls, cfg: Any) -> Method:
@@ -77,6 +79,7 @@ class Method(_Frozen):
             privileged_percentile=float(cfg.privileged_percentile),
             rotation_null_samples=int(cfg.rotation_null_samples),
             seed=int(cfg.seed),
+            normal_quantile=float(NORMAL_QUANTILE),
         )
 
 

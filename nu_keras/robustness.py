@@ -9,7 +9,7 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
-from nu_keras import analysis, inference
+from nu_keras import ablation, analysis, inference
 from nu_keras.record import Layer, Method
 
 MI_BINS = 16
@@ -30,9 +30,9 @@ def model_summary(
     intact = analysis.per_digit_accuracy(predictions, labels)
     importance = {
         kind: analysis.ablation_importance(
-            intact, analysis.ablation_accuracy(units, labels, w2, b2, analysis.ablation_fill(units, kind)), labels
+            intact, analysis.ablation_accuracy(units, labels, w2, b2, ablation.ablation_fill(units, kind)), labels
         ).tolist()
-        for kind in analysis.ABLATIONS
+        for kind in ablation.ABLATIONS
     }
     share = analysis.dominance_share(units, labels)
     dominance = None if signed else share.max(axis=1) > threshold
@@ -309,7 +309,7 @@ def test_family(sweep: dict) -> dict[str, dict]:
     entry = sweep["widths"].get(str(sweep["recipe"]["hidden_units"]))
     tests: dict[str, tuple[float | None, str]] = {}
     if entry is not None:
-        for kind in analysis.ABLATIONS:
+        for kind in ablation.ABLATIONS:
             pooled = entry["summary"]["selectivity_vs_ablation_pooled"][kind]
             label = f"selectivity vs importance, {kind} ablation, pooled over seeds (permuted within seeds)"
             tests[f"pooled_selectivity_vs_{kind}_ablation"] = (_p(pooled), label)
@@ -329,7 +329,7 @@ def _seed_tests(model: dict) -> dict[str, tuple[float | None, str]]:
             _p(model["selectivity_vs_ablation"][kind]),
             f"selectivity vs importance, {kind} ablation, seed {seed}",
         )
-        for kind in analysis.ABLATIONS
+        for kind in ablation.ABLATIONS
     }
     tests[f"seed_{seed}_specificity"] = (model["trained"]["specificity"]["p"], f"specificity of seed {seed} vs chance")
     return tests
@@ -345,7 +345,7 @@ def network_test_family(correlations: dict, specificity: dict) -> dict[str, dict
             _p(correlations["selectivity_vs_ablation"][kind]),
             f"selectivity vs importance, {kind} ablation",
         )
-        for kind in analysis.ABLATIONS
+        for kind in ablation.ABLATIONS
     }
     tests["selectivity_vs_preferred_drop"] = (
         _p(correlations["selectivity_vs_preferred_class_drop"]),

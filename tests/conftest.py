@@ -9,6 +9,7 @@ set_backend_environment()  # before any test imports Keras, as the CLI does
 import fcntl  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
@@ -32,6 +33,7 @@ LONGEST_FIRST = [
     "test_faults.py",
     "test_concurrency.py",
     "test_pipeline.py",
+    "test_wheel.py",
     "test_signals.py",
     "test_explore_browser.py",
     "test_fashion.py",
@@ -90,6 +92,17 @@ def fake_mnist() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture
+def package_copy(tmp_path, monkeypatch):
+    """The package's sources copied where a test may edit them; code hashes (cache.py) read the copy."""
+    from nu_keras import cache
+
+    copy = tmp_path / "package" / "nu_keras"
+    shutil.copytree(cache.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "PACKAGE", copy)
+    return copy
+
+
+@pytest.fixture
 def fake_npz(tmp_path, fake_mnist):
     path = tmp_path / "mnist.npz"
     np.savez(path, **fake_mnist)
@@ -98,7 +111,7 @@ def fake_npz(tmp_path, fake_mnist):
 
 def synthetic_run(seed: int = 0, units: int = 10, per_digit: int = 30):
     """Hand-built activations and weights: unit d prefers digit d (mod units), with noise and zeros."""
-    from nu_keras import analysis
+    from nu_keras import ablation
 
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(10), per_digit).astype(np.uint8)
@@ -116,7 +129,7 @@ def synthetic_run(seed: int = 0, units: int = 10, per_digit: int = 30):
         "predictions": logits.argmax(axis=1).astype(np.uint8),
         "probabilities": probabilities.astype(np.float32),
     }
-    tables = analysis.ablation_table(hidden.astype(np.float64), w2, b2)
+    tables = ablation.dense_ablation_table(hidden.astype(np.float64), w2, b2)
     acts |= {f"ablated_{kind}": table.astype(np.uint8) for kind, table in tables.items()}
     weights = {
         "hidden_kernel": rng.normal(size=(784, units)).astype(np.float32),

@@ -7,7 +7,7 @@ import pytest
 from conftest import measured
 from scipy import stats
 
-from nu_keras import analysis, record
+from nu_keras import ablation, analysis, record
 from nu_keras.config import RunConfig
 
 # 10 images, one per digit; neuron d fires 2.0 on digit d, plus a constant neuron 10 at 1.0.
@@ -88,8 +88,8 @@ def test_ablating_a_neuron_in_a_hand_set_model_changes_exactly_the_predictions_c
     b2[9] = 0.1
     hidden = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 3.0]])
     assert analysis.output_logits(hidden, w2, b2).argmax(axis=1).tolist() == [2, 7, 7]
-    assert analysis.ablated_predictions(hidden, w2, b2, 0).tolist() == [9, 7, 7]
-    assert analysis.ablated_predictions(hidden, w2, b2, 1).tolist() == [2, 9, 2]
+    assert ablation.dense_ablated_predictions(hidden, w2, b2, 0).tolist() == [9, 7, 7]
+    assert ablation.dense_ablated_predictions(hidden, w2, b2, 1).tolist() == [2, 9, 2]
 
 
 def test_ablation_accuracy_is_per_zeroed_neuron_and_per_digit():
@@ -141,7 +141,7 @@ def test_measure_on_a_perfect_one_hot_code():
     hidden = np.eye(10)[labels] * rng.uniform(1, 2, size=(200, 1))
     w2, b2 = np.eye(10), np.zeros(10)
     acts = {"units": hidden, "labels": labels, "predictions": labels}
-    acts |= {f"ablated_{kind}": table for kind, table in analysis.ablation_table(hidden, w2, b2).items()}
+    acts |= {f"ablated_{kind}": table for kind, table in ablation.dense_ablation_table(hidden, w2, b2).items()}
     m = measured(acts, {"output_kernel": w2, "output_bias": b2}, RunConfig(rotation_null_samples=100))
     assert m.test_accuracy == 1.0
     assert m.per_class.top_unit.tolist() == list(range(10)) and m.per_class.dominant_unit == tuple(range(10))
@@ -244,9 +244,9 @@ def test_mean_ablation_replaces_a_unit_by_its_test_set_mean():
     w2[1, 2] = 1.0
     hidden = np.array([[3.0, 2.0], [0.0, 0.5], [0.0, 0.0]])  # unit 0's mean is 1.0
     assert analysis.output_logits(hidden, w2, np.zeros(10)).argmax(axis=1).tolist() == [1, 2, 0]
-    assert analysis.ablated_predictions(hidden, w2, np.zeros(10), 0, fill=1.0).tolist() == [2, 1, 1]
-    np.testing.assert_allclose(analysis.ablation_fill(hidden, "mean"), [1.0, 2.5 / 3])
-    np.testing.assert_allclose(analysis.ablation_fill(hidden, "zero"), [0.0, 0.0])
+    assert ablation.dense_ablated_predictions(hidden, w2, np.zeros(10), 0, fill=1.0).tolist() == [2, 1, 1]
+    np.testing.assert_allclose(ablation.ablation_fill(hidden, "mean"), [1.0, 2.5 / 3])
+    np.testing.assert_allclose(ablation.ablation_fill(hidden, "zero"), [0.0, 0.0])
 
 
 def test_confusion_row_says_where_a_digits_images_go_without_its_most_needed_unit():
@@ -256,7 +256,7 @@ def test_confusion_row_says_where_a_digits_images_go_without_its_most_needed_uni
     b2[7] = 0.5  # with its unit removed an image falls to digit 7
     labels = np.repeat(np.arange(10), 2)
     hidden = np.eye(10)[labels]
-    tables = analysis.ablation_table(hidden, w2, b2)
+    tables = ablation.dense_ablation_table(hidden, w2, b2)
     rows = analysis.ablation_confusion(tables["zero"], labels, np.arange(10))
     assert rows[3].tolist() == [0, 0, 0, 0, 0, 0, 0, 1.0, 0, 0]
     study = analysis.ablation_study(tables, labels, np.ones(10))
@@ -294,7 +294,7 @@ def planted_layer() -> tuple[dict, dict]:
     predictions = analysis.output_logits(units, w2, b2).argmax(axis=1)
     predictions[[1, 3]] = 0  # all-zero logits: argmax 0
     acts = {"units": units, "labels": labels, "predictions": predictions}
-    acts |= {f"ablated_{kind}": t for kind, t in analysis.ablation_table(units, w2, b2).items()}
+    acts |= {f"ablated_{kind}": t for kind, t in ablation.dense_ablation_table(units, w2, b2).items()}
     return acts, {"output_kernel": w2.astype(np.float32), "output_bias": b2}
 
 
@@ -356,6 +356,15 @@ def test_boxplot_summary_is_matplotlibs_boxplot_stats_without_fliers():
             )
 
 
+def keys_of(value) -> set[str]:
+    """Every key of a JSON tree, at any depth (the settings' values and the layer names left out)."""
+    if isinstance(value, dict):
+        return set(value) | {k for key, v in value.items() if key not in ("provenance",) for k in keys_of(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in keys_of(v)}
+    return set()
+
+
 def test_the_analyze_stage_writes_the_record_of_the_collected_files(tmp_path):
     """activations.npz, weights.npz, train.json and epochs.npz in, metrics.json out: the record's JSON, with
     the run's provenance, the epochs' dynamics and the Explore stack."""
@@ -364,7 +373,7 @@ def test_the_analyze_stage_writes_the_record_of_the_collected_files(tmp_path):
     from conftest import MNIST_DESCRIPTION, paper_subject, synthetic_run
 
     from nu_keras import artifacts
-    from nu_keras.pipeline import ArtifactPaths
+    from nu_keras.artifacts import ArtifactPaths
 
     acts, weights = synthetic_run()
     stack = {"stack_0_kernel": weights["hidden_kernel"], "stack_0_bias": weights["hidden_bias"]}
@@ -384,9 +393,12 @@ def test_the_analyze_stage_writes_the_record_of_the_collected_files(tmp_path):
     data.class_names = [str(c) for c in range(10)]
     cfg = RunConfig(out=tmp_path, rotation_null_samples=100)
     written = analysis.run_analyze(cfg, files, data)
-    m = record.Measurements.from_json(json.loads(files.metrics.read_text()))
+    raw = json.loads(files.metrics.read_text())
+    assert raw["schema_version"] == record.SCHEMA_VERSION
+    assert not {k for k in keys_of(raw) if any(word in k for word in ("digit", "standardised", "hidden"))}
+    m = record.Measurements.from_json(raw)
     assert record.same(m, written)
-    assert m.provenance.config == json.loads(json.dumps(cfg.to_json())) and m.provenance.trained_with == [0, 1]
+    assert m.provenance.config == json.loads(json.dumps(cfg.measured_fields())) and m.provenance.trained_with == [0, 1]
     assert m.provenance.subject["signed"] is False and m.provenance.fit_seconds == 2.0
     assert m.dynamics["epoch"] == [0, 1, 2] and len(set(m.dynamics["mean_eta_squared"])) == 1
     assert [layer["name"] for layer in m.network] == ["hidden", "output"]
@@ -401,7 +413,7 @@ def test_a_record_of_a_thousand_classes_keeps_a_bounded_number_of_images():
     w2 = rng.normal(size=(4, 1000))
     predictions = analysis.output_logits(units, w2, np.zeros(1000)).argmax(axis=1)
     acts = {"units": units, "labels": labels, "predictions": predictions}
-    acts |= {f"ablated_{kind}": t for kind, t in analysis.ablation_table(units, w2, np.zeros(1000)).items()}
+    acts |= {f"ablated_{kind}": t for kind, t in ablation.dense_ablation_table(units, w2, np.zeros(1000)).items()}
     m = measured(acts, {"output_kernel": w2}, RunConfig(rotation_null_samples=100), network=({"name": "x"},))
     shown = analysis.TOP_EXAMPLES + analysis.SILENT_EXAMPLES
     assert 1000 <= len(m.images.index) <= record.MAX_IMAGES + 4 * shown  # one of each class at least
@@ -461,3 +473,29 @@ def test_bad_arrays_are_one_line_errors(change, message):
     with pytest.raises(NuKerasError, match=message) as caught:
         measured(acts, weights, RunConfig(rotation_null_samples=100), images=images, class_names=["a", "b", "c"])
     assert "\n" not in str(caught.value)
+
+
+def test_a_signed_layer_has_no_selectivity_and_no_correlation_with_it():
+    acts, weights = planted_layer()
+    signed = acts | {"units": acts["units"] - 0.5}  # no ReLU: negative values
+    m = measured(signed, weights, RunConfig(rotation_null_samples=100))
+    assert m.layer.signed and m.provenance.subject["signed"] is True
+    assert m.per_unit.selectivity == (None, None, None)
+    assert m.correlations == {
+        "selectivity_vs_ablation": {"zero": None, "mean": None},
+        "selectivity_vs_preferred_class_drop": None,
+    }
+    json.dumps(m.to_json(), allow_nan=False)  # no NaN anywhere
+
+
+def test_the_analyze_stage_depends_on_every_setting_its_record_prints():
+    from nu_keras import pipeline
+
+    cfg = RunConfig(sweep_widths=(10, 20), examples=3)
+    trained = {"versions": {}, "data_source": "", "data_sha256": "", "dataset": {}, "subject": {}, "history": None}
+    trained |= {"fit_seconds": None, "parameters": 0, "summary": []}
+    printed = analysis.run_provenance(cfg, trained, {}).config
+    depends = pipeline.BY_NAME["analyze"].config(cfg)
+    assert printed == depends and json.loads(json.dumps(depends)) == depends  # JSON-plain: reused when unchanged
+    assert set(depends) >= {"dominance_threshold", "claim_min_classes", "specificity_min_classes", "seed"}
+    assert not set(depends) & {"examples", "pages_dir", "site_dir", "templates"}  # how it is published: not measured

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import measured, synthetic_run
 
-from nu_keras import analysis, robustness, sweep
+from nu_keras import ablation, analysis, robustness, sweep
 from nu_keras.config import RunConfig
 
 CFG = RunConfig(rotation_null_samples=100)
@@ -21,7 +21,7 @@ def with_hidden(hidden: np.ndarray, acts: dict, weights: dict) -> dict:
     """`acts` with another layer of units, its predictions and ablation tables recomputed to match."""
     w2, b2 = weights["output_kernel"], weights["output_bias"]
     hidden = hidden.astype(np.float64)
-    tables = analysis.ablation_table(hidden, w2, b2)
+    tables = ablation.dense_ablation_table(hidden, w2, b2)
     return acts | {
         "units": hidden.astype(np.float32),
         "predictions": analysis.output_logits(hidden, w2, b2).argmax(axis=1).astype(np.uint8),

@@ -27,7 +27,7 @@ from explore_helpers import (
 )
 from page_fixtures import paper_fields
 
-from nu_keras import analysis, charts, explore
+from nu_keras import ablation, charts, explore
 from nu_keras.errors import NuKerasError
 
 EXPLORE_JS = REPO / "docs" / "overrides" / "assets" / "javascripts" / "explore.js"
@@ -245,7 +245,7 @@ def test_silencing_a_unit_in_javascript_equals_the_numpy_ablation(mode, exported
         predicted = [per_unit[unit]["predicted"] for per_unit in shown]
         assert np.abs(probabilities - softmax(ablated @ w2 + b2)).max() < 1e-5, unit
         if mode == "zero":  # the analysis module's own ablation, which the Neuron pages report
-            assert predicted == analysis.ablated_predictions(hidden, w2, b2, unit).tolist(), unit
+            assert predicted == ablation.dense_ablated_predictions(hidden, w2, b2, unit).tolist(), unit
         else:
             assert predicted == (ablated @ w2 + b2).argmax(axis=1).tolist(), unit
 

@@ -235,7 +235,7 @@ def test_the_page_computes_what_keras_computed_on_every_shipped_image(browser, b
     )
     print(f"against numpy in float64: {exact:.1e} (the rest of the gap to Keras is Keras's float32 rounding)")
     assert exact < 1e-9
-    from nu_keras.analysis import ablated_predictions
+    from nu_keras.ablation import dense_ablated_predictions
 
     hidden = acts["units"][rows].astype(np.float64)
     w2, b2 = run["weights"]["output_kernel"], run["weights"]["output_bias"]
@@ -245,7 +245,9 @@ def test_the_page_computes_what_keras_computed_on_every_shipped_image(browser, b
             ablated[:, unit] = run["means"][unit] if mode == "mean" else 0.0
             shown = np.array([per_unit[unit][0] for per_unit in js[mode]])
             assert np.abs(shown - softmax(ablated @ w2 + b2)).max() < 1e-5, (unit, mode)
-            expected = ablated_predictions(hidden, w2, b2, unit) if mode == "zero" else (ablated @ w2 + b2).argmax(1)
+            expected = (
+                dense_ablated_predictions(hidden, w2, b2, unit) if mode == "zero" else (ablated @ w2 + b2).argmax(1)
+            )
             assert [per_unit[unit][1] for per_unit in js[mode]] == expected.tolist(), (unit, mode)
 
 

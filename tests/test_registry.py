@@ -69,18 +69,9 @@ def test_the_method_page_and_the_glossary_print_every_entry(template):
     assert "{class}" not in text and "{threshold}" not in text  # every placeholder filled
 
 
-def test_the_pages_word_the_entries_for_mnist():
-    from nu_keras.config import RunConfig
-    from nu_keras.record import Method
-
-    method = Method.from_config(RunConfig(dominance_threshold=0.5))
-    words = pages.measure_words(pages.dataset_words(_mnist(), "digit"), method)
-    names = [entry["name"] for entry in measures.worded(words)]
-    assert "Preferred digit" in names and "Accuracy per digit" in names
-    assert "exceeds 50\u00a0%" in next(e for e in measures.worded(words) if e["name"] == "Dominant unit")["formula"]
-
-
-def _mnist() -> dict:
-    from conftest import MNIST_DESCRIPTION
-
-    return MNIST_DESCRIPTION
+def test_the_entries_are_worded_for_mnist():
+    digits = WORDS | {"class": "digit", "classes": "digits"}
+    entries = {entry["name"]: entry for entry in measures.worded(digits)}
+    assert "Preferred digit" in entries and "Accuracy per digit" in entries
+    assert "exceeds 50 %" in entries["Dominant unit"]["formula"]
+    assert not any("{" in e["formula"] + e["meaning"] for e in entries.values())  # no placeholder left

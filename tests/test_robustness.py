@@ -5,7 +5,7 @@ import pytest
 from conftest import measured, random_images, synthetic_record, synthetic_run
 from scipy import stats
 
-from nu_keras import analysis, inference, pages, robustness
+from nu_keras import ablation, analysis, inference, pages, robustness
 from nu_keras.charts import chart_names
 from nu_keras.config import RunConfig
 from nu_keras.data import Dataset
@@ -184,7 +184,7 @@ def test_branch_zeros_curves_are_the_ones_keras_records_for_the_network_alone():
 
 @pytest.fixture(scope="module")
 def tiny_sweep():
-    from nu_keras.sweep import run_sweep
+    from nu_keras.sweep import train_and_measure
 
     rng = np.random.default_rng(0)
     y_train = np.tile(np.arange(10, dtype=np.uint8), 60)
@@ -196,7 +196,7 @@ def tiny_sweep():
     cfg = RunConfig(
         epochs=3, batch_size=32, validation_size=100, steps_per_execution=4, sweep_seeds=2, sweep_widths=(5, 10)
     )
-    return run_sweep(data, cfg), cfg
+    return train_and_measure(data, cfg), cfg
 
 
 def test_sweep_on_a_tiny_dataset_holds_every_per_seed_and_control_number(tiny_sweep):
@@ -259,7 +259,9 @@ def one_unit_per_class(scale_unit: float = 1.0) -> tuple[np.ndarray, np.ndarray,
     w2 = np.eye(10)
     w2[0] /= scale_unit
     acts = {"units": hidden, "labels": labels, "predictions": (hidden @ w2).argmax(axis=1)}
-    acts |= {f"ablated_{kind}": table for kind, table in analysis.ablation_table(hidden, w2, np.zeros(10)).items()}
+    acts |= {
+        f"ablated_{kind}": table for kind, table in ablation.dense_ablation_table(hidden, w2, np.zeros(10)).items()
+    }
     return hidden, labels, acts | {"weights": {"output_kernel": w2}}
 
 

@@ -13,7 +13,7 @@ from page_fixtures import paper_fields
 from test_pages import render
 from test_planted import killed, mnist_test, prototype_network  # noqa: F401  (a fixture)
 
-from nu_keras import analysis, formats, inference, pages, robustness, statements
+from nu_keras import ablation, analysis, formats, inference, pages, robustness, statements
 from nu_keras.config import RunConfig
 
 
@@ -64,7 +64,7 @@ def planted_metrics(hidden: np.ndarray, labels: np.ndarray, w2: np.ndarray) -> d
         "predictions": logits.argmax(axis=1).astype(np.uint8),
         "probabilities": (probabilities / probabilities.sum(axis=1, keepdims=True)).astype(np.float32),
     }
-    tables = analysis.ablation_table(hidden, w2, b2)
+    tables = ablation.dense_ablation_table(hidden, w2, b2)
     acts |= {f"ablated_{kind}": table.astype(np.uint8) for kind, table in tables.items()}
     weights = {"hidden_kernel": np.zeros((784, hidden.shape[1])), "hidden_bias": np.zeros(hidden.shape[1])}
     weights |= {"output_kernel": w2, "output_bias": b2}
