@@ -126,7 +126,7 @@ def charts_fingerprint(cfg: RunConfig) -> dict:
     settings = {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir), "backend": cfg.backend}
     files = artifacts.paths(cfg)
     inputs = {"metrics": cache.file_hash(files.metrics), "sweep": cache.file_hash(files.sweep)}
-    return cache.fingerprint(settings, inputs, ("render.draw_charts",))
+    return cache.fingerprint(settings, inputs, ("charts.render_all",))  # the figure code, not the pages
 
 
 def draw_or_reuse_charts(

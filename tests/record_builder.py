@@ -145,6 +145,7 @@ def record_from_metrics(
             privileged_percentile=config["privileged_percentile"],
             rotation_null_samples=config["rotation_null_samples"],
             seed=config["seed"],
+            normal_quantile=1.96,
         ),
         layer=Layer(
             signed=signed,

@@ -32,9 +32,9 @@ def stage_code(cfg: RunConfig) -> dict[str, str]:
         # the sweep reaches it through robustness.py; collect's modules do not import it; publishing reads the record
         ("analysis.py", {"analyze", "sweep"}),
         ("ablation.py", {"collect", "analyze", "sweep"}),  # collect computes the tables
-        ("render.py", {"render", "charts"}),
+        ("render.py", {"render"}),  # the charts are the figure code's (charts/): a page edit reuses them
         ("robustness.py", {"analyze", "sweep"}),  # analyze runs the single-network controls
-        ("dynamics.py", {"analyze"}),  # train records arrays; analyze measures them
+        ("dynamics.py", {"analyze", "sweep"}),  # analyze measures the epochs; the sweep reaches it through analysis
         ("charts/units.py", {"render", "charts"}),  # a module of a subpackage
         ("charts/__init__.py", {"render", "charts"}),
         ("model.py", {"train", "collect", "sweep"}),
