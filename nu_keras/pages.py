@@ -372,7 +372,7 @@ def build_context(record: Measurements, examples: int, charts: dict) -> dict:
             # a place against a rotation null is "above" or "below" past these shares (inference.null_place)
             "null_sides": (method.null_tail / 2, 1 - method.null_tail / 2),
         },
-        "settings": shown_settings(config),
+        "settings": shown_settings(config | {"examples": examples}),  # and how it is published here
         "data_source": shown_text(provenance.data_source, config["project_root"]),
         "examples": examples,
         "class_rows": class_page_rows(record, charts["classes"], classes),
