@@ -74,3 +74,17 @@ def test_the_charts_are_handed_their_pool_and_import_no_worker_module():
     code imports nothing of workers.py, whose workers import the figure code by name."""
     reached = cache.module_closure({"charts"})
     assert "workers" not in reached and "pipeline" not in reached, reached
+
+
+def test_the_render_stage_publishes_metrics_json_alone(tmp_path):
+    """No activations.npz, weights.npz or data set anywhere (the data path does not exist): the render stage
+    reads metrics.json and writes the whole pages folder, Explore script included."""
+    from nu_keras import artifacts
+
+    record, _ = paper_record()
+    cfg = RunConfig(out=tmp_path / "out", pages_dir=tmp_path / "pages", data=tmp_path / "no-such-data.npz")
+    artifacts.write_json(artifacts.paths(cfg).metrics, record.to_json())
+    render.run(cfg)
+    written = {str(p.relative_to(cfg.pages_dir)) for p in cfg.pages_dir.rglob("*") if p.is_file()}
+    assert {"index.md", "explore-data.js", "img/unit-0-tuning.png", "digits/digit-9.md"} <= written
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["metrics.json", "stages.json"]
