@@ -88,14 +88,9 @@ class Skeleton(HTMLParser):
         self.text.append(data)
 
 
-def render_html(metrics: dict, sweep: dict | None, out: Path) -> dict[str, Skeleton]:
-    """The pages of a record (or its JSON, strings and all; or a user layer's metrics dict), parsed."""
-    if isinstance(metrics, Measurements):
-        record = metrics
-    elif "schema_version" in metrics:
-        record = Measurements.from_json(metrics)
-    else:
-        record = user_record(metrics)
+def render_html(record: Measurements | dict, sweep: dict | None, out: Path) -> dict[str, Skeleton]:
+    """The pages of a record (or of its JSON, strings and all), parsed."""
+    record = record if isinstance(record, Measurements) else Measurements.from_json(record)
     pages.render_all(record, 3, PROJECT_ROOT / "report_templates", out, sweep, charts=chart_names(record, sweep))
     parsed = {}
     for page in sorted(out.rglob("*.md")):
@@ -168,13 +163,20 @@ def test_templates_hash_reads_template_files_only(tmp_path):
 
 def test_hostile_class_layer_and_model_names_add_no_markup_to_a_user_report(tmp_path):
     """A user's class names, layer, model and file names are printed as text, in prose, tables and links."""
-    from page_fixtures import HOSTILE_CLASSES, HOSTILE_LAYER, user_metrics
+    from page_fixtures import HOSTILE_CLASSES, HOSTILE_LAYER
 
-    hostile = user_metrics(HOSTILE_CLASSES, 37, conv=True, signed=True, output_weights=False)
-    assert hostile["subject"]["layer"] == HOSTILE_LAYER
-    clean = copy.deepcopy(hostile)
-    clean["dataset"] |= {"class_names": [f"plain{i}" for i in range(4)], "title": "plain.npz"}
-    clean["subject"] |= {"layer": "plainlayer", "model": "plain.keras", "model_name": "plainmodel"}
+    hostile = user_record(HOSTILE_CLASSES, 37, conv=True, signed=True, output_weights=False)
+    assert hostile.provenance.subject["layer"] == HOSTILE_LAYER
+    plain = [f"plain{i}" for i in range(4)]
+    clean = user_record(
+        plain,
+        37,
+        conv=True,
+        signed=True,
+        output_weights=False,
+        dataset={"class_names": plain, "title": "plain.npz"},
+        subject={"layer": "plainlayer", "model": "plain.keras", "model_name": "plainmodel"},
+    )
     hostile_pages = render_html(hostile, None, tmp_path / "hostile")
     clean_pages = render_html(clean, None, tmp_path / "clean")
     assert clean_pages.keys() == hostile_pages.keys() and "classes/class-0.md" in hostile_pages

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from explore_helpers import unit_marks
 from helpers import assert_one_line_error, cli
-from page_fixtures import user_metrics, user_record, write_blank_charts
+from page_fixtures import user_record, write_blank_charts
 
 from nu_keras import charts, data, explore, names, pages, site
 from nu_keras.config import PROJECT_ROOT, RunConfig
@@ -38,10 +38,9 @@ def test_shown_writes_control_bidi_and_invisible_characters_as_escapes_and_keeps
 
 
 def test_hidden_characters_in_class_layer_and_model_names_reach_no_page_or_nav_unescaped(tmp_path):
-    metrics = user_metrics(NAMES, 5, conv=False, signed=False, output_weights=True)
-    metrics["subject"] |= {"layer": f"dense{BIDI}", "model_name": f"net{TERMINAL_ESCAPES}"}
-    metrics["dataset"]["title"] = f"data{INVISIBLE}.npz"
-    record = user_record(metrics)
+    subject = {"layer": f"dense{BIDI}", "model_name": f"net{TERMINAL_ESCAPES}"}
+    dataset = {"title": f"data{INVISIBLE}.npz"}
+    record = user_record(NAMES, 5, conv=False, signed=False, output_weights=True, subject=subject, dataset=dataset)
     names_of_charts = charts.chart_names(record, None)
     pages.render_all(record, 3, PROJECT_ROOT / "report_templates", tmp_path, charts=names_of_charts)
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
@@ -57,9 +56,8 @@ def test_hidden_characters_in_class_layer_and_model_names_reach_no_page_or_nav_u
 
 
 def test_hidden_characters_in_names_reach_no_built_html_title_or_search_index_unescaped(tmp_path):
-    metrics = user_metrics(NAMES, 5, conv=False, signed=False, output_weights=True)
-    metrics["subject"] |= {"layer": f"dense{BIDI}", "model_name": f"net{TERMINAL_ESCAPES}"}
-    record = user_record(metrics)
+    subject = {"layer": f"dense{BIDI}", "model_name": f"net{TERMINAL_ESCAPES}"}
+    record = user_record(NAMES, 5, conv=False, signed=False, output_weights=True, subject=subject)
     names_of_charts = charts.chart_names(record, None)
     cfg = RunConfig(pages_dir=tmp_path / "pages", site_dir=tmp_path / "site")
     write_blank_charts(names_of_charts, cfg.pages_dir)
@@ -89,7 +87,7 @@ def test_hidden_characters_in_names_reach_the_explore_data_as_visible_escapes():
 
 
 def test_chart_labels_show_hidden_characters_as_escapes():
-    record = user_record(user_metrics(NAMES, 5, conv=False, signed=False, output_weights=True))
+    record = user_record(NAMES, 5, conv=False, signed=False, output_weights=True)
     assert_nothing_hidden("".join(charts.style.class_labels(record)))
 
 

@@ -12,7 +12,7 @@ import page_fixtures
 import pytest
 from explore_helpers import unit_marks
 from helpers import cli
-from page_fixtures import user_metrics, user_record
+from page_fixtures import user_record
 
 from nu_keras import charts, explore, pages, site
 from nu_keras.config import RunConfig
@@ -23,8 +23,7 @@ MANY = 200  # classes: far past the nav's limit
 
 @pytest.fixture(scope="module")
 def many_classes():
-    metrics = user_metrics([f"kind {c}" for c in range(MANY)], 8, conv=False, signed=False, output_weights=True)
-    record = user_record(metrics)
+    record = user_record([f"kind {c}" for c in range(MANY)], 8, conv=False, signed=False, output_weights=True)
     return record, charts.chart_names(record, None)
 
 
