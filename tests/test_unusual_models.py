@@ -214,7 +214,8 @@ def test_dense_densewithout_a_bias_are_analysed_with_a_zero_bias_and_explored(da
     stages = ["train", "collect", "analyze", "render"]
     run_all(stages, save(net, tmp_path / "m.keras"), "a", path, tmp_path)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert metrics["subject"]["explorable"] and metrics["subject"]["pixel_weights"]
+    subject_ = metrics["provenance"]["subject"]
+    assert subject_["explorable"] and subject_["pixel_weights"] and metrics["network"] is not None
     assert (tmp_path / "pages" / explore.SCRIPT_NAME).exists()
     weights = np.load(tmp_path / "out" / "weights.npz")
     assert not weights["hidden_bias"].any() and not weights["output_bias"].any()
