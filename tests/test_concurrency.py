@@ -74,7 +74,7 @@ def test_the_published_site_is_the_run_that_printed_success(two_at_once, data_fi
     root, results = two_at_once
     seed, printed = next((s, out) for s, (code, out, _) in enumerate(results) if code == 0)
     metrics = json.loads((root / "a" / "metrics.json").read_text())
-    assert metrics["config"]["seed"] == seed and published_seed(root / "site") == seed
+    assert metrics["provenance"]["config"]["seed"] == seed and published_seed(root / "site") == seed
     assert f"test accuracy: {metrics['test_accuracy']:.4f}" in printed
     assert metrics["test_accuracy"] == pytest.approx(accuracy_from_model(root / "a", data_file), abs=1e-9)
 

@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from nu_keras import pages
+from nu_keras import pages, record
 from nu_keras.config import RunConfig
 from nu_keras.data import load_mnist
 
@@ -41,7 +41,33 @@ def test_default_recipe_reaches_the_papers_accuracy(report):
     accuracies = [m["trained"]["test_accuracy"] for m in sweep["widths"]["10"]["models"]]
     assert np.mean(accuracies) >= 0.925 and min(accuracies) >= 0.91
     assert metrics["test_accuracy"] >= 0.91
-    assert metrics["parameters"] == 7960
+    assert metrics["provenance"]["parameters"] == 7960
+
+
+def test_metrics_json_is_the_record_of_schema_2_in_the_words_class_and_unit(report):
+    """metrics.json is the measurement record's JSON: its schema version, its axes, and no key that says
+    digit, neuron, hidden or standardised (MNIST's display words live on the pages only)."""
+    cfg, _ = report
+    metrics = json.loads((cfg.out / "metrics.json").read_text())
+    assert metrics["schema_version"] == record.SCHEMA_VERSION
+    assert metrics["classes"] == [str(d) for d in range(10)] and len(metrics["units"]) == 10
+    assert len(metrics["per_class"]["top_unit"]) == 10 and np.shape(metrics["class_unit"]["mean"]) == (10, 10)
+
+    def keys(value):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                yield key
+                yield from keys(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                yield from keys(inner)
+
+    old_words = re.compile("digit|neuron|hidden|standardis")
+    measured = {k: v for k, v in metrics.items() if k != "provenance"}  # provenance quotes train.json and Keras
+    assert not sorted({key for key in keys(measured) if old_words.search(key)})
+    assert record.same(
+        record.Measurements.from_json(metrics), record.Measurements.from_json(json.loads(json.dumps(metrics)))
+    )
 
 
 def test_every_page_exists_and_every_image_resolves(report):

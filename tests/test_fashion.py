@@ -31,12 +31,13 @@ def fashion(tmp_path_factory):
 
 def test_the_papers_network_trains_on_fashion_mnist_and_the_metrics_say_so(fashion):
     metrics = json.loads((fashion / "artifacts" / "metrics.json").read_text())
-    assert metrics["dataset"]["name"] == "fashion-mnist" and metrics["dataset"]["title"] == "Fashion-MNIST"
-    assert metrics["dataset"]["class_names"] == list(FASHION_MNIST.class_names)
-    assert metrics["data_sha256"] == FASHION_MNIST.sha256
-    assert metrics["subject"]["trained_here"] and metrics["parameters"] == 7960
+    provenance = metrics["provenance"]
+    assert provenance["dataset"]["name"] == "fashion-mnist" and provenance["dataset"]["title"] == "Fashion-MNIST"
+    assert provenance["dataset"]["class_names"] == metrics["classes"] == list(FASHION_MNIST.class_names)
+    assert provenance["data_sha256"] == FASHION_MNIST.sha256
+    assert provenance["subject"]["trained_here"] and provenance["parameters"] == 7960
     assert 0.75 <= metrics["test_accuracy"] <= 0.95  # the 784-10-10 network reaches about 84 % here
-    assert metrics["digit_counts"] == [1000] * 10
+    assert metrics["per_class"]["count"] == [1000] * 10
 
 
 def test_the_test_accuracy_equals_the_saved_model_on_the_real_test_set(fashion):
