@@ -1,0 +1,242 @@
+"""The public Python API: arrays in, arrays and a typed record out, and no folder until you publish.
+
+The shape of keract's `get_activations`, captum's `FeatureAblation` and TransformerLens' `run_with_cache`:
+
+    units = read_layer(model, "conv", images)          # (N, U): what the report reads of each unit
+    predicted = ablate(model, "conv", images)          # (U, N): the model's classes with each unit silenced
+    record = analyse(model, "conv", images, labels)    # Measurements: every number of the report
+    publish(record, "site")                            # the report's pages, figures and MkDocs site
+    figure(record, "dominance")                        # any figure of the site, as a matplotlib Figure
+    record = load_run("artifacts")                     # the record of a finished `nu-keras report`
+
+The same code runs as the command line's stages (`activations.collect`, `analysis.measure`, the render and
+build stages), so a record made here publishes exactly as one made by `nu-keras report`.
+
+Bad input -- images of the wrong shape or with NaN, a layer the model does not have, labels out of range, a
+model that is not a classifier -- is checked before Keras runs and raised as `NuKerasError` with a one-line
+message, never as a traceback from inside Keras.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from nu_keras import activations, artifacts, subject
+from nu_keras.config import PIXELS
+from nu_keras.data import model_input
+from nu_keras.errors import NuKerasError
+from nu_keras.names import shown
+from nu_keras.record import Measurements
+
+FILLS = ("zero", "mean")  # what a silenced unit is replaced by: zero, or its mean over the images
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+def read_layer(
+    model: keras.Model | str | Path,
+    layer: str,
+    images: np.ndarray,
+    *,
+    pixels: str = "unit",
+    batch_size: int | None = None,
+) -> np.ndarray:
+    """(N, U) float32: each image's value of each unit of `layer`, as the report reads them.
+
+    A Dense layer's units are its outputs; a convolutional layer's units are its channels, each read as its
+    spatial mean. `images` are (N, H, W[, C]) as stored (uint8, or float in [0, 1]); `pixels="unit"` divides
+    uint8 pixels by 255, `"raw"` gives them to the model unchanged. `model` is a `keras.Model` or the path of
+    a `.keras` file (loaded with safe_mode). Read in batches of `batch_size` images, so memory stays bounded
+    by one batch of the layer's full output.
+    """
+    model = checked_model(model)
+    layer = checked_layer(model, layer)
+    x = model_inputs(model, images, pixels)
+    head, _ = subject.split(model, layer)
+    with keras_runs(model):
+        read = activations.read_units(head, x, batch_size or default_batch(head))
+    subject.require_finite(read["units"], f"the outputs of its layer {layer!r}")
+    return read["units"].astype(np.float32)
+
+
+def ablate(
+    model: keras.Model | str | Path,
+    layer: str,
+    images: np.ndarray,
+    *,
+    units: Sequence[int] | None = None,
+    fill: str = "zero",
+    pixels: str = "unit",
+    batch_size: int | None = None,
+) -> np.ndarray:
+    """(len(units), N) int: the model's predicted class for every image with one unit of `layer` silenced.
+
+    Row k silences `units[k]` (every unit, in order, when `units` is None): its output is replaced by zero
+    (`fill="zero"`) or by its mean over `images` (`fill="mean"`; per position, for a channel), and the rest
+    of the model runs on the result, as the report's collect stage computes it. Compare with the intact
+    predictions (`predict_classes`) to see which images a unit's silence changes.
+    """
+    model = checked_model(model)
+    layer = checked_layer(model, layer)
+    if fill not in FILLS:
+        raise NuKerasError(f"fill must be one of {', '.join(FILLS)}, got {shown(fill)!r}")
+    x = model_inputs(model, images, pixels)
+    head, tail = subject.split(model, layer)
+    chosen = checked_units(units, int(head.outputs[0].shape[-1]))
+    batch = batch_size or default_batch(head)
+    with keras_runs(model):
+        if fill == "mean":
+            value = activations.read_units(head, x, batch)["mean_output"]
+        else:
+            value = np.zeros(tuple(head.outputs[0].shape[1:]), dtype=np.float32)
+        table = activations.ablation_table(head, tail, x, {fill: value}, batch, units=chosen)[fill]
+    return table.astype(np.int64)
+
+
+def predict_classes(model: keras.Model | str | Path, images: np.ndarray, *, pixels: str = "unit") -> np.ndarray:
+    """(N,) int: the intact model's predicted class for every image (what `ablate`'s rows are compared to)."""
+    model = checked_model(model)
+    x = model_inputs(model, images, pixels)
+    with keras_runs(model):
+        probabilities = model.predict(x, batch_size=subject.BATCH, verbose=0)
+    subject.require_finite(probabilities, "its class probabilities")
+    return np.asarray(probabilities).argmax(axis=1).astype(np.int64)
+
+
+def default_batch(head: keras.Model) -> int:
+    """Images per forward pass: fewer for a convolutional layer, whose output is (batch, H, W, C)."""
+    return subject.BATCH if len(head.outputs[0].shape) == 2 else activations.CONV_BATCH
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+
+def load_run(out_dir: str | Path) -> Measurements:
+    """The measurement record of a finished run: `metrics.json` in the artifacts folder of
+    `nu-keras report --out OUT_DIR` (the default is `artifacts`)."""
+    path = Path(out_dir) / "metrics.json"
+    if not path.is_file():
+        raise NuKerasError(f"{path} does not exist; run `nu-keras report --out {out_dir}` first")
+    return Measurements.from_json(artifacts.read_json(path))
+
+
+def load_dataset(name: str = "mnist"):
+    """A named data set ("mnist", "fashion-mnist") from the first source that serves a valid copy, offline
+    where one exists: `x_train`, `y_train`, `x_test`, `y_test`, `class_names` (`nu_keras.data.Dataset`)."""
+    from nu_keras.config import default_cache_path
+    from nu_keras.data import open_dataset
+
+    return open_dataset(name, None, default_cache_path())
+
+
+# ------------------------------------------------------------------------------------- checked input
+
+
+def checked_model(model: keras.Model | str | Path) -> keras.Model:
+    """A Keras classifier of one image input and one (C,) output, C >= 2; a path is loaded with safe_mode."""
+    if isinstance(model, str | Path):
+        path = Path(model)
+        if not path.is_file():
+            raise NuKerasError(f"model {shown(path)} is not a file")
+        model = subject.load_user_model(path)
+    if not isinstance(model, keras.Model):
+        raise NuKerasError(f"model must be a keras.Model or the path of a .keras file, got {type(model).__name__}")
+    subject.check_one_input_one_output(model)
+    if None in subject.input_shape(model):
+        raise NuKerasError(f"the model's input shape {subject.input_shape(model)} is not fixed; build it with one")
+    output = tuple(model.outputs[0].shape[1:])
+    if len(output) != 1 or output[0] is None or output[0] < 2:
+        raise NuKerasError(f"the model outputs shape {output}; nu_keras reads classifiers with a (C,) output, C >= 2")
+    return model
+
+
+def class_count(model: keras.Model) -> int:
+    return int(model.outputs[0].shape[-1])
+
+
+def checked_layer(model: keras.Model, layer: str) -> str:
+    """The name of a layer that can be read out (see `subject.readable_layers`); else one line listing them."""
+    readable = subject.readable_layers(model)
+    if not any(found.name == layer for found in readable):
+        listing = ", ".join(f"{shown(r.name)} ({r.units} {r.kind} units)" for r in readable) or "none"
+        raise NuKerasError(
+            f"layer {shown(layer)!r} is not a layer of model {shown(model.name)!r} that can be read out; "
+            f"choose one of: {listing}"
+        )
+    return layer
+
+
+def checked_images(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """(N, ...) numeric, finite images that fit the model's input as stored, with a channel axis added, or
+    flattened (`subject.adapt_images`)."""
+    images = np.asarray(images)
+    if images.dtype == bool or not np.issubdtype(images.dtype, np.number) or images.ndim < 2 or not len(images):
+        raise NuKerasError(
+            f"images must be a non-empty numeric array of shape (N, H, W[, C]), got dtype {images.dtype} "
+            f"and shape {images.shape}"
+        )
+    expected, shape = subject.input_shape(model), tuple(images.shape[1:])
+    if expected not in (shape, (*shape, 1), (int(np.prod(shape)),)):
+        raise NuKerasError(f"the model takes inputs of shape {expected}, but the images are {shape} (N={len(images)})")
+    if np.issubdtype(images.dtype, np.floating):
+        bad = ~np.isfinite(images.reshape(len(images), -1)).all(axis=1)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise NuKerasError(
+                f"images hold NaN or infinity: {int(bad.sum())} of {len(images)} images (the first: index {first})"
+            )
+    return images
+
+
+def model_inputs(model: keras.Model, images: np.ndarray, pixels: str) -> np.ndarray:
+    """The images as the model's float32 input (scaled as `pixels` says, reshaped to its input)."""
+    if pixels not in PIXELS:
+        raise NuKerasError(f"pixels must be one of {', '.join(PIXELS)}, got {shown(pixels)!r}")
+    images = checked_images(model, images)
+    return subject.adapt_images(model_input(images, pixels), subject.input_shape(model))
+
+
+def checked_labels(labels: np.ndarray, count: int, classes: int) -> np.ndarray:
+    """(N,) whole class indices in [0, classes), one per image."""
+    labels = np.asarray(labels)
+    whole = np.issubdtype(labels.dtype, np.integer) or (
+        np.issubdtype(labels.dtype, np.floating) and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))
+    )
+    if labels.dtype == bool or not whole or labels.shape != (count,):
+        raise NuKerasError(
+            f"labels must be {count} whole class indices, one per image, got dtype {labels.dtype} and shape "
+            f"{labels.shape}"
+        )
+    if labels.min() < 0 or labels.max() >= classes:
+        raise NuKerasError(
+            f"labels must lie in 0..{classes - 1} (the model has {classes} classes), got {labels.min()}..{labels.max()}"
+        )
+    return labels.astype(np.int64)
+
+
+def checked_units(units: Sequence[int] | None, count: int) -> list[int]:
+    """Unit indices in [0, count); None is every unit."""
+    if units is None:
+        return list(range(count))
+    chosen = np.asarray(units).reshape(-1)
+    if not np.issubdtype(chosen.dtype, np.integer) or (chosen.size and (chosen.min() < 0 or chosen.max() >= count)):
+        raise NuKerasError(f"units must be whole numbers in 0..{count - 1} (the layer has {count}), got {units!r}")
+    return [int(u) for u in chosen]
+
+
+@contextmanager
+def keras_runs(model: keras.Model) -> Iterator[None]:
+    """A model that fails inside Keras anyway (an op the backend lacks, a layer that refuses the batch) is
+    one line naming the model, not a traceback from deep inside Keras."""
+    try:
+        yield
+    except (ValueError, TypeError, RuntimeError, NotImplementedError) as exc:
+        reason = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).split())[:240]  # Keras colours its messages
+        raise NuKerasError(f"model {shown(model.name)!r} failed to run ({type(exc).__name__}: {reason})") from exc
