@@ -44,8 +44,9 @@ plt.rcParams.update(
 )
 
 
-def save(fig, path: Path) -> None:
-    """Write the PNG atomically and free the figure (a long render must not accumulate them).
+def save(fig, path: Path | None):
+    """Write the PNG atomically and free the figure (a long render must not accumulate them); with no path,
+    return the figure as drawn for a notebook (`nu_keras.figure`), open and unsaved.
 
     What `bbox_inches="tight"` shows, with one draw instead of two: a tight box costs a layout-only draw and
     a walk over every artist before the real draw; here one draw on a canvas `MARGIN` larger than the figure
@@ -55,6 +56,8 @@ def save(fig, path: Path) -> None:
     inch from the figure and touching nothing inside it, would be lost unseen; our figures place none.
     """
     fix_titles(fig)
+    if path is None:
+        return fig
     pixels = draw_with_margin(fig)
     framed = None if pixels is None else frame_ink(pixels, background(fig))
     with artifacts.atomic_path(path, suffix=".png") as tmp:
