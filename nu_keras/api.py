@@ -29,7 +29,6 @@ import numpy as np
 
 from nu_keras import activations, artifacts, subject
 from nu_keras.config import PIXELS
-from nu_keras.data import model_input
 from nu_keras.errors import NuKerasError
 from nu_keras.names import shown
 from nu_keras.record import Measurements
@@ -113,6 +112,103 @@ def predict_classes(model: keras.Model | str | Path, images: np.ndarray, *, pixe
 def default_batch(head: keras.Model) -> int:
     """Images per forward pass: fewer for a convolutional layer, whose output is (batch, H, W, C)."""
     return subject.BATCH if len(head.outputs[0].shape) == 2 else activations.CONV_BATCH
+
+
+# --------------------------------------------------------------------------------------------- analysing
+
+
+def analyse(
+    model: keras.Model | str | Path,
+    layer: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    class_names: Sequence[str] | None = None,
+    threshold: float = 0.5,
+    seed: int = 0,
+    pixels: str = "unit",
+) -> Measurements:
+    """Every number the report prints about `layer`, measured on `images` and their `labels` (class indices
+    0..C-1 of the model's C outputs): the collect stage (`activations.collect`) then `analysis.measure`.
+
+    `class_names` name the C classes (default "0".."C-1"); a class has a dominant unit when one unit is the
+    largest on more than `threshold` of its images; `seed` seeds the permutation and rotation nulls. The
+    result publishes with `publish` and draws with `figure`, as a `nu-keras report` run does.
+    """
+    from nu_keras import analysis
+
+    model = checked_model(model)
+    layer = checked_layer(model, layer)
+    if pixels not in PIXELS:
+        raise NuKerasError(f"pixels must be one of {', '.join(PIXELS)}, got {shown(pixels)!r}")
+    images = checked_images(model, images)
+    classes = class_count(model)
+    labels = checked_labels(labels, len(images), classes)
+    names = checked_class_names(class_names, classes)
+    if not 0 < threshold < 1:
+        raise NuKerasError(f"threshold must lie between 0 and 1, got {threshold}")
+    missing = np.flatnonzero(np.bincount(labels, minlength=classes) == 0)
+    if missing.size:
+        raise NuKerasError(
+            f"no image of class {shown(names[missing[0]])!r} ({missing.size} of {classes} classes have none); "
+            "analyse needs images of every class the model outputs"
+        )
+    with keras_runs(model):
+        acts = activations.collect(model, layer, images, labels, pixels)
+        sample = subject.first_inputs(model, images, pixels)
+        described = subject.describe(model, layer, tuple(images.shape[1:]), False, None, sample)
+        weights = subject.weights(model, layer, described)
+        stack = subject.dense_stack(model, layer) if described["explorable"] else None
+    network = None if stack is None else tuple(stack[0])
+    dataset = given_images(
+        images, labels, names, pixels, subject.input_note(images.shape[1:], subject.input_shape(model))
+    )
+    provenance = record_provenance(model, described, dataset)
+    return analysis.measure(acts, weights, images, names, record_method(threshold, seed), provenance, network=network)
+
+
+def checked_class_names(names: Sequence[str] | None, classes: int) -> tuple[str, ...]:
+    if names is None:
+        return tuple(str(c) for c in range(classes))
+    names = tuple(str(name) for name in names)
+    if len(names) != classes:
+        raise NuKerasError(f"class_names must name the model's {classes} classes, got {len(names)} names")
+    return names
+
+
+def given_images(images: np.ndarray, labels: np.ndarray, names: tuple[str, ...], pixels: str, note) -> dict:
+    """What the pages say about data given as arrays (as `data.Dataset.describe` says it about a file)."""
+    from nu_keras.data import pixel_note
+
+    return {
+        "name": "user",
+        "title": "the images given to nu_keras.analyse",
+        "class_names": list(names),
+        "image_shape": list(images.shape[1:]),
+        "n_train": None,
+        "pixels": pixels,
+        "pixel_note": pixel_note(images.dtype, pixels),
+        "input_note": note,
+    }
+
+
+def record_method(threshold: float, seed: int):
+    from nu_keras.config import RunConfig
+    from nu_keras.record import Method
+
+    return Method.from_config(RunConfig(dominance_threshold=threshold, seed=seed))
+
+
+def record_provenance(model: keras.Model, described: dict, dataset: dict):
+    from nu_keras.record import Provenance
+
+    return Provenance.bare(
+        subject=described,
+        dataset=dataset,
+        data_source="arrays given to nu_keras.analyse",
+        parameters=int(model.count_params()),
+        layers=subject.layer_table(model),
+    )
 
 
 # ------------------------------------------------------------------------------------------ loading
@@ -200,7 +296,7 @@ def model_inputs(model: keras.Model, images: np.ndarray, pixels: str) -> np.ndar
     if pixels not in PIXELS:
         raise NuKerasError(f"pixels must be one of {', '.join(PIXELS)}, got {shown(pixels)!r}")
     images = checked_images(model, images)
-    return subject.adapt_images(model_input(images, pixels), subject.input_shape(model))
+    return np.concatenate(list(subject.model_batches(images, subject.input_shape(model), pixels)))
 
 
 def checked_labels(labels: np.ndarray, count: int, classes: int) -> np.ndarray:

@@ -1,0 +1,178 @@
+"""The public Python API, used as a notebook would use it: only names `import nu_keras` exports.
+
+A small user model (a Conv2D layer, then a Dense layer, then a softmax) is trained for a few hundred steps on
+real MNIST; its layers are read, ablated, analysed and published, and every number checked against numpy or
+against the model with the unit's weights zeroed. Every bad input gives one `NuKerasError` of one line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+import nu_keras
+
+TRAIN, TEST = 3000, 500
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    """(x_train, y_train, x_test, y_test): a few thousand real MNIST images, through the public loader."""
+    data = nu_keras.load_dataset("mnist")
+    return data.x_train[:TRAIN], data.y_train[:TRAIN], data.x_test[:TEST], data.y_test[:TEST]
+
+
+@pytest.fixture(scope="module")
+def model(mnist):
+    """A user's functional model taking (28, 28, 1) images: conv (6 channels) -> pool -> dense (12) -> out."""
+    x_train, y_train, _, _ = mnist
+    keras.utils.set_random_seed(0)
+    image = keras.Input((28, 28, 1), name="image")
+    conv = layers.Conv2D(6, 5, strides=2, activation="relu", name="conv")(image)
+    flat = layers.Flatten(name="flatten")(layers.MaxPooling2D(name="pool")(conv))
+    dense = layers.Dense(12, activation="relu", name="dense")(flat)
+    net = keras.Model(image, layers.Dense(10, activation="softmax", name="out")(dense), name="my_net")
+    net.compile("adam", "sparse_categorical_crossentropy")
+    net.fit(x_train[..., None] / 255.0, y_train, epochs=1, batch_size=32, verbose=0)
+    return net
+
+
+def softmax_classes(h: np.ndarray, out: keras.layers.Dense) -> np.ndarray:
+    kernel, bias = (np.asarray(w, dtype=np.float64) for w in out.get_weights())
+    return (h.astype(np.float64) @ kernel + bias).argmax(axis=1)
+
+
+def test_a_dense_layer_reads_as_relu_of_its_affine_map(model, mnist):
+    _, _, x_test, _ = mnist
+    units = nu_keras.read_layer(model, "dense", x_test)
+    # the same numbers in numpy: the conv layer's maps, pooled and flattened, through the Dense layer's weights
+    before = keras.Model(model.inputs, model.get_layer("flatten").output).predict(x_test[..., None] / 255.0, verbose=0)
+    kernel, bias = model.get_layer("dense").get_weights()
+    expected = np.maximum(before @ kernel + bias, 0)
+    assert units.shape == (TEST, 12) and units.dtype == np.float32
+    np.testing.assert_allclose(units, expected, rtol=1e-4, atol=1e-5)
+    assert (units == 0).any() and (units > 0).any()  # a ReLU layer: both sides of the hinge occur
+
+
+def test_a_conv_layer_reads_as_each_channels_spatial_mean(model, mnist):
+    _, _, x_test, _ = mnist
+    units = nu_keras.read_layer(model, "conv", x_test, batch_size=64)  # several batches
+    maps = keras.Model(model.inputs, model.get_layer("conv").output).predict(x_test[..., None] / 255.0, verbose=0)
+    assert maps.shape == (TEST, 12, 12, 6) and units.shape == (TEST, 6)
+    np.testing.assert_allclose(units, maps.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+
+
+def test_the_model_may_be_a_keras_file_and_images_may_be_float(model, mnist, tmp_path):
+    _, _, x_test, _ = mnist
+    model.save(tmp_path / "my.keras")
+    from_file = nu_keras.read_layer(tmp_path / "my.keras", "dense", x_test[:50])
+    from_floats = nu_keras.read_layer(model, "dense", x_test[:50] / 255.0)
+    np.testing.assert_allclose(from_file, nu_keras.read_layer(model, "dense", x_test[:50]), rtol=1e-6)
+    np.testing.assert_allclose(from_floats, from_file, rtol=1e-5, atol=1e-6)
+
+
+def test_zero_ablation_is_the_model_with_the_units_weights_zeroed(model, mnist):
+    _, _, x_test, _ = mnist
+    predicted = nu_keras.ablate(model, "dense", x_test, fill="zero")
+    assert predicted.shape == (12, TEST)
+    dense, intact = model.get_layer("dense"), [w.copy() for w in model.get_layer("dense").get_weights()]
+    try:
+        for unit in (0, 5, 11):
+            kernel, bias = (w.copy() for w in intact)
+            kernel[:, unit], bias[unit] = 0, 0  # ReLU(0) = 0: the unit is silent on every image
+            dense.set_weights([kernel, bias])
+            silenced = model.predict(x_test[..., None] / 255.0, verbose=0).argmax(axis=1)
+            np.testing.assert_array_equal(predicted[unit], silenced)
+    finally:
+        dense.set_weights(intact)
+    np.testing.assert_array_equal(nu_keras.ablate(model, "dense", x_test, units=[11, 0]), predicted[[11, 0]])
+
+
+def test_mean_ablation_replaces_the_unit_by_its_mean_over_the_images(model, mnist):
+    _, _, x_test, _ = mnist
+    units = nu_keras.read_layer(model, "dense", x_test)
+    predicted = nu_keras.ablate(model, "dense", x_test, fill="mean")
+    intact = nu_keras.predict_classes(model, x_test)
+    np.testing.assert_array_equal(softmax_classes(units, model.get_layer("out")), intact)
+    changed = 0
+    for unit in range(12):
+        h = units.astype(np.float64)
+        h[:, unit] = h[:, unit].mean()
+        expected = softmax_classes(h, model.get_layer("out"))
+        # float32 against float64: an image at a near-tie between two classes may go either way
+        assert np.mean(predicted[unit] == expected) >= 0.998
+        changed += int(np.sum(predicted[unit] != intact))
+    assert changed > 0  # some unit matters to some image: the comparison is not vacuous
+
+
+def test_a_conv_channel_ablated_changes_what_the_model_predicts(model, mnist):
+    _, _, x_test, _ = mnist
+    zero = nu_keras.ablate(model, "conv", x_test[:200])
+    mean = nu_keras.ablate(model, "conv", x_test[:200], fill="mean", units=[0, 1])
+    intact = nu_keras.predict_classes(model, x_test[:200])
+    assert zero.shape == (6, 200) and mean.shape == (2, 200) and zero.dtype == np.int64
+    assert (zero != intact).any()
+    assert set(np.unique(zero)) <= set(range(10))
+
+
+# ------------------------------------------------------------------------------------------- bad input
+
+
+def _bad_inputs(model, images, labels):
+    """(what is wrong, the call, a fragment its one-line message must hold)."""
+    sequential = keras.Sequential([keras.Input((28, 28)), layers.Flatten(), layers.Dense(4), layers.Dense(1)])
+    nan_images = (images / 255.0).astype(np.float32)
+    nan_images[3, 4, 5] = np.nan
+    three = labels == 3
+    return [
+        ("no such layer", lambda: nu_keras.read_layer(model, "dense_9", images), "choose one of: conv"),
+        ("the output layer", lambda: nu_keras.read_layer(model, "out", images), "not a layer"),
+        ("wrong image shape", lambda: nu_keras.read_layer(model, "conv", images[:, :20]), "inputs of shape"),
+        ("one image without N", lambda: nu_keras.read_layer(model, "conv", images[0, 0]), "shape (N, H, W"),
+        ("no images", lambda: nu_keras.ablate(model, "conv", images[:0]), "non-empty"),
+        ("strings", lambda: nu_keras.read_layer(model, "conv", np.full((2, 28, 28), "x")), "numeric"),
+        ("NaN images", lambda: nu_keras.read_layer(model, "dense", nan_images), "NaN"),
+        ("not a model", lambda: nu_keras.read_layer("not a file.keras", "conv", images), "not a file"),
+        ("not a model object", lambda: nu_keras.read_layer(object(), "conv", images), "keras.Model"),
+        ("not a classifier", lambda: nu_keras.read_layer(sequential, "dense", images), "classifiers"),
+        ("unknown fill", lambda: nu_keras.ablate(model, "conv", images, fill="noise"), "fill"),
+        ("unit out of range", lambda: nu_keras.ablate(model, "conv", images, units=[6]), "0..5"),
+        ("unknown pixels", lambda: nu_keras.read_layer(model, "conv", images, pixels="percent"), "pixels"),
+        ("labels out of range", lambda: nu_keras.analyse(model, "dense", images, labels + 1), "0..9"),
+        ("negative labels", lambda: nu_keras.analyse(model, "dense", images, labels - 1), "0..9"),
+        ("labels of another length", lambda: nu_keras.analyse(model, "dense", images, labels[:-1]), "one per image"),
+        ("fractional labels", lambda: nu_keras.analyse(model, "dense", images, labels + 0.5), "whole"),
+        ("a class with no image", lambda: nu_keras.analyse(model, "dense", images[~three], labels[~three]), "'3'"),
+        ("class names", lambda: nu_keras.analyse(model, "dense", images, labels, class_names=["a"]), "10 classes"),
+        ("threshold", lambda: nu_keras.analyse(model, "dense", images, labels, threshold=1.5), "threshold"),
+        ("a missing run", lambda: nu_keras.load_run("no-such-folder"), "does not exist"),
+    ]
+
+
+def test_every_bad_input_is_one_line_of_one_exception_type(model, mnist):
+    _, _, x_test, y_test = mnist
+    for what, call, fragment in _bad_inputs(model, x_test[:40], y_test[:40]):
+        with pytest.raises(nu_keras.NuKerasError) as caught:
+            call()
+        message = str(caught.value)
+        assert "\n" not in message and fragment in message, (what, message)
+
+
+def test_import_nu_keras_loads_nothing_heavy_and_exports_every_name():
+    code = (
+        "import json, sys; import nu_keras; "
+        "print(json.dumps([m for m in ('keras', 'numpy', 'matplotlib', 'tensorflow') if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == []
+    for name in nu_keras.__all__:
+        assert getattr(nu_keras, name) is not None, name
+    assert issubclass(nu_keras.NuKerasError, Exception) and callable(nu_keras.read_layer)
+    with pytest.raises(AttributeError):
+        nu_keras.not_a_name  # noqa: B018
