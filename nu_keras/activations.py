@@ -93,7 +93,7 @@ def _ablated_chunk(tail: keras.Model, out: np.ndarray, chunk: list[int], fill: n
 def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarray, pixels: str) -> dict:
     """Everything the analysis needs from the model, as arrays for activations.npz:
 
-    hidden (N, U) the units' values (a channel's spatial mean), spatial_max (N, U) for a conv layer,
+    units (N, U) the units' values (a channel's spatial mean), spatial_max (N, U) for a conv layer,
     labels (N,), predictions (N,), probabilities (N, C), and ablated_zero / ablated_mean (U, N): the
     predictions with each unit zeroed or set to its test-set mean (per position, for a channel).
     """
@@ -114,7 +114,7 @@ def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarr
         table = ablation_table(head, tail, x, fills, batch)
     label_type = np.min_scalar_type(probabilities.shape[1] - 1)
     acts = {
-        "hidden": hidden.astype(np.float32),
+        "units": hidden.astype(np.float32),
         "labels": labels.astype(label_type),
         "predictions": probabilities.argmax(axis=1).astype(label_type),
         "probabilities": probabilities.astype(np.float32),

@@ -12,11 +12,24 @@ threshold share of the digit's images (a digit may have none).
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
-from nu_keras import inference
+from nu_keras import artifacts, inference, record
+from nu_keras.errors import NuKerasError
+from nu_keras.record import ClassUnit, Images, Layer, Measurements, Method, PerClass, PerUnit, Provenance
+
+if TYPE_CHECKING:
+    from nu_keras.config import RunConfig
+
+log = logging.getLogger(__name__)
 
 NEAR_DEAD = 0.95  # a unit exactly zero on at least this share of the test images (but not all) is near-dead
 # The method's interval settings: the computations use them and the pages print them (the level is inference's).
@@ -252,16 +265,16 @@ def d_prime_from_moments(counts: np.ndarray, mean: np.ndarray, var: np.ndarray) 
 def invariant_measures(hidden: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
     """The network-level measures that survive rescaling a unit, for one (N, U) or many (K, N, U) layers.
 
-    `standardised_dominant_digits`: classes with a dominant unit once each unit is divided by its spread
-    (`rescaled_share`); `standardised_matched_share`: the share of its images each class's own unit wins
+    `rescaled_dominant_classes`: classes with a dominant unit once each unit is divided by its spread
+    (`rescaled_share`); `rescaled_matched_share`: the share of its images each class's own unit wins
     there, units assigned to classes one to one (`matched_share`), a continuous measure of "a different
     dominant unit per class"; `eta_squared` and `d_prime`: means over units. Pass live units only
     (`live_units`): a dead unit would count as a zero in every mean.
     """
     share = rescaled_share(hidden, labels)  # (C, U)
     return {
-        "standardised_dominant_digits": (share.max(axis=-1) > threshold).sum(axis=-1),
-        "standardised_matched_share": matched_share(share),
+        "rescaled_dominant_classes": (share.max(axis=-1) > threshold).sum(axis=-1),
+        "rescaled_matched_share": matched_share(share),
         "eta_squared": eta_squared(hidden, labels).mean(axis=-1),
         "d_prime": d_prime(hidden, labels).mean(axis=-1),
     }
@@ -514,20 +527,20 @@ def claim_summary(share: np.ndarray, preferred: np.ndarray, threshold: float) ->
     best_share = share.max(axis=1)
     best_unit = share.argmax(axis=1)
     dominant = dominant_units(share, threshold)
-    digits_of = {}
+    classes_of = {}
     for d, unit in enumerate(preferred):
-        digits_of.setdefault(int(unit), []).append(d)
+        classes_of.setdefault(int(unit), []).append(d)
     classes = range(len(share))
     return {
-        "digits_with_dominant_unit": [d for d in classes if dominant[d] is not None],
-        "digits_without_dominant_unit": [d for d in classes if dominant[d] is None],
+        "classes_with_dominant_unit": [d for d in classes if dominant[d] is not None],
+        "classes_without_dominant_unit": [d for d in classes if dominant[d] is None],
         "best_share": best_share.tolist(),
         "best_share_unit": best_unit.tolist(),
-        "units_preferred_by_several_digits": {str(u): ds for u, ds in sorted(digits_of.items()) if len(ds) > 1},
-        "units_preferred_by_no_digit": [u for u in range(share.shape[1]) if u not in digits_of],
-        "distinct_preferred_units": len(digits_of),
+        "units_preferred_by_several_classes": {str(u): ds for u, ds in sorted(classes_of.items()) if len(ds) > 1},
+        "units_preferred_by_no_class": [u for u in range(share.shape[1]) if u not in classes_of],
+        "distinct_preferred_units": len(classes_of),
         "distinct_dominant_units": len({u for u in dominant if u is not None}),
-        "digits_whose_preferred_unit_is_not_dominant": [d for d in classes if dominant[d] != preferred[d]],
+        "classes_whose_preferred_unit_is_not_dominant": [d for d in classes if dominant[d] != preferred[d]],
     }
 
 
@@ -536,77 +549,281 @@ def ablation_tables(acts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {kind: acts[f"ablated_{kind}"].astype(np.int64) for kind in ABLATIONS}
 
 
-def analyze(acts: dict[str, np.ndarray], weights: dict[str, np.ndarray], threshold: float, seed: int = 0) -> dict:
-    """Every statistic the pages print, as JSON-ready lists (see the module docstring for shapes).
+# ---------------------------------------------------------------------------------------- the record
 
-    `acts` holds hidden, labels, predictions, ablated_zero and ablated_mean (and spatial_max for a conv
-    layer); `weights` may hold output_kernel (U, C), which the pages show as each unit's votes.
-    Signed activations (a layer without ReLU) have no class selectivity index: it is None there.
+EXAMPLE_COUNT = 20  # per_class.examples: the first images of each class, the most a class page shows
+TOP_EXAMPLES = 16  # per_unit.top_examples: the images that activate a unit most
+SILENT_EXAMPLES = 8  # per_unit.silent_examples: preferred-class images on which a unit is zero
+
+
+def measure(
+    acts: dict[str, np.ndarray],
+    weights: dict[str, np.ndarray],
+    images: np.ndarray,
+    class_names: Sequence[str],
+    method: Method,
+    provenance: Provenance,
+    dynamics: dict | None = None,
+    network: tuple[dict, ...] | None = None,
+) -> Measurements:
+    """Every measure of one layer, as the record the pages, charts and Explore read.
+
+    `acts`: `units` (N, U) the layer's activations on the test images, `labels` and `predictions` (N,),
+    `ablated_zero` / `ablated_mean` (U, N) the predictions with each unit zeroed or set to its mean, and
+    `spatial_max` (N, U) for a convolution's channels; `weights` may hold `output_kernel` (U, C), where the
+    units feed the output layer directly, and `hidden_kernel` (pixels, U), where they read the pixels;
+    `images` the test images as stored, of which the record keeps those the pages show. Signed activations
+    (a layer without ReLU) have no class selectivity index: it is None there.
     """
-    hidden, labels = acts["hidden"].astype(np.float64), acts["labels"].astype(np.int64)
-    signed = bool(hidden.min() < 0)
-    mean = per_digit_mean(hidden, labels)
-    preferred, runners_up, margins = preferred_units(mean)
-    share = dominance_share(hidden, labels)
-    standardised_share = rescaled_share(hidden, labels)
-    intact = per_digit_accuracy(acts["predictions"], labels)
-    ablation = ablation_study(ablation_tables(acts), labels, intact)
-    counts = np.bincount(labels, minlength=class_count(labels))
+    from nu_keras import robustness  # robustness builds on this module
+
+    units, labels = checked_layer(acts, images, class_names)
+    predictions = np.asarray(acts["predictions"]).astype(np.int64)
+    threshold, seed, count = method.dominance_threshold, method.seed, units.shape[1]
+    signed = bool(units.min() < 0)
+    mean = per_digit_mean(units, labels)
+    top, runner_up, margin = preferred_units(mean)
+    share, rescaled = dominance_share(units, labels), rescaled_share(units, labels)
+    dominant, rescaled_dominant = dominant_units(share, threshold), dominant_units(rescaled, threshold)
+    intact = per_digit_accuracy(predictions, labels)
+    tables = ablation_tables(acts)
+    ablation = ablation_study(tables, labels, intact)
     selectivity = None if signed else selectivity_index(mean)
-    preferred_digit = mean.argmax(axis=0)
-    drop = np.array(ablation["zero"]["drop"])
-    preferred_drop = drop[np.arange(len(preferred_digit)), preferred_digit]  # (U,)
-    dead, near_dead = dead_and_near_dead(dead_fraction(hidden))
-    live = live_mask(hidden)
-    noise = ablation_noise(ablation_tables(acts), acts["predictions"], labels)
+    preferred_class = mean.argmax(axis=0)
+    preferred_drop = np.array(ablation["zero"]["drop"])[np.arange(count), preferred_class]  # (U,)
+    dead, near_dead = dead_and_near_dead(dead_fraction(units))
+    live = live_mask(units)
+    noise = ablation_noise(tables, predictions, labels)
+    correlations = selectivity_correlations(selectivity, ablation, preferred_drop, live, seed)
+    claim = claim_summary(share, top, threshold)
+    specific = specificity(dominant, count, seed=seed)
+    layer = Layer(
+        signed=signed,
+        all_units_dead=all_units_dead(units),
+        live_units=tuple(live_unit_indices(units)),
+        dead_units=tuple(dead),
+        near_dead_units=tuple(near_dead),
+        classes_with_one_image=tuple(classes_with_one_image(labels)),
+        spatial_max=spatial_max_summary(acts.get("spatial_max"), labels),
+    )
+    controls = robustness.network_controls(units, labels, method, layer, noise, correlations, claim, specific)
+    top_images = top_examples(units, TOP_EXAMPLES)
+    silent = silent_examples(units, labels, preferred_class, SILENT_EXAMPLES)
+    kept = record.image_rows(
+        labels, predictions, len(class_names), images, network is not None, [top_images.ravel(), *silent]
+    )
+    return Measurements(
+        schema_version=record.SCHEMA_VERSION,
+        classes=tuple(str(name) for name in class_names),
+        units=tuple(str(u) for u in range(count)),
+        test_accuracy=float(np.mean(predictions == labels)),
+        n_test=int(len(labels)),
+        method=method,
+        layer=layer,
+        per_class=PerClass(
+            count=np.bincount(labels, minlength=len(class_names)),
+            accuracy=intact,
+            top_unit=top,
+            runner_up_unit=runner_up,
+            top_unit_margin=margin,
+            dominant_unit=tuple(dominant),
+            rescaled_dominant_unit=tuple(rescaled_dominant),
+            examples=first_of_each_class(labels, len(class_names), EXAMPLE_COUNT),
+        ),
+        per_unit=PerUnit(
+            mean=units.mean(axis=0),
+            selectivity=(None,) * count if selectivity is None else tuple(float(s) for s in selectivity),
+            eta_squared=eta_squared(units, labels),
+            d_prime=d_prime(units, labels),
+            dead_fraction=dead_fraction(units),
+            silent_fraction=silent_fraction(units, labels),
+            preferred_class=preferred_class,
+            preferred_class_drop=preferred_drop,
+            top_examples=top_images,
+            silent_examples=tuple(tuple(s) for s in silent),
+            output_weights=weights.get("output_kernel"),
+            input_weights=weights.get("hidden_kernel"),
+        ),
+        class_unit=ClassUnit(
+            mean=mean,
+            std=per_digit_std(units, labels),
+            ci95=per_digit_ci95(units, labels),
+            dominance_share=share,
+            rescaled_dominance_share=rescaled,
+            boxplot=boxplot_summary(units, labels),
+        ),
+        images=Images(
+            index=kept,
+            pixels=stored_pixels(np.asarray(images)[kept]),
+            label=labels[kept],
+            prediction=predictions[kept],
+            units=np.asarray(acts["units"])[kept],
+        ),
+        ablation=ablation,
+        ablation_noise=noise,
+        important_units=controls["important_units"],
+        invariant={k: float(v) for k, v in invariant_measures(units[:, live], labels, threshold).items()},
+        null=controls["null"],
+        claim=claim,
+        claims=controls["claims"],
+        specificity=specific,
+        rescaled_specificity=specificity(rescaled_dominant, count, seed=seed),
+        correlations=correlations,
+        tests=controls["tests"],
+        dynamics=dynamics,
+        network=network,
+        provenance=dataclasses.replace(provenance, subject=provenance.subject | {"signed": signed}),
+    )
+
+
+def checked_layer(acts: dict[str, np.ndarray], images: np.ndarray, class_names: Sequence[str]) -> tuple:
+    """`units` (N, U) in float64 and `labels` (N,) in int64, or one line saying why they cannot be measured."""
+    units, labels = np.asarray(acts["units"]), np.asarray(acts["labels"])
+    if units.ndim != 2 or units.shape[1] < 2:
+        raise NuKerasError(f"the layer's units must be an (N, U) array with U >= 2, not of shape {units.shape}")
+    if not len(labels) == len(units) == len(acts["predictions"]) == len(images):
+        raise NuKerasError(f"{len(images)} images, {len(labels)} labels but {len(units)} rows of units")
+    if not np.all(np.isfinite(units)):
+        raise NuKerasError("the layer's units are not finite (NaN or infinity)")
+    if len(labels) == 0 or labels.min() < 0 or labels.max() >= len(class_names):
+        raise NuKerasError(f"labels must lie in 0..{len(class_names) - 1} for {len(class_names)} class names")
+    missing = np.setdiff1d(np.arange(len(class_names)), labels)
+    if len(missing):
+        raise NuKerasError(f"every class needs a test image; class {int(missing[0])} has none")
+    return units.astype(np.float64), labels.astype(np.int64)
+
+
+def selectivity_correlations(
+    selectivity: np.ndarray | None, ablation: dict, preferred_drop: np.ndarray, live: np.ndarray, seed: int
+) -> dict:
+    """Rank correlations of selectivity with each kind of ablation importance and with the drop on the unit's
+    preferred class; over live units only: dead units tie at selectivity 0 and importance 0 and would pull rho
+    around. None throughout for a signed layer (no selectivity)."""
+    if selectivity is None:
+        return {"selectivity_vs_ablation": dict.fromkeys(ABLATIONS), "selectivity_vs_preferred_class_drop": None}
     importance = {kind: np.array(ablation[kind]["importance"]) for kind in ABLATIONS}
     return {
-        "test_accuracy": float(np.mean(acts["predictions"] == labels)),
-        "n_test": int(len(labels)),
-        "digit_counts": counts.tolist(),
-        "mean_activation": mean.tolist(),
-        "std_activation": per_digit_std(hidden, labels).tolist(),
-        "ci95_activation": per_digit_ci95(hidden, labels).tolist(),
-        "preferred_unit": preferred.tolist(),
-        "runner_up_unit": runners_up.tolist(),
-        "preferred_margin": margins.tolist(),
-        "win_share": share.tolist(),
-        "dominant_unit": dominant_units(share, threshold),
-        "standardised_win_share": standardised_share.tolist(),
-        "standardised_dominant_unit": dominant_units(standardised_share, threshold),
-        "eta_squared": eta_squared(hidden, labels).tolist(),
-        "d_prime": d_prime(hidden, labels).tolist(),
-        "invariant": {k: float(v) for k, v in invariant_measures(hidden[:, live], labels, threshold).items()},
-        "live_units": live_unit_indices(hidden),
-        "all_units_dead": all_units_dead(hidden),
-        "classes_with_one_image": classes_with_one_image(labels),
-        "silent_fraction": silent_fraction(hidden, labels).tolist(),
-        "per_digit_accuracy": intact.tolist(),
-        # (U, C): what each unit votes for and against, where it feeds the output layer directly
-        "output_weights": np.asarray(weights["output_kernel"]).tolist() if "output_kernel" in weights else None,
-        "selectivity": [None] * hidden.shape[1] if signed else selectivity.tolist(),
-        "signed": signed,
-        "spatial_max": spatial_max_summary(acts.get("spatial_max"), labels),
-        "preferred_digit": preferred_digit.tolist(),
-        "dead_fraction": dead_fraction(hidden).tolist(),
-        "dead_units": dead,
-        "near_dead_units": near_dead,
-        "ablation": ablation,
-        "ablation_noise": noise,
-        "top_examples": top_examples(hidden).tolist(),
-        "silent_examples": silent_examples(hidden, labels, preferred_digit),
-        # over live units only: dead units tie at selectivity 0 and importance 0 and would pull rho around
         "selectivity_vs_ablation": {
-            kind: None if signed else rank_correlation(selectivity[live], importance[kind][live], seed=seed)
-            for kind in ABLATIONS
+            kind: rank_correlation(selectivity[live], importance[kind][live], seed=seed) for kind in ABLATIONS
         },
-        "preferred_digit_drop": preferred_drop.tolist(),
-        "selectivity_vs_preferred_drop": (
-            None if signed else rank_correlation(selectivity[live], preferred_drop[live], seed=seed)
-        ),
-        "claim": claim_summary(share, preferred, threshold),
-        "specificity": specificity(dominant_units(share, threshold), hidden.shape[1], seed=seed),
-        "standardised_specificity": specificity(
-            dominant_units(standardised_share, threshold), hidden.shape[1], seed=seed
-        ),
+        "selectivity_vs_preferred_class_drop": rank_correlation(selectivity[live], preferred_drop[live], seed=seed),
     }
+
+
+def stored_pixels(images: np.ndarray) -> np.ndarray:
+    """Images as the record keeps them: uint8 as they are, float ones as float32 (what the Explore page reads)."""
+    return images if images.dtype == np.uint8 else images.astype(np.float32)
+
+
+def first_of_each_class(labels: np.ndarray, classes: int, k: int) -> np.ndarray:
+    """(C, k) test indices of each class's first k images, in test order; -1 past a class's size."""
+    table = np.full((classes, k), -1, dtype=np.int64)
+    for c in range(classes):
+        first = np.flatnonzero(labels == c)[:k]
+        table[c, : len(first)] = first
+    return table
+
+
+def boxplot_summary(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(C, U, 5) lower whisker, first quartile, median, third quartile and upper whisker of each unit over
+    each class's images, as matplotlib's `boxplot_stats` computes them (whiskers at 1.5 IQR, fliers left out),
+    so the box plots drawn from the record are those drawn from the raw activations."""
+    table = np.zeros((class_count(labels), units.shape[1], 5))
+    for c in range(len(table)):
+        rows = units[labels == c]
+        q1, median, q3 = np.percentile(rows, [25, 50, 75], axis=0)
+        iqr = q3 - q1
+        for u in range(units.shape[1]):
+            values = rows[:, u]
+            inside_low = values[values >= q1[u] - 1.5 * iqr[u]]
+            inside_high = values[values <= q3[u] + 1.5 * iqr[u]]
+            low = inside_low.min() if len(inside_low) and inside_low.min() <= q1[u] else q1[u]
+            high = inside_high.max() if len(inside_high) and inside_high.max() >= q3[u] else q3[u]
+            table[c, u] = (low, q1[u], median[u], q3[u], high)
+    return table
+
+
+# ---------------------------------------------------------------------------------------- the analyze stage
+
+ACTIVATION_KEYS = ("units", "labels", "predictions", "probabilities", "ablated_zero", "ablated_mean")
+TRAIN_KEYS = (
+    "history",
+    "fit_seconds",
+    "data_source",
+    "data_sha256",
+    "versions",
+    "subject",
+    "dataset",
+    "summary",
+    "parameters",
+)
+
+
+def run_analyze(cfg: RunConfig, files: Any, data: Any) -> Measurements:
+    """The analyze stage: activations.npz, weights.npz, train.json (and epochs.npz for a network trained
+    here) and the test images of `data` -> metrics.json, the record's JSON. `files` names the artifacts
+    (`pipeline.ArtifactPaths`)."""
+    acts = artifacts.read_npz(files.activations, ACTIVATION_KEYS)
+    weights = artifacts.read_npz(files.weights)
+    trained = artifacts.read_json(files.train, TRAIN_KEYS)
+    labels = acts["labels"].astype(np.int64)
+    measured = measure(
+        acts,
+        weights,
+        data.x_test,
+        list(data.class_names),
+        Method.from_config(cfg),
+        run_provenance(cfg, trained, read_timings(files.timings)),
+        epoch_dynamics(files.epochs, labels, cfg.dominance_threshold) if cfg.trains_here else None,
+        explore_network(trained["subject"], weights),
+    )
+    artifacts.write_json(files.metrics, measured.to_json())
+    log.info(
+        "test accuracy %.4f; %d of %d classes have a dominant unit",
+        measured.test_accuracy,
+        len(measured.claim["classes_with_dominant_unit"]),
+        len(measured.classes),
+    )
+    return measured
+
+
+def run_provenance(cfg: RunConfig, trained: dict, timings: dict) -> Provenance:
+    """Where a run's numbers come from: its settings, and what the train stage recorded (train.json)."""
+    return Provenance(
+        config=cfg.to_json(),
+        versions=trained["versions"],
+        data_source=trained["data_source"],
+        data_sha256=trained["data_sha256"],
+        dataset=trained["dataset"],
+        subject=trained["subject"],
+        history=trained["history"],
+        fit_seconds=trained["fit_seconds"],
+        trained_with=trained.get("trained_with"),
+        parameters=trained["parameters"],
+        layers=trained["summary"],
+        timings=timings,
+    )
+
+
+def read_timings(path: Path) -> dict[str, float]:
+    return artifacts.read_json(path) if path.exists() else {}
+
+
+def epoch_dynamics(path: Path, labels: np.ndarray, threshold: float) -> dict:
+    """The measures of the report network's layer at every epoch of its fit (epochs.npz)."""
+    from nu_keras import dynamics
+
+    recorded = artifacts.read_npz(path, ("units", "predictions"))
+    return dynamics.recorded_series(recorded, labels, threshold)
+
+
+def explore_network(subject: dict, weights: dict[str, np.ndarray]) -> tuple[dict, ...] | None:
+    """The Dense stack the Explore page runs (name, activation, kernel, bias per layer), when the subject
+    can be run exactly in the browser; None otherwise."""
+    if not subject.get("explorable"):
+        return None
+    return tuple(
+        {"name": layer["name"], "activation": layer["activation"]}
+        | {"kernel": weights[f"stack_{i}_kernel"], "bias": weights[f"stack_{i}_bias"]}
+        for i, layer in enumerate(subject["stack"])
+    )

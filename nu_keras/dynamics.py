@@ -53,12 +53,12 @@ def measure(hidden: np.ndarray, predictions: np.ndarray, labels: np.ndarray, thr
 
 
 def recorded_series(recorded: dict[str, np.ndarray], labels: np.ndarray, threshold: float) -> dict[str, list]:
-    """metrics["dynamics"] from epochs.npz: `hidden` (E+1, N, U) and `predictions` (E+1, N), epoch 0 first."""
+    """The record's `dynamics` from epochs.npz: `units` (E+1, N, U) and `predictions` (E+1, N), epoch 0 first."""
     return series(
-        [measure(h, p, labels, threshold) for h, p in zip(recorded["hidden"], recorded["predictions"], strict=True)]
+        [measure(h, p, labels, threshold) for h, p in zip(recorded["units"], recorded["predictions"], strict=True)]
     )
 
 
 def series(snapshots: list[dict]) -> dict[str, list]:
-    """metrics["dynamics"]: one list per measure, indexed by epoch (0 = before the first step)."""
+    """The record's `dynamics`: one list per measure, indexed by epoch (0 = before the first step)."""
     return {"epoch": list(range(len(snapshots)))} | {key: [s[key] for s in snapshots] for key in SERIES}

@@ -341,8 +341,8 @@ class Dynamics(keras.callbacks.Callback):
         self.predictions.append((hidden @ w["output_kernel"] + w["output_bias"]).argmax(axis=1).astype(np.uint8))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """epochs.npz: `hidden` (E+1, N, U) float32 and `predictions` (E+1, N), epoch 0 first."""
-        return {"hidden": np.stack(self.hidden), "predictions": np.stack(self.predictions)}
+        """epochs.npz: `units` (E+1, N, U) float32 and `predictions` (E+1, N), epoch 0 first."""
+        return {"units": np.stack(self.hidden), "predictions": np.stack(self.predictions)}
 
 
 def fit_block(

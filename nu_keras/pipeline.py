@@ -36,7 +36,7 @@ from nu_keras.errors import NuKerasError
 
 log = logging.getLogger(__name__)
 
-ACTIVATION_KEYS = ("hidden", "labels", "predictions", "probabilities", "ablated_zero", "ablated_mean")
+ACTIVATION_KEYS = ("units", "labels", "predictions", "probabilities", "ablated_zero", "ablated_mean")
 TRAIN_KEYS = (
     "history",
     "fit_seconds",
@@ -47,21 +47,6 @@ TRAIN_KEYS = (
     "config",
     "subject",
     "dataset",
-)
-METRICS_KEYS = (
-    "test_accuracy",
-    "mean_activation",
-    "win_share",
-    "preferred_unit",
-    "dominant_unit",
-    "selectivity",
-    "ablation",
-    "claim",
-    "config",
-    "versions",
-    "data_source",
-    "data_sha256",
-    "timings",
 )
 SWEEP_KEYS = (
     "seeds",
@@ -274,57 +259,15 @@ def run_collect(cfg: RunConfig) -> None:
         sample = subject.first_inputs(net, data.x_test, cfg.pixels)
         described = subject.describe(net, layer, data.image_shape, cfg.trains_here, cfg.model, sample)
         acts = activations.collect(net, layer, data.x_test, data.y_test, cfg.pixels)
-    log.info("collected layer %s %s over the test set", layer, acts["hidden"].shape)
+    log.info("collected layer %s %s over the test set", layer, acts["units"].shape)
     artifacts.write_npz(paths(cfg).activations, **acts)
     artifacts.write_npz(paths(cfg).weights, **subject.weights(net, layer, described))
 
 
-def epoch_dynamics(cfg: RunConfig, labels: np.ndarray) -> dict | None:
-    """metrics["dynamics"]: the measures of the report network's layer at every epoch of its fit, or None
-    for a network not trained here."""
-    from nu_keras import dynamics
-
-    if not cfg.trains_here:
-        return None
-    recorded = artifacts.read_npz(paths(cfg).epochs, ("hidden", "predictions"))
-    return dynamics.recorded_series(recorded, labels, cfg.dominance_threshold)
-
-
 def run_analyze(cfg: RunConfig) -> None:
-    from nu_keras.analysis import analyze
-    from nu_keras.robustness import network_controls
+    from nu_keras import analysis  # the stage's body lives with its domain
 
-    acts = artifacts.read_npz(paths(cfg).activations, ACTIVATION_KEYS)
-    weights = artifacts.read_npz(paths(cfg).weights)
-    trained = artifacts.read_json(paths(cfg).train, TRAIN_KEYS)
-    metrics = analyze(acts, weights, cfg.dominance_threshold, seed=cfg.seed)
-    # the single-network controls need no retraining, so a user's model gets them as the report's does
-    hidden, labels = acts["hidden"].astype(np.float64), acts["labels"].astype(np.int64)
-    metrics.update(network_controls(hidden, labels, metrics, cfg))
-    metrics.update(
-        {
-            "config": cfg.to_json(),
-            "versions": trained["versions"],
-            "data_source": trained["data_source"],
-            "data_sha256": trained["data_sha256"],
-            "dataset": trained["dataset"],
-            "subject": trained["subject"] | {"signed": metrics["signed"]},
-            "history": trained["history"],
-            "dynamics": epoch_dynamics(cfg, labels),  # None for a user's model (not trained here)
-            "fit_seconds": trained["fit_seconds"],
-            "trained_with": trained.get("trained_with"),
-            "parameters": trained["parameters"],
-            "layers": trained["summary"],
-            "timings": read_timings(cfg),
-        }
-    )
-    artifacts.write_json(paths(cfg).metrics, metrics)
-    log.info(
-        "test accuracy %.4f; %d of %d classes have a dominant unit",
-        metrics["test_accuracy"],
-        len(metrics["claim"]["digits_with_dominant_unit"]),
-        len(metrics["digit_counts"]),
-    )
+    analysis.run_analyze(cfg, paths(cfg), dataset(cfg))
 
 
 def run_sweep(cfg: RunConfig) -> None:
@@ -380,7 +323,7 @@ def published_sweep(cfg: RunConfig) -> dict | None:
 def run_render(cfg: RunConfig) -> None:
     from nu_keras import charts, pages
 
-    metrics = artifacts.read_json(paths(cfg).metrics, METRICS_KEYS)
+    metrics = artifacts.read_json(paths(cfg).metrics)
     sweep = published_sweep(cfg)
     target = Path(cfg.pages_dir)
     staging = folders.staging_dir(target)  # pages are replaced whole, so none is ever stale
@@ -517,16 +460,9 @@ def _files(cfg: RunConfig, *names: str) -> dict[str, str | None]:
 
 
 def _thresholds(cfg: RunConfig) -> dict:
-    names = ("dominance_threshold", "claim_min_digits", "claim_seed_fraction")
+    names = ("dominance_threshold", "claim_min_classes", "claim_seed_fraction")
     names += ("privileged_percentile", "privileged_seed_fraction", "rotation_null_samples")
     names += ("specificity_min_classes", "specificity_seed_fraction")
-    return {name: getattr(cfg, name) for name in names}
-
-
-def _single_network_thresholds(cfg: RunConfig) -> dict:
-    """What the analyze stage reads of the claims: one network's claims and rotation null."""
-    names = ("dominance_threshold", "claim_min_digits", "specificity_min_classes")
-    names += ("privileged_percentile", "rotation_null_samples")
     return {name: getattr(cfg, name) for name in names}
 
 
@@ -562,12 +498,15 @@ STAGES = (
     ),
     Stage(
         "analyze",
-        "per-digit statistics, dominance, selectivity, ablation, the rotation null and the claims -> metrics.json",
+        "per-class statistics, dominance, selectivity, ablation, the rotation null and the claims -> metrics.json",
         run_analyze,
-        config=lambda cfg: {"seed": cfg.seed} | _single_network_thresholds(cfg),
-        inputs=lambda cfg: _files(cfg, "activations", "weights", "train", *(["epochs"] if cfg.trains_here else [])),
+        config=lambda cfg: cfg.to_json(),  # the record prints every setting (provenance.config)
+        inputs=lambda cfg: (
+            {"data": _data_hash(cfg)}
+            | _files(cfg, "activations", "weights", "train", *(["epochs"] if cfg.trains_here else []))
+        ),
         outputs=lambda cfg: _files(cfg, "metrics"),
-        code=(run_analyze, epoch_dynamics),
+        code=(run_analyze,),
     ),
     Stage(
         "sweep",

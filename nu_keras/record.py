@@ -56,6 +56,24 @@ class Method(_Frozen):
     rotation_null_samples: int  # random rotations in the null
     seed: int  # the seed of the permutation and rotation nulls
 
+    @classmethod
+    def from_config(cls, cfg: Any) -> Method:
+        """The method of a run (a `RunConfig`): its thresholds, and the constants every run shares."""
+        from nu_keras import analysis, inference  # analysis imports this module
+
+        return cls(
+            dominance_threshold=float(cfg.dominance_threshold),
+            confidence=float(analysis.CONFIDENCE),
+            near_dead=float(analysis.NEAR_DEAD),
+            null_whiskers=tuple(float(p) for p in analysis.NULL_WHISKERS),
+            null_tail=float(inference.TAIL),
+            claim_min_classes=int(cfg.claim_min_classes),
+            specificity_min_classes=int(cfg.specificity_min_classes),
+            privileged_percentile=float(cfg.privileged_percentile),
+            rotation_null_samples=int(cfg.rotation_null_samples),
+            seed=int(cfg.seed),
+        )
+
 
 @dataclass(frozen=True)
 class PerClass(_Frozen):
@@ -119,7 +137,7 @@ class Images(_Frozen):
     """The test images the pages and Explore show, and only those, in test order."""
 
     index: np.ndarray  # (N,) test-set index of each
-    pixels: np.ndarray  # (N, H, W) or (N, H, W, C) as stored
+    pixels: np.ndarray  # (N, H, W) or (N, H, W, C): uint8 as stored, float images as float32
     label: np.ndarray  # (N,) class
     prediction: np.ndarray  # (N,) the model's class
     units: np.ndarray  # (N, U) the layer's activations on them
@@ -145,6 +163,14 @@ class Provenance(_Frozen):
     parameters: int
     layers: list
     timings: dict
+
+    @classmethod
+    def bare(cls, **fields: Any) -> Provenance:
+        """Provenance of arrays measured outside a run (a notebook): empty unless given."""
+        empty = {"config": {}, "versions": {}, "data_source": "", "data_sha256": "", "dataset": {}, "subject": {}}
+        empty |= {"history": None, "fit_seconds": None, "trained_with": None, "parameters": 0}
+        empty |= {"layers": [], "timings": {}}
+        return cls(**(empty | fields))
 
 
 @dataclass(frozen=True)
@@ -198,6 +224,50 @@ class Measurements(_Frozen):
             ) from exc
 
 
+# --------------------------------------------------------------------------------------------- images
+
+SAMPLE_PER_CLASS = 40  # first test images of each class kept: Explore's picker (more than any class page shows)
+MAX_IMAGES = 1800  # about 1.9 MB of base64 MNIST pixels at most: the misclassified list is cut in test order beyond
+MAX_PIXEL_BYTES = MAX_IMAGES * 28 * 28  # the same budget in bytes, for larger, colour or float images
+
+
+def image_budget(images: np.ndarray) -> int:
+    """How many test images a record (and the Explore page) may carry: MAX_IMAGES of MNIST's size, fewer
+    when each is larger (none when one image alone is over MAX_PIXEL_BYTES)."""
+    size = int(np.prod(images.shape[1:])) * (1 if images.dtype == np.uint8 else 4)  # float pixels kept as float32
+    return min(MAX_IMAGES, MAX_PIXEL_BYTES // max(size, 1))
+
+
+def picker_rows(
+    labels: np.ndarray, predictions: np.ndarray, per_class: int, classes: int = 10, budget: int = MAX_IMAGES
+) -> tuple[np.ndarray, int]:
+    """Test-set indices the Explore page ships, in test order: the first `per_class` of each class, then every
+    misclassified image as long as the total stays within `budget`; also how many misclassified were left out.
+    """
+    sample = np.concatenate([np.flatnonzero(labels == k)[:per_class] for k in range(classes)]).astype(np.int64)
+    wrong = np.flatnonzero(labels != predictions)
+    extra = np.setdiff1d(wrong, sample)
+    room = max(budget - len(sample), 0)
+    return np.union1d(sample, extra[:room]), max(len(extra) - room, 0)
+
+
+def image_rows(
+    labels: np.ndarray, predictions: np.ndarray, classes: int, images: np.ndarray, explorable: bool, shown: list
+) -> np.ndarray:
+    """Sorted test indices of the images a record keeps: the first SAMPLE_PER_CLASS of each class (fewer when
+    many classes of large images would pass the image budget, at least one), the misclassified images the
+    Explore picker ships when the run has an Explore page, and every index in `shown` (the units' top and
+    silent examples). Bounded by the budget plus the examples, whatever the number of classes."""
+    budget = image_budget(images)
+    per_class = max(1, min(SAMPLE_PER_CLASS, budget // classes))
+    if explorable:
+        rows, _ = picker_rows(labels, predictions, per_class, classes, budget)
+    else:
+        rows = np.concatenate([np.flatnonzero(labels == k)[:per_class] for k in range(classes)])
+    extra = np.concatenate([np.asarray(s, dtype=np.int64).ravel() for s in shown]) if shown else np.zeros(0)
+    return np.union1d(rows.astype(np.int64), extra.astype(np.int64))
+
+
 # --------------------------------------------------------------------------------------------- JSON
 
 
@@ -205,8 +275,13 @@ def _to_json(value: Any) -> Any:
     if dataclasses.is_dataclass(value):
         return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, np.ndarray):
-        if value.dtype == np.uint8:  # pixels
-            return {"dtype": "uint8", "shape": list(value.shape), "base64": base64.b64encode(value.tobytes()).decode()}
+        if value.dtype in (np.uint8, np.float32):  # pixels and activations as stored: exact bytes, a fraction the size
+            data = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+            return {
+                "dtype": data.dtype.str,
+                "shape": list(value.shape),
+                "base64": base64.b64encode(data.tobytes()).decode(),
+            }
         return value.tolist()
     if isinstance(value, dict):
         return {str(k): _to_json(v) for k, v in value.items()}
@@ -229,15 +304,29 @@ def _from_json(kind: Any, value: Any) -> Any:
         hints = typing.get_type_hints(kind)
         return kind(**{f.name: _from_json(hints[f.name], value[f.name]) for f in dataclasses.fields(kind)})
     if kind is np.ndarray:
-        if isinstance(value, dict):
-            raw = base64.b64decode(value["base64"])
-            return np.frombuffer(raw, dtype=value["dtype"]).reshape(value["shape"]).copy()
-        return np.asarray(value)
+        return _blob_array(value) if isinstance(value, dict) else np.asarray(value)
+    if kind is dict:  # a free-form part: arrays in it (the network's kernels) come back as arrays
+        return _arrays_in(value)
     if origin is tuple:
         args = typing.get_args(kind)
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_from_json(args[0], v) for v in value)
         return tuple(_from_json(a, v) for a, v in zip(args, value, strict=True))
+    return value
+
+
+def _blob_array(value: dict) -> np.ndarray:
+    raw = base64.b64decode(value["base64"])
+    return np.frombuffer(raw, dtype=value["dtype"]).reshape(value["shape"]).copy()
+
+
+def _arrays_in(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.keys() == {"dtype", "shape", "base64"}:
+            return _blob_array(value)
+        return {k: _arrays_in(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_arrays_in(v) for v in value]
     return value
 
 

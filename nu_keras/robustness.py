@@ -10,7 +10,7 @@ from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
 from nu_keras import analysis, inference
-from nu_keras.config import RunConfig
+from nu_keras.record import Layer, Method
 
 MI_BINS = 16
 
@@ -22,7 +22,7 @@ def model_summary(
 
     The paper's raw measures (selectivity index, dominance of the raw activations) need non-negative
     rates, so a `signed` layer (rotated units) gets None for them; the symmetry-invariant measures
-    (standardised dominance, eta², d') and the mutual information need no shift and are computed for all;
+    (rescaled dominance, eta², d') and the mutual information need no shift and are computed for all;
     their network-level means leave dead units out (see `analysis.live_units`).
     """
     mean = analysis.per_digit_mean(hidden, labels)
@@ -46,10 +46,10 @@ def model_summary(
         "dead_fraction": analysis.dead_fraction(hidden).tolist(),
         "dead_units": [] if signed else dead,
         "near_dead_units": [] if signed else near_dead,
-        "digits_with_dominant_unit": None if signed else int(dominance.sum()),
-        "digit_has_dominant_unit": None if signed else dominance.tolist(),
-        "standardised_dominant_digits": int(invariant["standardised_dominant_digits"]),
-        "standardised_matched_share": float(invariant["standardised_matched_share"]),
+        "classes_with_dominant_unit": None if signed else int(dominance.sum()),
+        "class_has_dominant_unit": None if signed else dominance.tolist(),
+        "rescaled_dominant_classes": int(invariant["rescaled_dominant_classes"]),
+        "rescaled_matched_share": float(invariant["rescaled_matched_share"]),
         "eta_squared": analysis.eta_squared(hidden, labels).tolist(),
         "d_prime": analysis.d_prime(hidden, labels).tolist(),
         "mean_eta_squared": float(invariant["eta_squared"]),
@@ -74,7 +74,7 @@ def threshold_counts(share: np.ndarray, thresholds: tuple[float, ...] = CURVE_TH
     return [int(np.sum(best > t)) for t in thresholds]
 
 
-NULL_MEASURES = ("standardised_matched_share", "eta_squared", "d_prime")  # continuous, so percentiles rarely tie
+NULL_MEASURES = ("rescaled_matched_share", "eta_squared", "d_prime")  # continuous, so percentiles rarely tie
 
 
 def rotation_null(
@@ -106,7 +106,7 @@ def rotation_null(
         mapped = analysis.mapped_moments(moments, maps)
         parts.append(
             {
-                "standardised_matched_share": rotated_matched_share(scaled, labels, maps, silent, size),
+                "rescaled_matched_share": rotated_matched_share(scaled, labels, maps, silent, size),
                 "eta_squared": analysis.eta_squared_from_moments(*mapped).mean(axis=-1),
                 "d_prime": analysis.d_prime_from_moments(*mapped).mean(axis=-1),
             }
@@ -270,11 +270,11 @@ def interval(values, confidence: float = analysis.CONFIDENCE) -> dict:
     }
 
 
-def verdict(digits_with_dominant: list[int], min_digits: int, min_seed_fraction: float) -> dict:
-    """The paper's claim, as fixed before the run: at least `min_digits` classes have a dominant unit in
+def verdict(classes_with_dominant: list[int], min_classes: int, min_seed_fraction: float) -> dict:
+    """The paper's claim, as fixed before the run: at least `min_classes` classes have a dominant unit in
     at least `min_seed_fraction` of the seeds; three-valued on the pass rate's Clopper-Pearson interval."""
-    rate = inference.pass_rate([count >= min_digits for count in digits_with_dominant], min_seed_fraction)
-    return {"min_digits": min_digits, "min_seed_fraction": min_seed_fraction, **rate}
+    rate = inference.pass_rate([count >= min_classes for count in classes_with_dominant], min_seed_fraction)
+    return {"min_classes": min_classes, "min_seed_fraction": min_seed_fraction, **rate}
 
 
 def specificity_verdict(own_counts: list[int], min_classes: int, min_seed_fraction: float) -> dict:
@@ -335,23 +335,23 @@ def _seed_tests(model: dict) -> dict[str, tuple[float | None, str]]:
     return tests
 
 
-def network_test_family(metrics: dict) -> dict[str, dict]:
+def network_test_family(correlations: dict, specificity: dict) -> dict[str, dict]:
     """The single network's tests with a p-value (a user's model, or the report's network), Holm-corrected:
     selectivity against zero- and mean-ablation importance, against the drop on the preferred class, and
     specificity against chance. A test that could not be computed (signed layer, constant side) has p None
     and stays out of the family."""
     tests = {
         f"selectivity_vs_{kind}_ablation": (
-            _p(metrics["selectivity_vs_ablation"][kind]),
+            _p(correlations["selectivity_vs_ablation"][kind]),
             f"selectivity vs importance, {kind} ablation",
         )
         for kind in analysis.ABLATIONS
     }
-    tests["selectivity_vs_preferred_drop"] = (
-        _p(metrics["selectivity_vs_preferred_drop"]),
+    tests["selectivity_vs_preferred_class_drop"] = (
+        _p(correlations["selectivity_vs_preferred_class_drop"]),
         "selectivity vs accuracy lost on the unit's preferred class",
     )
-    tests["specificity"] = (metrics["specificity"]["p"], "specificity vs chance")
+    tests["specificity"] = (specificity["p"], "specificity vs chance")
     return labelled_holm(tests)
 
 
@@ -365,24 +365,33 @@ def _p(correlation: dict | None) -> float | None:
     return None if correlation is None else correlation.get("p")
 
 
-def network_controls(hidden: np.ndarray, labels: np.ndarray, metrics: dict, cfg: RunConfig) -> dict:
+def network_controls(
+    units: np.ndarray,
+    labels: np.ndarray,
+    method: Method,
+    layer: Layer,
+    noise: dict,
+    correlations: dict,
+    claim: dict,
+    specificity: dict,
+) -> dict:
     """The controls a single network gets without retraining (a user's model as much as the report's):
     its layer's place in the rotation null, the units whose ablation measurably costs accuracy, the three
-    claims judged on this one network, and its Holm-corrected test family. Keys merge into metrics.json.
+    claims judged on this one network, and its Holm-corrected test family (parts of `analysis.measure`).
 
     With every unit dead there is no live layer to rotate: the null is None and the privileged claim fails.
     """
     null = None
-    if not metrics["all_units_dead"]:
-        live = len(metrics["live_units"])
-        rotations = affordable_rotations(cfg.rotation_null_samples, live, len(labels))
-        null = place_in_rotation_null(hidden, labels, cfg.dominance_threshold, rotations, cfg.seed + 1)
-        null["rotations_requested"] = cfg.rotation_null_samples
+    if not layer.all_units_dead:
+        rotations = affordable_rotations(method.rotation_null_samples, len(layer.live_units), len(labels))
+        null = place_in_rotation_null(units, labels, method.dominance_threshold, rotations, method.seed + 1)
+        null["rotations_requested"] = method.rotation_null_samples
+    classes = int(np.max(labels)) + 1
     return {
         "null": null,
-        "important_units": important_units(metrics["ablation_noise"]),
-        "claims": network_claims(metrics, null, cfg),
-        "tests": network_test_family(metrics),
+        "important_units": important_units(noise),
+        "claims": network_claims(classes, claim, specificity, null, method),
+        "tests": network_test_family(correlations, specificity),
     }
 
 
@@ -407,21 +416,20 @@ def important_units(noise: dict[str, list[dict]]) -> dict[str, list[int]]:
     return {kind: sorted(units, key=lambda u: -noise[kind][u]["drop"]) for kind, units in costly.items()}
 
 
-def network_claims(metrics: dict, null: dict | None, cfg: RunConfig) -> dict:
+def network_claims(classes: int, claim: dict, specificity: dict, null: dict | None, method: Method) -> dict:
     """Claims 1-3 judged on one network (no seeds, so no pass rate): dominance and specificity against the
     class counts fixed in advance (scaled to this data set's classes), privilege against the rotation null."""
-    classes = len(metrics["digit_counts"])
-    dominant = len(metrics["claim"]["digits_with_dominant_unit"])
-    own = len(metrics["specificity"]["classes_with_own_unit"])
-    dominance_required = analysis.required_classes(cfg.claim_min_digits, classes)
-    specific_required = analysis.required_classes(cfg.specificity_min_classes, classes)
+    dominant = len(claim["classes_with_dominant_unit"])
+    own = len(specificity["classes_with_own_unit"])
+    dominance_required = analysis.required_classes(method.claim_min_classes, classes)
+    specific_required = analysis.required_classes(method.specificity_min_classes, classes)
     percentiles = null["percentile"] if null else None
     return {
         "dominance": {"classes": dominant, "required": dominance_required, "passes": dominant >= dominance_required},
         "specificity": {"classes": own, "required": specific_required, "passes": own >= specific_required},
         "privileged": {
             "percentiles": percentiles,
-            "min_percentile": cfg.privileged_percentile,
-            "passes": bool(percentiles) and all(p > cfg.privileged_percentile for p in percentiles.values()),
+            "min_percentile": method.privileged_percentile,
+            "passes": bool(percentiles) and all(p > method.privileged_percentile for p in percentiles.values()),
         },
     }

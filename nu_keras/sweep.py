@@ -48,7 +48,7 @@ def run_sweep(data: Dataset, cfg: RunConfig, fitted: dict | None = None) -> dict
         )
     paper_width = widths.get(str(cfg.hidden_units))
     models = paper_width["models"] if paper_width else []
-    counts = [m["trained"]["digits_with_dominant_unit"] for m in models]
+    counts = [m["trained"]["classes_with_dominant_unit"] for m in models]
     own = [len(m["trained"]["specificity"]["classes_with_own_unit"]) for m in models]
     percentiles = [m["null"]["percentile"] for m in models]
     result = {
@@ -57,7 +57,7 @@ def run_sweep(data: Dataset, cfg: RunConfig, fitted: dict | None = None) -> dict
         "recipe": cfg.training_fields() | {"hidden_units": cfg.hidden_units, "seeds_per_block": cfg.sweep_block_seeds},
         "thresholds": {
             "dominance": cfg.dominance_threshold,
-            "min_digits": cfg.claim_min_digits,
+            "min_classes": cfg.claim_min_classes,
             "min_seed_fraction": cfg.claim_seed_fraction,
             "privileged_percentile": cfg.privileged_percentile,
             "privileged_seed_fraction": cfg.privileged_seed_fraction,
@@ -65,7 +65,7 @@ def run_sweep(data: Dataset, cfg: RunConfig, fitted: dict | None = None) -> dict
             "specificity_seed_fraction": cfg.specificity_seed_fraction,
             "rotations": cfg.rotation_null_samples,
         },
-        "verdict": robustness.verdict(counts, cfg.claim_min_digits, cfg.claim_seed_fraction) if counts else None,
+        "verdict": robustness.verdict(counts, cfg.claim_min_classes, cfg.claim_seed_fraction) if counts else None,
         "specificity_verdict": (
             robustness.specificity_verdict(own, cfg.specificity_min_classes, cfg.specificity_seed_fraction)
             if own
@@ -95,7 +95,7 @@ def fisher_tests(models: list[dict], cfg: RunConfig) -> dict:
 
     def passes(kind: str, claim: str) -> int:
         if claim == "claim_1":
-            return sum(m[kind]["digits_with_dominant_unit"] >= cfg.claim_min_digits for m in models)
+            return sum(m[kind]["classes_with_dominant_unit"] >= cfg.claim_min_classes for m in models)
         return sum(len(m[kind]["specificity"]["classes_with_own_unit"]) >= cfg.specificity_min_classes for m in models)
 
     n = len(models)
@@ -203,7 +203,7 @@ MATCH_KINDS = ("trained", "shuffled", "untrained", "rotated")
 
 
 def add_matching(models: list[dict]) -> None:
-    """Match every seed's units to the first seed's by per-digit profile (Hungarian on correlation), and
+    """Match every seed's units to the first seed's by per-class profile (Hungarian on correlation), and
     run the same matching on baselines: shuffled trained profiles, untrained units, rotated units."""
     for kind in MATCH_KINDS:
         source = "trained" if kind == "shuffled" else kind
@@ -248,14 +248,12 @@ def summarise(models: list[dict]) -> dict:
 
     others = models[1:] or models
     kinds = ("trained", "untrained", "rotated")
-    dedicated = np.sum([m["trained"]["digit_has_dominant_unit"] for m in models], axis=0)
+    dedicated = np.sum([m["trained"]["class_has_dominant_unit"] for m in models], axis=0)
     groups = np.array([m["seed"] for m in models for _ in m["trained"]["live_units"]])
     return {
         "accuracy": robustness.interval([m["trained"]["test_accuracy"] for m in models]),
-        "digits_with_dominant_unit": {kind: count_over_seeds(kind, "digits_with_dominant_unit") for kind in kinds},
-        "standardised_dominant_digits": {
-            kind: count_over_seeds(kind, "standardised_dominant_digits") for kind in kinds
-        },
+        "classes_with_dominant_unit": {kind: count_over_seeds(kind, "classes_with_dominant_unit") for kind in kinds},
+        "rescaled_dominant_classes": {kind: count_over_seeds(kind, "rescaled_dominant_classes") for kind in kinds},
         "classes_with_own_unit": {
             kind: robustness.interval([len(m[kind]["specificity"]["classes_with_own_unit"]) for m in models])
             for kind in kinds
@@ -287,7 +285,7 @@ def summarise(models: list[dict]) -> dict:
             )
             for kind in analysis.ABLATIONS
         },
-        "seeds_with_dominant_unit_per_digit": dedicated.tolist(),
+        "seeds_with_dominant_unit_per_class": dedicated.tolist(),
         "threshold_curve": threshold_curve(models),
         "effect_sizes": effect_sizes(models),
     }
