@@ -25,6 +25,7 @@ from scipy.optimize import linear_sum_assignment
 from nu_keras import artifacts, inference, record
 from nu_keras.errors import NuKerasError
 from nu_keras.record import ClassUnit, Images, Layer, Measurements, Method, PerClass, PerUnit, Provenance
+from nu_keras.stack import exact_maximizer  # noqa: F401  (moved to the neutral stack module)
 
 if TYPE_CHECKING:
     from nu_keras.config import RunConfig
@@ -329,15 +330,6 @@ def dead_and_near_dead(dead: np.ndarray) -> tuple[list[int], list[int]]:
     """Units zero on every image, and units zero on at least NEAR_DEAD of them but not all."""
     dead = np.asarray(dead)
     return np.flatnonzero(dead >= 1.0).tolist(), np.flatnonzero((dead >= NEAR_DEAD) & (dead < 1.0)).tolist()
-
-
-def exact_maximizer(kernel_column: np.ndarray) -> np.ndarray:
-    """The input in [0, 1]^784 that maximises relu(w . x + b): 1 where the weight is positive, else 0.
-
-    w . x + b is linear in x and the box constraint separates per pixel, so each pixel independently
-    takes the end of [0, 1] that increases the sum; ReLU is monotone, so the same x maximises it.
-    """
-    return (np.asarray(kernel_column) > 0).astype(np.float32)
 
 
 def forward_hidden(x: np.ndarray, weights: dict) -> np.ndarray:

@@ -26,16 +26,25 @@ from pathlib import Path
 
 import numpy as np
 
-from nu_keras import analysis, artifacts
+from nu_keras import artifacts
 from nu_keras.errors import NuKerasError
 from nu_keras.names import shown
+from nu_keras.picker import (  # noqa: F401  (the picker's rule, shared with the analysis that keeps its images)
+    MAX_IMAGES,
+    MAX_PIXEL_BYTES,
+    SAMPLE_PER_CLASS,
+    _image_bytes,
+    image_budget,
+    image_shape,
+    picker_rows,
+    pixel_dtype,
+    shipped_rows,
+)
+from nu_keras.record import Measurements
 from nu_keras.stack import check_stack
 
 SCRIPT_NAME = "explore-data.js"  # written next to explore.md in the pages folder
 GLOBAL_NAME = "NU_KERAS_EXPLORE"
-SAMPLE_PER_CLASS = 40  # first test images of each class for the picker (more than any Digit page shows)
-MAX_IMAGES = 1800  # about 1.9 MB of base64 MNIST pixels at most: the misclassified list is cut in test order beyond
-MAX_PIXEL_BYTES = MAX_IMAGES * 28 * 28  # the same budget in bytes, for larger, colour or float images
 MAX_PARAMETERS = 1_000_000  # 4 MB of float32 weights (5.3 MB as base64): a larger network is not shipped
 PAPER_PIXEL_SCALE = 1 / 255  # MNIST's uint8 pixels to the unit range the paper's network is trained on
 FRAME, BOX = 28, 20  # MNIST: digits scaled to fit 20x20, centred by centre of mass in 28x28
@@ -70,16 +79,6 @@ def parameters(stack: list[dict]) -> int:
 # ------------------------------------------------------------------------------------------------ images
 
 
-def image_shape(images: np.ndarray) -> tuple[int, int, int]:
-    """(H, W, C) of a test set stored as (N, H, W) or (N, H, W, C) uint8 or float pixels."""
-    if images.ndim not in (3, 4) or not (images.dtype == np.uint8 or np.issubdtype(images.dtype, np.floating)):
-        raise NuKerasError(
-            f"the explorer needs (N, H, W[, C]) uint8 or float images, not {images.dtype} {images.shape}"
-        )
-    height, width = images.shape[1:3]
-    return int(height), int(width), int(images.shape[3]) if images.ndim == 4 else 1
-
-
 def model_input(images: np.ndarray, pixel_scale: float) -> np.ndarray:
     """(N, H*W*C) float32: what the network reads, and what explore.js computes from the shipped pixels.
 
@@ -87,21 +86,6 @@ def model_input(images: np.ndarray, pixel_scale: float) -> np.ndarray:
     `images / np.float32(255)` (nu_keras.model.scale), and a scale of 1 leaves float pixels unchanged.
     """
     return (images.reshape(len(images), -1).astype(np.float64) * pixel_scale).astype(np.float32)
-
-
-def image_budget(shape: tuple[int, int, int], dtype: str) -> int:
-    """How many images the page may carry: MAX_IMAGES of MNIST's size, fewer when each is larger (none when
-    one image alone is over MAX_PIXEL_BYTES)."""
-    return min(MAX_IMAGES, MAX_PIXEL_BYTES // _image_bytes(shape, dtype))
-
-
-def _image_bytes(shape: tuple[int, int, int], dtype: str) -> int:
-    return math.prod(shape) * (1 if dtype == "u1" else 4)
-
-
-def pixel_dtype(images: np.ndarray) -> str:
-    """How the page's script stores the pixels: 'u1' for uint8 images, '<f4' for float ones."""
-    return "u1" if images.dtype == np.uint8 else "<f4"
 
 
 def left_out_because(images: np.ndarray, classes: int, parameters: int) -> str | None:
@@ -127,19 +111,6 @@ def _megabytes(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
 
-def picker_rows(
-    labels: np.ndarray, predictions: np.ndarray, per_class: int, classes: int = 10, budget: int = MAX_IMAGES
-) -> tuple[np.ndarray, int]:
-    """Test-set indices the page ships, in test order: the first `per_class` of each class, then every
-    misclassified image as long as the total stays within `budget`; also how many misclassified were left out.
-    """
-    sample = np.concatenate([np.flatnonzero(labels == k)[:per_class] for k in range(classes)]).astype(np.int64)
-    wrong = np.flatnonzero(labels != predictions)
-    extra = np.setdiff1d(wrong, sample)
-    room = max(budget - len(sample), 0)
-    return np.union1d(sample, extra[:room]), max(len(extra) - room, 0)
-
-
 def _b64(array: np.ndarray, dtype: str) -> str:
     return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
 
@@ -147,13 +118,16 @@ def _b64(array: np.ndarray, dtype: str) -> str:
 # ------------------------------------------------------------------------------------------------- units
 
 
-def marked_units(hidden: np.ndarray, labels: np.ndarray, threshold: float) -> tuple[list[int], list[int | None]]:
-    """Per class, its preferred unit (largest mean activation over its test images) and its dominant unit
-    (the most active one on more than `threshold` of them), or None when no unit is; as the pages define them,
-    by the same functions (nu_keras.analysis).
-    """
-    preferred = analysis.per_digit_mean(hidden, labels).argmax(axis=1)
-    return [int(u) for u in preferred], analysis.dominant_units(analysis.dominance_share(hidden, labels), threshold)
+def unit_marks(record: Measurements) -> dict:
+    """What the page marks on the readout layer's units, as the record measured them: each class's preferred
+    unit (largest mean activation) and dominant unit (or None), the threshold of dominance, and the units'
+    means over the test set (what "mean" silencing passes on)."""
+    return {
+        "preferred_unit": [int(u) for u in record.per_class.top_unit],
+        "dominant_unit": list(record.per_class.dominant_unit),
+        "dominance_threshold": record.method.dominance_threshold,
+        "unit_means": record.per_unit.mean,
+    }
 
 
 # ------------------------------------------------------------------------------------------------ export
@@ -164,7 +138,7 @@ def explore_data(
     readout: int,
     acts: dict,
     images: np.ndarray,
-    threshold: float,
+    marks: dict,
     per_class: int = SAMPLE_PER_CLASS,
     pixel_scale: float = PAPER_PIXEL_SCALE,
     class_names: list[str] | None = None,
@@ -173,19 +147,20 @@ def explore_data(
     class's marked units, and the picker's images.
 
     `stack` lists the Dense layers from input to output (`name`, `kernel` (in, out), `bias` (out,),
-    `activation`); `readout` indexes the layer whose units the page shows; `acts` holds that layer's
-    `hidden` (N, U) over the test set with `labels` and `predictions` (N,); `images` are the test images as
+    `activation`); `readout` indexes the layer whose units the page shows; `marks` are its units' marks
+    (`unit_marks`: preferred and dominant unit per class, threshold, unit means); `acts` holds that layer's
+    `units` (N, U) over the test set with `labels` and `predictions` (N,); `images` are the test images as
     stored, (N, H, W) or (N, H, W, C), uint8 or float in [0, 1], and `pixel_scale` turns them into the
     network's input (`model_input`). `class_names` (C strings; "0".."9" when omitted) are untrusted text,
     shipped as `names.shown` writes them.
     The last layer's activation may be softmax or linear: the page shows the softmax of its pre-activations
     either way, since the argmax (the prediction) is the same.
 
-    >>> explore_data(stack_from_weights(weights), 0, acts, x_test, 0.5, 40, 1 / 255, list("0123456789"))
+    >>> explore_data(stack_from_weights(weights), 0, acts, x_test, unit_marks(record), 40, 1 / 255, list("0123456789"))
     """
     labels = np.asarray(acts["labels"]).astype(np.int64)
     predictions = np.asarray(acts["predictions"]).astype(np.int64)
-    hidden = np.asarray(acts["hidden"], dtype=np.float64)
+    hidden = np.asarray(acts["units"], dtype=np.float64)
     images = np.asarray(images)
     shape = image_shape(images)
     classes = int(np.size(stack[-1]["bias"])) if stack else 0
@@ -195,10 +170,7 @@ def explore_data(
     if reason:
         raise NuKerasError(f"the Explore page cannot be made: {reason}")
     dtype = pixel_dtype(images)
-    budget = image_budget(shape, dtype)
-    per_class = min(per_class, budget // classes)  # many classes of large images: fewer of each (at least one)
-    rows, left_out = picker_rows(labels, predictions, per_class, classes, budget)
-    preferred, dominant = marked_units(hidden, labels, threshold)
+    rows, left_out, per_class = shipped_rows(labels, predictions, images, classes, per_class)
     return {
         "layers": [_layer_data(layer) for layer in stack],
         "readout": int(readout),
@@ -209,10 +181,10 @@ def explore_data(
         "image_shape": list(shape),  # (H, W, C): pixel (y, x, c) at (y * W + x) * C + c, as Keras's Flatten
         "pixel_dtype": dtype,
         "pixel_scale": float(pixel_scale),
-        "unit_means": _b64(hidden.mean(axis=0), "<f4"),  # test-set means, what "mean" silencing passes on
-        "preferred_unit": preferred,
-        "dominant_unit": dominant,
-        "dominance_threshold": float(threshold),
+        "unit_means": _b64(marks["unit_means"], "<f4"),  # test-set means, what "mean" silencing passes on
+        "preferred_unit": [int(u) for u in marks["preferred_unit"]],
+        "dominant_unit": [None if u is None else int(u) for u in marks["dominant_unit"]],
+        "dominance_threshold": float(marks["dominance_threshold"]),
         "images": _b64(images[rows].reshape(len(rows), -1), dtype),  # (n, H*W*C) pixels as stored
         "indices": rows.tolist(),  # test-set index of each image
         "labels": labels[rows].tolist(),
@@ -248,10 +220,36 @@ def _check_run(stack, readout, hidden, labels, predictions, images, shape, names
         raise NuKerasError(f"pixel_scale must be a positive number, not {pixel_scale}")
 
 
-def paper_explore_data(weights: dict, acts: dict, images: np.ndarray, threshold: float, per_digit: int) -> dict:
+def paper_explore_data(weights: dict, acts: dict, images: np.ndarray, marks: dict, per_digit: int) -> dict:
     """The paper's 784-U-10 network on MNIST: its weights.npz as a stack read out at the hidden layer."""
     digits = [str(d) for d in range(10)]
-    return explore_data(stack_from_weights(weights), 0, acts, images, threshold, per_digit, PAPER_PIXEL_SCALE, digits)
+    return explore_data(stack_from_weights(weights), 0, acts, images, marks, per_digit, PAPER_PIXEL_SCALE, digits)
+
+
+def record_left_out_because(record: Measurements) -> str | None:
+    """Why the record's network gets no Explore page (`left_out_because`), or None; the record must carry one."""
+    stack = list(record.network or ())
+    return left_out_because(record.images.pixels, len(record.classes), parameters(stack))
+
+
+def record_explore_data(record: Measurements, examples: int) -> dict:
+    """`explore_data` from the measurement record alone: its network, its images (which hold the picker's,
+    `picker.picker_rows`), and the marks and unit means it measured.
+
+    The record carries only the shipped images, so the misclassified counts are made whole from its test
+    accuracy: the page says how many of all the misclassified test images it left out."""
+    images = record.images
+    pixel_scale = 1 / 255 if images.pixels.dtype == np.uint8 and record.provenance.dataset["pixels"] == "unit" else 1.0
+    acts = {"units": images.units, "labels": images.label, "predictions": images.prediction}
+    per_class = max(SAMPLE_PER_CLASS, examples)
+    stack = [dict(layer) for layer in record.network or ()]
+    readout = record.provenance.subject["readout"]
+    data = explore_data(stack, readout, acts, images.pixels, unit_marks(record), per_class, pixel_scale, record.classes)
+    wrong_total = round(record.n_test * (1 - record.test_accuracy))
+    shipped_wrong = data["misclassified_total"] - data["misclassified_left_out"]
+    data["misclassified_total"] = int(wrong_total)
+    data["misclassified_left_out"] = int(max(wrong_total - shipped_wrong, 0))
+    return data
 
 
 def script_text(data: dict) -> str:

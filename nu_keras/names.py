@@ -51,3 +51,12 @@ def seen_as(name: str) -> str:
     composed characters unified (NFKC), runs of spaces made one. 'cat\\u200b' and 'cat' are both 'cat'."""
     visible = "".join(c for c in str(name) if c.isprintable() or unicodedata.category(c) == _SPACES)
     return " ".join(unicodedata.normalize("NFKC", visible).split())
+
+
+def display_words(dataset: dict, subject: dict) -> tuple[str, str]:
+    """The words pages and figures use for one class and one unit, decided here only: "digit" for MNIST's
+    classes, else "class"; "neuron" for the paper's network, "channel" for a convolution, else "unit"."""
+    class_word = "digit" if dataset["name"] == "mnist" else "class"
+    if subject["kind"] == "paper":
+        return class_word, "neuron"
+    return class_word, "channel" if subject["layer_kind"] == "conv" else "unit"

@@ -1,4 +1,4 @@
-"""Fill the Jinja2 Markdown templates in report_templates/ from metrics.json.
+"""Fill the Jinja2 Markdown templates in report_templates/ from the measurement record (nu_keras.record).
 
 Templates only loop and format; every number they print comes from the context built here, and a
 missing value fails the render (StrictUndefined) instead of printing a blank.
@@ -15,12 +15,13 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 
 import jinja2
 import jinja2.sandbox
 from markupsafe import Markup
 
-from nu_keras import analysis, artifacts, inference, statements
+from nu_keras import artifacts, statements
 from nu_keras.config import PROJECT_ROOT
 from nu_keras.errors import NuKerasError
 from nu_keras.formats import (
@@ -36,7 +37,8 @@ from nu_keras.formats import (
     pvalue,
     untrusted,
 )
-from nu_keras.names import shown
+from nu_keras.names import display_words, shown
+from nu_keras.record import Measurements
 
 PAGES = {  # template -> output path (relative to the pages folder); class and unit pages follow `Layout`
     "index.md.j2": "index.md",
@@ -118,34 +120,32 @@ class Layout:
         return f"{self.class_folder}/index.md"
 
 
-def layout(metrics: dict) -> Layout:
+def layout(record: Measurements) -> Layout:
     """The page paths of this run: `layout(m).class_page(3)` -> 'digits/digit-3.md' on MNIST."""
-    mnist, paper = metrics["dataset"]["name"] == "mnist", metrics["subject"]["kind"] == "paper"
-    return Layout(
-        "digits" if mnist else "classes",
-        "digit" if mnist else "class",
-        "neurons" if paper else "units",
-        "neuron" if paper else "unit",
-    )
+    class_word, unit_word = words(record)
+    neurons = unit_word == "neuron"
+    return Layout(class_word + "s", class_word, "neurons" if neurons else "units", "neuron" if neurons else "unit")
 
 
-def dataset_words(dataset: dict) -> dict:
-    """The data set as pages print it, with the word for one of its classes: 'digit' only on MNIST."""
-    noun, nouns = ("digit", "digits") if dataset["name"] == "mnist" else ("class", "classes")
+def words(record: Measurements) -> tuple[str, str]:
+    """The word for one class and for one unit ("digit", "neuron"): names.display_words, as the figures use it."""
+    return display_words(record.provenance.dataset, record.provenance.subject)
+
+
+def dataset_words(dataset: dict, noun: str) -> dict:
+    """The data set as pages print it, with the word for one of its classes (`noun`: 'digit' only on MNIST)."""
+    nouns = noun + "s" if noun == "digit" else "classes"
     words = {"noun": noun, "nouns": nouns, "Noun": noun.capitalize(), "Nouns": nouns.capitalize()}
     shape = dataset["image_shape"]  # [H, W] or [H, W, channels]
     sizes = {"size": f"{shape[0]}×{shape[1]}", "inputs": math.prod(shape)}  # '28×28' image, 784 inputs
     return {**dataset, **words, **sizes, "bits": math.log2(len(dataset["class_names"]))}  # bits: knowing the class
 
 
-def subject_words(subject: dict) -> dict:
-    """The analysed layer, with the word for one of its units: 'neuron' only for the paper's network."""
-    if subject["kind"] == "paper":
-        unit = "neuron"
-    else:
-        unit = "channel" if subject["layer_kind"] == "conv" else "unit"
+def subject_words(subject: dict, unit: str, signed: bool) -> dict:
+    """The analysed layer, with the word for one of its units (`unit`: 'neuron' only for the paper's network)."""
     return {
         **subject,
+        "signed": signed,
         "unit": unit,
         "units_word": unit + "s",
         "Unit": unit.capitalize(),
@@ -153,11 +153,11 @@ def subject_words(subject: dict) -> dict:
     }
 
 
-def class_rows(metrics: dict, pages: Layout) -> list[dict]:
+def class_rows(record: Measurements, pages: Layout) -> list[dict]:
     """Per class its index, name, label ('digit 3' on MNIST, the class name elsewhere), title and page."""
-    mnist = metrics["dataset"]["name"] == "mnist"
+    mnist = words(record)[0] == "digit"
     rows = []
-    for d, name in enumerate(metrics["dataset"]["class_names"]):
+    for d, name in enumerate(record.classes):
         name = str(name).strip() or f"class {d}"  # an empty name would leave an empty link
         label = f"digit {d}" if mnist else name
         rows.append(
@@ -193,32 +193,35 @@ def _arg(values: list[float] | None, pick) -> int | None:
     return None if values is None else pick(range(len(values)), key=lambda d: values[d])
 
 
-def neuron_rows(metrics: dict, charts: list[dict], pages: Layout) -> list[dict]:
+def unit_rows(record: Measurements, charts: list[dict], pages: Layout) -> list[dict]:
     """Per unit, what the pages say of it, gathered once so templates need no index arithmetic.
 
     O(C) per unit: whatever a unit page prints about the other units is counted here, not in its template.
     """
-    classes = len(metrics["mean_activation"])
-    zero, mean_ablation = metrics["ablation"]["zero"], metrics["ablation"]["mean"]
-    dead, near_dead = set(metrics["dead_units"]), set(metrics["near_dead_units"])
-    noise = metrics.get("ablation_noise")
-    dominant_for = _units_by_class(metrics["dominant_unit"])
-    preferred_by = _units_by_class(metrics["preferred_unit"])
+    per_unit, per_class, class_unit = record.per_unit, record.per_class, record.class_unit
+    classes = len(record.classes)
+    zero, mean_ablation = record.ablation["zero"], record.ablation["mean"]
+    dead, near_dead = set(record.layer.dead_units), set(record.layer.near_dead_units)
+    noise = record.ablation_noise or None
+    dominant_for = _units_by_class(per_class.dominant_unit)
+    preferred_by = _units_by_class(per_class.top_unit.tolist())
     most_needed_by = _units_by_class(zero["most_needed_unit"])
-    standardised_winner_of = _units_by_class(metrics["standardised_dominant_unit"])
-    outgoing_weights = metrics["output_weights"]
-    spatial_max = (metrics.get("spatial_max") or {}).get("mean")  # (C, U), conv layers only
+    rescaled_winner_of = _units_by_class(per_class.rescaled_dominant_unit)
+    outgoing_weights = None if per_unit.output_weights is None else per_unit.output_weights.tolist()
+    spatial_max = (record.layer.spatial_max or {}).get("mean")  # (C, U), conv layers only
+    mean, ci95 = class_unit.mean.tolist(), class_unit.ci95.tolist()
+    share, rescaled_share = class_unit.dominance_share.tolist(), class_unit.rescaled_dominance_share.tolist()
     rows = []
     for n, unit_charts in enumerate(charts):
-        tuning = [metrics["mean_activation"][d][n] for d in range(classes)]
+        tuning = [mean[d][n] for d in range(classes)]
         ranking = [
             {
                 "digit": d,
                 "mean": tuning[d],
-                "ci95": metrics["ci95_activation"][d][n],
+                "ci95": ci95[d][n],
                 "spatial_max": None if spatial_max is None else spatial_max[d][n],
-                "win_share": metrics["win_share"][d][n],
-                "standardised_win_share": metrics["standardised_win_share"][d][n],
+                "dominance_share": share[d][n],
+                "rescaled_dominance_share": rescaled_share[d][n],
                 "zero_drop": zero["drop"][n][d],
                 "mean_drop": mean_ablation["drop"][n][d],
             }
@@ -230,11 +233,11 @@ def neuron_rows(metrics: dict, charts: list[dict], pages: Layout) -> list[dict]:
                 "index": n,
                 "page": pages.unit_page(n),
                 "charts": Figures(unit_charts),
-                "selectivity": metrics["selectivity"][n],
-                "eta_squared": metrics["eta_squared"][n],
-                "d_prime": metrics["d_prime"][n],
-                "preferred_digit": metrics["preferred_digit"][n],
-                "dead_fraction": metrics["dead_fraction"][n],
+                "selectivity": per_unit.selectivity[n],
+                "eta_squared": float(per_unit.eta_squared[n]),
+                "d_prime": float(per_unit.d_prime[n]),
+                "preferred_class": int(per_unit.preferred_class[n]),
+                "dead_fraction": float(per_unit.dead_fraction[n]),
                 "dead": n in dead,
                 "near_dead": n in near_dead,
                 "importance": zero["importance"][n],
@@ -243,43 +246,45 @@ def neuron_rows(metrics: dict, charts: list[dict], pages: Layout) -> list[dict]:
                 "zero_noise": noise["zero"][n] if noise else None,
                 "mean_noise": noise["mean"][n] if noise else None,
                 "cheaper_by_mean": mean_ablation["importance"][n] < zero["importance"][n],
-                "preferred_drop": metrics["preferred_digit_drop"][n],
+                "preferred_drop": float(per_unit.preferred_class_drop[n]),
                 "outgoing": outgoing,
                 "votes_for": _arg(outgoing, max),
                 "votes_against": _arg(outgoing, min),
                 "dominant_for": dominant_for.get(n, []),
                 "preferred_by": preferred_by.get(n, []),
                 "most_needed_by": most_needed_by.get(n, []),
-                "standardised_winner_of": [
-                    {"digit": d, "share": metrics["standardised_win_share"][d][n]}
-                    for d in standardised_winner_of.get(n, [])
+                "rescaled_winner_of": [
+                    {"digit": d, "share": rescaled_share[d][n]} for d in rescaled_winner_of.get(n, [])
                 ],
                 "ranking": ranking,
                 "tuning": tuning,
                 "drop": zero["drop"][n],
                 "mean_drop": mean_ablation["drop"][n],
                 "ablation_accuracy": zero["accuracy"][n],
-                "silent_examples": metrics["silent_examples"][n],
-                "top_examples": metrics["top_examples"][n],
+                "silent_examples": list(per_unit.silent_examples[n]),
+                "top_examples": per_unit.top_examples[n].tolist(),
             }
         )
     return rows
 
 
-def digit_rows(metrics: dict, charts: list[dict], classes: list[dict]) -> list[dict]:
+def class_page_rows(record: Measurements, charts: list[dict], classes: list[dict]) -> list[dict]:
     """Per class, its preferred and dominant units, its ranking of the units and its ablation results."""
-    units = len(metrics["eta_squared"])
-    zero, mean_ablation = metrics["ablation"]["zero"], metrics["ablation"]["mean"]
+    per_class, class_unit = record.per_class, record.class_unit
+    units = len(record.units)
+    zero, mean_ablation = record.ablation["zero"], record.ablation["mean"]
+    std = class_unit.std.tolist()
+    share, rescaled_share = class_unit.dominance_share.tolist(), class_unit.rescaled_dominance_share.tolist()
     rows = []
     for d, class_charts in enumerate(charts):
-        means = metrics["mean_activation"][d]
+        means = class_unit.mean[d].tolist()
         ranking = [
             {
                 "unit": n,
                 "mean": means[n],
-                "sd": metrics["std_activation"][d][n],
-                "win_share": metrics["win_share"][d][n],
-                "standardised_win_share": metrics["standardised_win_share"][d][n],
+                "sd": std[d][n],
+                "dominance_share": share[d][n],
+                "rescaled_dominance_share": rescaled_share[d][n],
                 "zero_drop": zero["drop"][n][d],
                 "mean_drop": mean_ablation["drop"][n][d],
             }
@@ -290,16 +295,16 @@ def digit_rows(metrics: dict, charts: list[dict], classes: list[dict]) -> list[d
                 **classes[d],
                 "digit": d,
                 "charts": Figures(class_charts),
-                "count": metrics["digit_counts"][d],
-                "accuracy": metrics["per_digit_accuracy"][d],
-                "preferred": metrics["preferred_unit"][d],
-                "runner_up": metrics["runner_up_unit"][d],
-                "margin": metrics["preferred_margin"][d],
-                "dominant": metrics["dominant_unit"][d],
-                "standardised_dominant": metrics["standardised_dominant_unit"][d],
-                "best_share": metrics["claim"]["best_share"][d],
-                "best_share_unit": metrics["claim"]["best_share_unit"][d],
-                "standardised_matched_share": max(metrics["standardised_win_share"][d]),
+                "count": int(per_class.count[d]),
+                "accuracy": float(per_class.accuracy[d]),
+                "preferred": int(per_class.top_unit[d]),
+                "runner_up": int(per_class.runner_up_unit[d]),
+                "margin": float(per_class.top_unit_margin[d]),
+                "dominant": per_class.dominant_unit[d],
+                "rescaled_dominant": per_class.rescaled_dominant_unit[d],
+                "best_share": record.claim["best_share"][d],
+                "best_share_unit": record.claim["best_share_unit"][d],
+                "rescaled_matched_share": max(rescaled_share[d]),
                 "mean": means,
                 "ranking": ranking,
                 "needed": {
@@ -329,20 +334,27 @@ def top_units(rows: list[dict], key: str, count: int = TOP) -> list[dict]:
     return sorted((r for r in rows if r[key] is not None), key=lambda r: -r[key])[:count]
 
 
-def build_context(metrics: dict, examples: int, charts: dict) -> dict:
-    pages = layout(metrics)
-    subject = subject_words(metrics["subject"])
-    subject["model"] = shown_path(subject["model"], metrics["config"]["project_root"]) if subject["model"] else None
-    classes = class_rows(metrics, pages)
-    neurons = neuron_rows(metrics, charts["units"], pages)
+def build_context(record: Measurements, examples: int, charts: dict, explore_left_out: str | None = None) -> dict:
+    """Everything the templates print, from the record alone. `explore_left_out`: why the record's network was
+    not shipped to an Explore page (its size budget), which Home prints."""
+    pages = layout(record)
+    class_word, unit_word = words(record)
+    provenance, config = record.provenance, record.provenance.config
+    subject = subject_words(provenance.subject, unit_word, record.layer.signed)
+    if explore_left_out:
+        subject |= {"explorable": False, "explore_reason": explore_left_out}
+    subject["model"] = shown_path(subject["model"], config["project_root"]) if subject["model"] else None
+    classes = class_rows(record, pages)
+    neurons = unit_rows(record, charts["units"], pages)
     silent = [] if subject["signed"] else top_units([r for r in neurons if r["dead_fraction"] > 0], "dead_fraction")
     most_selective = top_units(neurons, "selectivity", 3)
     most_important = top_units(measurable(neurons, "zero_noise"), "importance", 3)
-    shared = metrics["claim"]["units_preferred_by_several_digits"]
+    shared = record.claim["units_preferred_by_several_classes"]
     widest = max(shared.items(), key=lambda item: len(item[1]), default=(None, []))
+    method = record.method
     return {
-        "m": metrics,
-        "dataset": dataset_words(metrics["dataset"]),
+        "m": record,
+        "dataset": dataset_words(provenance.dataset, class_word),
         "subject": subject,
         "classes": classes,
         "unit_pages": [r["page"] for r in neurons],
@@ -353,18 +365,18 @@ def build_context(metrics: dict, examples: int, charts: dict) -> dict:
         "mean_preferred_drop": sum(r["preferred_drop"] for r in neurons) / len(neurons),
         "digits_sharing": sum(len(ds) for ds in shared.values()),
         "widest_shared": {"neuron": widest[0], "digits": widest[1]},
-        "cfg": metrics["config"],
+        "cfg": config,
         "method": {  # the interval settings the numbers were computed with, as the Method page prints them
-            "t_quantile": 0.5 + analysis.CONFIDENCE / 2,
-            "normal_quantile": analysis.NORMAL_QUANTILE,
-            "whiskers": analysis.NULL_WHISKERS,
+            "t_quantile": 0.5 + method.confidence / 2,
+            "normal_quantile": normal_quantile(method.confidence),
+            "whiskers": method.null_whiskers,
             # a place against a rotation null is "above" or "below" past these shares (inference.null_place)
-            "null_sides": (inference.TAIL / 2, 1 - inference.TAIL / 2),
+            "null_sides": (method.null_tail / 2, 1 - method.null_tail / 2),
         },
-        "settings": shown_settings(metrics["config"]),
-        "data_source": shown_text(metrics["data_source"], metrics["config"]["project_root"]),
+        "settings": shown_settings(config),
+        "data_source": shown_text(provenance.data_source, config["project_root"]),
         "examples": examples,
-        "digits": digit_rows(metrics, charts["classes"], classes),
+        "digits": class_page_rows(record, charts["classes"], classes),
         "neurons": neurons,
         "most_selective": most_selective,
         "most_important": most_important,
@@ -376,13 +388,18 @@ def build_context(metrics: dict, examples: int, charts: dict) -> dict:
             "mean_important": top_units(measurable(neurons, "mean_noise"), "mean_importance"),
             "silent": silent,
         },
-        "dead_units": metrics["dead_units"],
-        "near_dead_units": metrics["near_dead_units"],
+        "dead_units": list(record.layer.dead_units),
+        "near_dead_units": list(record.layer.near_dead_units),
         "sparse_units": []
         if subject["signed"]
-        else [r["index"] for r in neurons if 0.5 <= r["dead_fraction"] < analysis.NEAR_DEAD],
-        "near_dead_share": analysis.NEAR_DEAD,
+        else [r["index"] for r in neurons if 0.5 <= r["dead_fraction"] < method.near_dead],
+        "near_dead_share": method.near_dead,
     }
+
+
+def normal_quantile(confidence: float) -> float:
+    """The two-sided normal quantile of a confidence level (1.96 at 95 %), as the Method page prints it."""
+    return round(NormalDist().inv_cdf(0.5 + confidence / 2), 2)
 
 
 def shown_path(value: str | None, root: str) -> str:
@@ -438,7 +455,7 @@ def sweep_context(sweep: dict | None, width: int, seed: int) -> dict | None:
     paper = next((w for w in widths if w["width"] == width), None)
     rank = None
     if paper and len(paper["models"]) > 1 and seed in [m["seed"] for m in paper["models"]]:
-        counts = [m["trained"]["digits_with_dominant_unit"] for m in paper["models"]]
+        counts = [m["trained"]["classes_with_dominant_unit"] for m in paper["models"]]
         rank = seed_rank(counts, [m["seed"] for m in paper["models"]].index(seed))
     return {
         **sweep,
@@ -505,35 +522,43 @@ def site_settings(context: dict) -> dict:
     return {"site_name": theme_text(site_name(context)), "nav": nav_sections(context)}
 
 
-def with_adjusted_p(context: dict) -> None:
-    """Give every correlation the pages print its Holm-adjusted p-value ("adjusted"), from the one family the
+ABLATIONS = ("zero", "mean")  # the fills the record's ablation holds, in the pages' order
+
+
+def adjusted_correlations(record: Measurements, sweep: dict | None) -> dict:
+    """Every correlation the pages print with its Holm-adjusted p-value ("adjusted"), from the one family the
     Method page lists: the sweep's when there is one (the report network is its first seed), else the single
-    network's. `rho_words` then states a direction only where the adjusted p is below 0.05."""
-    metrics, sweep = context["m"], context["sweep"]
-    family = (sweep.get("tests") if sweep else metrics.get("tests")) or {}
-    prefix = f"seed_{metrics['config']['seed']}_" if sweep else ""
+    network's. `rho_words` then states a direction only where the adjusted p is below 0.05. The record's
+    correlations are returned adjusted (a new dict); the sweep's are adjusted in place."""
+    family = (sweep.get("tests") if sweep else record.tests) or {}
+    prefix = f"seed_{record.provenance.config['seed']}_" if sweep else ""
 
     def adjusted(correlation: dict | None, name: str) -> dict | None:
         return None if correlation is None else {**correlation, "adjusted": (family.get(name) or {}).get("adjusted")}
 
-    for kind in analysis.ABLATIONS:
-        name = f"selectivity_vs_{kind}_ablation"
-        metrics["selectivity_vs_ablation"][kind] = adjusted(metrics["selectivity_vs_ablation"][kind], prefix + name)
-    metrics["selectivity_vs_preferred_drop"] = adjusted(
-        metrics["selectivity_vs_preferred_drop"], prefix + "selectivity_vs_preferred_drop"
-    )
+    measured = record.correlations
+    correlations = {
+        "selectivity_vs_ablation": {
+            kind: adjusted(measured["selectivity_vs_ablation"][kind], f"{prefix}selectivity_vs_{kind}_ablation")
+            for kind in ABLATIONS
+        },
+        "selectivity_vs_preferred_class_drop": adjusted(
+            measured["selectivity_vs_preferred_class_drop"], prefix + "selectivity_vs_preferred_drop"
+        ),
+    }
     if sweep and sweep.get("paper"):
         pooled = sweep["paper"]["summary"]["selectivity_vs_ablation_pooled"]
-        for kind in analysis.ABLATIONS:
+        for kind in ABLATIONS:
             pooled[kind] = adjusted(pooled[kind], f"pooled_selectivity_vs_{kind}_ablation")
         for model in sweep["paper"]["models"]:
-            for kind in analysis.ABLATIONS:
+            for kind in ABLATIONS:
                 name = f"seed_{model['seed']}_selectivity_vs_{kind}_ablation"
                 model["selectivity_vs_ablation"][kind] = adjusted(model["selectivity_vs_ablation"][kind], name)
+    return correlations
 
 
 def render_all(
-    metrics: dict,
+    record: Measurements,
     examples: int,
     template_dir: Path,
     out_dir: Path,
@@ -541,20 +566,22 @@ def render_all(
     explore: dict | None = None,
     *,
     charts: dict,
+    explore_left_out: str | None = None,
 ) -> int:
     """Write every page into `out_dir`, and the site name and the nav sections of its class and unit pages
     into `out_dir/.nav.json` (read by `site.build`); returns how many pages were written.
 
-    `charts` is `nu_keras.charts.chart_names(metrics, sweep)`: the templates show exactly these figures.
+    `charts` is `nu_keras.charts.chart_names(record, sweep)`: the templates show exactly these figures.
     `explore` is what nu_keras.explore.write_script exported; without it there is no Explore page and
-    the class and unit pages do not link to one.
+    the class and unit pages do not link to one (`explore_left_out` says why, when its size was the reason).
     """
     env = environment(template_dir)
-    context = build_context(metrics, examples, charts)
+    context = build_context(record, examples, charts, explore_left_out)
     env.globals.update({key: context[key] for key in RENDER_GLOBALS})  # what the macros name classes and units by
-    context["sweep"] = sweep_context(sweep, metrics["config"]["hidden_units"], metrics["config"]["seed"])
+    config = record.provenance.config
+    context["sweep"] = sweep_context(sweep, config["hidden_units"], config["seed"])
     context["explore"] = explore
-    with_adjusted_p(context)
+    context["correlations"] = adjusted_correlations(record, context["sweep"])
     context["said"] = statements.said(context)
     jobs = [(name, target, {}) for name, target in PAGES.items()]
     jobs.append(("neurons.md.j2", context["units_index"], {}))

@@ -28,8 +28,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from nu_keras import artifacts, cache, folders, workers
 from nu_keras.config import RunConfig
 from nu_keras.errors import NuKerasError
@@ -320,18 +318,20 @@ def published_sweep(cfg: RunConfig) -> dict | None:
     return sweep if sweep_matches(artifacts.read_json(paths(cfg).train, TRAIN_KEYS), sweep) else None
 
 
-def run_render(cfg: RunConfig) -> None:
-    from nu_keras import charts, pages
+def run_render(cfg: RunConfig, pool=None) -> None:
+    """The pages folder, made whole from metrics.json (and sweep.json) by `render.render_record`'s two halves,
+    in a staging folder that replaces the old one only once complete; `pool`: the early chart workers."""
+    from nu_keras import render
+    from nu_keras.record import Measurements
 
-    metrics = artifacts.read_json(paths(cfg).metrics)
+    record = Measurements.from_json(artifacts.read_json(paths(cfg).metrics))
     sweep = published_sweep(cfg)
     target = Path(cfg.pages_dir)
     staging = folders.staging_dir(target)  # pages are replaced whole, so none is ever stale
     try:
-        render_charts(cfg, metrics, sweep, staging)
-        explore = export_explore(cfg, metrics, staging)
-        names = charts.chart_names(metrics, sweep)
-        written = pages.render_all(metrics, cfg.examples, cfg.templates_dir, staging, sweep, explore, charts=names)
+        render_charts(cfg, record, sweep, staging, pool)
+        templates = cfg.templates_dir
+        written = render.write_pages(record, staging, examples=cfg.examples, templates=templates, sweep=sweep)
         folders.replace_folder(staging, target, "pages")
     except (IndexError, KeyError, TypeError, ValueError) as exc:  # values of the wrong shape or type
         raise NuKerasError(
@@ -343,61 +343,23 @@ def run_render(cfg: RunConfig) -> None:
     log.info("wrote %d pages into %s", written, target)
 
 
-def render_charts(cfg: RunConfig, metrics: dict, sweep: dict | None, staging: Path) -> None:
+def render_charts(cfg: RunConfig, record, sweep: dict | None, staging: Path, pool=None) -> None:
     """Draw the charts, or copy the previous ones when nothing they show has changed (a template edit)."""
-    from nu_keras import charts
+    from nu_keras import render
 
     print_ = fingerprint("charts", cfg)
-    record = cache.read_record(paths(cfg).stages)
+    stages = cache.read_record(paths(cfg).stages)
     previous = Path(cfg.pages_dir) / "img"
     # The previous charts are reused only from a pages folder that still holds what this run's record says.
-    intact = stage_outputs("render", cfg) == record.get("render", {}).get("outputs")
-    reason = cache.why_run(print_, record.get("charts"), intact and previous.is_dir(), cfg.force)
+    intact = stage_outputs("render", cfg) == stages.get("render", {}).get("outputs")
+    reason = cache.why_run(print_, stages.get("charts"), intact and previous.is_dir(), cfg.force)
     if reason is None:
         shutil.copytree(previous, staging / "img")
         log.info("charts reused (their inputs are unchanged)")
         return
-    acts = artifacts.read_npz(paths(cfg).activations, ACTIVATION_KEYS)
-    weights = artifacts.read_npz(paths(cfg).weights)
-    images = dataset(cfg).x_test
-    started = time.perf_counter()
-    count = charts.render_all(metrics, acts, weights, images, cfg.examples, staging, sweep)
-    log.info("rendered %d charts in %.1f s (%s)", count, time.perf_counter() - started, reason)
+    log.info("drawing the charts (%s)", reason)
+    render.draw_charts(record, staging, examples=cfg.examples, sweep=sweep, pool=pool)
     cache.write_record(paths(cfg).stages, "charts", print_)
-
-
-def export_explore(cfg: RunConfig, metrics: dict, folder: Path) -> dict | None:
-    """The Explore page's data script (this run's weights, picker images) beside the pages; its summary.
-
-    None, and no Explore page, where the browser cannot run the model exactly (metrics say why) or the page
-    would break its size budget (then the reason is set in `metrics`' subject, which Home prints).
-    """
-    from nu_keras import explore
-
-    if not metrics["subject"]["explorable"]:
-        log.info("no Explore page: %s", metrics["subject"]["explore_reason"])
-        return None
-    acts = artifacts.read_npz(paths(cfg).activations, ACTIVATION_KEYS)
-    weights = artifacts.read_npz(paths(cfg).weights)
-    data = dataset(cfg)
-    layers = metrics["subject"]["stack"]
-    stack = [
-        {"name": x["name"], "activation": x["activation"]}
-        | {"kernel": weights[f"stack_{i}_kernel"], "bias": weights[f"stack_{i}_bias"]}
-        for i, x in enumerate(layers)
-    ]
-    reason = explore.left_out_because(data.x_test, data.classes, explore.parameters(stack))
-    if reason:
-        log.info("no Explore page: %s", reason)
-        metrics["subject"] |= {"explorable": False, "explore_reason": reason}
-        return None
-    pixel_scale = 1 / 255 if data.x_test.dtype == np.uint8 and cfg.pixels == "unit" else 1.0
-    per_class = max(explore.SAMPLE_PER_CLASS, cfg.examples)
-    readout, threshold, names = metrics["subject"]["readout"], cfg.dominance_threshold, list(data.class_names)
-    data = explore.explore_data(stack, readout, acts, data.x_test, threshold, per_class, pixel_scale, names)
-    summary = explore.write_script(folder / explore.SCRIPT_NAME, data)
-    log.info("explore data: %d test images, %d bytes", summary["images"], summary["bytes"])
-    return summary
 
 
 def run_build(cfg: RunConfig) -> None:
@@ -417,13 +379,14 @@ class Stage:
 
     name: str
     help: str  # the command line's one-line description
-    run: Callable[[RunConfig], None]
+    run: Callable[..., None]  # run(cfg), or run(cfg, pool) for a stage that draws charts
     config: Callable[[RunConfig], dict]  # the settings its result depends on
     inputs: Callable[[RunConfig], dict[str, str | None]]  # hashes of the data and files it reads
     outputs: Callable[[RunConfig], dict[str, str | None]]  # what its outputs hold now
     code: tuple[Callable, ...]  # functions whose source, and every module they import, is its code
     applies: Callable[[RunConfig], bool] = lambda cfg: True  # False: the stage has no meaning for this subject
     keras: bool = False  # the stage imports Keras (`import_keras` first)
+    draws_charts: bool = False  # the stage is handed the chart workers: run(cfg, pool)
     folder: Callable[[RunConfig], Path] = lambda cfg: cfg.out  # where it writes (named when a write fails)
 
 
@@ -467,7 +430,7 @@ def _thresholds(cfg: RunConfig) -> dict:
 
 
 def _chart_inputs(cfg: RunConfig) -> dict[str, str | None]:
-    return {"data": _data_hash(cfg)} | _files(cfg, "metrics", "sweep", "activations", "weights")
+    return _files(cfg, "metrics", "sweep")  # metrics.json carries all a page or chart shows
 
 
 def _pages_config(cfg: RunConfig) -> dict:
@@ -526,7 +489,8 @@ STAGES = (
         config=_pages_config,  # what the charts read, and the templates
         inputs=lambda cfg: _chart_inputs(cfg) | {"templates": cache.templates_hash(cfg.templates_dir)},
         outputs=lambda cfg: {"pages": folders.verified_digest(cfg.pages_dir)},
-        code=(run_render, published_sweep, render_charts, export_explore),
+        code=(run_render, published_sweep, render_charts),
+        draws_charts=True,
         folder=lambda cfg: cfg.pages_dir,
     ),
     Stage(
@@ -624,7 +588,7 @@ def run_stages(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
 
 
 def _run_stages(stages: tuple[str, ...], cfg: RunConfig, chart_workers: ExitStack) -> dict[str, str]:
-    outcome = {}
+    outcome, pool = {}, None
     for name in STAGE_NAMES:
         if name not in stages:
             continue
@@ -641,13 +605,16 @@ def _run_stages(stages: tuple[str, ...], cfg: RunConfig, chart_workers: ExitStac
             continue
         log.info("== %s == running (%s)", name, reason)
         if BY_NAME[name].keras:
-            if "render" in stages:  # its workers start now, on the core training leaves idle
-                chart_workers.enter_context(workers.early_pool())
+            if "render" in stages and pool is None:  # its workers start now, on the core training leaves idle
+                pool = chart_workers.enter_context(workers.early_pool())
             import_keras()  # before the clock starts: a stage's time is its own work
         import_stage_modules(BY_NAME[name])
         started = time.perf_counter()
         try:
-            BY_NAME[name].run(cfg)
+            if BY_NAME[name].draws_charts:
+                BY_NAME[name].run(cfg, pool)
+            else:
+                BY_NAME[name].run(cfg)
         except OSError as exc:  # a write to an open file (MkDocs' pages, a chart) names no path: its folder
             artifacts.name_written_path(exc, BY_NAME[name].folder(cfg))
             raise

@@ -1,7 +1,8 @@
 """The sentences that state a result, each chosen by the numbers: Home's summary, the Abstract, the result
 headings. Templates print these; they never decide a direction, a side or a verdict themselves.
 
-Every function takes the render context (`pages.build_context` plus `sweep`) and returns Markdown built
+Every function takes the render context (`pages.build_context` plus `sweep`, its `m` the measurement
+record) and returns Markdown built
 only from numbers and our own words; the class and unit nouns come from `pages.dataset_words` and are
 escaped here like any other text.
 """
@@ -12,8 +13,9 @@ from markupsafe import Markup
 
 from nu_keras import inference
 from nu_keras.formats import count, escape_markup, fixed, pct, pvalue
+from nu_keras.record import Measurements
 
-NULL_NAMES = {"eta_squared": "η²", "d_prime": "d′", "standardised_matched_share": "the matched share"}
+NULL_NAMES = {"eta_squared": "η²", "d_prime": "d′", "rescaled_matched_share": "the matched share"}
 CLAIM_NAMES = {
     "verdict": "dominant units (the paper's claim)",
     "specificity_verdict": "a different dominant unit per {noun}",
@@ -45,13 +47,13 @@ def rho_brief(correlation: dict | None, adjusted_p: float | None = None) -> str:
 def selectivity_correlation(context: dict) -> tuple[dict | None, float | None]:
     """Selectivity against zero-ablation importance, pooled over seeds where there is a sweep, with its
     Holm-adjusted p-value where the run corrected it (None otherwise)."""
-    metrics, sweep = context["m"], context.get("sweep")
+    record, sweep = context["m"], context.get("sweep")
     if sweep and sweep.get("paper"):
         name, tests = "pooled_selectivity_vs_zero_ablation", sweep.get("tests") or {}
         correlation = sweep["paper"]["summary"]["selectivity_vs_ablation_pooled"]["zero"]
     else:
-        name, tests = "selectivity_vs_zero_ablation", metrics.get("tests") or {}
-        correlation = metrics["selectivity_vs_ablation"]["zero"]
+        name, tests = "selectivity_vs_zero_ablation", record.tests or {}
+        correlation = context["correlations"]["selectivity_vs_ablation"]["zero"]
     return correlation, (tests.get(name) or {}).get("adjusted")
 
 
@@ -100,15 +102,15 @@ def verdicts_sentence(sweep: dict, noun: str) -> str:
     return "; ".join(parts)
 
 
-def network_claims_sentence(metrics: dict, nouns: str) -> str:
+def network_claims_sentence(record: Measurements, nouns: str) -> str:
     """The three claims judged on this one network by the same thresholds (no interval: one network, one
     test each); "" where the analyze stage did not judge them."""
-    claims = metrics.get("claims")
+    claims = record.claims
     if not claims:
         return ""
-    classes = len(metrics["digit_counts"])
+    classes = len(record.classes)
     dominance, specific = claims["dominance"], claims["specificity"]
-    percentile = metrics["config"]["privileged_percentile"]
+    percentile = record.method.privileged_percentile
     parts = [
         f"a dominant unit for {int(dominance['classes'])} of {classes} {nouns} (at least "
         f"{int(dominance['required'])} required): **{_passes(dominance)}**",
@@ -136,10 +138,10 @@ def specificity_sentence(specificity: dict | None, nouns: str) -> str:
     )
 
 
-def dead_sentence(metrics: dict, sweep_summary: dict | None, units_word: str) -> str:
-    dead = metrics["dead_units"]
+def dead_sentence(record: Measurements, sweep_summary: dict | None, units_word: str) -> str:
+    dead = record.layer.dead_units
     verb = "is" if len(dead) == 1 else "are"
-    here = f"{len(dead)} of {len(metrics['dead_fraction'])} {units_word} {verb} dead (zero on every test image)"
+    here = f"{len(dead)} of {len(record.units)} {units_word} {verb} dead (zero on every test image)"
     if not dead:
         here = f"no {units_word[:-1] if units_word.endswith('s') else units_word} is dead"
     if sweep_summary:
@@ -150,23 +152,23 @@ def dead_sentence(metrics: dict, sweep_summary: dict | None, units_word: str) ->
 
 def bullets(context: dict) -> list[str]:
     """Home's "In plain words": at most six short bullets, each a result with its number."""
-    metrics, sweep = context["m"], context.get("sweep")
+    record, sweep = context["m"], context.get("sweep")
     words = context["dataset"]
     nouns, noun = escape_markup(words["nouns"]), escape_markup(words["noun"])
     units_word = escape_markup(context["subject"]["units_word"])
     summary = sweep["paper"]["summary"] if sweep and sweep.get("paper") else None
     out = []
-    accuracy = f"Test accuracy {pct(metrics['test_accuracy'], 2)}"
+    accuracy = f"Test accuracy {pct(record.test_accuracy, 2)}"
     if summary:
         accuracy += f"; over {summary['accuracy']['n']} seeds {pct(summary['accuracy']['mean'], 2)}"
     out.append(accuracy + ".")
     if sweep and sweep.get("verdict"):
         out.append("Claims fixed before the run: " + verdicts_sentence(sweep, noun) + ".")
-    spec = specificity_sentence(metrics.get("specificity"), nouns)
+    spec = specificity_sentence(record.specificity, nouns)
     if spec:
-        who = f"Seed {metrics['config']['seed']}" if context["subject"]["trained_here"] else "This layer"
+        who = f"Seed {record.provenance.config['seed']}" if context["subject"]["trained_here"] else "This layer"
         out.append(f"{who}: {spec}.")
-    null = metrics.get("null") or (sweep["paper"]["models"][0]["null"] if summary else None)
+    null = record.null or (sweep["paper"]["models"][0]["null"] if summary else None)
     if null and null.get("place"):
         out.append(
             f"Against {count(null['place']['eta_squared']['rotations'])} random rotations of the same layer, the "
@@ -179,10 +181,10 @@ def bullets(context: dict) -> list[str]:
             f"Selectivity and the accuracy lost without a unit: {relation(correlation, adjusted)} {scope} "
             f"({rho_brief(correlation, adjusted)})."
         )
-    noise = ablation_sentence(metrics, units_word)
+    noise = ablation_sentence(record, units_word)
     if noise and not summary:
         out.append(noise + ".")
-    out.append(_sentence(dead_sentence(metrics, summary, units_word)))
+    out.append(_sentence(dead_sentence(record, summary, units_word)))
     return [Markup(line) for line in out[:6]]
 
 
@@ -190,9 +192,9 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + "."
 
 
-def ablation_sentence(metrics: dict, units_word: str) -> str:
+def ablation_sentence(record: Measurements, units_word: str) -> str:
     """How many units have a measurable ablation effect (the drop's paired interval excludes 0)."""
-    noise = metrics.get("ablation_noise")
+    noise = record.ablation_noise
     if not noise:
         return ""
     measurable = sum(entry["measurable"] for entry in noise["zero"])
@@ -204,34 +206,34 @@ def ablation_sentence(metrics: dict, units_word: str) -> str:
 
 def abstract(context: dict) -> Markup:
     """The Findings Abstract: what was measured and what all three claims say together, under 150 words."""
-    metrics, sweep = context["m"], context.get("sweep")
+    record, sweep = context["m"], context.get("sweep")
     words = context["dataset"]
     nouns, noun = escape_markup(words["nouns"]), escape_markup(words["noun"])
     units_word = escape_markup(context["subject"]["units_word"])
     summary = sweep["paper"]["summary"] if sweep and sweep.get("paper") else None
-    classes = len(metrics["digit_counts"])
+    classes, config = len(record.classes), record.provenance.config
     if context["subject"]["trained_here"]:
         opening = (
-            f"We retrained the paper's 784-{metrics['config']['hidden_units']}-{classes} network on "
-            f"{escape_markup(words['title'])} (seed {metrics['config']['seed']}) to {pct(metrics['test_accuracy'], 2)} "
-            f"test accuracy and read its hidden layer on {count(metrics['n_test'])} test images."
+            f"We retrained the paper's 784-{config['hidden_units']}-{classes} network on "
+            f"{escape_markup(words['title'])} (seed {config['seed']}) to {pct(record.test_accuracy, 2)} "
+            f"test accuracy and read its hidden layer on {count(record.n_test)} test images."
         )
     else:
         opening = (
-            f"We read one layer of a model trained elsewhere ({pct(metrics['test_accuracy'], 2)} test accuracy) "
-            f"on {count(metrics['n_test'])} test images."
+            f"We read one layer of a model trained elsewhere ({pct(record.test_accuracy, 2)} test accuracy) "
+            f"on {count(record.n_test)} test images."
         )
-    raw = len(metrics["claim"]["digits_with_dominant_unit"])
-    rescaled = int(metrics["invariant"]["standardised_dominant_digits"])
+    raw = len(record.claim["classes_with_dominant_unit"])
+    rescaled = int(record.invariant["rescaled_dominant_classes"])
     parts = [
         opening,
         f"By the paper's measure {raw} of {classes} {nouns} have a dominant unit; with each unit divided by its "
         f"spread, which changes no prediction, {rescaled} do.",
     ]
-    spec = specificity_sentence(metrics.get("specificity"), nouns)
+    spec = specificity_sentence(record.specificity, nouns)
     if spec:
         parts.append(_sentence(spec))
-    null = metrics.get("null") or (sweep["paper"]["models"][0]["null"] if summary else None)
+    null = record.null or (sweep["paper"]["models"][0]["null"] if summary else None)
     if null and null.get("place"):
         parts.append(f"Against random rotations of the same layer the {units_word} sit {basis_phrase(null['place'])}.")
     if sweep and sweep.get("verdict"):
@@ -240,7 +242,7 @@ def abstract(context: dict) -> Markup:
             f"{verdicts_sentence(sweep, noun)}."
         )
     else:
-        judged = network_claims_sentence(metrics, nouns)
+        judged = network_claims_sentence(record, nouns)
         if judged:
             parts.append(_sentence(judged))
         elif context["subject"]["trained_here"]:
@@ -283,10 +285,10 @@ def matching_sentence(summary: dict) -> str:
     )
 
 
-def dynamics_sentences(metrics: dict, nouns: str) -> str:
+def dynamics_sentences(record: Measurements, nouns: str) -> str:
     """Two sentences on when dominance appeared during the fit, from the per-epoch record (epoch 0 is the
     initialisation); "" for a network not trained here."""
-    d = metrics.get("dynamics")
+    d = record.dynamics
     if not d or len(d["epoch"]) < 2:
         return ""
     counts = d["dominant_classes"]
@@ -316,7 +318,7 @@ def dynamics_sentences(metrics: dict, nouns: str) -> str:
 
 def said(context: dict) -> dict:
     """Everything the templates print that states a result."""
-    metrics, sweep = context["m"], context.get("sweep")
+    record, sweep = context["m"], context.get("sweep")
     summary = sweep["paper"]["summary"] if sweep and sweep.get("paper") else None
     correlation, adjusted = selectivity_correlation(context)
     return {
@@ -326,5 +328,5 @@ def said(context: dict) -> dict:
         "selectivity_relation": relation(correlation, adjusted),
         "silence": silence_sentence(context),
         "matching": matching_sentence(summary) if summary and len(sweep["paper"]["models"]) > 1 else "",
-        "dynamics": Markup(dynamics_sentences(metrics, escape_markup(context["dataset"]["nouns"]))),
+        "dynamics": Markup(dynamics_sentences(record, escape_markup(context["dataset"]["nouns"]))),
     }

@@ -4,6 +4,9 @@ A report spends its first seconds importing Keras and training on one core; char
 moment import matplotlib and the figure code on the other core meanwhile. Forked before Keras (and JAX)
 is loaded, they inherit none of its threads, so fork is safe on either backend: a fork of a process that
 runs JAX can deadlock, and spawned workers would each spend a second importing.
+
+The pool is handed down explicitly (`charts.render_all(..., pool=)`); the workers import the figure code by
+name, so the charts never import this module.
 """
 
 from __future__ import annotations
@@ -14,12 +17,11 @@ import multiprocessing
 import multiprocessing.pool
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from nu_keras import folders
-
-_started: multiprocessing.pool.Pool | None = None  # the pool `early_pool` holds open in this process
 
 
 def start_worker() -> None:
@@ -53,23 +55,39 @@ class ChartPool(multiprocessing.pool.Pool):
 
 
 @contextmanager
-def early_pool() -> Iterator[None]:
-    """One chart worker per core, forked now, for `charts.render_all` to use until the block ends."""
-    global _started
+def early_pool() -> Iterator[multiprocessing.pool.Pool | None]:
+    """One chart worker per core, forked now (before Keras is imported), for the render stage to be handed
+    until the block ends; None on a single core, where charts are drawn in this process."""
     cores = os.cpu_count() or 1
-    if cores <= 1 or _started is not None:
-        yield
+    if cores <= 1:
+        yield None
         return
-    pool = ChartPool(cores, "fork")
-    _started = pool
+    with _ended(ChartPool(cores, "fork")) as pool:
+        yield pool
+
+
+@contextmanager
+def chart_pool(tasks: int) -> Iterator[multiprocessing.pool.Pool | None]:
+    """Chart workers for `tasks` figures when no early pool was started (`nu-keras render`, a notebook):
+    one per core, none (None) for a single figure or core.
+
+    Fork is cheap, but JAX's threads make a fork of a process running on it unsafe (it warns of deadlock).
+    Keras imports jax whenever it is installed, whatever the backend: ask which backend runs, and whether
+    it was loaded."""
+    count = min(tasks, os.cpu_count() or 1)
+    if count <= 1:
+        yield None
+        return
+    running_jax = os.environ.get("KERAS_BACKEND") == "jax" and "jax" in sys.modules
+    with _ended(ChartPool(count, "spawn" if running_jax else "fork")) as pool:
+        yield pool
+
+
+@contextmanager
+def _ended(pool: multiprocessing.pool.Pool) -> Iterator[multiprocessing.pool.Pool]:
     try:
-        yield
+        yield pool
     finally:
-        _started = None
         with folders.signals_held():  # a second Ctrl-C does not stop the pool half-way
             pool.terminate()
             pool.join()
-
-
-def started_pool() -> multiprocessing.pool.Pool | None:
-    return _started

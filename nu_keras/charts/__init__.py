@@ -3,103 +3,101 @@ class), units.py (one unit), sweep.py (the seed sweep); style.py holds what they
 
 This module is the plan: `chart_names` names every figure's file once (the templates receive the names),
 `chart_tasks` pairs each name with the function and data that draw it, and `render_all` draws them in
-parallel, one figure per task, on the machine's cores.
+parallel, one figure per task, on the chart workers it is handed. Every figure reads the measurement
+record (nu_keras.record) and the seed sweep only.
 """
 
 from __future__ import annotations
 
-import os
-import sys
+import multiprocessing.pool
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from nu_keras import workers
 from nu_keras.charts import classes, overview, sweep, units
 from nu_keras.charts.style import DIVERGING, class_axis, class_labels, class_word, unit_word
+from nu_keras.record import Measurements
 
 Task = tuple[Callable, Path, tuple, dict]  # (function, file, args, kwargs): function(file, *args, **kwargs)
 
 
-def chart_names(metrics: dict, sweep_result: dict | None) -> dict:
+def chart_names(record: Measurements, sweep_result: dict | None) -> dict:
     """Every figure's file, relative to the pages folder, keyed by what it shows: the one place chart file
     names are defined. The templates receive this (a figure a run does not draw has no key), and
     `chart_tasks` draws exactly these files.
 
     {"overview": {key: path}, "classes": [{key: path}] per class, "units": [{key: path}] per unit}
     """
-    pixel_weights = metrics["subject"]["pixel_weights"]
+    pixel_weights = record.per_unit.input_weights is not None
     names = {
         "mean_activation": "img/mean-activation.png",
         "dominance": "img/dominance.png",
         "ablation": "img/ablation.png",
         "selectivity_vs_ablation": "img/selectivity-vs-ablation.png",
     }
-    if metrics.get("history"):
+    if record.provenance.history:
         names["training"] = "img/training.png"
-    if metrics.get("dynamics"):
+    if record.dynamics:
         names["dynamics"] = "img/dynamics.png"
     if pixel_weights:
         names["weights_grid"] = "img/weights-grid.png"
-    names |= {f"sweep_{key}": f"img/sweep-{key}.png" for key in sweep_keys(metrics, sweep_result)}
+    names |= {f"sweep_{key}": f"img/sweep-{key}.png" for key in sweep_keys(record, sweep_result)}
     per_class = [
-        {"examples": f"img/class-{d}-examples.png", "profile": f"img/class-{d}-profile.png"}
-        for d in range(len(metrics["mean_activation"]))
+        {"examples": f"img/class-{c}-examples.png", "profile": f"img/class-{c}-profile.png"}
+        for c in range(len(record.classes))
     ]
     per_unit = []
-    for n, silent in enumerate(metrics["silent_examples"]):
-        unit = {key: f"img/unit-{n}-{key}.png" for key in ("tuning", "top", "effect")}
+    for u, silent in enumerate(record.per_unit.silent_examples):
+        unit = {key: f"img/unit-{u}-{key}.png" for key in ("tuning", "top", "effect")}
         if pixel_weights:
-            unit["weights"] = f"img/unit-{n}-weights.png"
+            unit["weights"] = f"img/unit-{u}-weights.png"
         if silent:
-            unit["silent"] = f"img/unit-{n}-silent.png"
+            unit["silent"] = f"img/unit-{u}-silent.png"
         per_unit.append(unit)
     return {"overview": names, "classes": per_class, "units": per_unit}
 
 
-def sweep_keys(metrics: dict, sweep_result: dict | None) -> list[str]:
+def sweep_keys(record: Measurements, sweep_result: dict | None) -> list[str]:
     """The sweep figures a run draws: the width comparison only when it compares widths, the per-seed
     figures only when the report's own width was swept."""
     if not sweep_result:
         return []
     keys = ["dominant", "matching"]
     keys += ["accuracy", "selectivity"] if len(sweep_result["widths"]) > 1 else []
-    entry = sweep_result["widths"].get(str(metrics["config"]["hidden_units"]))
+    entry = sweep_result["widths"].get(str(record.provenance.config["hidden_units"]))
     keys += ["dedicated", "information", "null"] if entry else []
     keys += ["thresholds"] if entry and entry["summary"].get("threshold_curve") else []
     return keys
 
 
-def chart_tasks(
-    metrics: dict, acts: dict, weights: dict, images: np.ndarray, examples: int, pages: Path, sweep_result: dict | None
-) -> list[Task]:
+def chart_tasks(record: Measurements, examples: int, pages: Path, sweep_result: dict | None) -> list[Task]:
     """(function, path, args, kwargs) for every figure `chart_names` names, in the pages folder `pages`."""
-    names = chart_names(metrics, sweep_result)
-    tasks = overview_tasks(metrics, weights, names["overview"], pages)
-    tasks += class_tasks(metrics, acts, images, examples, names["classes"], pages)
-    tasks += unit_tasks(metrics, acts, weights, images, names["units"], pages)
-    tasks += sweep_tasks(metrics, sweep_result, names["overview"], pages)
+    names = chart_names(record, sweep_result)
+    tasks = overview_tasks(record, names["overview"], pages)
+    tasks += class_tasks(record, examples, names["classes"], pages)
+    tasks += unit_tasks(record, names["units"], pages)
+    tasks += sweep_tasks(record, sweep_result, names["overview"], pages)
     return tasks
 
 
-def overview_tasks(metrics: dict, weights: dict, names: dict, pages: Path) -> list[Task]:
-    unit, axis, rows = unit_word(metrics), class_axis(metrics), class_labels(metrics)
-    signed = metrics["subject"].get("signed", False)
-    x_values = metrics["eta_squared"] if signed else metrics["selectivity"]
+def overview_tasks(record: Measurements, names: dict, pages: Path) -> list[Task]:
+    unit, axis, rows = unit_word(record), class_axis(record), class_labels(record)
+    signed, zero = record.layer.signed, record.ablation["zero"]
+    x_values = record.per_unit.eta_squared if signed else record.per_unit.selectivity
     x_label = "η²: share of a unit's variance explained by the class" if signed else "class selectivity index"
     tasks = [
         (
             overview.matrix,
             names["mean_activation"],
-            (np.array(metrics["mean_activation"]), f"mean activation: {axis} x {unit}", unit, axis),
+            (record.class_unit.mean, f"mean activation: {axis} x {unit}", unit, axis),
             {"cbar": "mean activation", "rows": rows, "centred": signed, "cmap": DIVERGING if signed else "cividis"},
         ),
         (
             overview.matrix,
             names["dominance"],
             (
-                np.array(metrics["win_share"]),
+                record.class_unit.dominance_share,
                 f"share of each {axis}'s images where the {unit} is most active",
                 unit,
                 axis,
@@ -109,76 +107,71 @@ def overview_tasks(metrics: dict, weights: dict, names: dict, pages: Path) -> li
         (
             overview.matrix,
             names["ablation"],
-            (
-                np.array(metrics["ablation"]["zero"]["drop"]).T * 100,
-                f"accuracy drop (pp) when one {unit} is zeroed",
-                f"zeroed {unit}",
-                axis,
-            ),
+            (np.array(zero["drop"]).T * 100, f"accuracy drop (pp) when one {unit} is zeroed", f"zeroed {unit}", axis),
             {"cmap": DIVERGING, "centred": True, "fmt": "{:.0f}", "cbar": "drop (pp)", "rows": rows},
         ),
         (
             overview.selectivity_vs_importance,
             names["selectivity_vs_ablation"],
-            (x_values, metrics["ablation"]["zero"]["importance"], metrics["selectivity_vs_ablation"]["zero"]),
+            (x_values, zero["importance"], record.correlations["selectivity_vs_ablation"]["zero"]),
             {"xlabel": x_label},
         ),
     ]
     if "training" in names:
-        tasks.append((overview.training_curves, names["training"], (metrics["history"],), {}))
+        tasks.append((overview.training_curves, names["training"], (record.provenance.history,), {}))
     if "dynamics" in names:
-        size = (len(metrics["digit_counts"]), len(metrics["silent_examples"]))  # (classes, units)
-        tasks.append((overview.dynamics, names["dynamics"], (metrics["dynamics"], *size), {}))
+        size = (len(record.classes), len(record.units))
+        tasks.append((overview.dynamics, names["dynamics"], (record.dynamics, *size), {}))
     if "weights_grid" in names:
-        image_shape = tuple(metrics["dataset"]["image_shape"])
-        tasks.append((overview.weight_grid, names["weights_grid"], (weights["hidden_kernel"], image_shape, unit), {}))
+        image_shape = tuple(record.provenance.dataset["image_shape"])
+        tasks.append(
+            (overview.weight_grid, names["weights_grid"], (record.per_unit.input_weights, image_shape, unit), {})
+        )
     return [(function, pages / name, args, kwargs) for function, name, args, kwargs in tasks]
 
 
-def class_tasks(metrics: dict, acts: dict, images: np.ndarray, examples: int, names: list, pages: Path) -> list[Task]:
-    hidden, labels = acts["hidden"], acts["labels"].astype(int)
-    mean, ci95 = np.array(metrics["mean_activation"]), np.array(metrics["ci95_activation"])
-    unit, signed = unit_word(metrics), metrics["subject"].get("signed", False)
+def class_tasks(record: Measurements, examples: int, names: list, pages: Path) -> list[Task]:
+    images, mean, ci95 = record.images, record.class_unit.mean, record.class_unit.ci95
+    unit, signed = unit_word(record), record.layer.signed
     tasks = []
-    for d, files in enumerate(names):
-        first = classes.examples_of(labels, d, examples)
-        preferred, word = metrics["preferred_unit"][d], class_word(metrics, d)
+    for c, files in enumerate(names):
+        first = images.rows(classes.examples_of(record.per_class.examples, c, examples))
+        preferred, word = int(record.per_class.top_unit[c]), class_word(record, c)
         tasks += [
             (
                 classes.class_examples,
                 pages / files["examples"],
-                (images[first], hidden[first], word, preferred, unit),
+                (images.pixels[first], images.units[first], word, preferred, unit),
                 {},
             ),
-            (classes.class_profile, pages / files["profile"], (mean[d], ci95[d], word, preferred, unit, signed), {}),
+            (classes.class_profile, pages / files["profile"], (mean[c], ci95[c], word, preferred, unit, signed), {}),
         ]
     return tasks
 
 
-def unit_tasks(metrics: dict, acts: dict, weights: dict, images: np.ndarray, names: list, pages: Path) -> list[Task]:
-    hidden, labels = acts["hidden"], acts["labels"].astype(int)
-    mean, ci95 = np.array(metrics["mean_activation"]), np.array(metrics["ci95_activation"])
-    word, axis, labels_of = unit_word(metrics), class_axis(metrics), class_labels(metrics)
-    signed, outgoing = metrics["subject"].get("signed", False), metrics["output_weights"]
-    zero, mean_ablation = metrics["ablation"]["zero"], metrics["ablation"]["mean"]
+def unit_tasks(record: Measurements, names: list, pages: Path) -> list[Task]:
+    images, mean, ci95 = record.images, record.class_unit.mean, record.class_unit.ci95
+    word, axis, labels_of = unit_word(record), class_axis(record), class_labels(record)
+    signed, outgoing, per_unit = record.layer.signed, record.per_unit.output_weights, record.per_unit
+    zero, mean_ablation = record.ablation["zero"], record.ablation["mean"]
     tasks = []
-    for n, files in enumerate(names):
-        title = f"{word} {n}"
-        top = metrics["top_examples"][n]
+    for u, files in enumerate(names):
+        title = f"{word} {u}"
+        top = images.pixels[images.rows(per_unit.top_examples[u])]
         tasks += [
             (
                 units.unit_tuning,
                 files["tuning"],
-                (hidden[:, n], labels, mean[:, n], ci95[:, n], title, labels_of, axis, signed),
+                (record.class_unit.boxplot[:, u], mean[:, u], ci95[:, u], title, labels_of, axis, signed),
             ),
-            (units.image_grid, files["top"], (images[top], f"the {len(top)} test images that activate {title} most")),
+            (units.image_grid, files["top"], (top, f"the {len(top)} test images that activate {title} most")),
             (
                 units.unit_effect,
                 files["effect"],
                 (
-                    None if outgoing is None else outgoing[n],
-                    zero["drop"][n],
-                    mean_ablation["drop"][n],
+                    None if outgoing is None else outgoing[u],
+                    zero["drop"][u],
+                    mean_ablation["drop"][u],
                     title,
                     labels_of,
                     axis,
@@ -186,37 +179,37 @@ def unit_tasks(metrics: dict, acts: dict, weights: dict, images: np.ndarray, nam
             ),
         ]
         if "weights" in files:
-            shape = tuple(metrics["dataset"]["image_shape"])
-            tasks.append((units.unit_weights, files["weights"], (weights["hidden_kernel"][:, n], shape, title)))
+            shape = tuple(record.provenance.dataset["image_shape"])
+            tasks.append((units.unit_weights, files["weights"], (per_unit.input_weights[:, u], shape, title)))
         if "silent" in files:
-            preferred = class_word(metrics, metrics["preferred_digit"][n])
-            silent = images[metrics["silent_examples"][n]]
+            preferred = class_word(record, int(per_unit.preferred_class[u]))
+            silent = images.pixels[images.rows(per_unit.silent_examples[u])]
             tasks.append(
                 (units.image_grid, files["silent"], (silent, f"images of {preferred} on which {title} is silent"))
             )
     return [(function, pages / name, args, {}) for function, name, args in tasks]
 
 
-def sweep_tasks(metrics: dict, sweep_result: dict | None, names: dict, pages: Path) -> list[Task]:
+def sweep_tasks(record: Measurements, sweep_result: dict | None, names: dict, pages: Path) -> list[Task]:
     if not sweep_result:
         return []
-    count, axis = len(metrics["digit_counts"]), class_axis(metrics)
-    width = str(metrics["config"]["hidden_units"])
+    count, axis = len(record.classes), class_axis(record)
+    width = str(record.provenance.config["hidden_units"])
     dominant = (f"{axis}s (of {count})", f"{axis}s with a dominant unit after standardising, per seed")
     selectivity = ("selectivity index", "selectivity of every unit, pooled over seeds")
     entry = sweep_result["widths"].get(width)
     drawn = {
-        "dominant": (sweep.sweep_kinds, (sweep_result, "standardised_dominant_digits", *dominant), {}),
+        "dominant": (sweep.sweep_kinds, (sweep_result, "rescaled_dominant_classes", *dominant), {}),
         "matching": (sweep.sweep_matching, (sweep_result,), {}),
         "accuracy": (sweep.sweep_accuracy, (sweep_result,), {}),
         "selectivity": (sweep.sweep_kinds, (sweep_result, "selectivity", *selectivity), {"pooled": True}),
     }
     if entry:
-        seeds, per_class = len(entry["models"]), entry["summary"]["seeds_with_dominant_unit_per_digit"]
+        seeds, per_class = len(entry["models"]), entry["summary"]["seeds_with_dominant_unit_per_class"]
         drawn |= {
-            "dedicated": (sweep.sweep_dedicated, (per_class, seeds, int(width), class_labels(metrics), axis), {}),
+            "dedicated": (sweep.sweep_dedicated, (per_class, seeds, int(width), class_labels(record), axis), {}),
             "information": (sweep.sweep_information, (entry["models"], axis), {}),
-            "null": (sweep.sweep_null, (entry["models"],), {}),
+            "null": (sweep.sweep_null, (entry["models"], record.method.null_whiskers), {}),
         }
         if entry["summary"].get("threshold_curve"):
             drawn["thresholds"] = (sweep.sweep_thresholds, (entry["summary"]["threshold_curve"], count, axis), {})
@@ -234,26 +227,16 @@ def _run_task(task: Task) -> str:
 
 
 def render_all(
-    metrics: dict,
-    acts: dict,
-    weights: dict,
-    images: np.ndarray,
+    record: Measurements,
     examples: int,
     pages: Path,
     sweep_result: dict | None = None,
+    pool: multiprocessing.pool.Pool | None = None,
 ) -> int:
-    """Draw every figure into the pages folder `pages` (files under its img/), in parallel over the
-    machine's cores (fork: cheap start-up); returns how many were drawn."""
-    tasks = chart_tasks(metrics, acts, weights, images, examples, Path(pages), sweep_result)
-    early = workers.started_pool()  # forked before Keras was imported (`workers.early_pool`)
-    if early is not None:
-        return len(early.map(_run_task, tasks, chunksize=1))
-    count = min(len(tasks), os.cpu_count() or 1)
-    if count <= 1:
+    """Draw every figure into the pages folder `pages` (files under its img/), one figure per task on the
+    chart workers `pool` (nu_keras.workers), or one after the other in this process without one; returns
+    how many were drawn."""
+    tasks = chart_tasks(record, examples, Path(pages), sweep_result)
+    if pool is None:
         return len([_run_task(t) for t in tasks])
-    # fork is cheap, but JAX's threads make a fork of a process running on it unsafe (it warns of deadlock).
-    # Keras imports jax whenever it is installed, whatever the backend: ask which backend runs, and whether
-    # it was loaded.
-    running_jax = os.environ.get("KERAS_BACKEND") == "jax" and "jax" in sys.modules
-    with workers.ChartPool(count, "spawn" if running_jax else "fork") as pool:
-        return len(pool.map(_run_task, tasks, chunksize=1))
+    return len(pool.map(_run_task, tasks, chunksize=1))

@@ -10,15 +10,15 @@ from matplotlib.transforms import BboxTransformTo, ScaledTranslation, Transforme
 from nu_keras.charts.style import bars, errorbars, save, show_image
 
 
-def class_examples(path, images, hidden, name, preferred, unit):
+def class_examples(path, images, activations, name, preferred, unit):
     """The paper's figure: each example image beside the bar chart of the layer's activations on it."""
     k = len(images)
     fig = plt.figure(figsize=(6.4, 1.3 * k + 0.5))
     grid = fig.add_gridspec(k, 2, width_ratios=[1, 3], hspace=0.45, wspace=0.15)  # tight_layout costs a draw
     column = fig.add_subplot(grid[:, 0])  # added first: the images lie under the bar charts' labels
-    top = float(max(hidden.max(), 1e-6)) * 1.05
-    bottom = min(float(hidden.min()) * 1.05, 0.0)
-    for row, (image, acts) in enumerate(zip(images, hidden, strict=True)):
+    top = float(max(activations.max(), 1e-6)) * 1.05
+    bottom = min(float(activations.min()) * 1.05, 0.0)
+    for row, (image, acts) in enumerate(zip(images, activations, strict=True)):
         image_in_cell(column, grid[row, 0], image, f"example {row + 1}")
         ax = fig.add_subplot(grid[row, 1])
         bars(ax, acts, highlight=preferred)
@@ -51,6 +51,8 @@ def class_profile(path, mean, ci95, name, preferred, unit, signed=False):
     return save(fig, path)
 
 
-def examples_of(labels: np.ndarray, d: int, k: int) -> np.ndarray:
-    """The first k test images of class d, in test order (the ones the class page shows)."""
-    return np.flatnonzero(labels == d)[:k]
+def examples_of(examples: np.ndarray, c: int, k: int) -> np.ndarray:
+    """Test indices of the first k images of class c, in test order (the ones the class page shows), from the
+    record's (C, k_max) table of each class's first images (-1 past the class's size)."""
+    first = np.asarray(examples[c], dtype=np.int64)
+    return first[first >= 0][:k]

@@ -21,7 +21,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import numpy as np  # noqa: E402
 
 from nu_keras import artifacts  # noqa: E402
-from nu_keras.names import shown  # noqa: E402
+from nu_keras.names import display_words, shown  # noqa: E402
+from nu_keras.record import Measurements  # noqa: E402
 
 BASE = "#0072B2"  # Okabe-Ito blue: every bar
 ACCENT = "#E69F00"  # Okabe-Ito orange: the unit or class a figure is about
@@ -130,28 +131,30 @@ def frame_ink(pixels: np.ndarray, fill: np.ndarray) -> np.ndarray | None:
     return framed.view(np.uint8).reshape(*framed.shape, 4)
 
 
-def class_word(metrics: dict, d: int) -> str:
-    """How a figure names class d: "digit 3" on MNIST, the class name ("Trouser") elsewhere."""
-    name = metrics["dataset"]["class_names"][d]
-    return f"digit {name}" if metrics["dataset"]["name"] == "mnist" else name
+def words(record: Measurements) -> tuple[str, str]:
+    """The word for one class and for one unit ("digit", "neuron"), as the pages use them (names.display_words)."""
+    return display_words(record.provenance.dataset, record.provenance.subject)
 
 
-def class_labels(metrics: dict) -> list[str]:
+def class_word(record: Measurements, c: int) -> str:
+    """How a figure names class c: "digit 3" on MNIST, the class name ("Trouser") elsewhere."""
+    name = record.classes[c]
+    return f"digit {name}" if words(record)[0] == "digit" else name
+
+
+def class_labels(record: Measurements) -> list[str]:
     """Tick labels along a class axis: the class names (on MNIST the digits themselves), control and bidi
     characters written as escapes (`nu_keras.names.shown`)."""
-    return [shown(name) for name in metrics["dataset"]["class_names"]]
+    return [shown(name) for name in record.classes]
 
 
-def class_axis(metrics: dict) -> str:
-    return "digit" if metrics["dataset"]["name"] == "mnist" else "class"
+def class_axis(record: Measurements) -> str:
+    return words(record)[0]
 
 
-def unit_word(metrics: dict) -> str:
+def unit_word(record: Measurements) -> str:
     """What a unit is called: a neuron of the paper's network, a channel of a conv layer, else a unit."""
-    subject = metrics["subject"]
-    if subject["kind"] == "paper":
-        return "neuron"
-    return "channel" if subject["layer_kind"] == "conv" else "unit"
+    return words(record)[1]
 
 
 def ticks(ax, axis: str, count: int, labels: list[str] | None = None) -> None:

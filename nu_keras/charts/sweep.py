@@ -6,7 +6,6 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from nu_keras.analysis import NULL_WHISKERS
 from nu_keras.charts.style import ACCENT, BASE, GREY, bars, save
 
 KIND_COLORS = {"trained": BASE, "untrained": GREY, "rotated": ACCENT}
@@ -180,16 +179,17 @@ def sweep_information(path, models, axis):
 
 
 NULL_TITLES = {
-    "standardised_matched_share": "matched share (a unit per class, standardised)",
+    "rescaled_matched_share": "matched share (a unit per class, standardised)",
     "eta_squared": "mean η²",
     "d_prime": "mean d′",
 }
 
 
-def sweep_null(path, models):
-    """Per invariant measure and seed: the rotation null as a box (whiskers at the `NULL_WHISKERS`
-    percentiles), the trained neurons as a diamond. One panel per row, so the figure fits the page's column
-    at its drawn size and its tick labels stay legible (9 pt at 6.4 in is about 13 px on a 690 px column)."""
+def sweep_null(path, models, whiskers):
+    """Per invariant measure and seed: the rotation null as a box (whiskers at the `whiskers` percentiles,
+    the record's `method.null_whiskers`), the trained neurons as a diamond. One panel per row, so the figure
+    fits the page's column at its drawn size and its tick labels stay legible (9 pt at 6.4 in is about 13 px
+    on a 690 px column)."""
     fig, axes = plt.subplots(len(NULL_TITLES), 1, figsize=(6.4, 6.6), sharex=True)
     seeds = [m["seed"] for m in models]
     for ax, (key, title) in zip(axes, NULL_TITLES.items(), strict=True):
@@ -197,7 +197,7 @@ def sweep_null(path, models):
             [m["null"]["values"][key] for m in models],
             positions=np.arange(len(models)),
             widths=0.5,
-            whis=NULL_WHISKERS,
+            whis=whiskers,
             showfliers=False,
             medianprops={"color": "black"},
             boxprops={"color": GREY},

@@ -6,7 +6,6 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from nu_keras.analysis import exact_maximizer
 from nu_keras.charts.style import (
     ACCENT,
     BASE,
@@ -22,6 +21,7 @@ from nu_keras.charts.style import (
     show_image,
     ticks,
 )
+from nu_keras.stack import exact_maximizer
 
 
 def unit_weights(path, kernel_column, image_shape, title):
@@ -40,15 +40,19 @@ def unit_weights(path, kernel_column, image_shape, title):
     return save(fig, path)
 
 
-def unit_tuning(path, hidden_column, labels, mean, ci95, title, names, axis, signed=False):
-    """Tuning curve (per-class mean with 95 % interval) beside the per-class distribution (box plot)."""
+def unit_tuning(path, boxplot, mean, ci95, title, names, axis, signed=False):
+    """Tuning curve (per-class mean with 95 % interval) beside the per-class distribution (box plot).
+
+    `boxplot` is (C, 5) per class: lower whisker, first quartile, median, third quartile, upper whisker, as
+    matplotlib's `boxplot_stats` computes them (whiskers at 1.5 IQR); the boxes are drawn from those numbers
+    with `bxp`, the picture `boxplot` draws from the activations without its outliers."""
     fig, (t_ax, b_ax) = plt.subplots(1, 2, figsize=(8.4 + 0.05 * max(len(mean) - 10, 0), 2.8))
     preferred = int(np.argmax(mean))
     bars(t_ax, mean, highlight=preferred, xlabel=axis, ylabel="mean activation", labels=names)
     errorbars(t_ax, mean, ci95, floor=not signed)
     t_ax.set_title(f"{title}: tuning curve (95 % interval)")
-    b_ax.boxplot(
-        [hidden_column[labels == d] for d in range(len(mean))],
+    b_ax.bxp(
+        [box_stats(row) for row in boxplot],
         positions=np.arange(len(mean)),
         widths=0.6,
         showfliers=False,
@@ -61,6 +65,12 @@ def unit_tuning(path, hidden_column, labels, mean, ci95, title, names, axis, sig
     b_ax.set_title("distribution per class (whiskers 1.5 IQR)")
     fig.subplots_adjust(wspace=0.3)
     return save(fig, path)
+
+
+def box_stats(row) -> dict:
+    """One box of `bxp` from (whislo, q1, med, q3, whishi)."""
+    whislo, q1, med, q3, whishi = (float(v) for v in row)
+    return {"whislo": whislo, "q1": q1, "med": med, "q3": q3, "whishi": whishi, "fliers": np.array([])}
 
 
 def image_grid(path, images, title, columns=8):
