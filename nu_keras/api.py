@@ -20,6 +20,8 @@ message, never as a traceback from inside Keras.
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +35,9 @@ from nu_keras.errors import NuKerasError
 from nu_keras.names import shown
 from nu_keras.record import Measurements
 
+EXAMPLES = 5  # images per class page, as `nu-keras report --examples` defaults
 FILLS = ("zero", "mean")  # what a silenced unit is replaced by: zero, or its mean over the images
+RECORD_FILE = "metrics.json"  # the record's JSON in a run's artifacts, and in a site `publish` made
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -136,6 +140,9 @@ def analyse(
     result publishes with `publish` and draws with `figure`, as a `nu-keras report` run does.
     """
     from nu_keras import analysis
+    from nu_keras.config import RunConfig
+    from nu_keras.model import versions
+    from nu_keras.record import Method, Provenance
 
     model = checked_model(model)
     layer = checked_layer(model, layer)
@@ -158,13 +165,21 @@ def analyse(
         sample = subject.first_inputs(model, images, pixels)
         described = subject.describe(model, layer, tuple(images.shape[1:]), False, None, sample)
         weights = subject.weights(model, layer, described)
-        stack = subject.dense_stack(model, layer) if described["explorable"] else None
-    network = None if stack is None else tuple(stack[0])
-    dataset = given_images(
-        images, labels, names, pixels, subject.input_note(images.shape[1:], subject.input_shape(model))
+    note = subject.input_note(tuple(images.shape[1:]), subject.input_shape(model))
+    config = RunConfig(
+        dominance_threshold=threshold, seed=seed, model=Path(shown(model.name)), layer=layer, pixels=pixels
     )
-    provenance = record_provenance(model, described, dataset)
-    return analysis.measure(acts, weights, images, names, record_method(threshold, seed), provenance, network=network)
+    provenance = Provenance.bare(
+        config=config.to_json(),
+        versions=versions(),
+        data_source="arrays given to nu_keras.analyse",
+        dataset=given_images(images, names, pixels, note),
+        subject=described,
+        parameters=int(model.count_params()),
+        layers=subject.layer_table(model),
+    )
+    network = analysis.explore_network(described, weights)
+    return analysis.measure(acts, weights, images, names, Method.from_config(config), provenance, network=network)
 
 
 def checked_class_names(names: Sequence[str] | None, classes: int) -> tuple[str, ...]:
@@ -176,7 +191,7 @@ def checked_class_names(names: Sequence[str] | None, classes: int) -> tuple[str,
     return names
 
 
-def given_images(images: np.ndarray, labels: np.ndarray, names: tuple[str, ...], pixels: str, note) -> dict:
+def given_images(images: np.ndarray, names: tuple[str, ...], pixels: str, note: str | None) -> dict:
     """What the pages say about data given as arrays (as `data.Dataset.describe` says it about a file)."""
     from nu_keras.data import pixel_note
 
@@ -192,34 +207,125 @@ def given_images(images: np.ndarray, labels: np.ndarray, names: tuple[str, ...],
     }
 
 
-def record_method(threshold: float, seed: int):
+# ------------------------------------------------------------------------------------------ publishing
+
+
+def publish(
+    record: Measurements,
+    site_dir: str | Path,
+    *,
+    pages_dir: str | Path | None = None,
+    templates: str | Path | None = None,
+    examples: int = EXAMPLES,
+) -> Path:
+    """The report of `record` as a static MkDocs site in `site_dir`; returns the site's index.html.
+
+    Made from the record alone (`render.render_record`, then `site.build`), as `nu-keras render` and
+    `nu-keras build` make it. The Markdown pages and figures go to `pages_dir` when given (kept, to serve
+    with MkDocs or edit), else to a temporary folder. Both folders follow the command line's rules
+    (folders.py): new, empty, or one nu_keras filled before; a file nu_keras did not write is never deleted.
+    `templates`: a folder of page templates in place of the report's own; `examples`: images per class page.
+    """
+    from nu_keras import folders, site
     from nu_keras.config import RunConfig
-    from nu_keras.record import Method
 
-    return Method.from_config(RunConfig(dominance_threshold=threshold, seed=seed))
+    if not isinstance(record, Measurements):
+        raise NuKerasError(
+            f"record must be nu_keras.Measurements (from analyse or load_run), got {type(record).__name__}"
+        )
+    most = record.per_class.examples.shape[1]
+    if not 1 <= examples <= most:
+        raise NuKerasError(
+            f"examples must be between 1 and {most} (the images per class the record keeps), got {examples}"
+        )
+    if templates is not None and not Path(templates).is_dir():
+        raise NuKerasError(f"templates {shown(templates)} is not a folder")
+    named = {"site_dir": Path(site_dir)} | ({} if pages_dir is None else {"pages_dir": Path(pages_dir)})
+    kinds = {"site_dir": "site", "pages_dir": "pages"}
+    folders.check_output_folders(named, protected_folders(), {flag: kinds[flag] for flag in named})
+    with folders.locked(list(named.values())), tempfile.TemporaryDirectory(prefix="nu-keras-pages-") as scratch:
+        for flag, folder in named.items():
+            folders.clean_leftovers(folder, kinds[flag])
+        pages = Path(scratch) / "pages" if pages_dir is None else Path(pages_dir)
+        render_pages(record, pages, examples, None if templates is None else Path(templates))
+        built = site.build(RunConfig(pages_dir=pages, site_dir=Path(site_dir)))
+    return Path(built) / "index.html"
 
 
-def record_provenance(model: keras.Model, described: dict, dataset: dict):
-    from nu_keras.record import Provenance
+def render_pages(record: Measurements, target: Path, examples: int, templates: Path | None) -> None:
+    """The record's pages and figures, rendered in a staging folder beside `target` that replaces it only once
+    complete (as the render stage does): a failure leaves the old pages whole."""
+    from nu_keras import folders, render
 
-    return Provenance.bare(
-        subject=described,
-        dataset=dataset,
-        data_source="arrays given to nu_keras.analyse",
-        parameters=int(model.count_params()),
-        layers=subject.layer_table(model),
-    )
+    staging = folders.staging_dir(target)
+    try:
+        render.render_record(record, staging, examples=examples, templates=templates)
+        artifacts.write_json(staging / RECORD_FILE, record.to_json())  # the site carries its record: load_run
+        folders.replace_folder(staging, target, "pages")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def protected_folders() -> dict[str, Path]:
+    """Folders `publish` never fills, as the command line refuses them (`pipeline.check_folders`)."""
+    from nu_keras.config import PROJECT_ROOT
+
+    places = {"the working folder": Path.cwd(), "the home folder": Path.home(), "the file-system root": Path("/")}
+    return places | ({} if PROJECT_ROOT is None else {"the project root": PROJECT_ROOT})
+
+
+def figure(
+    record: Measurements, name: str, *, unit: int | None = None, cls: int | None = None, examples: int = EXAMPLES
+):
+    """One figure of the published site as a matplotlib `Figure`, drawn from `record` as the site draws it.
+
+    `name` is a figure of the overview ("mean_activation", "dominance", "ablation", "selectivity_vs_ablation",
+    and where the record has them "training", "dynamics", "weights_grid"), of one unit with `unit=`
+    ("tuning", "top", "effect", and "weights", "silent" where drawn) or of one class with `cls=` ("examples",
+    "profile"). The figure is not kept by pyplot: a notebook shows it once, and nothing accumulates.
+    """
+    import matplotlib.pyplot as plt
+
+    from nu_keras import charts
+
+    if not isinstance(record, Measurements):
+        raise NuKerasError(
+            f"record must be nu_keras.Measurements (from analyse or load_run), got {type(record).__name__}"
+        )
+    names = charts.chart_names(record, None)
+    if unit is not None and cls is not None:
+        raise NuKerasError("give unit= or cls=, not both: a figure shows one unit or one class")
+    if unit is not None:
+        family, what = names["units"], "unit"
+    elif cls is not None:
+        family, what = names["classes"], "class"
+    else:
+        family, what = [names["overview"]], None
+    index = 0 if what is None else unit if what == "unit" else cls
+    if not isinstance(index, int | np.integer) or not 0 <= index < len(family):
+        raise NuKerasError(f"{what} must be a whole number in 0..{len(family) - 1}, got {index!r}")
+    files = family[index]
+    if name not in files:
+        where = "of the overview" if what is None else f"of a {what}"
+        raise NuKerasError(f"no figure {shown(name)!r} {where} in this record; choose one of: {', '.join(files)}")
+    tasks = charts.chart_tasks(record, examples, Path(), None)
+    function, _, args, kwargs = next(task for task in tasks if task[1] == Path(files[name]))
+    drawn = function(None, *args, **kwargs)
+    plt.close(drawn)
+    return drawn
 
 
 # ------------------------------------------------------------------------------------------ loading
 
 
-def load_run(out_dir: str | Path) -> Measurements:
+def load_run(folder: str | Path) -> Measurements:
     """The measurement record of a finished run: `metrics.json` in the artifacts folder of
-    `nu-keras report --out OUT_DIR` (the default is `artifacts`)."""
-    path = Path(out_dir) / "metrics.json"
+    `nu-keras report --out FOLDER` (the default is `artifacts`), or in a site `publish` made."""
+    path = Path(folder) / RECORD_FILE
     if not path.is_file():
-        raise NuKerasError(f"{path} does not exist; run `nu-keras report --out {out_dir}` first")
+        raise NuKerasError(
+            f"{shown(path)} does not exist; give the --out folder of `nu-keras report` or a site `publish` made"
+        )
     return Measurements.from_json(artifacts.read_json(path))
 
 
