@@ -121,6 +121,112 @@ def test_a_conv_channel_ablated_changes_what_the_model_predicts(model, mnist):
     assert set(np.unique(zero)) <= set(range(10))
 
 
+# ------------------------------------------------------------------------------- analyse, publish, load
+
+
+CLASS_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+@pytest.fixture(scope="module")
+def records(model, mnist):
+    """The record of each layer, as `analyse` makes it."""
+    _, _, x_test, y_test = mnist
+    return {
+        layer: nu_keras.analyse(model, layer, x_test, y_test, class_names=CLASS_NAMES) for layer in ("conv", "dense")
+    }
+
+
+@pytest.mark.parametrize("layer, units", [("conv", 6), ("dense", 12)])
+def test_analyse_measures_the_layer_read_layer_reads(records, model, mnist, layer, units):
+    _, _, x_test, y_test = mnist
+    record = records[layer]
+    assert isinstance(record, nu_keras.Measurements)
+    assert record.classes == tuple(CLASS_NAMES) and len(record.units) == units and record.n_test == TEST
+    assert record.test_accuracy == pytest.approx(np.mean(nu_keras.predict_classes(model, x_test) == y_test))
+    np.testing.assert_array_equal(record.per_class.count, np.bincount(y_test, minlength=10))
+    read = nu_keras.read_layer(model, layer, x_test)
+    np.testing.assert_allclose(record.images.units, read[record.images.index], rtol=1e-6)
+    np.testing.assert_allclose(record.per_unit.mean, read.mean(axis=0), rtol=1e-4, atol=1e-6)
+    for c in range(10):  # the class-by-unit means are the class's rows of what read_layer reads
+        np.testing.assert_allclose(record.class_unit.mean[c], read[y_test == c].mean(axis=0), rtol=1e-4, atol=1e-6)
+    # zero ablation's accuracy drop per unit and class is what ablate's rows give
+    zeroed = nu_keras.ablate(model, layer, x_test)
+    intact = nu_keras.predict_classes(model, x_test)
+    for u in range(units):
+        drop = [np.mean(intact[y_test == c] == c) - np.mean(zeroed[u][y_test == c] == c) for c in range(10)]
+        np.testing.assert_allclose(np.asarray(record.ablation["zero"]["drop"])[u], drop, atol=1e-9)
+
+
+def canonical(record) -> str:
+    """The record's JSON as text, keys sorted (metrics.json sorts them; NaN compares as the text NaN)."""
+    return json.dumps(record.to_json(), sort_keys=True)
+
+
+def test_the_record_round_trips_through_json(records):
+    for record in records.values():
+        back = nu_keras.Measurements.from_json(json.loads(json.dumps(record.to_json())))
+        assert canonical(back) == canonical(record)
+        np.testing.assert_array_equal(back.class_unit.mean, record.class_unit.mean)
+        with pytest.raises(
+            ValueError, match="read-only"
+        ):  # frozen, arrays included: a record cannot drift from its JSON
+            back.class_unit.mean[0, 0] = 1.0
+
+
+def test_publish_builds_the_site_and_load_run_reads_it_back(records, tmp_path):
+    record = records["conv"]
+    before = canonical(record)
+    index = nu_keras.publish(record, tmp_path / "site", pages_dir=tmp_path / "pages")
+    assert index == tmp_path / "site" / "index.html" and index.is_file()
+    for page in ("findings.html", "method.html", "api.html", "metrics.json"):
+        assert (tmp_path / "site" / page).is_file(), page
+    assert "Use from Python" in (tmp_path / "site" / "api.html").read_text()
+    drawn = sorted(p.name for p in (tmp_path / "pages" / "img").glob("*.png"))
+    assert "dominance.png" in drawn and "unit-5-tuning.png" in drawn and "class-9-profile.png" in drawn
+    back = nu_keras.load_run(tmp_path / "site")
+    assert canonical(back) == canonical(record) == before  # publishing changed nothing in the record
+    # published again, over its own folders: a file someone added is kept
+    (tmp_path / "site" / "CNAME").write_text("example.org\n")
+    nu_keras.publish(records["dense"], tmp_path / "site", pages_dir=tmp_path / "pages")
+    assert (tmp_path / "site" / "CNAME").read_text() == "example.org\n"
+    assert len(nu_keras.load_run(tmp_path / "site").units) == 12
+
+
+def test_publish_never_fills_a_folder_it_did_not_make(records, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    with pytest.raises(nu_keras.NuKerasError, match="nu-keras did not write") as caught:
+        nu_keras.publish(records["dense"], tmp_path / "mine")
+    assert "\n" not in str(caught.value) and (tmp_path / "mine" / "notes.txt").read_text() == "mine"
+    with pytest.raises(nu_keras.NuKerasError, match="overlap"):
+        nu_keras.publish(records["dense"], tmp_path / "out", pages_dir=tmp_path / "out" / "pages")
+
+
+def test_figure_returns_every_chart_of_the_site_as_a_figure(records):
+    import matplotlib.figure
+    import matplotlib.pyplot as plt
+
+    record = records["dense"]
+    open_before = plt.get_fignums()
+    calls = [("mean_activation", {}), ("dominance", {}), ("ablation", {}), ("selectivity_vs_ablation", {})]
+    calls += [("tuning", {"unit": 3}), ("top", {"unit": 0}), ("effect", {"unit": 11})]
+    calls += [("examples", {"cls": 0}), ("profile", {"cls": 9})]
+    for name, where in calls:
+        drawn = nu_keras.figure(record, name, **where)
+        assert isinstance(drawn, matplotlib.figure.Figure) and drawn.axes, name
+        assert drawn.axes[0].has_data() or drawn.axes[0].images or drawn.axes[0].collections, name
+    assert plt.get_fignums() == open_before  # none is left open in pyplot: a notebook shows each once
+    for bad, fragment in [
+        (lambda: nu_keras.figure(record, "tunning", unit=0), "choose one of: tuning"),
+        (lambda: nu_keras.figure(record, "tuning", unit=12), "0..11"),
+        (lambda: nu_keras.figure(record, "profile", cls=3, unit=1), "not both"),
+        (lambda: nu_keras.figure(record, "mean"), "choose one of: mean_activation"),
+        (lambda: nu_keras.figure({"not": "a record"}, "dominance"), "Measurements"),
+    ]:
+        with pytest.raises(nu_keras.NuKerasError, match=fragment):
+            bad()
+
+
 # ------------------------------------------------------------------------------------------- bad input
 
 
