@@ -61,6 +61,7 @@ def read_layer(
     """
     model = checked_model(model)
     layer = checked_layer(model, layer)
+    checked_batch_size(batch_size)
     x = model_inputs(model, images, pixels)
     head, _ = subject.split(model, layer)
     with keras_runs(model):
@@ -90,6 +91,7 @@ def ablate(
     layer = checked_layer(model, layer)
     if fill not in FILLS:
         raise NuKerasError(f"fill must be one of {', '.join(FILLS)}, got {shown(fill)!r}")
+    checked_batch_size(batch_size)
     x = model_inputs(model, images, pixels)
     head, tail = subject.split(model, layer)
     chosen = checked_units(units, int(head.outputs[0].shape[-1]))
@@ -347,7 +349,7 @@ def checked_model(model: keras.Model | str | Path) -> keras.Model:
         path = Path(model)
         if not path.is_file():
             raise NuKerasError(f"model {shown(path)} is not a file")
-        model = subject.load_user_model(path)
+        model = load_model_file(path)
     if not isinstance(model, keras.Model):
         raise NuKerasError(f"model must be a keras.Model or the path of a .keras file, got {type(model).__name__}")
     subject.check_one_input_one_output(model)
@@ -357,6 +359,16 @@ def checked_model(model: keras.Model | str | Path) -> keras.Model:
     if len(output) != 1 or output[0] is None or output[0] < 2:
         raise NuKerasError(f"the model outputs shape {output}; nu_keras reads classifiers with a (C,) output, C >= 2")
     return model
+
+
+def load_model_file(path: Path) -> keras.Model:
+    """A `.keras` file loaded with safe_mode=True: a Lambda layer or an unknown custom object is refused in one
+    line and never runs (as `subject.load_user_model` loads `--model`)."""
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras reports unsafe lambdas and unknown classes as several exception types
+        reason = " ".join(str(exc).split())[:240]
+        raise NuKerasError(f"model {shown(path)} was refused or is not a Keras 3 model ({reason})") from exc
 
 
 def class_count(model: keras.Model) -> int:
@@ -372,6 +384,13 @@ def checked_layer(model: keras.Model, layer: str) -> str:
             f"layer {shown(layer)!r} is not a layer of model {shown(model.name)!r} that can be read out; "
             f"choose one of: {listing}"
         )
+    try:
+        subject.split(model, layer)
+    except NuKerasError:
+        raise NuKerasError(
+            f"layer {shown(layer)!r} does not split the model in two: layers after it also read earlier layers (a "
+            "skip connection); choose a layer that every path from the input to the output goes through"
+        ) from None
     return layer
 
 
@@ -421,6 +440,11 @@ def checked_labels(labels: np.ndarray, count: int, classes: int) -> np.ndarray:
             f"labels must lie in 0..{classes - 1} (the model has {classes} classes), got {labels.min()}..{labels.max()}"
         )
     return labels.astype(np.int64)
+
+
+def checked_batch_size(batch_size: int | None) -> None:
+    if batch_size is not None and (not isinstance(batch_size, int | np.integer) or batch_size < 1):
+        raise NuKerasError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
 
 
 def checked_units(units: Sequence[int] | None, count: int) -> list[int]:

@@ -230,9 +230,16 @@ def test_figure_returns_every_chart_of_the_site_as_a_figure(records):
 # ------------------------------------------------------------------------------------------- bad input
 
 
-def _bad_inputs(model, images, labels):
+def _bad_inputs(model, images, labels, folder):
     """(what is wrong, the call, a fragment its one-line message must hold)."""
     sequential = keras.Sequential([keras.Input((28, 28)), layers.Flatten(), layers.Dense(4), layers.Dense(1)])
+    lambda_model = keras.Sequential([keras.Input((28, 28)), layers.Flatten(), layers.Lambda(lambda x: x * 2)])
+    lambda_model.add(layers.Dense(10, activation="softmax"))
+    lambda_model.save(folder / "lambda.keras")
+    image = keras.Input((28, 28))
+    a = layers.Dense(8, activation="relu", name="a")(layers.Flatten()(image))
+    b = layers.Dense(8, activation="relu", name="b")(a)
+    skip = keras.Model(image, layers.Dense(10, activation="softmax")(layers.Concatenate()([a, b])))
     nan_images = (images / 255.0).astype(np.float32)
     nan_images[3, 4, 5] = np.nan
     three = labels == 3
@@ -247,6 +254,9 @@ def _bad_inputs(model, images, labels):
         ("not a model", lambda: nu_keras.read_layer("not a file.keras", "conv", images), "not a file"),
         ("not a model object", lambda: nu_keras.read_layer(object(), "conv", images), "keras.Model"),
         ("not a classifier", lambda: nu_keras.read_layer(sequential, "dense", images), "classifiers"),
+        ("a Lambda layer", lambda: nu_keras.read_layer(folder / "lambda.keras", "dense", images), "was refused"),
+        ("a bypassed layer", lambda: nu_keras.read_layer(skip, "b", images), "skip connection"),
+        ("batch size", lambda: nu_keras.read_layer(model, "conv", images, batch_size=0), "batch_size"),
         ("unknown fill", lambda: nu_keras.ablate(model, "conv", images, fill="noise"), "fill"),
         ("unit out of range", lambda: nu_keras.ablate(model, "conv", images, units=[6]), "0..5"),
         ("unknown pixels", lambda: nu_keras.read_layer(model, "conv", images, pixels="percent"), "pixels"),
@@ -261,9 +271,9 @@ def _bad_inputs(model, images, labels):
     ]
 
 
-def test_every_bad_input_is_one_line_of_one_exception_type(model, mnist):
+def test_every_bad_input_is_one_line_of_one_exception_type(model, mnist, tmp_path):
     _, _, x_test, y_test = mnist
-    for what, call, fragment in _bad_inputs(model, x_test[:40], y_test[:40]):
+    for what, call, fragment in _bad_inputs(model, x_test[:40], y_test[:40], tmp_path):
         with pytest.raises(nu_keras.NuKerasError) as caught:
             call()
         message = str(caught.value)
