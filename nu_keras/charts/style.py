@@ -8,6 +8,7 @@ uses `cividis`, signed data the diverging `RdBu_r` centred on zero.
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -16,7 +17,8 @@ from matplotlib.collections import PolyCollection
 from matplotlib.transforms import Bbox
 from PIL import Image
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:  # a notebook keeps its own backend (inline): its other plots still show
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
