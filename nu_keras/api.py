@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -34,6 +35,11 @@ from nu_keras.config import PIXELS
 from nu_keras.errors import NuKerasError
 from nu_keras.names import shown
 from nu_keras.record import Measurements
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from nu_keras.data import Dataset
 
 EXAMPLES = 5  # images per class page, as `nu-keras report --examples` defaults
 FILLS = ("zero", "mean")  # what a silenced unit is replaced by: zero, or its mean over the images
@@ -154,8 +160,10 @@ def analyse(
     classes = class_count(model)
     labels = checked_labels(labels, len(images), classes)
     names = checked_class_names(class_names, classes)
-    if not 0 < threshold < 1:
-        raise NuKerasError(f"threshold must lie between 0 and 1, got {threshold}")
+    if not isinstance(threshold, int | float | np.number) or not 0 < threshold < 1:
+        raise NuKerasError(f"threshold must be a number between 0 and 1, got {threshold!r}")
+    if not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
+        raise NuKerasError(f"seed must be a whole number from 0 to 2**32 - 1, got {seed!r}")
     missing = np.flatnonzero(np.bincount(labels, minlength=classes) == 0)
     if missing.size:
         raise NuKerasError(
@@ -278,7 +286,7 @@ def protected_folders() -> dict[str, Path]:
 
 def figure(
     record: Measurements, name: str, *, unit: int | None = None, cls: int | None = None, examples: int = EXAMPLES
-):
+) -> Figure:
     """One figure of the published site as a matplotlib `Figure`, drawn from `record` as the site draws it.
 
     `name` is a figure of the overview ("mean_activation", "dominance", "ablation", "selectivity_vs_ablation",
@@ -331,7 +339,7 @@ def load_run(folder: str | Path) -> Measurements:
     return Measurements.from_json(artifacts.read_json(path))
 
 
-def load_dataset(name: str = "mnist"):
+def load_dataset(name: str = "mnist") -> Dataset:
     """A named data set ("mnist", "fashion-mnist") from the first source that serves a valid copy, offline
     where one exists: `x_train`, `y_train`, `x_test`, `y_test`, `class_names` (`nu_keras.data.Dataset`)."""
     from nu_keras.config import default_cache_path

@@ -267,6 +267,7 @@ def _bad_inputs(model, images, labels, folder):
         ("a class with no image", lambda: nu_keras.analyse(model, "dense", images[~three], labels[~three]), "'3'"),
         ("class names", lambda: nu_keras.analyse(model, "dense", images, labels, class_names=["a"]), "10 classes"),
         ("threshold", lambda: nu_keras.analyse(model, "dense", images, labels, threshold=1.5), "threshold"),
+        ("seed", lambda: nu_keras.analyse(model, "dense", images, labels, seed=-1), "seed"),
         ("a missing run", lambda: nu_keras.load_run("no-such-folder"), "does not exist"),
     ]
 
