@@ -15,6 +15,7 @@ __all__ = [
     "analyse",
     "publish",
     "figure",
+    "figure_names",
     "load_run",
     "load_dataset",
     "__version__",

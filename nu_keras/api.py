@@ -285,14 +285,21 @@ def protected_folders() -> dict[str, Path]:
 
 
 def figure(
-    record: Measurements, name: str, *, unit: int | None = None, cls: int | None = None, examples: int = EXAMPLES
+    record: Measurements,
+    name: str,
+    *,
+    unit: int | None = None,
+    cls: int | None = None,
+    examples: int = EXAMPLES,
+    sweep: dict | None = None,
 ) -> Figure:
     """One figure of the published site as a matplotlib `Figure`, drawn from `record` as the site draws it.
 
-    `name` is a figure of the overview ("mean_activation", "dominance", "ablation", "selectivity_vs_ablation",
-    and where the record has them "training", "dynamics", "weights_grid"), of one unit with `unit=`
-    ("tuning", "top", "effect", and "weights", "silent" where drawn) or of one class with `cls=` ("examples",
-    "profile"). The figure is not kept by pyplot: a notebook shows it once, and nothing accumulates.
+        `name` is a figure of the overview ("mean_activation", "dominance", "ablation", "selectivity_vs_ablation",
+        and where the record has them "training", "dynamics", "weights_grid"), of one unit with `unit=`
+        ("tuning", "top", "effect", and "weights", "silent" where drawn) or of one class with `cls=` ("examples",
+        "profile"). With `sweep`, the content of a run's sweep.json, the seed sweep's figures too ("sweep_dominant",
+    "sweep_matching", ...). The figure is not kept by pyplot: a notebook shows it once, and nothing accumulates.
     """
     import matplotlib.pyplot as plt
 
@@ -302,7 +309,7 @@ def figure(
         raise NuKerasError(
             f"record must be nu_keras.Measurements (from analyse or load_run), got {type(record).__name__}"
         )
-    names = charts.chart_names(record, None)
+    names = charts.chart_names(record, sweep)
     if unit is not None and cls is not None:
         raise NuKerasError("give unit= or cls=, not both: a figure shows one unit or one class")
     if unit is not None:
@@ -316,13 +323,32 @@ def figure(
         raise NuKerasError(f"{what} must be a whole number in 0..{len(family) - 1}, got {index!r}")
     files = family[index]
     if name not in files:
-        where = "of the overview" if what is None else f"of a {what}"
-        raise NuKerasError(f"no figure {shown(name)!r} {where} in this record; choose one of: {', '.join(files)}")
-    tasks = charts.chart_tasks(record, examples, Path(), None)
+        where = "of the overview" if what is None else f"of {what} {index}"
+        hint = "; the seed sweep's figures need sweep= (sweep.json)" if name.startswith("sweep_") and not sweep else ""
+        raise NuKerasError(f"no figure {shown(name)!r} {where} in this record{hint}; choose one of: {', '.join(files)}")
+    tasks = charts.chart_tasks(record, examples, Path(), sweep)
     function, _, args, kwargs = next(task for task in tasks if task[1] == Path(files[name]))
     drawn = function(None, *args, **kwargs)
     plt.close(drawn)
     return drawn
+
+
+def figure_names(record: Measurements, *, sweep: dict | None = None) -> dict[str, list[str]]:
+    """The names `figure` draws for this record: {"overview": [...], "unit": [...], "class": [...]}. A unit's
+    "silent" figure exists only for the units silent on some images of their preferred class."""
+    from nu_keras import charts
+
+    names = charts.chart_names(record, sweep)
+    return {
+        "overview": list(names["overview"]),
+        "unit": every_key(names["units"]),
+        "class": every_key(names["classes"]),
+    }
+
+
+def every_key(families: list[dict]) -> list[str]:
+    """The keys of all the dicts, each once, in the order they first appear."""
+    return list(dict.fromkeys(key for files in families for key in files))
 
 
 # ------------------------------------------------------------------------------------------ loading

@@ -208,7 +208,10 @@ def test_figure_returns_every_chart_of_the_site_as_a_figure(records):
 
     record = records["dense"]
     open_before = plt.get_fignums()
-    calls = [("mean_activation", {}), ("dominance", {}), ("ablation", {}), ("selectivity_vs_ablation", {})]
+    names = nu_keras.figure_names(record)
+    assert names["overview"] == ["mean_activation", "dominance", "ablation", "selectivity_vs_ablation"]
+    assert names["unit"][:3] == ["tuning", "top", "effect"] and names["class"] == ["examples", "profile"]
+    calls = [(name, {}) for name in names["overview"]]
     calls += [("tuning", {"unit": 3}), ("top", {"unit": 0}), ("effect", {"unit": 11})]
     calls += [("examples", {"cls": 0}), ("profile", {"cls": 9})]
     for name, where in calls:
@@ -222,6 +225,7 @@ def test_figure_returns_every_chart_of_the_site_as_a_figure(records):
         (lambda: nu_keras.figure(record, "profile", cls=3, unit=1), "not both"),
         (lambda: nu_keras.figure(record, "mean"), "choose one of: mean_activation"),
         (lambda: nu_keras.figure({"not": "a record"}, "dominance"), "Measurements"),
+        (lambda: nu_keras.figure(record, "sweep_dominant"), "sweep="),
     ]:
         with pytest.raises(nu_keras.NuKerasError, match=fragment):
             bad()
@@ -293,3 +297,22 @@ def test_import_nu_keras_loads_nothing_heavy_and_exports_every_name():
     assert issubclass(nu_keras.NuKerasError, Exception) and callable(nu_keras.read_layer)
     with pytest.raises(AttributeError):
         nu_keras.not_a_name  # noqa: B018
+
+
+@pytest.mark.e2e
+def test_a_finished_runs_record_loads_and_draws_every_figure_its_site_shows(real_report):
+    """The paper's network as `nu-keras report` left it: load_run reads its metrics.json, and figure draws
+    every chart of its site (training curves, weights, the seed sweep's figures with sweep.json)."""
+    import matplotlib.figure
+
+    artifacts = real_report.root / "artifacts"
+    record = nu_keras.load_run(artifacts)
+    sweep = json.loads((artifacts / "sweep.json").read_text())
+    names = nu_keras.figure_names(record, sweep=sweep)
+    assert {"training", "weights_grid", "sweep_dominant", "sweep_null"} <= set(names["overview"])
+    drawn = [nu_keras.figure(record, name, sweep=sweep) for name in names["overview"]]
+    drawn += [nu_keras.figure(record, name, unit=0) for name in names["unit"] if name != "silent"]
+    drawn += [nu_keras.figure(record, name, cls=7) for name in names["class"]]
+    assert all(isinstance(f, matplotlib.figure.Figure) and f.axes for f in drawn)
+    images = {p.name for p in (real_report.root / "site" / "img").glob("*.png")}
+    assert {"dominance.png", "training.png", "sweep-dominant.png", "unit-0-weights.png"} <= images
