@@ -386,6 +386,11 @@ def checked_model(model: keras.Model | str | Path) -> keras.Model:
         model = load_model_file(path)
     if not isinstance(model, keras.Model):
         raise NuKerasError(f"model must be a keras.Model or the path of a .keras file, got {type(model).__name__}")
+    if not getattr(model, "inputs", None):  # a subclassed model's layers are not a graph with inputs
+        raise NuKerasError(
+            f"model {shown(model.name)!r} has no input graph (a subclassed keras.Model, or one never built), so its "
+            "layers cannot be read out; build it with the functional API or keras.Sequential with an Input"
+        )
     subject.check_one_input_one_output(model)
     if None in subject.input_shape(model):
         raise NuKerasError(f"the model's input shape {subject.input_shape(model)} is not fixed; build it with one")

@@ -234,6 +234,18 @@ def test_figure_returns_every_chart_of_the_site_as_a_figure(records):
 # ------------------------------------------------------------------------------------------- bad input
 
 
+class Subclassed(keras.Model):
+    """A model written as a class: its layers are not a graph with inputs, so no layer can be read out."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = layers.Dense(8, name="hidden")
+        self.out = layers.Dense(10, activation="softmax")
+
+    def call(self, x):
+        return self.out(self.hidden(keras.ops.reshape(x, (-1, 784))))
+
+
 def _bad_inputs(model, images, labels, folder):
     """(what is wrong, the call, a fragment its one-line message must hold)."""
     sequential = keras.Sequential([keras.Input((28, 28)), layers.Flatten(), layers.Dense(4), layers.Dense(1)])
@@ -258,6 +270,7 @@ def _bad_inputs(model, images, labels, folder):
         ("not a model", lambda: nu_keras.read_layer("not a file.keras", "conv", images), "not a file"),
         ("not a model object", lambda: nu_keras.read_layer(object(), "conv", images), "keras.Model"),
         ("not a classifier", lambda: nu_keras.read_layer(sequential, "dense", images), "classifiers"),
+        ("no input graph", lambda: nu_keras.read_layer(Subclassed(), "hidden", images), "functional API"),
         ("a Lambda layer", lambda: nu_keras.read_layer(folder / "lambda.keras", "dense", images), "was refused"),
         ("a bypassed layer", lambda: nu_keras.read_layer(skip, "b", images), "skip connection"),
         ("batch size", lambda: nu_keras.read_layer(model, "conv", images, batch_size=0), "batch_size"),
