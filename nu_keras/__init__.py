@@ -1,6 +1,8 @@
-"""nu_keras: train the 784-10-10 MNIST network and publish what its hidden neurons do."""
+"""nu_keras: train the 784-10-10 MNIST network and publish what its hidden neurons do.
 
-import sys
+Importing nu_keras changes no global state: the command line's own settings (thread counts, Ctrl-C at
+start-up) are made by its entry point, `nu_keras.cli.entry_point`.
+"""
 
 __version__ = "0.1.0"
 
@@ -36,17 +38,3 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-def _one_line_for_an_early_interrupt(kind, value, traceback, default=sys.excepthook) -> None:
-    """Ctrl-C while the command is still starting, before `cli.main` handles signals: one line, no traceback.
-
-    Set here, the first module of ours Python imports, to shrink the window to Python's own start-up.
-    """
-    if issubclass(kind, KeyboardInterrupt):
-        sys.stderr.write("nu-keras: interrupted\n")
-    else:
-        default(kind, value, traceback)
-
-
-sys.excepthook = _one_line_for_an_early_interrupt

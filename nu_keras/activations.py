@@ -1,6 +1,6 @@
 """The collect stage: read the analysed layer's units out of the model over the test images, with an
 intermediate-output submodel (the *head*, `subject.split`), and run the rest of the model (the *tail*)
-with each unit ablated in turn.
+with each unit ablated in turn (ablation.py).
 
 Everything runs in batches, so memory stays bounded by one batch of the layer's full output whatever the
 number of images; a convolutional layer's channels are reduced to their spatial mean (and maximum) batch by
@@ -9,12 +9,15 @@ batch, and its full maps are never all held at once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import keras
 import numpy as np
 
-from nu_keras import analysis
+from nu_keras import ablation, artifacts, subject, train
+from nu_keras.config import RunConfig
+from nu_keras.data import dataset
 from nu_keras.subject import (
     BATCH,
     batches,
@@ -26,8 +29,23 @@ from nu_keras.subject import (
     split,
 )
 
+log = logging.getLogger(__name__)
+
 CONV_BATCH = 256  # a convolutional layer's output is (batch, H, W, C): smaller batches keep it bounded
-ABLATION_VALUES = 2**25  # float32 values of ablated layer outputs held at once (128 MB)
+
+
+def run(cfg: RunConfig) -> None:
+    """The collect stage: model.keras as the train stage left it, read out over the test images ->
+    activations.npz (`collect`), weights.npz (the layer's and the read-out's weights)."""
+    net, layer = train.load_subject_model(cfg)
+    data = dataset(cfg)
+    with train.users_model_runs(cfg):
+        sample = subject.first_inputs(net, data.x_test, cfg.pixels)
+        described = subject.describe(net, layer, data.image_shape, cfg.trains_here, cfg.model, sample)
+        acts = collect(net, layer, data.x_test, data.y_test, cfg.pixels)
+    log.info("collected layer %s %s over the test set", layer, acts["units"].shape)
+    artifacts.write_npz(artifacts.paths(cfg).activations, **acts)
+    artifacts.write_npz(artifacts.paths(cfg).weights, **subject.weights(net, layer, described))
 
 
 def hidden_submodel(model: keras.Model, layer: str = "hidden") -> keras.Model:
@@ -52,44 +70,6 @@ def read_units(head: keras.Model, x: np.ndarray, batch: int = BATCH) -> dict[str
     return values
 
 
-def ablated_predictions(
-    head: keras.Model, tail: keras.Model, x: np.ndarray, unit: int, fill: np.ndarray, batch: int = BATCH
-) -> np.ndarray:
-    """(N,) the model's predictions with one unit of the layer replaced by `fill[..., unit]`."""
-    return ablation_table(head, tail, x, {"fill": fill}, batch, units=[unit])["fill"][0]
-
-
-def ablation_table(
-    head: keras.Model,
-    tail: keras.Model,
-    x: np.ndarray,
-    fills: dict[str, np.ndarray],
-    batch: int = BATCH,
-    units: list[int] | None = None,
-) -> dict[str, np.ndarray]:
-    """Per fill kind, (U, N) predictions with each unit replaced in turn by its fill, the rest of the model
-    (the tail) run on the result. The head runs once per batch, whatever the number of units; the tail runs
-    on several ablated copies of the batch at once (one call per chunk of units, not one per unit)."""
-    tables = {kind: [] for kind in fills}
-    for out in head_outputs(head, x, batch):
-        chosen = list(range(out.shape[-1]) if units is None else units)
-        per_call = max(1, ABLATION_VALUES // out.size)  # ablated copies per tail call: memory stays bounded
-        for kind, fill in fills.items():
-            rows = [_ablated_chunk(tail, out, chosen[i : i + per_call], fill) for i in range(0, len(chosen), per_call)]
-            tables[kind].append(np.concatenate(rows))
-    return {kind: np.concatenate(parts, axis=1) for kind, parts in tables.items()}
-
-
-def _ablated_chunk(tail: keras.Model, out: np.ndarray, chunk: list[int], fill: np.ndarray) -> np.ndarray:
-    """(len(chunk), B) predictions: copy k of the batch's layer output has unit chunk[k] replaced by its fill."""
-    changed = np.repeat(out[None], len(chunk), axis=0)  # (k, B, ...)
-    for k, unit in enumerate(chunk):
-        changed[k, ..., unit] = fill[..., unit]
-    flat = changed.reshape(-1, *out.shape[1:])
-    predicted = np.asarray(tail.predict_on_batch(flat)).argmax(axis=-1)
-    return predicted.reshape(len(chunk), len(out))
-
-
 def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarray, pixels: str) -> dict:
     """Everything the analysis needs from the model, as arrays for activations.npz:
 
@@ -108,10 +88,10 @@ def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarr
     output = dense_tail(tail)
     if output is not None:  # a matrix product: the same numbers without a Keras call per unit
         w2, b2 = dense_weights(output)
-        table = analysis.ablation_table(hidden.astype(np.float64), w2, b2)
+        table = ablation.dense_ablation_table(hidden.astype(np.float64), w2, b2)
     else:
         fills = {"zero": np.zeros_like(read["mean_output"]), "mean": read["mean_output"]}
-        table = ablation_table(head, tail, x, fills, batch)
+        table = ablation.tail_ablation_table(head_outputs(head, x, batch), tail, fills)
     label_type = np.min_scalar_type(probabilities.shape[1] - 1)
     acts = {
         "units": hidden.astype(np.float32),
@@ -119,7 +99,7 @@ def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarr
         "predictions": probabilities.argmax(axis=1).astype(label_type),
         "probabilities": probabilities.astype(np.float32),
     }
-    acts |= {f"ablated_{kind}": table[kind].astype(label_type) for kind in analysis.ABLATIONS}
+    acts |= {f"ablated_{kind}": table[kind].astype(label_type) for kind in ablation.ABLATIONS}
     if "spatial_max" in read:
         acts["spatial_max"] = read["spatial_max"].astype(np.float32)
     return acts

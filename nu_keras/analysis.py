@@ -1,13 +1,15 @@
-"""Statistics of the hidden layer, pure numpy: activations and weights in, arrays and dicts out.
+"""Statistics of the analysed layer's units, pure numpy: activations and weights in, arrays and dicts out;
+`measure` gathers them into the measurement record (record.py) and `run_analyze` is the analyze stage.
 
-Shapes: `hidden` (N, U) activations, `labels` (N,) classes 0..C-1, `w2` (U, C), `b2` (C,). Per-class
-tables are (C, U): row = class, column = unit. "Digit" in a name means a class index: on MNIST the
-classes are the digits (C = 10), on another data set they are its classes. The symmetry-invariant measures also accept a
-stack of hidden layers (..., N, U) (the rotation null evaluates many at once).
+Shapes: `units` (N, U) the layer's activations on N images, `labels` (N,) classes 0..C-1, `w2` (U, C), `b2` (C,).
+Per-class tables are (C, U): row = class, column = unit. "Digit" in an older function name means a class index
+(on MNIST the classes are the digits). The symmetry-invariant measures also accept a stack of layers
+(..., N, U) (the rotation null evaluates many at once).
 
-Two words are kept apart everywhere: a digit's *preferred unit* has the largest mean activation over the
-digit's images (every digit has one); its *dominant unit* is the most active unit on more than the
-threshold share of the digit's images (a digit may have none).
+Two words are kept apart everywhere: a class's *top unit* (in older names its preferred unit) has the largest
+mean activation over the class's images (every class has one); its *dominant unit* is the most active unit on
+more than the threshold share of the class's images (a class may have none). A unit's *preferred class* is the
+class on which its mean is largest.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
 from nu_keras import artifacts, inference, record
+from nu_keras.ablation import ABLATIONS, dense_ablated_predictions
 from nu_keras.errors import NuKerasError
 from nu_keras.record import ClassUnit, Images, Layer, Measurements, Method, PerClass, PerUnit, Provenance
 from nu_keras.stack import exact_maximizer  # noqa: F401  (moved to the neutral stack module)
@@ -32,11 +35,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NEAR_DEAD = 0.95  # a unit exactly zero on at least this share of the test images (but not all) is near-dead
+NEAR_DEAD = record.NEAR_DEAD  # a unit exactly zero on at least this share of the test images (but not all) is near-dead
 # The method's interval settings: the computations use them and the pages print them (the level is inference's).
 CONFIDENCE = inference.CONFIDENCE  # every interval: t over seeds (robustness.interval), normal over images
-NORMAL_QUANTILE = 1.96  # z of the two-sided 95 % normal interval of a per-class mean over its images
-NULL_WHISKERS = (2.5, 97.5)  # percentiles of the rotation null that the Robustness chart's whiskers span
+NORMAL_QUANTILE = record.NORMAL_QUANTILE  # z of the two-sided 95 % normal interval of a per-class mean
+NULL_WHISKERS = record.NULL_WHISKERS  # percentiles of the rotation null that the Robustness chart's whiskers span
 
 
 def class_count(labels: np.ndarray) -> int:
@@ -49,17 +52,17 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
     return (labels[:, None] == np.arange(class_count(labels))).astype(np.float64)
 
 
-def per_digit_mean(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def per_digit_mean(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(..., 10, U) mean activation of each unit over the images of each digit."""
-    return digit_moments(hidden, labels)[1]
+    return digit_moments(units, labels)[1]
 
 
-def per_digit_std(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def per_digit_std(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(10, U) standard deviation matching `per_digit_mean`."""
-    return np.stack([hidden[labels == d].std(axis=0) for d in range(class_count(labels))])
+    return np.stack([units[labels == d].std(axis=0) for d in range(class_count(labels))])
 
 
-def per_digit_ci95(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def per_digit_ci95(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(10, U) half-width of the normal 95 % interval of each per-digit mean (1.96 s / sqrt(n)).
 
     A class with a single image has no spread to estimate: its half-width is 0, and `classes_with_one_image`
@@ -67,7 +70,7 @@ def per_digit_ci95(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """
     classes = class_count(labels)
     counts = np.bincount(labels, minlength=classes)[:, None]
-    std = np.stack([_sample_sd(hidden[labels == d]) for d in range(classes)])
+    std = np.stack([_sample_sd(units[labels == d]) for d in range(classes)])
     return NORMAL_QUANTILE * std / np.sqrt(counts)
 
 
@@ -81,9 +84,9 @@ def classes_with_one_image(labels: np.ndarray) -> list[int]:
     return np.flatnonzero(np.bincount(labels, minlength=class_count(labels)) == 1).tolist()
 
 
-def all_units_dead(hidden: np.ndarray) -> bool:
+def all_units_dead(units: np.ndarray) -> bool:
     """True when every unit is zero on every image: no statistic over live units exists."""
-    return not bool(np.any(dead_fraction(hidden) < 1.0))
+    return not bool(np.any(dead_fraction(units) < 1.0))
 
 
 def preferred_units(mean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -94,32 +97,32 @@ def preferred_units(mean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return winner, runner_up, mean[rows, winner] - mean[rows, runner_up]
 
 
-def most_active_neuron(hidden: np.ndarray) -> np.ndarray:
+def most_active_neuron(units: np.ndarray) -> np.ndarray:
     """(N,) index of each image's largest activation; -1 when every unit is silent (all zero) or when the
     largest value is shared by several units (a constant layer would otherwise hand every image to unit 0)."""
-    winners = hidden.argmax(axis=1)
-    tied = np.sum(hidden == hidden.max(axis=1, keepdims=True), axis=1) > 1
-    return np.where(np.any(hidden != 0, axis=1) & ~tied, winners, -1)
+    winners = units.argmax(axis=1)
+    tied = np.sum(units == units.max(axis=1, keepdims=True), axis=1) > 1
+    return np.where(np.any(units != 0, axis=1) & ~tied, winners, -1)
 
 
-def dominance_matrix(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def dominance_matrix(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(10, U) share of digit-d images whose most active unit is n (the paper's raw activations).
 
     Images on which every unit is silent have no most active unit, so a row can sum to less than 1.
     """
-    winners = most_active_neuron(hidden)
-    units = hidden.shape[1]
-    table = np.zeros((class_count(labels), units))
+    winners = most_active_neuron(units)
+    count = units.shape[1]
+    table = np.zeros((class_count(labels), count))
     for d in range(len(table)):
         w = winners[labels == d]
-        table[d] = np.bincount(w[w >= 0], minlength=units) / len(w)
+        table[d] = np.bincount(w[w >= 0], minlength=count) / len(w)
     return table
 
 
-def dominance_share(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def dominance_share(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(C, U) the paper's dominance table, for ReLU units and signed layers alike: an image on which every
     unit is exactly zero has no most active unit (it never happens on a signed layer that is not constant)."""
-    return dominance_matrix(hidden, labels)
+    return dominance_matrix(units, labels)
 
 
 def dominant_units(share: np.ndarray, threshold: float) -> list[int | None]:
@@ -127,7 +130,7 @@ def dominant_units(share: np.ndarray, threshold: float) -> list[int | None]:
     return [int(row.argmax()) if row.max() > threshold else None for row in share]
 
 
-def spread_scaled(hidden: np.ndarray) -> np.ndarray:
+def spread_scaled(units: np.ndarray) -> np.ndarray:
     """(..., N, U) each unit divided by its spread (sd over the images), not centred; a constant unit -> 0.
 
     Scaling a ReLU unit by c > 0 and its outgoing weights by 1/c changes no prediction; dividing by the
@@ -135,20 +138,20 @@ def spread_scaled(hidden: np.ndarray) -> np.ndarray:
     Centring would also undo a shift, but shifting a ReLU unit is not a symmetry (it changes the function
     and which unit is largest on an image), so the units keep their zero.
     """
-    hidden = np.asarray(hidden, dtype=np.float64)
-    sd = hidden.std(axis=-2, keepdims=True)
-    return np.divide(hidden, sd, out=np.zeros_like(hidden), where=sd > 0)
+    units = np.asarray(units, dtype=np.float64)
+    sd = units.std(axis=-2, keepdims=True)
+    return np.divide(units, sd, out=np.zeros_like(units), where=sd > 0)
 
 
-def rescaled_share(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def rescaled_share(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(C, U) the dominance table of the units put on one scale (`spread_scaled`), with the paper's
     silent-image rule."""
-    return dominance_share(spread_scaled(hidden), labels)
+    return dominance_share(spread_scaled(units), labels)
 
 
-def win_share(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def win_share(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(..., 10, U) share of digit-d images on which unit n is the largest (argmax, no silence rule)."""
-    return win_table(hidden.argmax(axis=-1), labels, hidden.shape[-1])
+    return win_table(units.argmax(axis=-1), labels, units.shape[-1])
 
 
 def win_table(winners: np.ndarray, labels: np.ndarray, units: int) -> np.ndarray:
@@ -186,24 +189,24 @@ def largest_unit(unit_major: np.ndarray) -> np.ndarray:
     return winners
 
 
-def digit_moments(hidden: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def digit_moments(units: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per digit: image count (10, 1), mean (..., 10, U) and variance (..., 10, U) of each unit.
 
     Two matrix products give every moment at once, so eta² and d' cost little even for a stack of layers.
     """
     indicator = one_hot(labels).T  # (10, N)
     counts = indicator.sum(axis=1)[:, None]
-    mean = indicator @ hidden / counts
-    return counts, mean, indicator @ hidden**2 / counts - mean**2
+    mean = indicator @ units / counts
+    return counts, mean, indicator @ units**2 / counts - mean**2
 
 
-def class_moments(hidden: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def class_moments(units: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per class: image count (C, 1), mean (C, U) and covariance (C, U, U) of the units of one (N, U) layer.
 
     In float64. Enough for the per-class moments of any linear map of the layer (`mapped_moments`), so many
     bases of one layer cost one pass over the images.
     """
-    groups = [np.asarray(hidden[labels == d], dtype=np.float64) for d in range(class_count(labels))]
+    groups = [np.asarray(units[labels == d], dtype=np.float64) for d in range(class_count(labels))]
     counts = np.array([[len(g)] for g in groups], dtype=np.float64)
     mean = np.stack([g.mean(axis=0) for g in groups])
     centred = [g - mu for g, mu in zip(groups, mean, strict=True)]
@@ -213,9 +216,9 @@ def class_moments(hidden: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, n
 def mapped_moments(
     moments: tuple[np.ndarray, np.ndarray, np.ndarray], maps: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per class: count (C, 1), mean (K, C, V) and variance (K, C, V) of the units of `hidden @ maps[k]`.
+    """Per class: count (C, 1), mean (K, C, V) and variance (K, C, V) of the units of `units @ maps[k]`.
 
-    `moments` is `class_moments(hidden, labels)`, `maps` (K, U, V). For one map S and unit j:
+    `moments` is `class_moments(units, labels)`, `maps` (K, U, V). For one map S and unit j:
     mean_d(h S) = mu_d S and var_d((h S)_j) = S_jᵀ Σ_d S_j, so no image is touched again.
     """
     counts, mean, covariance = moments
@@ -223,12 +226,12 @@ def mapped_moments(
     return counts, mean @ maps, variance
 
 
-def eta_squared(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def eta_squared(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(..., U) share of each unit's variance over the images explained by the digit; 0 for a constant unit.
 
     eta² = sum_d n_d (mu_d - mu)² / sum_i (h_i - mu)²: unchanged by h -> a h + b for any a != 0.
     """
-    return eta_squared_from_moments(*digit_moments(hidden, labels))
+    return eta_squared_from_moments(*digit_moments(units, labels))
 
 
 def eta_squared_from_moments(counts: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
@@ -239,13 +242,13 @@ def eta_squared_from_moments(counts: np.ndarray, mean: np.ndarray, var: np.ndarr
     return np.divide(between, total, out=np.zeros_like(total), where=total > 1e-12 * counts.sum())
 
 
-def d_prime(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def d_prime(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(..., U) separation of each unit's preferred digit (largest mean) from all other images.
 
     d' = (mu_pref - mu_rest) / sqrt((var_pref + var_rest) / 2); 0 for a constant unit. Unchanged by
     h -> a h + b for a > 0.
     """
-    return d_prime_from_moments(*digit_moments(hidden, labels))
+    return d_prime_from_moments(*digit_moments(units, labels))
 
 
 def d_prime_from_moments(counts: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
@@ -263,7 +266,7 @@ def d_prime_from_moments(counts: np.ndarray, mean: np.ndarray, var: np.ndarray) 
     return np.divide(mu_in - mu_out, spread, out=np.zeros_like(spread), where=spread > 1e-9)
 
 
-def invariant_measures(hidden: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
+def invariant_measures(units: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
     """The network-level measures that survive rescaling a unit, for one (N, U) or many (K, N, U) layers.
 
     `rescaled_dominant_classes`: classes with a dominant unit once each unit is divided by its spread
@@ -272,18 +275,18 @@ def invariant_measures(hidden: np.ndarray, labels: np.ndarray, threshold: float)
     dominant unit per class"; `eta_squared` and `d_prime`: means over units. Pass live units only
     (`live_units`): a dead unit would count as a zero in every mean.
     """
-    share = rescaled_share(hidden, labels)  # (C, U)
+    share = rescaled_share(units, labels)  # (C, U)
     return {
         "rescaled_dominant_classes": (share.max(axis=-1) > threshold).sum(axis=-1),
         "rescaled_matched_share": matched_share(share),
-        "eta_squared": eta_squared(hidden, labels).mean(axis=-1),
-        "d_prime": d_prime(hidden, labels).mean(axis=-1),
+        "eta_squared": eta_squared(units, labels).mean(axis=-1),
+        "d_prime": d_prime(units, labels).mean(axis=-1),
     }
 
 
-def silent_fraction(hidden: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(10,) share of each digit's images on which every hidden unit is exactly zero."""
-    silent = np.all(hidden == 0, axis=1)
+def silent_fraction(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(10,) share of each digit's images on which every unit is exactly zero."""
+    silent = np.all(units == 0, axis=1)
     return np.array([silent[labels == d].mean() for d in range(class_count(labels))])
 
 
@@ -299,31 +302,31 @@ def selectivity_index(mean: np.ndarray) -> np.ndarray:
     return np.divide(top - rest, total, out=np.zeros_like(total, dtype=float), where=total > 0)
 
 
-def dead_fraction(hidden: np.ndarray) -> np.ndarray:
+def dead_fraction(units: np.ndarray) -> np.ndarray:
     """(U,) share of images on which each unit outputs exactly zero."""
-    return (hidden == 0).mean(axis=0)
+    return (units == 0).mean(axis=0)
 
 
-def live_mask(hidden: np.ndarray) -> np.ndarray:
+def live_mask(units: np.ndarray) -> np.ndarray:
     """(U,) True for each unit that is not zero on every image (every unit when all are dead)."""
-    alive = dead_fraction(hidden) < 1.0
+    alive = dead_fraction(units) < 1.0
     return alive if alive.any() else np.ones_like(alive)
 
 
-def live_units(hidden: np.ndarray) -> np.ndarray:
+def live_units(units: np.ndarray) -> np.ndarray:
     """(N, U') the units that are not zero on every image (all units if every one is dead).
 
     A dead unit carries nothing; left in, it would count as a zero in a mean over units, tie with others
     in a rank correlation, and a rotation would spread its zero over the live units. So every statistic
     over units, controls included, uses these.
     """
-    return hidden[:, live_mask(hidden)]
+    return units[:, live_mask(units)]
 
 
-def live_unit_indices(hidden: np.ndarray) -> list[int]:
+def live_unit_indices(units: np.ndarray) -> list[int]:
     """The units that are not zero on every image, by index; empty when every unit is dead (unlike
     `live_mask`, which then keeps them all so the arrays it selects are never empty)."""
-    return np.flatnonzero(dead_fraction(hidden) < 1.0).tolist()
+    return np.flatnonzero(dead_fraction(units) < 1.0).tolist()
 
 
 def dead_and_near_dead(dead: np.ndarray) -> tuple[list[int], list[int]]:
@@ -342,35 +345,6 @@ def output_logits(hidden: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> np.ndar
     return hidden @ w2 + b2
 
 
-ABLATIONS = ("zero", "mean")
-
-
-def ablation_fill(hidden: np.ndarray, kind: str) -> np.ndarray:
-    """(U,) the value an ablated unit is replaced by: 0 ("zero") or its mean over the test set ("mean").
-
-    Zero ablation also removes a unit's average level, which costs accuracy even if the unit carries no
-    information about the digit; mean ablation removes only what varies from image to image.
-    """
-    return np.zeros(hidden.shape[1]) if kind == "zero" else hidden.mean(axis=0)
-
-
-def ablated_predictions(hidden: np.ndarray, w2: np.ndarray, b2: np.ndarray, unit: int, fill: float = 0.0) -> np.ndarray:
-    """(N,) predictions with one hidden unit's activation replaced by `fill` before the output layer."""
-    ablated = hidden.copy()
-    ablated[:, unit] = fill
-    return output_logits(ablated, w2, b2).argmax(axis=1)
-
-
-def ablation_table(hidden: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> dict[str, np.ndarray]:
-    """Per kind ("zero", "mean"), (U, N) predictions with unit u replaced by its fill (row u), when the
-    units feed the output layer directly (a user's deeper model runs its own layers: subject.py)."""
-    tables = {}
-    for kind in ABLATIONS:
-        fill = ablation_fill(hidden, kind)
-        tables[kind] = np.stack([ablated_predictions(hidden, w2, b2, u, fill[u]) for u in range(hidden.shape[1])])
-    return tables
-
-
 def per_digit_accuracy(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(C,) accuracy over the images of each class; a (K, N) stack of predictions gives (K, C)."""
     hits = (np.asarray(predictions) == labels).astype(np.float64)
@@ -382,7 +356,7 @@ def ablation_accuracy(
 ) -> np.ndarray:
     """(U, C) per-class accuracy with unit u replaced by fill[u] (row u); zero ablation by default."""
     fill = np.zeros(hidden.shape[1]) if fill is None else fill
-    predictions = np.stack([ablated_predictions(hidden, w2, b2, u, fill[u]) for u in range(hidden.shape[1])])
+    predictions = np.stack([dense_ablated_predictions(hidden, w2, b2, u, fill[u]) for u in range(hidden.shape[1])])
     return per_digit_accuracy(predictions, labels)
 
 
@@ -420,14 +394,14 @@ def ablation_study(tables: dict[str, np.ndarray], labels: np.ndarray, intact: np
     return result
 
 
-def top_examples(hidden: np.ndarray, k: int = 16) -> np.ndarray:
+def top_examples(units: np.ndarray, k: int = 16) -> np.ndarray:
     """(U, k) indices of the k images that activate each unit most, strongest first (ties: test order)."""
-    return np.argsort(-hidden, axis=0, kind="stable")[:k].T
+    return np.argsort(-units, axis=0, kind="stable")[:k].T
 
 
-def silent_examples(hidden: np.ndarray, labels: np.ndarray, preferred: np.ndarray, k: int = 8) -> list[list[int]]:
+def silent_examples(units: np.ndarray, labels: np.ndarray, preferred: np.ndarray, k: int = 8) -> list[list[int]]:
     """Per unit, up to k images of its preferred digit (first in test order) on which it is zero."""
-    return [np.flatnonzero((labels == preferred[u]) & (hidden[:, u] <= 0))[:k].tolist() for u in range(hidden.shape[1])]
+    return [np.flatnonzero((labels == preferred[u]) & (units[:, u] <= 0))[:k].tolist() for u in range(units.shape[1])]
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
@@ -620,6 +594,7 @@ def measure(
             top_unit_margin=margin,
             dominant_unit=tuple(dominant),
             rescaled_dominant_unit=tuple(rescaled_dominant),
+            silent_fraction=silent_fraction(units, labels),
             examples=first_of_each_class(labels, len(class_names), EXAMPLE_COUNT),
         ),
         per_unit=PerUnit(
@@ -628,7 +603,6 @@ def measure(
             eta_squared=eta_squared(units, labels),
             d_prime=d_prime(units, labels),
             dead_fraction=dead_fraction(units),
-            silent_fraction=silent_fraction(units, labels),
             preferred_class=preferred_class,
             preferred_class_drop=preferred_drop,
             top_examples=top_images,
@@ -642,7 +616,7 @@ def measure(
             ci95=per_digit_ci95(units, labels),
             dominance_share=share,
             rescaled_dominance_share=rescaled,
-            boxplot=boxplot_summary(units, labels),
+            boxplot=boxplot_summary(np.asarray(acts["units"]), labels),  # as stored: as the charts drew them
         ),
         images=Images(
             index=kept,
@@ -664,8 +638,15 @@ def measure(
         tests=controls["tests"],
         dynamics=dynamics,
         network=network,
-        provenance=dataclasses.replace(provenance, subject=provenance.subject | {"signed": signed}),
+        provenance=plain_provenance(provenance, signed),
     )
+
+
+def plain_provenance(provenance: Provenance, signed: bool) -> Provenance:
+    """`provenance` as its JSON holds it (tuples as lists), so a record made in memory prints as one read back
+    from metrics.json; its subject says whether the layer is signed."""
+    plain = {f.name: record.to_plain(getattr(provenance, f.name)) for f in dataclasses.fields(provenance)}
+    return Provenance(**plain | {"subject": plain["subject"] | {"signed": signed}})
 
 
 def checked_layer(acts: dict[str, np.ndarray], images: np.ndarray, class_names: Sequence[str]) -> tuple:
@@ -737,8 +718,7 @@ def boxplot_summary(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------- the analyze stage
 
-ACTIVATION_KEYS = ("units", "labels", "predictions", "probabilities", "ablated_zero", "ablated_mean")
-TRAIN_KEYS = (
+PROVENANCE_KEYS = (  # what the record copies from train.json
     "history",
     "fit_seconds",
     "data_source",
@@ -751,23 +731,35 @@ TRAIN_KEYS = (
 )
 
 
+def run(cfg: RunConfig) -> None:
+    """The analyze stage, as the pipeline runs it: this run's artifacts and data."""
+    from nu_keras.data import dataset
+
+    run_analyze(cfg, artifacts.paths(cfg), dataset(cfg))
+
+
 def run_analyze(cfg: RunConfig, files: Any, data: Any) -> Measurements:
     """The analyze stage: activations.npz, weights.npz, train.json (and epochs.npz for a network trained
     here) and the test images of `data` -> metrics.json, the record's JSON. `files` names the artifacts
-    (`pipeline.ArtifactPaths`)."""
-    acts = artifacts.read_npz(files.activations, ACTIVATION_KEYS)
+    (`artifacts.ArtifactPaths`). timings.json, how long the earlier stages took, is copied in but is no input of
+    the stage's fingerprint: it changes with every run."""
+    acts = artifacts.read_npz(files.activations, artifacts.ACTIVATION_KEYS)
     weights = artifacts.read_npz(files.weights)
-    trained = artifacts.read_json(files.train, TRAIN_KEYS)
+    trained = artifacts.read_json(files.train, PROVENANCE_KEYS)
     labels = acts["labels"].astype(np.int64)
+    network, reason = explore_network(trained["subject"], weights, data.x_test, len(data.class_names))
+    if reason:  # the pages say why there is no Explore page
+        log.info("no Explore page: %s", reason)
+        trained["subject"] = trained["subject"] | {"explorable": False, "explore_reason": reason}
     measured = measure(
         acts,
         weights,
         data.x_test,
         list(data.class_names),
         Method.from_config(cfg),
-        run_provenance(cfg, trained, read_timings(files.timings)),
+        run_provenance(cfg, trained, artifacts.read_json(files.timings) if files.timings.exists() else {}),
         epoch_dynamics(files.epochs, labels, cfg.dominance_threshold) if cfg.trains_here else None,
-        explore_network(trained["subject"], weights),
+        network,
     )
     artifacts.write_json(files.metrics, measured.to_json())
     log.info(
@@ -782,7 +774,7 @@ def run_analyze(cfg: RunConfig, files: Any, data: Any) -> Measurements:
 def run_provenance(cfg: RunConfig, trained: dict, timings: dict) -> Provenance:
     """Where a run's numbers come from: its settings, and what the train stage recorded (train.json)."""
     return Provenance(
-        config=cfg.to_json(),
+        config=cfg.measured_fields(),
         versions=trained["versions"],
         data_source=trained["data_source"],
         data_sha256=trained["data_sha256"],
@@ -797,10 +789,6 @@ def run_provenance(cfg: RunConfig, trained: dict, timings: dict) -> Provenance:
     )
 
 
-def read_timings(path: Path) -> dict[str, float]:
-    return artifacts.read_json(path) if path.exists() else {}
-
-
 def epoch_dynamics(path: Path, labels: np.ndarray, threshold: float) -> dict:
     """The measures of the report network's layer at every epoch of its fit (epochs.npz)."""
     from nu_keras import dynamics
@@ -809,13 +797,19 @@ def epoch_dynamics(path: Path, labels: np.ndarray, threshold: float) -> dict:
     return dynamics.recorded_series(recorded, labels, threshold)
 
 
-def explore_network(subject: dict, weights: dict[str, np.ndarray]) -> tuple[dict, ...] | None:
+def explore_network(
+    subject: dict, weights: dict[str, np.ndarray], images: np.ndarray, classes: int
+) -> tuple[tuple[dict, ...] | None, str | None]:
     """The Dense stack the Explore page runs (name, activation, kernel, bias per layer), when the subject
-    can be run exactly in the browser; None otherwise."""
+    can be run exactly in the browser and the page stays within its size (`record.network_left_out_because`);
+    else None and the reason."""
     if not subject.get("explorable"):
-        return None
-    return tuple(
+        return None, subject.get("explore_reason")
+    network = tuple(
         {"name": layer["name"], "activation": layer["activation"]}
         | {"kernel": weights[f"stack_{i}_kernel"], "bias": weights[f"stack_{i}_bias"]}
         for i, layer in enumerate(subject["stack"])
     )
+    parameters = sum(int(np.size(layer["kernel"]) + np.size(layer["bias"])) for layer in network)
+    reason = record.network_left_out_because(parameters, images, classes)
+    return (None, reason) if reason else (network, None)

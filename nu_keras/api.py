@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import keras
 import numpy as np
 
-from nu_keras import activations, artifacts, subject
+from nu_keras import ablation, activations, artifacts, subject
 from nu_keras.config import PIXELS
 from nu_keras.errors import NuKerasError
 from nu_keras.names import shown
@@ -107,7 +107,8 @@ def ablate(
             value = activations.read_units(head, x, batch)["mean_output"]
         else:
             value = np.zeros(tuple(head.outputs[0].shape[1:]), dtype=np.float32)
-        table = activations.ablation_table(head, tail, x, {fill: value}, batch, units=chosen)[fill]
+        outputs = activations.head_outputs(head, x, batch)
+        table = ablation.tail_ablation_table(outputs, tail, {fill: value}, units=chosen)[fill]
     return table.astype(np.int64)
 
 
@@ -179,8 +180,11 @@ def analyse(
     config = RunConfig(
         dominance_threshold=threshold, seed=seed, model=Path(shown(model.name)), layer=layer, pixels=pixels
     )
+    network, reason = analysis.explore_network(described, weights, images, classes)
+    if reason:  # the pages say why there is no Explore page, as the analyze stage has them say it
+        described = described | {"explorable": False, "explore_reason": reason}
     provenance = Provenance.bare(
-        config=config.to_json(),
+        config=config.measured_fields(),
         versions=versions(),
         data_source="arrays given to nu_keras.analyse",
         dataset=given_images(images, names, pixels, note),
@@ -188,7 +192,6 @@ def analyse(
         parameters=int(model.count_params()),
         layers=subject.layer_table(model),
     )
-    network = analysis.explore_network(described, weights)
     return analysis.measure(acts, weights, images, names, Method.from_config(config), provenance, network=network)
 
 

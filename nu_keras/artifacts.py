@@ -10,14 +10,91 @@ import json
 import os
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from nu_keras.config import RunConfig
 from nu_keras.errors import DISK_FULL, NuKerasError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+# What each artifact must hold (the keys a reader checks before it trusts the file).
+ACTIVATION_KEYS = ("units", "labels", "predictions", "probabilities", "ablated_zero", "ablated_mean")
+TRAIN_KEYS = (
+    "history",
+    "fit_seconds",
+    "test_accuracy",
+    "data_source",
+    "data_sha256",
+    "versions",
+    "config",
+    "subject",
+    "dataset",
+)
+SWEEP_KEYS = (
+    "seeds",
+    "widths",
+    "recipe",
+    "thresholds",
+    "verdict",
+    "specificity_verdict",
+    "privileged_verdict",
+    "provenance",
+)
+
+
+@dataclass(frozen=True)
+class ArtifactPaths:
+    """The files the stages hand each other, all in one `--out` folder (names defined here only)."""
+
+    out: Path
+
+    @property
+    def model(self) -> Path:
+        return self.out / "model.keras"
+
+    @property
+    def train(self) -> Path:
+        return self.out / "train.json"
+
+    @property
+    def branches(self) -> Path:
+        return self.out / "branches.npz"
+
+    @property
+    def epochs(self) -> Path:
+        return self.out / "epochs.npz"
+
+    @property
+    def activations(self) -> Path:
+        return self.out / "activations.npz"
+
+    @property
+    def weights(self) -> Path:
+        return self.out / "weights.npz"
+
+    @property
+    def metrics(self) -> Path:
+        return self.out / "metrics.json"
+
+    @property
+    def sweep(self) -> Path:
+        return self.out / "sweep.json"
+
+    @property
+    def timings(self) -> Path:
+        return self.out / "timings.json"
+
+    @property
+    def stages(self) -> Path:
+        return self.out / "stages.json"
+
+
+def paths(cfg: RunConfig) -> ArtifactPaths:
+    return ArtifactPaths(Path(cfg.out))
 
 
 @contextmanager

@@ -46,12 +46,17 @@ set_backend_environment()
 start = time.perf_counter()
 import keras
 import_seconds = time.perf_counter() - start
-from nu_keras import bench, pipeline
+from nu_keras import bench
 cfg = RunConfig()
 try:
-    data = pipeline.dataset(cfg)  # the working tree: the run's data from its config
-except TypeError:
-    data = pipeline.dataset(cfg.data, cfg.cache_path)  # trees before the subject/data-set concepts
+    from nu_keras.data import dataset  # the working tree: the run's data from its config
+    data = dataset(cfg)
+except ImportError:  # trees before data.dataset: the loader was pipeline's
+    from nu_keras import pipeline
+    try:
+        data = pipeline.dataset(cfg)
+    except TypeError:
+        data = pipeline.dataset(cfg.data, cfg.cache_path)  # trees before the subject/data-set concepts
 result = bench.bench_seeds(data, 1)
 print(json.dumps(result | {"import_keras": import_seconds, "backend": keras.backend.backend()}))
 """
@@ -228,8 +233,8 @@ from nu_keras.config import RunConfig, set_backend_environment
 set_backend_environment()
 import keras
 from keras import layers
-from nu_keras import pipeline
-data = pipeline.dataset(RunConfig())
+from nu_keras.data import dataset
+data = dataset(RunConfig())
 keras.utils.set_random_seed(0)
 units = int(sys.argv[1])
 hidden = layers.Dense(units, activation="relu", name="hidden")
@@ -294,10 +299,10 @@ def main(argv=None) -> int:
         help="instead: render and build time of a user's Dense layer of 10, 64 and 256 units (bench/scaling.json)",
     )
     args = parser.parse_args(argv)
-    from nu_keras import pipeline
+    from nu_keras.data import dataset
 
     cfg = RunConfig()
-    pipeline.dataset(cfg)  # fetched once before timing, so "cold" excludes the data fetch
+    dataset(cfg)  # fetched once before timing, so "cold" excludes the data fetch
     if args.scaling:
         return scaling(args.out.with_name("scaling.json"))
     scratch = Path(tempfile.mkdtemp(prefix="nu_keras-bench-"))

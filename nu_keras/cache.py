@@ -10,11 +10,9 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
-import inspect
 import os
 import stat
-import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from nu_keras import __version__, artifacts
@@ -74,24 +72,54 @@ def file_signature(path: Path) -> list | None:
     return [str(Path(path).resolve()), info.st_size, info.st_ino, info.st_mtime_ns, info.st_ctime_ns]
 
 
-def code_hash(functions: tuple[Callable, ...]) -> str:
-    """Hash of a stage's functions and of every nu_keras module they reach through imports, at any depth.
+def code_hash(functions: tuple[str, ...]) -> str:
+    """Hash of a stage's functions, named "module.function" (`function_source`), and of every nu_keras module
+    they reach through imports, at any depth.
 
     Derived, not listed by hand: the sweep calls analysis.py through robustness.py, so editing
     analysis.py re-runs the sweep; editing charts.py re-renders but does not retrain.
     """
-    sources = [textwrap.dedent(inspect.getsource(function)) for function in functions]
-    modules = stage_modules(functions)
+    sources = [function_source(function) for function in functions]
     digest = hashlib.sha256("".join(sources).encode())
-    for name in sorted(modules):
+    for name in sorted(stage_modules(functions)):
         digest.update(name.encode() + file_hash(module_file(name)).encode())
     return digest.hexdigest()
 
 
-def stage_modules(functions: tuple[Callable, ...]) -> set[str]:
-    """The nu_keras modules a stage's functions reach through imports, at any depth (relative names)."""
-    sources = [textwrap.dedent(inspect.getsource(function)) for function in functions]
-    return module_closure(set().union(*(source_imports(source, PACKAGE) for source in sources)))
+RUN_LOOP = "pipeline"  # imports no stage's module; its own stage bodies import inside them what they use
+
+
+def stage_modules(functions: tuple[str, ...]) -> set[str]:
+    """The nu_keras modules a stage's functions reach, at any depth (relative names): the module each
+    function lives in (its helpers and imports are the function's code too) and the modules imported
+    inside the function; for a function of the run loop's module, only the latter."""
+    homes = {function.rpartition(".")[0] for function in functions} - {RUN_LOOP}
+    inner = set().union(*(source_imports(function_source(function), PACKAGE) for function in functions))
+    return module_closure(homes | inner)
+
+
+def function_source(function: str) -> str:
+    """The source of a top-level function named "module.function" ("train.run", "charts.units.draw"), read
+    from the package's file without importing it: a warm run fingerprints every stage, and importing the
+    modules of the stages that need Keras would cost seconds."""
+    module, _, name = function.rpartition(".")
+    path = module_file(module)
+    if path is None:
+        raise LookupError(f"no module nu_keras.{module} for {function}")
+    found = top_level_functions(path.read_text(encoding="utf-8")).get(name)
+    if found is None:
+        raise LookupError(f"no function {name} in nu_keras.{module}")
+    return found
+
+
+@functools.lru_cache(maxsize=64)
+def top_level_functions(source: str) -> dict[str, str]:
+    """A module's top-level functions by name, each with its source text; parsed once per process."""
+    return {
+        node.name: ast.get_source_segment(source, node, padded=True)
+        for node in ast.parse(source).body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
 
 
 def module_closure(roots: set[str]) -> set[str]:
@@ -149,7 +177,7 @@ def statements(node: ast.AST) -> Iterator[ast.AST]:
             yield from statements(child)
 
 
-def fingerprint(config: dict, inputs: dict[str, str | None], functions: tuple[Callable, ...]) -> dict:
+def fingerprint(config: dict, inputs: dict[str, str | None], functions: tuple[str, ...]) -> dict:
     return {"version": __version__, "code": code_hash(functions), "config": config, "inputs": inputs}
 
 

@@ -13,17 +13,10 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+# Nothing here imports numpy: `entry_point` sets the thread settings before it is first imported (see there).
 from nu_keras.config import BACKENDS, PIXELS, RunConfig, default_backend, set_backend_environment
-
-# The thread settings before numpy loads: its BLAS reads OMP_NUM_THREADS once, and with two threads its large
-# matrix products sum in another order than in a process started with the settings in place (a sweep's worker,
-# a Dask worker), which moved the sweep's float64 measures in their last bits. `--backend` still chooses
-# KERAS_BACKEND later, before Keras is imported.
-set_backend_environment()
-
-from nu_keras.data import DATASETS  # noqa: E402  (imports numpy)
-from nu_keras.errors import DISK_FULL, NuKerasError  # noqa: E402
-from nu_keras.names import shown  # noqa: E402
+from nu_keras.errors import DISK_FULL, NuKerasError
+from nu_keras.names import shown
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,6 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from nu_keras import pipeline  # the stages describe themselves: names and help come from there
+    from nu_keras.data import DATASETS
 
     d = RunConfig()
     common = _Parser(add_help=False)
@@ -113,7 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--site-dir", type=_path, default=d.site_dir, help=f"folder for the built site (default {d.site_dir})"
     )
     common.add_argument(
-        "--templates", type=_path, default=None, help="folder of Jinja2 page templates (default report_templates/)"
+        "--templates",
+        type=_path,
+        default=None,
+        help="folder of Jinja2 page templates (default: those nu_keras ships, report_templates/ of a checkout)",
     )
     common.add_argument(
         "--backend",
@@ -258,12 +255,24 @@ def main(argv: list[str] | None = None) -> int:
 def entry_point() -> None:
     """`nu-keras` and `python -m nu_keras`: `main`, then leave without the interpreter's teardown.
 
+    The process's own settings are made here, not when nu_keras is imported (an import changes no global
+    state). The thread settings go into the environment before numpy loads, which `main` imports lazily: its
+    BLAS reads OMP_NUM_THREADS once, and with two threads its large matrix products sum in another order than
+    in a process started with the settings in place (a sweep's worker, a Dask worker), which moved the
+    sweep's float64 measures in their last bits. `--backend` still chooses KERAS_BACKEND later, before Keras
+    is imported. Ctrl-C before `main` holds the signals (or after it let them go) is one line, no traceback.
+
     Everything is written (atomically) and flushed by the time `main` returns; what remains is
     TensorFlow unwinding its runtime, about a second after every command that trained or read a model.
     Only the console entry does this: `main` itself returns normally (the tests call it in-process).
     """
-    code = main()
-    logging.shutdown()
+    try:
+        set_backend_environment()
+        code = main()
+        logging.shutdown()
+    except KeyboardInterrupt:
+        sys.stderr.write("nu-keras: interrupted\n")
+        code = 130
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -380,8 +389,8 @@ def _forward_lines(read_end: int, real: int) -> None:
 
 
 def _print_summary(cfg: RunConfig) -> None:
-    from nu_keras import artifacts, pipeline
+    from nu_keras import artifacts
 
-    metrics = artifacts.read_json(pipeline.paths(cfg).metrics)
+    metrics = artifacts.read_json(artifacts.paths(cfg).metrics)
     print(f"test accuracy: {metrics['test_accuracy']:.4f}")
     print(f"site: {(cfg.site_dir / 'index.html').resolve()}")

@@ -123,17 +123,16 @@ def block_task(data: Dataset, cfg: RunConfig, width: int, seeds: list[int], envi
     from nu_keras.sweep import train_block  # imports Keras, now on the requested backend
 
     # the code a block's numbers depend on (train_block and every nu_keras module it reaches)
-    return train_block(data, cfg, width, seeds) | {"code": cache.code_hash((train_block,))}
+    return train_block(data, cfg, width, seeds) | {"code": cache.code_hash(("sweep.train_block",))}
 
 
 def check_same_code_and_versions(results: list[dict]) -> None:
     """Equal results need equal code and packages: a worker with other ones is an error, not a footnote."""
     from nu_keras import model as mdl
-    from nu_keras.sweep import train_block
 
     ours = {k: v for k, v in mdl.versions().items() if k != "python"}
     for result in results:
-        if result.pop("code") != cache.code_hash((train_block,)):
+        if result.pop("code") != cache.code_hash(("sweep.train_block",)):
             raise NuKerasError("a Dask worker runs other nu_keras code than this process; install the same version")
         theirs = {k: v for k, v in result["versions"].items() if k != "python"}
         if theirs != ours:

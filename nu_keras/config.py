@@ -9,9 +9,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nu_keras import resources
 from nu_keras.errors import NuKerasError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# The source checkout nu_keras runs from; None for an installed wheel, which finds its templates, mkdocs.yml
+# and theme in the package (see resources.py)
+PROJECT_ROOT = resources.checkout_root()
 
 
 BACKEND_ENVIRONMENT = {
@@ -105,8 +108,9 @@ class RunConfig:
     out: Path = Path("artifacts")  # model.keras, activations.npz, metrics.json, ...
     pages_dir: Path = Path("docs/generated")  # generated Markdown and charts (the MkDocs docs_dir)
     site_dir: Path = Path("site")  # the built static site
-    project_root: Path = PROJECT_ROOT  # holds report_templates/ and mkdocs.yml
-    templates: Path | None = None  # Jinja2 page templates; None means report_templates/ of the project
+    # The checkout (None for a wheel): the pages print paths inside it relative to it, and no output may be it
+    project_root: Path | None = PROJECT_ROOT
+    templates: Path | None = None  # Jinja2 page templates; None means nu_keras's own (resources.templates_dir)
     force: bool = False  # re-run every stage even when its inputs are unchanged
     scheduler: str | None = None  # Dask scheduler address for the sweep, "local:N", or None (in this process)
 
@@ -151,7 +155,7 @@ class RunConfig:
 
     @property
     def templates_dir(self) -> Path:
-        return Path(self.templates) if self.templates else self.project_root / "report_templates"
+        return Path(self.templates) if self.templates else resources.templates_dir()
 
     def replace(self, **changes) -> RunConfig:
         return dataclasses.replace(self, **changes)
@@ -193,11 +197,19 @@ class RunConfig:
         ]
         return {name: getattr(self, name) for name in names} | self.subject_fields()
 
+    def measured_fields(self) -> dict:
+        """The settings a measurement record states (its provenance), and so what the analyze stage depends
+        on: `to_json` without where and how the record is published (pages, site, templates, examples)."""
+        return {k: v for k, v in self.to_json().items() if k not in PUBLISHING_FIELDS}
+
     def to_json(self) -> dict:
         """The settings a report prints; `force` and `scheduler` change how a run goes, not what it computes."""
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("force", "scheduler")}
-        return {k: str(v) if isinstance(v, Path) else v for k, v in fields.items()}
+        return {k: str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
 
+
+# Settings of publishing a record, not of measuring it: a record made in a notebook has none of them.
+PUBLISHING_FIELDS = ("pages_dir", "site_dir", "templates", "examples")
 
 # The --scheduler forms: only TCP, the protocol a plain Dask scheduler speaks; tls:// needs certificates
 # and ucx:// a GPU stack we do not configure. ASCII digits only: str.isdigit() also accepts "²", which int()

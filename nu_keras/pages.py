@@ -15,14 +15,12 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import NormalDist
 
 import jinja2
 import jinja2.sandbox
 from markupsafe import Markup
 
-from nu_keras import artifacts, statements
-from nu_keras.config import PROJECT_ROOT
+from nu_keras import artifacts, measures, resources, statements
 from nu_keras.errors import NuKerasError
 from nu_keras.formats import (
     count,
@@ -38,7 +36,7 @@ from nu_keras.formats import (
     untrusted,
 )
 from nu_keras.names import display_words, shown
-from nu_keras.record import Measurements
+from nu_keras.record import Measurements, Method
 
 PAGES = {  # template -> output path (relative to the pages folder); class and unit pages follow `Layout`
     "index.md.j2": "index.md",
@@ -123,8 +121,13 @@ class Layout:
 def layout(record: Measurements) -> Layout:
     """The page paths of this run: `layout(m).class_page(3)` -> 'digits/digit-3.md' on MNIST."""
     class_word, unit_word = words(record)
-    neurons = unit_word == "neuron"
-    return Layout(class_word + "s", class_word, "neurons" if neurons else "units", "neuron" if neurons else "unit")
+    unit_stem = "neuron" if unit_word == "neuron" else "unit"  # a conv layer's channels live on unit pages
+    return Layout(plural_noun(class_word), class_word, unit_stem + "s", unit_stem)
+
+
+def plural_noun(noun: str) -> str:
+    """'digits', 'classes'."""
+    return noun + "es" if noun.endswith("s") else noun + "s"
 
 
 def words(record: Measurements) -> tuple[str, str]:
@@ -134,7 +137,7 @@ def words(record: Measurements) -> tuple[str, str]:
 
 def dataset_words(dataset: dict, noun: str) -> dict:
     """The data set as pages print it, with the word for one of its classes (`noun`: 'digit' only on MNIST)."""
-    nouns = noun + "s" if noun == "digit" else "classes"
+    nouns = plural_noun(noun)
     words = {"noun": noun, "nouns": nouns, "Noun": noun.capitalize(), "Nouns": nouns.capitalize()}
     shape = dataset["image_shape"]  # [H, W] or [H, W, channels]
     sizes = {"size": f"{shape[0]}×{shape[1]}", "inputs": math.prod(shape)}  # '28×28' image, 784 inputs
@@ -216,7 +219,7 @@ def unit_rows(record: Measurements, charts: list[dict], pages: Layout) -> list[d
         tuning = [mean[d][n] for d in range(classes)]
         ranking = [
             {
-                "digit": d,
+                "class_index": d,
                 "mean": tuning[d],
                 "ci95": ci95[d][n],
                 "spatial_max": None if spatial_max is None else spatial_max[d][n],
@@ -254,7 +257,7 @@ def unit_rows(record: Measurements, charts: list[dict], pages: Layout) -> list[d
                 "preferred_by": preferred_by.get(n, []),
                 "most_needed_by": most_needed_by.get(n, []),
                 "rescaled_winner_of": [
-                    {"digit": d, "share": rescaled_share[d][n]} for d in rescaled_winner_of.get(n, [])
+                    {"class_index": d, "share": rescaled_share[d][n]} for d in rescaled_winner_of.get(n, [])
                 ],
                 "ranking": ranking,
                 "tuning": tuning,
@@ -293,7 +296,7 @@ def class_page_rows(record: Measurements, charts: list[dict], classes: list[dict
         rows.append(
             {
                 **classes[d],
-                "digit": d,
+                "class_index": d,
                 "charts": Figures(class_charts),
                 "count": int(per_class.count[d]),
                 "accuracy": float(per_class.accuracy[d]),
@@ -334,21 +337,18 @@ def top_units(rows: list[dict], key: str, count: int = TOP) -> list[dict]:
     return sorted((r for r in rows if r[key] is not None), key=lambda r: -r[key])[:count]
 
 
-def build_context(record: Measurements, examples: int, charts: dict, explore_left_out: str | None = None) -> dict:
-    """Everything the templates print, from the record alone. `explore_left_out`: why the record's network was
-    not shipped to an Explore page (its size budget), which Home prints."""
+def build_context(record: Measurements, examples: int, charts: dict) -> dict:
+    """Everything the templates print, from the record alone."""
     pages = layout(record)
     class_word, unit_word = words(record)
     provenance, config = record.provenance, record.provenance.config
     subject = subject_words(provenance.subject, unit_word, record.layer.signed)
-    if explore_left_out:
-        subject |= {"explorable": False, "explore_reason": explore_left_out}
     subject["model"] = shown_path(subject["model"], config["project_root"]) if subject["model"] else None
     classes = class_rows(record, pages)
-    neurons = unit_rows(record, charts["units"], pages)
-    silent = [] if subject["signed"] else top_units([r for r in neurons if r["dead_fraction"] > 0], "dead_fraction")
-    most_selective = top_units(neurons, "selectivity", 3)
-    most_important = top_units(measurable(neurons, "zero_noise"), "importance", 3)
+    units = unit_rows(record, charts["units"], pages)
+    silent = [] if subject["signed"] else top_units([r for r in units if r["dead_fraction"] > 0], "dead_fraction")
+    most_selective = top_units(units, "selectivity", 3)
+    most_important = top_units(measurable(units, "zero_noise"), "importance", 3)
     shared = record.claim["units_preferred_by_several_classes"]
     widest = max(shared.items(), key=lambda item: len(item[1]), default=(None, []))
     method = record.method
@@ -357,57 +357,63 @@ def build_context(record: Measurements, examples: int, charts: dict, explore_lef
         "dataset": dataset_words(provenance.dataset, class_word),
         "subject": subject,
         "classes": classes,
-        "unit_pages": [r["page"] for r in neurons],
+        "unit_pages": [r["page"] for r in units],
         "units_index": pages.units_index,
         "classes_index": pages.classes_index,
         "classes_listed": len(classes) <= NAV_LISTED_CLASSES,  # Home links each class, or only their overview
         "charts": Figures(charts["overview"]),
-        "mean_preferred_drop": sum(r["preferred_drop"] for r in neurons) / len(neurons),
-        "digits_sharing": sum(len(ds) for ds in shared.values()),
-        "widest_shared": {"neuron": widest[0], "digits": widest[1]},
+        "mean_preferred_drop": sum(r["preferred_drop"] for r in units) / len(units),
+        "classes_sharing": sum(len(ds) for ds in shared.values()),
+        "widest_shared": {"unit": widest[0], "classes": widest[1]},
         "cfg": config,
         "method": {  # the interval settings the numbers were computed with, as the Method page prints them
             "t_quantile": 0.5 + method.confidence / 2,
-            "normal_quantile": normal_quantile(method.confidence),
+            "normal_quantile": method.normal_quantile,
             "whiskers": method.null_whiskers,
             # a place against a rotation null is "above" or "below" past these shares (inference.null_place)
             "null_sides": (method.null_tail / 2, 1 - method.null_tail / 2),
         },
-        "settings": shown_settings(config),
+        "settings": shown_settings(config | {"examples": examples}),  # and how it is published here
         "data_source": shown_text(provenance.data_source, config["project_root"]),
         "examples": examples,
-        "digits": class_page_rows(record, charts["classes"], classes),
-        "neurons": neurons,
+        "class_rows": class_page_rows(record, charts["classes"], classes),
+        "unit_rows": units,
         "most_selective": most_selective,
         "most_important": most_important,
         "top3_overlap": sorted({r["index"] for r in most_selective} & {r["index"] for r in most_important}),
         "top": {
-            "selective": top_units(neurons, "selectivity"),
-            "eta_squared": top_units(neurons, "eta_squared"),
-            "important": top_units(measurable(neurons, "zero_noise"), "importance"),
-            "mean_important": top_units(measurable(neurons, "mean_noise"), "mean_importance"),
+            "selective": top_units(units, "selectivity"),
+            "eta_squared": top_units(units, "eta_squared"),
+            "important": top_units(measurable(units, "zero_noise"), "importance"),
+            "mean_important": top_units(measurable(units, "mean_noise"), "mean_importance"),
             "silent": silent,
         },
         "dead_units": list(record.layer.dead_units),
         "near_dead_units": list(record.layer.near_dead_units),
         "sparse_units": []
         if subject["signed"]
-        else [r["index"] for r in neurons if 0.5 <= r["dead_fraction"] < method.near_dead],
+        else [r["index"] for r in units if 0.5 <= r["dead_fraction"] < method.near_dead],
         "near_dead_share": method.near_dead,
+        "measures": measures.worded(measure_words(dataset_words(provenance.dataset, class_word), method)),
     }
 
 
-def normal_quantile(confidence: float) -> float:
-    """The two-sided normal quantile of a confidence level (1.96 at 95 %), as the Method page prints it."""
-    return round(NormalDist().inv_cdf(0.5 + confidence / 2), 2)
+def measure_words(dataset: dict, method: Method) -> dict:
+    """What the registry's texts name by placeholder (nu_keras.measures), as these pages word it."""
+    threshold, near_dead = pct(method.dominance_threshold, 0), pct(method.near_dead, 0)
+    return {"class": dataset["noun"], "classes": dataset["nouns"], "unit": "unit", "units": "units"} | {
+        "threshold": str(threshold),
+        "near_dead": str(near_dead),
+    }
 
 
-def shown_path(value: str | None, root: str) -> str:
-    """A path as the Run page shows it: relative to the project, under ~ for the home folder, otherwise only
-    its last two parts (a machine's absolute paths say nothing to a reader and leak its layout)."""
+def shown_path(value: str | None, root: str | None) -> str:
+    """A path as the Run page shows it: relative to the project (the working folder when nu_keras runs from a
+    wheel, with no project), under ~ for the home folder, otherwise only its last two parts (a machine's
+    absolute paths say nothing to a reader and leak its layout)."""
     if value is None:
         return "none"
-    path, project = Path(value), Path(root)
+    path, project = Path(value), Path(root) if root is not None else Path.cwd()
     if path == project:
         return "."
     if path.is_relative_to(project):
@@ -419,9 +425,13 @@ def shown_path(value: str | None, root: str) -> str:
     return str(Path("…", *path.parts[-2:]))
 
 
-def shown_text(text: str, root: str) -> str:
-    """A message that may hold paths (a data source), with the project and home folders abbreviated."""
-    return str(text).replace(str(root), ".").replace(str(Path.home()), "~")
+def shown_text(text: str, root: str | None) -> str:
+    """A message that may hold paths (a data source), with the project (or, from a wheel, the working folder)
+    and home folders abbreviated."""
+    project = Path(root) if root is not None else Path.cwd()
+    if project != Path(project.anchor):  # from the file-system root, "/" would become "." everywhere
+        text = str(text).replace(str(project), ".")
+    return str(text).replace(str(Path.home()), "~")
 
 
 PATH_SETTINGS = ("data", "cache_path", "out", "pages_dir", "site_dir", "project_root", "templates")
@@ -465,7 +475,7 @@ def sweep_context(sweep: dict | None, width: int, seed: int) -> dict | None:
         "narrowest": widths[0],
         "widest": widths[-1],
         "report_seed_rank": rank,
-        "data_source_shown": shown_text(sweep["provenance"]["data_source"], str(PROJECT_ROOT)),
+        "data_source_shown": shown_text(sweep["provenance"]["data_source"], resources.checkout_root()),
     }
 
 
@@ -489,8 +499,8 @@ def nav_sections(context: dict) -> list[dict]:
     """The nav's class and unit sections, in mkdocs.yml's nav form:
     [{"Digits": [{"Overview": "digits/index.md"}, {"Digit 0": path}, ...]}, {"Neurons": [...]}]."""
     units = [{"Overview": context["units_index"]}]
-    if len(context["neurons"]) <= NAV_LISTED_UNITS:
-        units += [{f"{context['subject']['Unit']} {r['index']}": r["page"]} for r in context["neurons"]]
+    if len(context["unit_rows"]) <= NAV_LISTED_UNITS:
+        units += [{f"{context['subject']['Unit']} {r['index']}": r["page"]} for r in context["unit_rows"]]
     classes = [{"Overview": context["classes_index"]}]
     if len(context["classes"]) <= NAV_LISTED_CLASSES:
         classes += [{theme_text(c["title"]): c["page"]} for c in context["classes"]]
@@ -566,17 +576,16 @@ def render_all(
     explore: dict | None = None,
     *,
     charts: dict,
-    explore_left_out: str | None = None,
 ) -> int:
     """Write every page into `out_dir`, and the site name and the nav sections of its class and unit pages
     into `out_dir/.nav.json` (read by `site.build`); returns how many pages were written.
 
     `charts` is `nu_keras.charts.chart_names(record, sweep)`: the templates show exactly these figures.
     `explore` is what nu_keras.explore.write_script exported; without it there is no Explore page and
-    the class and unit pages do not link to one (`explore_left_out` says why, when its size was the reason).
+    the class and unit pages do not link to one.
     """
     env = environment(template_dir)
-    context = build_context(record, examples, charts, explore_left_out)
+    context = build_context(record, examples, charts)
     env.globals.update({key: context[key] for key in RENDER_GLOBALS})  # what the macros name classes and units by
     config = record.provenance.config
     context["sweep"] = sweep_context(sweep, config["hidden_units"], config["seed"])
@@ -584,14 +593,14 @@ def render_all(
     context["correlations"] = adjusted_correlations(record, context["sweep"])
     context["said"] = statements.said(context)
     jobs = [(name, target, {}) for name, target in PAGES.items()]
-    jobs.append(("neurons.md.j2", context["units_index"], {}))
+    jobs.append(("units.md.j2", context["units_index"], {}))
     jobs.append(("classes.md.j2", context["classes_index"], {}))
     if explore:
         jobs.append(("explore.md.j2", "explore.md", {}))
     if sweep:
         jobs.append(("robustness.md.j2", "robustness.md", {}))
-    jobs += [("digit.md.j2", row["page"], {"row": row}) for row in context["digits"]]
-    jobs += [("neuron.md.j2", row["page"], {"row": row}) for row in context["neurons"]]
+    jobs += [("class.md.j2", row["page"], {"row": row}) for row in context["class_rows"]]
+    jobs += [("unit.md.j2", row["page"], {"row": row}) for row in context["unit_rows"]]
     for template, target, extra in jobs:
         artifacts.write_text(Path(out_dir) / target, _render(env, template, template_dir, {**context, **extra}))
     artifacts.write_text(Path(out_dir) / NAV_FILE, json.dumps(site_settings(context), ensure_ascii=False, indent=1))

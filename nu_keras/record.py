@@ -41,6 +41,12 @@ class _Frozen:
                 value.setflags(write=False)
 
 
+# The method's constants every run shares (analysis computes with them; the record carries them to the pages).
+NEAR_DEAD = 0.95  # a unit exactly zero on at least this share of the test images (but not all) is near-dead
+NULL_WHISKERS = (2.5, 97.5)  # percentiles of the rotation null that the Robustness chart's whiskers span
+NORMAL_QUANTILE = 1.96  # z of the two-sided 95 % normal interval of a per-class mean over its images
+
+
 @dataclass(frozen=True)
 class Method(_Frozen):
     """How the numbers were made: the thresholds and constants the pages print beside them."""
@@ -55,23 +61,25 @@ class Method(_Frozen):
     privileged_percentile: float  # claim 2: above this percentile of rotated bases
     rotation_null_samples: int  # random rotations in the null
     seed: int  # the seed of the permutation and rotation nulls
+    normal_quantile: float  # z of the normal interval of a per-class mean over its images (1.96 for 95 %)
 
     @classmethod
     def from_config(cls, cfg: Any) -> Method:
         """The method of a run (a `RunConfig`): its thresholds, and the constants every run shares."""
-        from nu_keras import analysis, inference  # analysis imports this module
+        from nu_keras import inference  # (SciPy: only when a method is made, not when a record is read)
 
         return cls(
             dominance_threshold=float(cfg.dominance_threshold),
-            confidence=float(analysis.CONFIDENCE),
-            near_dead=float(analysis.NEAR_DEAD),
-            null_whiskers=tuple(float(p) for p in analysis.NULL_WHISKERS),
+            confidence=float(inference.CONFIDENCE),
+            near_dead=float(NEAR_DEAD),
+            null_whiskers=tuple(float(p) for p in NULL_WHISKERS),
             null_tail=float(inference.TAIL),
             claim_min_classes=int(cfg.claim_min_classes),
             specificity_min_classes=int(cfg.specificity_min_classes),
             privileged_percentile=float(cfg.privileged_percentile),
             rotation_null_samples=int(cfg.rotation_null_samples),
             seed=int(cfg.seed),
+            normal_quantile=float(NORMAL_QUANTILE),
         )
 
 
@@ -86,6 +94,7 @@ class PerClass(_Frozen):
     top_unit_margin: np.ndarray  # top unit's mean minus the runner-up's
     dominant_unit: tuple[int | None, ...]  # the unit largest on more than the threshold share of the images, or None
     rescaled_dominant_unit: tuple[int | None, ...]  # the same after dividing each unit by its spread
+    silent_fraction: np.ndarray  # share of the class's images on which every unit is exactly zero
     examples: np.ndarray  # (C, k) test indices of the class's first k images (-1 past the class's size)
 
 
@@ -98,7 +107,6 @@ class PerUnit(_Frozen):
     eta_squared: np.ndarray  # share of the unit's variance explained by the class
     d_prime: np.ndarray  # separation of its preferred class from the rest
     dead_fraction: np.ndarray  # share of images on which the unit is exactly zero
-    silent_fraction: np.ndarray  # share of its preferred class's images on which it is exactly zero
     preferred_class: np.ndarray  # the class with the largest mean activation of the unit
     preferred_class_drop: np.ndarray  # accuracy drop on that class when the unit is zeroed
     top_examples: np.ndarray  # (U, 16) test indices of the images that activate it most
@@ -238,6 +246,27 @@ def image_budget(images: np.ndarray) -> int:
     return min(MAX_IMAGES, MAX_PIXEL_BYTES // max(size, 1))
 
 
+MAX_PARAMETERS = 1_000_000  # 4 MB of float32 weights (5.3 MB as base64): a larger network is not shipped
+
+
+def network_left_out_because(parameters: int, images: np.ndarray, classes: int) -> str | None:
+    """Why a run's network is not carried for the Explore page, or None: the page ships the whole network (at
+    most MAX_PARAMETERS) and at least one test image of every class (within MAX_PIXEL_BYTES), so that its
+    size stays bounded whatever the number of classes and the size of the images."""
+    if parameters > MAX_PARAMETERS:
+        return (
+            f"its network's {parameters:,} weights and biases would take {parameters * 4 / 1e6:.1f} MB, more than "
+            f"the {MAX_PARAMETERS * 4 / 1e6:.1f} MB the page may load"
+        )
+    if image_budget(images) < classes:
+        need = classes * int(np.prod(images.shape[1:])) * (1 if images.dtype == np.uint8 else 4)
+        return (
+            f"one test image of each of its {classes} classes would take {need / 1e6:.1f} MB, more than the page's "
+            f"{MAX_PIXEL_BYTES / 1e6:.1f} MB budget for images"
+        )
+    return None
+
+
 def picker_rows(
     labels: np.ndarray, predictions: np.ndarray, per_class: int, classes: int = 10, budget: int = MAX_IMAGES
 ) -> tuple[np.ndarray, int]:
@@ -290,6 +319,11 @@ def _to_json(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def to_plain(value: Any) -> Any:
+    """A free-form value as the record's JSON holds it: tuples as lists, numpy scalars as numbers."""
+    return _arrays_in(_to_json(value))
 
 
 def _from_json(kind: Any, value: Any) -> Any:

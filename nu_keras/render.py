@@ -3,25 +3,26 @@ pages folder. The record (nu_keras.record) and, for the Robustness page, the see
 no activations, weights or data set, and nothing of the analysis, so a record made in a notebook publishes
 exactly as one made by `nu-keras report`.
 
-`render_record` is the whole of it (what the public API's `publish` calls); the render stage (pipeline.py)
-calls its two halves, `draw_charts` and `write_pages`, so that it can reuse the charts of an earlier run
-when only the templates changed.
+`render_record` is the whole of it (what the public API's `publish` calls); the render stage (`run`) calls
+its two halves, `draw_charts` and `write_pages`, so that it can reuse the charts of an earlier run when only
+the templates changed, and writes the pages folder whole or not at all.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing.pool
+import shutil
 import time
 from pathlib import Path
 
-from nu_keras import charts, explore, pages, workers
-from nu_keras.config import PROJECT_ROOT
+from nu_keras import artifacts, cache, charts, explore, folders, pages, resources, workers
+from nu_keras.config import RunConfig
+from nu_keras.errors import NuKerasError
 from nu_keras.record import Measurements
+from nu_keras.sweep_file import published_sweep
 
 log = logging.getLogger(__name__)
-
-TEMPLATES = PROJECT_ROOT / "report_templates"  # the report's own templates (`--templates` replaces them)
 
 
 def render_record(
@@ -74,29 +75,74 @@ def write_pages(
 ) -> int:
     """The Explore data script (where the record carries a network the page can run) and every Markdown
     page; returns how many pages were written."""
-    summary, left_out = export_explore(record, pages_dir, examples)
+    summary = export_explore(record, pages_dir, examples)
     names = charts.chart_names(record, sweep)
-    folder = templates or TEMPLATES
-    return pages.render_all(
-        record, examples, folder, pages_dir, sweep, summary, charts=names, explore_left_out=left_out
-    )
+    folder = templates or resources.templates_dir()  # the report's own templates unless others are given
+    return pages.render_all(record, examples, folder, pages_dir, sweep, summary, charts=names)
 
 
-def export_explore(record: Measurements, folder: Path, examples: int) -> tuple[dict | None, str | None]:
-    """The Explore page's data script (the record's network, its picker images) in `folder`: its summary,
-    and why there is none.
+def export_explore(record: Measurements, folder: Path, examples: int) -> dict | None:
+    """The Explore page's data script (the record's network, its picker images) in `folder`; its summary.
 
-    No summary, and no Explore page, where the browser cannot run the model exactly (the record carries no
-    network; its subject says why) or where the page would break its size budget (the reason is returned,
-    and Home prints it).
+    None, and no Explore page, where the record carries no network: the browser cannot run the model
+    exactly, or the page would break its size budget (the analysis left it out; the record's subject says
+    why, and Home prints it).
     """
     if record.network is None:
         log.info("no Explore page: %s", record.provenance.subject.get("explore_reason"))
-        return None, None
-    reason = explore.record_left_out_because(record)
-    if reason:
-        log.info("no Explore page: %s", reason)
-        return None, reason
+        return None
     summary = explore.write_script(folder / explore.SCRIPT_NAME, explore.record_explore_data(record, examples))
     log.info("explore data: %d test images, %d bytes", summary["images"], summary["bytes"])
-    return summary, None
+    return summary
+
+
+# ------------------------------------------------------------------------------------------ the render stage
+
+
+def run(cfg: RunConfig, pool: multiprocessing.pool.Pool | None = None) -> None:
+    """The render stage: the pages folder made whole from metrics.json (and sweep.json), in a staging folder
+    that replaces the old one only once complete; `pool`: the chart workers the pipeline started early."""
+    record = Measurements.from_json(artifacts.read_json(artifacts.paths(cfg).metrics))
+    sweep = published_sweep(cfg)
+    target = Path(cfg.pages_dir)
+    staging = folders.staging_dir(target)  # pages are replaced whole, so none is ever stale
+    try:
+        draw_or_reuse_charts(cfg, record, sweep, staging, pool)
+        written = write_pages(record, staging, examples=cfg.examples, templates=cfg.templates_dir, sweep=sweep)
+        folders.replace_folder(staging, target, "pages")
+    except (IndexError, KeyError, TypeError, ValueError) as exc:  # values of the wrong shape or type
+        raise NuKerasError(
+            f"metrics.json or sweep.json holds unexpected values ({type(exc).__name__}: "
+            f"{exc}); re-run `nu-keras analyze` and `nu-keras sweep`"
+        ) from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("wrote %d pages into %s", written, target)
+
+
+def charts_fingerprint(cfg: RunConfig) -> dict:
+    """What the charts depend on, apart from the templates: the record, the sweep, how many examples a class
+    shows, and the drawing code. A template edit changes none of it, and reuses the charts."""
+    settings = {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir), "backend": cfg.backend}
+    files = artifacts.paths(cfg)
+    inputs = {"metrics": cache.file_hash(files.metrics), "sweep": cache.file_hash(files.sweep)}
+    return cache.fingerprint(settings, inputs, ("charts.render_all",))  # the figure code, not the pages
+
+
+def draw_or_reuse_charts(
+    cfg: RunConfig, record: Measurements, sweep: dict | None, staging: Path, pool: multiprocessing.pool.Pool | None
+) -> None:
+    """Draw the charts into `staging`, or copy the previous ones when nothing they show has changed."""
+    print_ = charts_fingerprint(cfg)
+    recorded = cache.read_record(artifacts.paths(cfg).stages)
+    previous = Path(cfg.pages_dir) / "img"
+    # The previous charts are reused only from a pages folder that still holds what this run's record says.
+    intact = {"pages": folders.verified_digest(cfg.pages_dir)} == recorded.get("render", {}).get("outputs")
+    reason = cache.why_run(print_, recorded.get("charts"), intact and previous.is_dir(), cfg.force)
+    if reason is None:
+        shutil.copytree(previous, staging / "img")
+        log.info("charts reused (their inputs are unchanged)")
+        return
+    log.info("drawing the charts (%s)", reason)
+    draw_charts(record, staging, examples=cfg.examples, sweep=sweep, pool=pool)
+    cache.write_record(artifacts.paths(cfg).stages, "charts", print_)

@@ -1,6 +1,6 @@
 """Does the finding survive other seeds, other widths and controls? Pure numpy (plus scipy).
 
-Shapes: `hidden` (N, W) activations of one network, `labels` (N,), profiles (10, W) per-digit means.
+Shapes: `units` (N, W) activations of one network, `labels` (N,), profiles (10, W) per-digit means.
 """
 
 from __future__ import annotations
@@ -9,56 +9,56 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
-from nu_keras import analysis, inference
+from nu_keras import ablation, analysis, inference
 from nu_keras.record import Layer, Method
 
 MI_BINS = 16
 
 
 def model_summary(
-    hidden: np.ndarray, labels: np.ndarray, w2: np.ndarray, b2: np.ndarray, threshold: float, signed: bool = False
+    units: np.ndarray, labels: np.ndarray, w2: np.ndarray, b2: np.ndarray, threshold: float, signed: bool = False
 ) -> dict:
-    """The per-model measures of the sweep, for a trained, untrained or rotated hidden layer.
+    """The per-model measures of the sweep, for a trained, untrained or rotated layer.
 
     The paper's raw measures (selectivity index, dominance of the raw activations) need non-negative
     rates, so a `signed` layer (rotated units) gets None for them; the symmetry-invariant measures
     (rescaled dominance, eta², d') and the mutual information need no shift and are computed for all;
     their network-level means leave dead units out (see `analysis.live_units`).
     """
-    mean = analysis.per_digit_mean(hidden, labels)
-    predictions = analysis.output_logits(hidden, w2, b2).argmax(axis=1)
+    mean = analysis.per_digit_mean(units, labels)
+    predictions = analysis.output_logits(units, w2, b2).argmax(axis=1)
     intact = analysis.per_digit_accuracy(predictions, labels)
     importance = {
         kind: analysis.ablation_importance(
-            intact, analysis.ablation_accuracy(hidden, labels, w2, b2, analysis.ablation_fill(hidden, kind)), labels
+            intact, analysis.ablation_accuracy(units, labels, w2, b2, ablation.ablation_fill(units, kind)), labels
         ).tolist()
-        for kind in analysis.ABLATIONS
+        for kind in ablation.ABLATIONS
     }
-    share = analysis.dominance_share(hidden, labels)
+    share = analysis.dominance_share(units, labels)
     dominance = None if signed else share.max(axis=1) > threshold
-    live = analysis.live_units(hidden)
+    live = analysis.live_units(units)
     rescaled = analysis.rescaled_share(live, labels)
     invariant = analysis.invariant_measures(live, labels, threshold)
-    dead, near_dead = analysis.dead_and_near_dead(analysis.dead_fraction(hidden))
+    dead, near_dead = analysis.dead_and_near_dead(analysis.dead_fraction(units))
     return {
         "test_accuracy": float(np.mean(predictions == labels)),
         "selectivity": None if signed else analysis.selectivity_index(mean).tolist(),
-        "dead_fraction": analysis.dead_fraction(hidden).tolist(),
+        "dead_fraction": analysis.dead_fraction(units).tolist(),
         "dead_units": [] if signed else dead,
         "near_dead_units": [] if signed else near_dead,
         "classes_with_dominant_unit": None if signed else int(dominance.sum()),
         "class_has_dominant_unit": None if signed else dominance.tolist(),
         "rescaled_dominant_classes": int(invariant["rescaled_dominant_classes"]),
         "rescaled_matched_share": float(invariant["rescaled_matched_share"]),
-        "eta_squared": analysis.eta_squared(hidden, labels).tolist(),
-        "d_prime": analysis.d_prime(hidden, labels).tolist(),
+        "eta_squared": analysis.eta_squared(units, labels).tolist(),
+        "d_prime": analysis.d_prime(units, labels).tolist(),
         "mean_eta_squared": float(invariant["eta_squared"]),
         "mean_d_prime": float(invariant["d_prime"]),
         "ablation_importance": importance,
-        "mutual_information": mutual_information_excess(hidden, labels).tolist(),
+        "mutual_information": mutual_information_excess(units, labels).tolist(),
         "profiles": mean.tolist(),
-        "live_units": analysis.live_unit_indices(hidden),  # empty when all are dead: no unit enters a pool
-        "specificity": analysis.specificity(analysis.dominant_units(share, threshold), hidden.shape[1]),
+        "live_units": analysis.live_unit_indices(units),  # empty when all are dead: no unit enters a pool
+        "specificity": analysis.specificity(analysis.dominant_units(share, threshold), units.shape[1]),
         "threshold_counts": None if signed else threshold_counts(share),
         "rescaled_threshold_counts": threshold_counts(rescaled),
     }
@@ -78,7 +78,7 @@ NULL_MEASURES = ("rescaled_matched_share", "eta_squared", "d_prime")  # continuo
 
 
 def rotation_null(
-    hidden: np.ndarray, labels: np.ndarray, count: int, seed: int, chunk: int | None = None
+    units: np.ndarray, labels: np.ndarray, count: int, seed: int, chunk: int | None = None
 ) -> dict[str, np.ndarray]:
     """(count,) values of each invariant measure for the same layer in `count` random rotated bases.
 
@@ -92,8 +92,8 @@ def rotation_null(
     one chunk's z near `CHUNK_VALUES` numbers), so memory stays bounded for a wide layer; the draws are those
     of `random_rotations(W, count, seed)`. Pass live units only. All in float64.
     """
-    scaled = analysis.spread_scaled(hidden)  # (N, W)
-    width = hidden.shape[1]
+    scaled = analysis.spread_scaled(units)  # (N, W)
+    width = units.shape[1]
     chunk = chunk or max(1, CHUNK_VALUES // max(1, width * len(scaled)))
     moments = analysis.class_moments(scaled, labels)
     # no unit wins an image on which every scaled unit is zero (a constant unit scales to 0), as on the neurons' side
@@ -141,14 +141,14 @@ def rotated_matched_share(
     return np.concatenate(parts)
 
 
-def place_in_rotation_null(hidden: np.ndarray, labels: np.ndarray, threshold: float, count: int, seed: int) -> dict:
+def place_in_rotation_null(units: np.ndarray, labels: np.ndarray, threshold: float, count: int, seed: int) -> dict:
     """The neurons' invariant measures against `count` random rotations of the same layer, each with its
     place (`inference.null_place`: percentile, its Monte Carlo interval, above / within / below).
 
     Dead units are left out of both sides (`analysis.live_units`); it needs no retraining, so a user's
     model gets it too.
     """
-    live = analysis.live_units(hidden)
+    live = analysis.live_units(units)
     trained = analysis.invariant_measures(live, labels, threshold)
     null = rotation_null(live, labels, count, seed=seed)
     places = {key: inference.null_place(float(trained[key]), null[key]) for key in NULL_MEASURES}
@@ -195,19 +195,19 @@ def _standardise(profiles: np.ndarray) -> np.ndarray:
     return np.divide(centred, scale, out=np.zeros_like(centred), where=scale > 0)
 
 
-def mutual_information(hidden: np.ndarray, labels: np.ndarray, bins: int = MI_BINS) -> np.ndarray:
+def mutual_information(units: np.ndarray, labels: np.ndarray, bins: int = MI_BINS) -> np.ndarray:
     """(W,) mutual information in bits between each unit's binned activation and the digit.
 
     Exact zeros get a bin of their own (a ReLU unit's "off" state); the rest is split into
     `bins - 1` equal-width bins over the unit's positive range.
     """
-    return np.array([_mi_bits(_bin(hidden[:, u], bins), labels) for u in range(hidden.shape[1])])
+    return np.array([_mi_bits(_bin(units[:, u], bins), labels) for u in range(units.shape[1])])
 
 
-def mutual_information_excess(hidden: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.ndarray:
+def mutual_information_excess(units: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.ndarray:
     """Mutual information minus the same estimate with shuffled labels (the estimator's bias)."""
     shuffled = np.random.default_rng(seed).permutation(labels)
-    return mutual_information(hidden, labels) - mutual_information(hidden, shuffled)
+    return mutual_information(units, labels) - mutual_information(units, shuffled)
 
 
 def _bin(values: np.ndarray, bins: int) -> np.ndarray:
@@ -244,9 +244,9 @@ def haar_rotations(rng: np.random.Generator, width: int, count: int) -> np.ndarr
     return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[:, None, :]
 
 
-def rotate(hidden: np.ndarray, w2: np.ndarray, rotation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rotate(units: np.ndarray, w2: np.ndarray, rotation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rotated "units" h R and the output kernel R.T W2 that gives the same logits: h R R.T W2 = h W2."""
-    return hidden @ rotation, rotation.T @ w2
+    return units @ rotation, rotation.T @ w2
 
 
 def interval(values, confidence: float = analysis.CONFIDENCE) -> dict:
@@ -309,7 +309,7 @@ def test_family(sweep: dict) -> dict[str, dict]:
     entry = sweep["widths"].get(str(sweep["recipe"]["hidden_units"]))
     tests: dict[str, tuple[float | None, str]] = {}
     if entry is not None:
-        for kind in analysis.ABLATIONS:
+        for kind in ablation.ABLATIONS:
             pooled = entry["summary"]["selectivity_vs_ablation_pooled"][kind]
             label = f"selectivity vs importance, {kind} ablation, pooled over seeds (permuted within seeds)"
             tests[f"pooled_selectivity_vs_{kind}_ablation"] = (_p(pooled), label)
@@ -329,7 +329,7 @@ def _seed_tests(model: dict) -> dict[str, tuple[float | None, str]]:
             _p(model["selectivity_vs_ablation"][kind]),
             f"selectivity vs importance, {kind} ablation, seed {seed}",
         )
-        for kind in analysis.ABLATIONS
+        for kind in ablation.ABLATIONS
     }
     tests[f"seed_{seed}_specificity"] = (model["trained"]["specificity"]["p"], f"specificity of seed {seed} vs chance")
     return tests
@@ -345,9 +345,9 @@ def network_test_family(correlations: dict, specificity: dict) -> dict[str, dict
             _p(correlations["selectivity_vs_ablation"][kind]),
             f"selectivity vs importance, {kind} ablation",
         )
-        for kind in analysis.ABLATIONS
+        for kind in ablation.ABLATIONS
     }
-    tests["selectivity_vs_preferred_class_drop"] = (
+    tests["selectivity_vs_preferred_drop"] = (
         _p(correlations["selectivity_vs_preferred_class_drop"]),
         "selectivity vs accuracy lost on the unit's preferred class",
     )

@@ -8,11 +8,16 @@ import os
 import shutil
 from pathlib import Path, PurePosixPath
 
-from nu_keras import folders
+from nu_keras import folders, resources
 from nu_keras.config import RunConfig
 from nu_keras.errors import NuKerasError
 
 log = logging.getLogger(__name__)
+
+
+def run(cfg: RunConfig) -> None:
+    """The build stage: the pages folder -> the static site in cfg.site_dir."""
+    log.info("site built: %s", (build(cfg) / "index.html").resolve())
 
 
 def build(cfg: RunConfig) -> Path:
@@ -28,7 +33,11 @@ def build(cfg: RunConfig) -> Path:
     staging = folders.staging_dir(target)
     try:
         config = load_config(
-            str(cfg.project_root / "mkdocs.yml"), docs_dir=str(pages), site_dir=str(staging), strict=True
+            str(resources.mkdocs_config()),
+            docs_dir=str(pages),
+            site_dir=str(staging),
+            theme=theme_settings(),
+            strict=True,
         )
         generated = generated_settings(pages)
         config["site_name"] = generated.get("site_name", config["site_name"])
@@ -41,6 +50,17 @@ def build(cfg: RunConfig) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def theme_settings() -> dict:
+    """mkdocs.yml's theme with its `custom_dir` pointed at the theme overrides wherever nu_keras is installed.
+
+    mkdocs.yml names them as the checkout holds them (docs/overrides, beside it), which a wheel does not."""
+    from mkdocs.utils import yaml_load
+
+    with open(resources.mkdocs_config(), "rb") as config:
+        theme = yaml_load(config)["theme"]
+    return theme | {"custom_dir": str(resources.theme_dir())}
 
 
 GENERATED_AFTER = "method.md"  # the class and unit sections follow this page of mkdocs.yml's nav

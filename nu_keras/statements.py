@@ -252,10 +252,10 @@ def abstract(context: dict) -> Markup:
 
 def silence_sentence(context: dict) -> str:
     """Whether the most selective units are the ones silent on most images, as the data say."""
-    neurons = [r for r in context["neurons"] if r["selectivity"] is not None and r["dead_fraction"] < 1.0]
-    if context["subject"]["signed"] or not neurons:
+    units = [r for r in context["unit_rows"] if r["selectivity"] is not None and r["dead_fraction"] < 1.0]
+    if context["subject"]["signed"] or not units:
         return ""
-    top = sorted(neurons, key=lambda r: -r["selectivity"])[:3]
+    top = sorted(units, key=lambda r: -r["selectivity"])[:3]
     silent = [r for r in top if r["dead_fraction"] > 0.5]
     units_word = escape_markup(context["subject"]["units_word"])
     if len(silent) == len(top):

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from nu_keras import artifacts
-from nu_keras.data import Dataset, model_input
+from nu_keras.data import Dataset, pixels_for_model
 from nu_keras.errors import NuKerasError
 from nu_keras.names import shown
 from nu_keras.stack import ACTIVATIONS, LAST_ACTIVATIONS, check_stack, forward
@@ -372,4 +372,4 @@ def batches(x: np.ndarray, size: int) -> Iterator[np.ndarray]:
 def model_batches(images: np.ndarray, shape: tuple[int, ...], pixels: str, size: int = BATCH) -> Iterator[np.ndarray]:
     """The images as the model's input, one batch at a time (scaled only a batch at a time, too)."""
     for part in batches(images, size):
-        yield adapt_images(model_input(part, pixels), shape)
+        yield adapt_images(pixels_for_model(part, pixels), shape)

@@ -4,7 +4,8 @@ For each width, the seeds train in blocks (`cfg.sweep_block_seeds`), each block 
 model (`model.build_branches`), in this process or as tasks on a Dask cluster (`cluster.py`);
 each branch is then measured like the report's network, beside two controls: the same network
 before training, and its hidden layer in a random rotated basis; and against a null distribution of
-many random rotated bases, which tells whether the neuron basis is special. Writes sweep.json.
+many random rotated bases, which tells whether the neuron basis is special. Writes sweep.json, which the
+run loop and the render stage read through sweep_file.py (this module imports Keras and SciPy).
 """
 
 from __future__ import annotations
@@ -14,15 +15,23 @@ import time
 
 import numpy as np
 
-from nu_keras import analysis, inference, robustness
+from nu_keras import ablation, analysis, artifacts, inference, robustness, train
 from nu_keras import model as mdl
 from nu_keras.config import RunConfig
-from nu_keras.data import Dataset
+from nu_keras.data import Dataset, dataset
 
 log = logging.getLogger(__name__)
 
 
-def run_sweep(data: Dataset, cfg: RunConfig, fitted: dict | None = None) -> dict:
+def run(cfg: RunConfig) -> None:
+    """The sweep stage: data and the train stage's block (branches.npz, when its recipe matches) -> sweep.json."""
+    data = dataset(cfg)
+    train.check_paper_data(data)
+    fitted = mdl.load_block(artifacts.paths(cfg).branches, train.block_recipe(cfg, data))
+    artifacts.write_json(artifacts.paths(cfg).sweep, train_and_measure(data, cfg, fitted))
+
+
+def train_and_measure(data: Dataset, cfg: RunConfig, fitted: dict | None = None) -> dict:
     """Every per-seed and per-control number of the Robustness page, keyed by width.
 
     The work is a list of (width, block of seeds) tasks, trained here one after the other or, with
@@ -194,7 +203,7 @@ def measure_seed(x: np.ndarray, labels: np.ndarray, trained: dict, initial: dict
                 np.array(summary["ablation_importance"][kind])[units],
                 seed=seed,
             )
-            for kind in analysis.ABLATIONS
+            for kind in ablation.ABLATIONS
         },
     }
 
@@ -283,7 +292,7 @@ def summarise(models: list[dict]) -> dict:
                 groups,
                 seed=models[0]["seed"],
             )
-            for kind in analysis.ABLATIONS
+            for kind in ablation.ABLATIONS
         },
         "seeds_with_dominant_unit_per_class": dedicated.tolist(),
         "threshold_curve": threshold_curve(models),

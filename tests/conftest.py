@@ -9,6 +9,7 @@ set_backend_environment()  # before any test imports Keras, as the CLI does
 import fcntl  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
@@ -32,6 +33,7 @@ LONGEST_FIRST = [
     "test_faults.py",
     "test_concurrency.py",
     "test_pipeline.py",
+    "test_wheel.py",
     "test_signals.py",
     "test_explore_browser.py",
     "test_fashion.py",
@@ -90,6 +92,17 @@ def fake_mnist() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture
+def package_copy(tmp_path, monkeypatch):
+    """The package's sources copied where a test may edit them; code hashes (cache.py) read the copy."""
+    from nu_keras import cache
+
+    copy = tmp_path / "package" / "nu_keras"
+    shutil.copytree(cache.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "PACKAGE", copy)
+    return copy
+
+
+@pytest.fixture
 def fake_npz(tmp_path, fake_mnist):
     path = tmp_path / "mnist.npz"
     np.savez(path, **fake_mnist)
@@ -98,7 +111,7 @@ def fake_npz(tmp_path, fake_mnist):
 
 def synthetic_run(seed: int = 0, units: int = 10, per_digit: int = 30):
     """Hand-built activations and weights: unit d prefers digit d (mod units), with noise and zeros."""
-    from nu_keras import analysis
+    from nu_keras import ablation
 
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(10), per_digit).astype(np.uint8)
@@ -111,12 +124,12 @@ def synthetic_run(seed: int = 0, units: int = 10, per_digit: int = 30):
     probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     acts = {
-        "hidden": hidden,
+        "units": hidden,
         "labels": labels,
         "predictions": logits.argmax(axis=1).astype(np.uint8),
         "probabilities": probabilities.astype(np.float32),
     }
-    tables = analysis.ablation_table(hidden.astype(np.float64), w2, b2)
+    tables = ablation.dense_ablation_table(hidden.astype(np.float64), w2, b2)
     acts |= {f"ablated_{kind}": table.astype(np.uint8) for kind, table in tables.items()}
     weights = {
         "hidden_kernel": rng.normal(size=(784, units)).astype(np.float32),
@@ -127,36 +140,58 @@ def synthetic_run(seed: int = 0, units: int = 10, per_digit: int = 30):
     return acts, weights
 
 
-def synthetic_metrics(acts, weights, cfg) -> dict:
-    """What `nu-keras analyze` would write for these arrays, with plausible run details."""
-    from nu_keras.analysis import analyze
-    from nu_keras.robustness import network_controls
+def measured(acts, weights, cfg, images=None, class_names=None, provenance=None, dynamics=None, network=None):
+    """`analysis.measure` of hand-built arrays: images default to a grey square per test image whose
+    brightness is its label, class names to the labels' digits, provenance to a bare one."""
+    from nu_keras import analysis, record
 
-    metrics = analyze(acts, weights, cfg.dominance_threshold)
-    hidden, labels = acts["hidden"].astype(np.float64), acts["labels"].astype(np.int64)
-    metrics.update(network_controls(hidden, labels, metrics, cfg))
-    metrics.update(
-        {
-            "config": cfg.to_json(),
-            "versions": {"python": "3.11", "keras": "3.x", "tensorflow": "2.x", "numpy": "2.x"},
-            "data_source": "synthetic <test> & co",
-            "data_sha256": "0" * 64,
-            "history": {
-                "loss": [1.0, 0.5],
-                "accuracy": [0.7, 0.8],
-                "val_loss": [0.9, 0.6],
-                "val_accuracy": [0.72, 0.79],
-            },
-            "fit_seconds": 1.25,
-            "trained_with": [0, 1, 2, 3, 4],
-            "parameters": 7960,
-            "layers": [{"name": "hidden", "type": "Dense", "output_shape": "(None, 10)", "parameters": 7850}],
-            "timings": {"train": 3.5},
-            "dataset": MNIST_DESCRIPTION,
-            "subject": paper_subject(len(metrics["selectivity"])),
-        }
+    labels = np.asarray(acts["labels"])
+    classes = int(labels.max()) + 1
+    images = (
+        np.broadcast_to((labels * 20).astype(np.uint8)[:, None, None], (len(labels), 28, 28))
+        if images is None
+        else images
     )
-    return metrics
+    names = [str(c) for c in range(classes)] if class_names is None else class_names
+    provenance = provenance or record.Provenance.bare()
+    return analysis.measure(acts, weights, images, names, record.Method.from_config(cfg), provenance, dynamics, network)
+
+
+def synthetic_record(acts, weights, cfg):
+    """What `nu-keras analyze` would record for these arrays, with plausible run details."""
+    from nu_keras import analysis, record
+
+    provenance = record.Provenance(
+        config=cfg.to_json(),
+        versions={"python": "3.11", "keras": "3.x", "tensorflow": "2.x", "numpy": "2.x"},
+        data_source="synthetic <test> & co",
+        data_sha256="0" * 64,
+        history={"loss": [1.0, 0.5], "accuracy": [0.7, 0.8], "val_loss": [0.9, 0.6], "val_accuracy": [0.72, 0.79]},
+        fit_seconds=1.25,
+        trained_with=[0, 1, 2, 3, 4],
+        parameters=7960,
+        layers=[{"name": "hidden", "type": "Dense", "output_shape": "(None, 10)", "parameters": 7850}],
+        timings={"train": 3.5},
+        dataset=MNIST_DESCRIPTION,
+        subject=paper_subject(acts["units"].shape[1]),
+    )
+    network, _ = analysis.explore_network(
+        provenance.subject,
+        {
+            "stack_0_kernel": weights["hidden_kernel"],
+            "stack_0_bias": weights["hidden_bias"],
+            "stack_1_kernel": weights["output_kernel"],
+            "stack_1_bias": weights["output_bias"],
+        },
+        np.zeros((1, 28, 28), np.uint8),  # the images' shape and type: within the page's budget
+        10,
+    )
+    return measured(acts, weights, cfg, provenance=provenance, network=network)
+
+
+def synthetic_metrics(acts, weights, cfg) -> dict:
+    """metrics.json as `nu-keras analyze` would write it for these arrays (the record's JSON)."""
+    return synthetic_record(acts, weights, cfg).to_json()
 
 
 MNIST_DESCRIPTION = {  # what Dataset.describe("unit") says of MNIST, for hand-built metrics

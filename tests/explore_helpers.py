@@ -74,14 +74,35 @@ def stack_run(stack, readout, images, pixel_scale, classes) -> dict:
     """Labels cycling through the classes and the stack's own readout activations and predictions."""
     hidden, probabilities = numpy_forward(stack, explore.model_input(images, pixel_scale), readout)
     labels = np.arange(len(images)) % classes
-    return {"hidden": hidden.astype(np.float32), "labels": labels, "predictions": probabilities.argmax(axis=1)}
+    return {"units": hidden.astype(np.float32), "labels": labels, "predictions": probabilities.argmax(axis=1)}
+
+
+def explore_acts(acts: dict) -> dict:
+    """The readout's activations as explore_data reads them, from a collect()-style dict ("units" or, in
+    activations.npz before the record, "hidden")."""
+    units = acts["units"] if "units" in acts else acts["hidden"]
+    return {**acts, "units": units}
+
+
+def unit_marks(acts: dict, threshold: float = 0.5) -> dict:
+    """What the analysis marks on the readout's units (`explore.unit_marks` reads them from a record): each
+    class's preferred and dominant unit, the threshold, the units' means."""
+    from nu_keras import analysis
+
+    units, labels = np.asarray(acts["units"], np.float64), np.asarray(acts["labels"]).astype(np.int64)
+    return {
+        "preferred_unit": analysis.per_digit_mean(units, labels).argmax(axis=1).tolist(),
+        "dominant_unit": analysis.dominant_units(analysis.dominance_share(units, labels), threshold),
+        "dominance_threshold": threshold,
+        "unit_means": units.mean(axis=0),
+    }
 
 
 def stack_data(stack, readout, images, pixel_scale=1 / 255, names=None, per_class=4) -> dict:
     classes = stack[-1]["bias"].shape[0]
     names = names or [f"class {k}" for k in range(classes)]
     acts = stack_run(stack, readout, images, pixel_scale, classes)
-    return explore.explore_data(stack, readout, acts, images, 0.5, per_class, pixel_scale, names)
+    return explore.explore_data(stack, readout, acts, images, unit_marks(acts), per_class, pixel_scale, names)
 
 
 def render_explore(summary: dict, names: list[str], dataset: dict, subject: dict) -> str:

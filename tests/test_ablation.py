@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from nu_keras import analysis
+from nu_keras import ablation, analysis
 
 
 def test_mean_and_zero_ablation_equal_a_keras_model_whose_hidden_unit_outputs_that_value():
@@ -19,8 +19,8 @@ def test_mean_and_zero_ablation_equal_a_keras_model_whose_hidden_unit_outputs_th
     kernel, bias = model.get_layer("hidden").get_weights()
     w2, b2 = model.get_layer("output").get_weights()
     hidden = np.maximum(x @ kernel + bias, 0).astype(np.float64)
-    for kind in analysis.ABLATIONS:
-        fill = analysis.ablation_fill(hidden, kind)
+    for kind in ablation.ABLATIONS:
+        fill = ablation.ablation_fill(hidden, kind)
         ours = analysis.ablation_accuracy(hidden, labels, w2, b2, fill)
         for unit in (0, 4):
             # the unit ignores its input and outputs relu(fill) = fill (fill >= 0): it is replaced by that value

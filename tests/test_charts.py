@@ -179,5 +179,29 @@ def test_the_rotation_null_figure_keeps_its_tick_labels_legible_at_the_columns_w
         }
         for s in range(10)
     ]
-    sweep.sweep_null(tmp_path / "null.png", models)
+    sweep.sweep_null(tmp_path / "null.png", models, (2.5, 97.5))
     assert displayed_font_px(tmp_path / "null.png") >= 11
+
+
+def test_box_plots_drawn_from_the_record_s_five_numbers_are_the_boxplot_of_the_activations(tmp_path):
+    """`units.unit_tuning` draws each class's box with `bxp` from (whislo, q1, med, q3, whishi), as the record
+    keeps them (`class_unit.boxplot`): the very picture `ax.boxplot` draws from the activations, fliers off."""
+    from matplotlib import cbook
+
+    from nu_keras.charts import units
+
+    rng = np.random.default_rng(0)
+    columns = [np.maximum(rng.normal(c, 1.0 + c / 3, size=40 + 7 * c), 0) for c in range(6)]
+    five = np.array([[s[k] for k in ("whislo", "q1", "med", "q3", "whishi")] for s in cbook.boxplot_stats(columns)])
+    props = {"positions": np.arange(6), "widths": 0.6, "showfliers": False}
+    props |= {"medianprops": {"color": units.ACCENT}, "boxprops": {"color": units.BASE}}
+    drawn = {}
+    for name, draw in (
+        ("boxplot", lambda ax: ax.boxplot(columns, **props)),
+        ("bxp", lambda ax: ax.bxp([units.box_stats(row) for row in five], **props)),
+    ):
+        fig, ax = plt.subplots(figsize=(4, 3))
+        draw(ax)
+        style.save(fig, tmp_path / f"{name}.png")
+        drawn[name] = (tmp_path / f"{name}.png").read_bytes()
+    assert drawn["boxplot"] == drawn["bxp"]

@@ -9,7 +9,7 @@ import pytest
 from nu_keras import model as mdl
 from nu_keras.config import RunConfig
 from nu_keras.data import Dataset
-from nu_keras.sweep import run_sweep, seed_blocks
+from nu_keras.sweep import seed_blocks, train_and_measure
 
 
 def prototype_digits(seed: int = 0) -> Dataset:
@@ -49,9 +49,9 @@ def test_a_sweep_on_a_local_dask_cluster_equals_the_in_process_sweep(caplog):
         sweep_widths=(10,),
         sweep_block_seeds=1,
     )
-    here = run_sweep(data, cfg)
+    here = train_and_measure(data, cfg)
     with caplog.at_level(logging.INFO, logger="nu_keras.cluster"):
-        there = run_sweep(data, cfg.replace(scheduler="local:2"))
+        there = train_and_measure(data, cfg.replace(scheduler="local:2"))
     assert "Dask: 2 workers at tcp://127.0.0.1:" in caplog.text
     assert caplog.text.count("on a worker") == 2  # one task per block, each trained in a worker process
     assert there["widths"]["10"]["blocks"] == [[0], [1]]

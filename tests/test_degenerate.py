@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import synthetic_run
+from conftest import measured, synthetic_run
 
-from nu_keras import analysis, robustness, sweep
+from nu_keras import ablation, analysis, robustness, sweep
 from nu_keras.config import RunConfig
 
 CFG = RunConfig(rotation_null_samples=100)
@@ -18,22 +18,20 @@ def assert_json_without_nan(value) -> None:
 
 
 def with_hidden(hidden: np.ndarray, acts: dict, weights: dict) -> dict:
-    """`acts` with another hidden layer, its predictions and ablation tables recomputed to match."""
+    """`acts` with another layer of units, its predictions and ablation tables recomputed to match."""
     w2, b2 = weights["output_kernel"], weights["output_bias"]
     hidden = hidden.astype(np.float64)
-    tables = analysis.ablation_table(hidden, w2, b2)
+    tables = ablation.dense_ablation_table(hidden, w2, b2)
     return acts | {
-        "hidden": hidden.astype(np.float32),
+        "units": hidden.astype(np.float32),
         "predictions": analysis.output_logits(hidden, w2, b2).argmax(axis=1).astype(np.uint8),
         **{f"ablated_{kind}": table.astype(np.uint8) for kind, table in tables.items()},
     }
 
 
-def analysed(acts: dict, weights: dict) -> dict:
-    """What the analyze stage writes of these arrays: `analysis.analyze` and the single-network controls."""
-    metrics = analysis.analyze(acts, weights, CFG.dominance_threshold)
-    hidden, labels = acts["hidden"].astype(np.float64), acts["labels"].astype(np.int64)
-    return metrics | robustness.network_controls(hidden, labels, metrics, CFG)
+def analysed(acts: dict, weights: dict):
+    """What the analyze stage records of these arrays (`analysis.measure`)."""
+    return measured(acts, weights, CFG)
 
 
 @pytest.fixture(scope="module")
@@ -43,24 +41,24 @@ def run():
 
 def test_a_layer_whose_units_are_all_dead_is_flagged_and_supports_no_claim(run):
     acts, weights = run
-    metrics = analysed(with_hidden(np.zeros_like(acts["hidden"]), acts, weights), weights)
-    assert_json_without_nan(metrics)
-    assert metrics["all_units_dead"] is True and metrics["dead_units"] == list(range(10))
-    assert metrics["live_units"] == []
-    assert metrics["null"] is None and metrics["important_units"] == {"zero": [], "mean": []}
-    assert not any(claim["passes"] for claim in metrics["claims"].values())
-    assert metrics["invariant"]["eta_squared"] == 0 and metrics["selectivity_vs_ablation"]["zero"] is None
-    assert all(entry["adjusted"] is None for name, entry in metrics["tests"].items() if name != "specificity")
+    m = analysed(with_hidden(np.zeros_like(acts["units"]), acts, weights), weights)
+    assert_json_without_nan(m.to_json())
+    assert m.layer.all_units_dead is True and m.layer.dead_units == tuple(range(10))
+    assert m.layer.live_units == ()
+    assert m.null is None and m.important_units == {"zero": [], "mean": []}
+    assert not any(claim["passes"] for claim in m.claims.values())
+    assert m.invariant["eta_squared"] == 0 and m.correlations["selectivity_vs_ablation"]["zero"] is None
+    assert all(entry["adjusted"] is None for name, entry in m.tests.items() if name != "specificity")
 
 
 def test_a_constant_layer_has_no_separation_and_no_privileged_basis(run):
     acts, weights = run
-    metrics = analysed(with_hidden(np.ones_like(acts["hidden"]), acts, weights), weights)
-    assert_json_without_nan(metrics)
-    assert metrics["all_units_dead"] is False
-    assert metrics["invariant"]["eta_squared"] == 0 and metrics["invariant"]["d_prime"] == 0
-    assert metrics["claims"]["privileged"]["passes"] is False
-    assert metrics["claims"]["specificity"]["passes"] is False  # one unit at most, however ties fall
+    m = analysed(with_hidden(np.ones_like(acts["units"]), acts, weights), weights)
+    assert_json_without_nan(m.to_json())
+    assert m.layer.all_units_dead is False
+    assert m.invariant["eta_squared"] == 0 and m.invariant["d_prime"] == 0
+    assert m.claims["privileged"]["passes"] is False
+    assert m.claims["specificity"]["passes"] is False  # one unit at most, however ties fall
 
 
 def test_a_class_with_a_single_test_image_is_named_and_its_interval_is_zero_not_nan(run):
@@ -68,10 +66,10 @@ def test_a_class_with_a_single_test_image_is_named_and_its_interval_is_zero_not_
     keep = np.r_[np.flatnonzero(acts["labels"] != 3), np.flatnonzero(acts["labels"] == 3)[:1]]
     single = {key: value[keep] if len(value) == len(acts["labels"]) else value for key, value in acts.items()}
     single |= {key: acts[key][:, keep] for key in acts if key.startswith("ablated_")}
-    metrics = analysed(single, weights)
-    assert_json_without_nan(metrics)
-    assert metrics["classes_with_one_image"] == [3] and metrics["digit_counts"][3] == 1
-    assert metrics["ci95_activation"][3] == [0.0] * 10
+    m = analysed(single, weights)
+    assert_json_without_nan(m.to_json())
+    assert m.layer.classes_with_one_image == (3,) and m.per_class.count[3] == 1
+    assert m.class_unit.ci95[3].tolist() == [0.0] * 10
 
 
 def test_the_rotation_null_of_a_constant_or_dead_layer_places_the_neurons_within_it():
@@ -133,5 +131,5 @@ def test_a_sweep_of_one_seed_gives_intervals_of_width_zero_not_nan():
 
 def test_a_constant_layer_has_no_dominant_unit_because_no_unit_is_the_largest_alone(run):
     acts, weights = run
-    metrics = analysed(with_hidden(np.full_like(acts["hidden"], 2.0), acts, weights), weights)
-    assert metrics["claim"]["digits_with_dominant_unit"] == [] and metrics["claims"]["dominance"]["passes"] is False
+    m = analysed(with_hidden(np.full_like(acts["units"], 2.0), acts, weights), weights)
+    assert m.claim["classes_with_dominant_unit"] == [] and m.claims["dominance"]["passes"] is False

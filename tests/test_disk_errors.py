@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers import cli
-from page_fixtures import paper_metrics, write_blank_charts
+from page_fixtures import paper_record, write_blank_charts
 
 from nu_keras import artifacts, pages
 
@@ -21,7 +21,7 @@ TEMPLATES = Path(pages.__file__).parents[1] / "report_templates"
 @pytest.fixture
 def rendered(tmp_path) -> Path:
     """Rendered pages (blank charts) under tmp_path/pages, not yet built."""
-    metrics, names = paper_metrics()
+    metrics, names = paper_record()
     write_blank_charts(names, tmp_path / "pages")
     pages.render_all(metrics, 1, TEMPLATES, tmp_path / "pages", charts=names)
     return tmp_path

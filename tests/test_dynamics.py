@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from nu_keras import dynamics
@@ -90,10 +92,11 @@ def test_the_dynamics_chart_is_named_and_drawn_only_for_a_network_trained_here(t
     from nu_keras.charts import overview
 
     series = dynamics.series([{key: 0 for key in dynamics.SERIES} | {"dominant_classes": e} for e in range(4)])
-    metrics = {"subject": {"pixel_weights": False}, "mean_activation": [[0.0]], "silent_examples": []}
-    metrics["dynamics"] = series
-    assert charts.chart_names(metrics, None)["overview"]["dynamics"] == "img/dynamics.png"
-    assert "dynamics" not in charts.chart_names(metrics | {"dynamics": None}, None)["overview"]
+    from page_fixtures import paper_record
+
+    record = dataclasses.replace(paper_record()[0], dynamics=series)
+    assert charts.chart_names(record, None)["overview"]["dynamics"] == "img/dynamics.png"
+    assert "dynamics" not in charts.chart_names(dataclasses.replace(record, dynamics=None), None)["overview"]
     overview.dynamics(tmp_path / "dynamics.png", series, classes=10, units=10)
     assert (tmp_path / "dynamics.png").stat().st_size > 1000
 

@@ -62,21 +62,23 @@ def test_activations_and_statistics_match_an_independent_recomputation(report):
     data = load_mnist(cache_path=cfg.cache_path)
     hidden = np.maximum((data.x_test.reshape(-1, 784) / 255.0) @ w1 + b1, 0)
     with np.load(cfg.out / "activations.npz") as acts:
-        np.testing.assert_allclose(acts["hidden"], hidden, atol=1e-4)
+        np.testing.assert_allclose(acts["units"], hidden, atol=1e-4)
         np.testing.assert_array_equal(acts["labels"], data.y_test)
     metrics = json.loads((cfg.out / "metrics.json").read_text())
     means = np.stack([hidden[data.y_test == d].mean(axis=0) for d in range(10)])
-    np.testing.assert_allclose(metrics["mean_activation"], means, atol=1e-4)
-    assert metrics["preferred_unit"] == means.argmax(axis=1).tolist()
+    np.testing.assert_allclose(metrics["class_unit"]["mean"], means, atol=1e-4)
+    assert metrics["per_class"]["top_unit"] == means.argmax(axis=1).tolist()
     for unit in range(hidden.shape[1]):  # eta² and d' from their textbook definitions, one unit at a time
         h = hidden[:, unit]
         between = sum((data.y_test == d).sum() * (h[data.y_test == d].mean() - h.mean()) ** 2 for d in range(10))
         total = ((h - h.mean()) ** 2).sum()
-        assert metrics["eta_squared"][unit] == pytest.approx(between / total if total > 0 else 0.0, abs=1e-4)
+        assert metrics["per_unit"]["eta_squared"][unit] == pytest.approx(
+            between / total if total > 0 else 0.0, abs=1e-4
+        )
         inside = data.y_test == means[:, unit].argmax()
         spread = np.sqrt((h[inside].var() + h[~inside].var()) / 2)
         expected = (h[inside].mean() - h[~inside].mean()) / spread if spread > 0 else 0.0
-        assert metrics["d_prime"][unit] == pytest.approx(expected, abs=1e-3)
+        assert metrics["per_unit"]["d_prime"][unit] == pytest.approx(expected, abs=1e-3)
 
 
 def test_findings_page_shows_this_runs_numbers(report):
@@ -85,7 +87,7 @@ def test_findings_page_shows_this_runs_numbers(report):
     findings = (cfg.pages_dir / "findings.md").read_text()
     assert pages.pct(metrics["test_accuracy"], 2) in findings
     assert (
-        f"By the paper's measure {len(metrics['claim']['digits_with_dominant_unit'])} of 10 digits have a" in findings
+        f"By the paper's measure {len(metrics['claim']['classes_with_dominant_unit'])} of 10 digits have a" in findings
     )
     sweep = json.loads((cfg.out / "sweep.json").read_text())
     for claim in ("verdict", "specificity_verdict", "privileged_verdict"):

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import markdown
 import pytest
-from page_fixtures import paper_metrics
+from page_fixtures import paper_record, user_record
 from test_robustness import tiny_sweep  # noqa: F401  (a fixture: a real sweep of two tiny networks)
 
 from nu_keras import pages
 from nu_keras.charts import chart_names
 from nu_keras.config import PROJECT_ROOT
 from nu_keras.errors import NuKerasError
+from nu_keras.record import Measurements
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -34,9 +35,12 @@ EXTENSIONS = ["tables", "attr_list", "md_in_html", "admonition", "toc"]  # as mk
 
 
 def replace_strings(value, strings):
-    """Every string value in a JSON-like tree replaced by the next of `strings` (keys kept)."""
+    """Every string value in a JSON-like tree replaced by the next of `strings` (keys kept; arrays, which the
+    record's JSON writes as {"dtype", "shape", "base64"}, kept whole)."""
     if isinstance(value, str):
         return next(strings)
+    if isinstance(value, dict) and "base64" in value:
+        return value
     if isinstance(value, dict):
         return {key: replace_strings(v, strings) for key, v in value.items()}
     if isinstance(value, list):
@@ -48,15 +52,16 @@ KINDS = {"dataset": ("name", "pixels"), "subject": ("kind", "layer_kind")}  # ch
 
 
 def with_strings(metrics: dict, sweep: dict, strings: list[str]) -> tuple[dict, dict]:
-    """The run's metrics and sweep with every string field (and some keys pages list) set to `strings`,
-    class names, layer and model names included; only the kinds the pages branch on are kept."""
+    """The run's record (as its JSON) and sweep with every string field (and some keys pages list) set to
+    `strings`, class names, layer and model names included; only the kinds the pages branch on are kept."""
     cycle = itertools.cycle(strings)
-    original = metrics
+    original = metrics["provenance"]
     metrics, sweep = replace_strings(copy.deepcopy(metrics), cycle), replace_strings(copy.deepcopy(sweep), cycle)
-    for table in (metrics["config"], metrics["versions"], sweep["provenance"]["versions"]):
+    provenance = metrics["provenance"]
+    for table in (provenance["config"], provenance["versions"], sweep["provenance"]["versions"]):
         table.update({s: next(cycle) for s in strings})  # printed by key too (the Run page's tables)
     for part, keys in KINDS.items():
-        metrics[part] |= {key: original[part][key] for key in keys}
+        provenance[part] |= {key: original[part][key] for key in keys}
     return metrics, sweep
 
 
@@ -83,8 +88,10 @@ class Skeleton(HTMLParser):
         self.text.append(data)
 
 
-def render_html(metrics: dict, sweep: dict | None, out: Path) -> dict[str, Skeleton]:
-    pages.render_all(metrics, 3, PROJECT_ROOT / "report_templates", out, sweep, charts=chart_names(metrics, sweep))
+def render_html(record: Measurements | dict, sweep: dict | None, out: Path) -> dict[str, Skeleton]:
+    """The pages of a record (or of its JSON, strings and all), parsed."""
+    record = record if isinstance(record, Measurements) else Measurements.from_json(record)
+    pages.render_all(record, 3, PROJECT_ROOT / "report_templates", out, sweep, charts=chart_names(record, sweep))
     parsed = {}
     for page in sorted(out.rglob("*.md")):
         skeleton = Skeleton()
@@ -96,7 +103,7 @@ def render_html(metrics: dict, sweep: dict | None, out: Path) -> dict[str, Skele
 @pytest.fixture(scope="module")
 def run_and_sweep(tiny_sweep):  # noqa: F811
     sweep, _ = tiny_sweep
-    return paper_metrics()[0], sweep
+    return paper_record()[0].to_json(), sweep
 
 
 def test_hostile_strings_in_every_field_add_no_markup_to_any_page(run_and_sweep, tmp_path):
@@ -134,8 +141,8 @@ def test_user_templates_run_sandboxed(run_and_sweep, tmp_path, payload, monkeypa
         (templates / template.name).write_text(template.read_text())
     (templates / "run.md.j2").write_text(payload)
     with pytest.raises(NuKerasError, match="run.md.j2"):
-        metrics = run_and_sweep[0]
-        pages.render_all(metrics, 3, templates, tmp_path / "out", charts=chart_names(metrics, None))
+        record = Measurements.from_json(run_and_sweep[0])
+        pages.render_all(record, 3, templates, tmp_path / "out", charts=chart_names(record, None))
     assert not (tmp_path / "PWNED").exists()
 
 
@@ -156,12 +163,20 @@ def test_templates_hash_reads_template_files_only(tmp_path):
 
 def test_hostile_class_layer_and_model_names_add_no_markup_to_a_user_report(tmp_path):
     """A user's class names, layer, model and file names are printed as text, in prose, tables and links."""
-    from page_fixtures import HOSTILE_CLASSES, user_conv_metrics
+    from page_fixtures import HOSTILE_CLASSES, HOSTILE_LAYER
 
-    hostile, _ = user_conv_metrics()
-    clean = copy.deepcopy(hostile)
-    clean["dataset"] |= {"class_names": [f"plain{i}" for i in range(4)], "title": "plain.npz"}
-    clean["subject"] |= {"layer": "plainlayer", "model": "plain.keras", "model_name": "plainmodel"}
+    hostile = user_record(HOSTILE_CLASSES, 37, conv=True, signed=True, output_weights=False)
+    assert hostile.provenance.subject["layer"] == HOSTILE_LAYER
+    plain = [f"plain{i}" for i in range(4)]
+    clean = user_record(
+        plain,
+        37,
+        conv=True,
+        signed=True,
+        output_weights=False,
+        dataset={"class_names": plain, "title": "plain.npz"},
+        subject={"layer": "plainlayer", "model": "plain.keras", "model_name": "plainmodel"},
+    )
     hostile_pages = render_html(hostile, None, tmp_path / "hostile")
     clean_pages = render_html(clean, None, tmp_path / "clean")
     assert clean_pages.keys() == hostile_pages.keys() and "classes/class-0.md" in hostile_pages

@@ -15,6 +15,7 @@ from explore_helpers import (
     MNIST,
     PAPER_SUBJECT,
     decoded,
+    explore_acts,
     numpy_forward,
     random_pixels,
     random_stack,
@@ -22,9 +23,11 @@ from explore_helpers import (
     softmax,
     stack_data,
     stack_run,
+    unit_marks,
 )
+from page_fixtures import paper_fields
 
-from nu_keras import analysis, charts, explore
+from nu_keras import ablation, charts, explore
 from nu_keras.errors import NuKerasError
 
 EXPLORE_JS = REPO / "docs" / "overrides" / "assets" / "javascripts" / "explore.js"
@@ -107,7 +110,7 @@ def keras_run():
     net.get_layer("output").set_weights([rng.normal(0, 0.8, (10, 10)), rng.normal(0, 0.3, 10)])
     images = synthetic_images(300)
     labels = np.tile(np.arange(10), 30).astype(np.uint8)
-    acts = activations.collect(net, "hidden", images, labels, "unit")
+    acts = explore_acts(activations.collect(net, "hidden", images, labels, "unit"))
     weights = mdl.dense_weights(net)
     return {"acts": acts, "weights": weights, "images": images}
 
@@ -116,7 +119,7 @@ def keras_run():
 def exported(keras_run, tmp_path_factory):
     run = keras_run
     stack = explore.stack_from_weights(run["weights"])
-    data = explore.explore_data(stack, 0, run["acts"], run["images"], 0.5, 5, 1 / 255, DIGITS)
+    data = explore.explore_data(stack, 0, run["acts"], run["images"], unit_marks(run["acts"]), 5, 1 / 255, DIGITS)
     path = tmp_path_factory.mktemp("explore") / explore.SCRIPT_NAME
     summary = explore.write_script(path, data)
     return {"data": data, "path": path, "summary": summary}
@@ -131,20 +134,21 @@ def test_the_script_carries_this_runs_exact_weights(exported, keras_run):
         assert values.tobytes() == np.asarray(weights[key], "<f4").ravel().tobytes(), key
     assert exported["summary"]["parameters"] == 7960
     means = decoded(data["unit_means"], "<f4")
-    np.testing.assert_allclose(means, keras_run["acts"]["hidden"].mean(axis=0), rtol=1e-6)
-    mean = [keras_run["acts"]["hidden"][keras_run["acts"]["labels"] == d].mean(axis=0) for d in range(10)]
+    np.testing.assert_allclose(means, keras_run["acts"]["units"].mean(axis=0), rtol=1e-6)
+    mean = [keras_run["acts"]["units"][keras_run["acts"]["labels"] == d].mean(axis=0) for d in range(10)]
     assert data["preferred_unit"] == [int(np.argmax(m)) for m in mean]
 
 
-def test_each_digit_has_its_preferred_unit_and_a_dominant_one_only_above_the_threshold():
-    """synthetic_run: unit d gets +3 on digit d, so it has the largest mean and wins on most of its images."""
-    from conftest import synthetic_run
+def test_the_page_marks_the_units_the_record_measured():
+    """Preferred and dominant units and the unit means come from the record, never recomputed."""
+    from page_fixtures import paper_record
 
-    acts, _ = synthetic_run()
-    hidden, labels = acts["hidden"].astype(np.float64), acts["labels"]
-    preferred, dominant = explore.marked_units(hidden, labels, 0.5)
-    assert preferred == list(range(10)) and dominant == list(range(10))
-    assert explore.marked_units(hidden, labels, 1.0)[1] == [None] * 10  # no unit wins on more than all
+    record, _ = paper_record()
+    marks = explore.unit_marks(record)
+    assert marks["preferred_unit"] == record.per_class.top_unit.tolist()
+    assert marks["dominant_unit"] == list(record.per_class.dominant_unit)
+    assert marks["dominance_threshold"] == record.method.dominance_threshold
+    np.testing.assert_array_equal(marks["unit_means"], record.per_unit.mean)
 
 
 def test_the_script_carries_a_sample_per_digit_and_every_misclassified_image(exported, keras_run):
@@ -175,7 +179,7 @@ def test_the_export_stays_under_2_mb_for_a_test_set_of_mnist_size(wrong_share, m
     rng = np.random.default_rng(0)
     labels = np.tile(np.arange(10), 1000).astype(np.uint8)
     predictions = np.where(rng.random(10000) < wrong_share, (labels + 1) % 10, labels).astype(np.uint8)
-    acts = {"labels": labels, "predictions": predictions, "hidden": rng.random((10000, 10)).astype(np.float32)}
+    acts = {"labels": labels, "predictions": predictions, "units": rng.random((10000, 10)).astype(np.float32)}
     weights = {
         "hidden_kernel": rng.normal(size=(784, 10)).astype(np.float32),
         "hidden_bias": np.zeros(10, np.float32),
@@ -183,7 +187,7 @@ def test_the_export_stays_under_2_mb_for_a_test_set_of_mnist_size(wrong_share, m
         "output_bias": np.zeros(10, np.float32),
     }
     images = rng.integers(0, 256, size=(10000, 28, 28), dtype=np.uint8)
-    data = explore.paper_explore_data(weights, acts, images, 0.5, explore.SAMPLE_PER_CLASS)
+    data = explore.paper_explore_data(weights, acts, images, unit_marks(acts), explore.SAMPLE_PER_CLASS)
     size = len(explore.script_text(data).encode())
     assert size < 2_000_000, size
     wrong = int(np.sum(labels != predictions))
@@ -220,7 +224,7 @@ def test_the_javascript_forward_pass_equals_keras_on_every_shipped_image(exporte
     hidden = np.array([r["hidden"] for r in answer["intact"]])
     probabilities = np.array([r["probabilities"] for r in answer["intact"]])
     assert len(hidden) == len(rows) > 250  # the sample per digit and the many misclassified
-    assert np.abs(hidden - acts["hidden"][rows]).max() < 1e-5
+    assert np.abs(hidden - acts["units"][rows]).max() < 1e-5
     assert np.abs(probabilities - acts["probabilities"][rows]).max() < 1e-5
     assert [r["predicted"] for r in answer["intact"]] == acts["predictions"][rows].tolist()
 
@@ -232,7 +236,7 @@ def test_silencing_a_unit_in_javascript_equals_the_numpy_ablation(mode, exported
     acts, weights = keras_run["acts"], keras_run["weights"]
     w2, b2 = weights["output_kernel"].astype(np.float64), weights["output_bias"].astype(np.float64)
     means = decoded(exported["data"]["unit_means"], "<f4").astype(np.float64)
-    hidden = acts["hidden"][rows].astype(np.float64)
+    hidden = acts["units"][rows].astype(np.float64)
     for unit in range(10):
         ablated = hidden.copy()
         ablated[:, unit] = means[unit] if mode == "mean" else 0.0
@@ -241,7 +245,7 @@ def test_silencing_a_unit_in_javascript_equals_the_numpy_ablation(mode, exported
         predicted = [per_unit[unit]["predicted"] for per_unit in shown]
         assert np.abs(probabilities - softmax(ablated @ w2 + b2)).max() < 1e-5, unit
         if mode == "zero":  # the analysis module's own ablation, which the Neuron pages report
-            assert predicted == analysis.ablated_predictions(hidden, w2, b2, unit).tolist(), unit
+            assert predicted == ablation.dense_ablated_predictions(hidden, w2, b2, unit).tolist(), unit
         else:
             assert predicted == (ablated @ w2 + b2).argmax(axis=1).tolist(), unit
 
@@ -274,19 +278,20 @@ def test_the_javascript_preprocessing_equals_the_python_reference(tmp_path, expo
 
 
 def test_the_explore_page_and_its_links_from_digit_and_neuron_pages_are_rendered(tmp_path):
-    from conftest import synthetic_metrics, synthetic_run
+    from conftest import synthetic_record, synthetic_run
 
     from nu_keras import pages
     from nu_keras.config import RunConfig
 
     acts, weights = synthetic_run()
-    metrics = synthetic_metrics(acts, weights, RunConfig())
+    record = paper_fields(synthetic_record(acts, weights, RunConfig()))
     images = synthetic_images(len(acts["labels"]))
-    data = explore.paper_explore_data(weights, acts, images, 0.5, 8)
+    acts = explore_acts(acts)
+    data = explore.paper_explore_data(weights, acts, images, unit_marks(acts), 8)
     summary = explore.write_script(tmp_path / explore.SCRIPT_NAME, data)
-    names = charts.chart_names(metrics, None)
+    names = charts.chart_names(record, None)
     count = pages.render_all(
-        metrics, 5, RunConfig().project_root / "report_templates", tmp_path, explore=summary, charts=names
+        record, 5, RunConfig().project_root / "report_templates", tmp_path, explore=summary, charts=names
     )
     assert count == len(list(tmp_path.rglob("*.md"))) and (tmp_path / "explore.md").is_file()
     page = (tmp_path / "explore.md").read_text()
@@ -322,10 +327,10 @@ def test_a_deep_stack_read_out_in_the_middle_lists_that_layers_units_and_their_m
     stack = random_stack([64, 20, 16, 8, 4], ["relu", "tanh", "sigmoid", "linear"])
     images = random_pixels((80, 8, 8), "u1")
     acts = stack_run(stack, 1, images, 1 / 255, 4)
-    data = explore.explore_data(stack, 1, acts, images, 0.5, 5, 1 / 255, ["a", "b", "c", "d"])
+    data = explore.explore_data(stack, 1, acts, images, unit_marks(acts), 5, 1 / 255, ["a", "b", "c", "d"])
     assert data["units"] == 16 and data["classes"] == 4 and len(data["layers"]) == 4
-    np.testing.assert_allclose(decoded(data["unit_means"], "<f4"), acts["hidden"].mean(axis=0), rtol=1e-6)
-    means = [acts["hidden"][acts["labels"] == k].mean(axis=0) for k in range(4)]
+    np.testing.assert_allclose(decoded(data["unit_means"], "<f4"), acts["units"].mean(axis=0), rtol=1e-6)
+    means = [acts["units"][acts["labels"] == k].mean(axis=0) for k in range(4)]
     assert data["preferred_unit"] == [int(np.argmax(m)) for m in means] and len(data["dominant_unit"]) == 4
     summary = explore.summary(data, 0)
     assert summary["parameters"] == sum(layer["kernel"].size + layer["bias"].size for layer in stack)
@@ -379,8 +384,8 @@ def test_class_names_travel_as_json_text_that_cannot_close_the_script(tmp_path):
 def test_many_classes_of_large_images_ship_fewer_of_each_within_the_byte_budget():
     stack = random_stack([32 * 32 * 3, 4, 100], ["relu", "softmax"])
     images = np.zeros((1000, 32, 32, 3), np.uint8)
-    acts = {"hidden": np.ones((1000, 4)), "labels": np.arange(1000) % 100, "predictions": np.zeros(1000, int)}
-    data = explore.explore_data(stack, 0, acts, images, 0.5, 40, 1 / 255, [str(k) for k in range(100)])
+    acts = {"units": np.ones((1000, 4)), "labels": np.arange(1000) % 100, "predictions": np.zeros(1000, int)}
+    data = explore.explore_data(stack, 0, acts, images, unit_marks(acts), 40, 1 / 255, [str(k) for k in range(100)])
     budget = explore.MAX_PIXEL_BYTES // (32 * 32 * 3)
     assert data["per_class"] == budget // 100 and len(data["indices"]) == budget
     shipped_wrong = int(np.sum(acts["labels"][data["indices"]] != 0))  # every prediction is class 0
@@ -402,8 +407,8 @@ def _break(data: dict, part: str) -> None:
         data["readout"] = len(stack) - 1
     elif part == "image size":
         data["images"] = data["images"][:, :3]
-    elif part == "hidden":
-        acts["hidden"] = acts["hidden"][:, :-1]
+    elif part == "units":
+        acts["units"] = acts["units"][:, :-1]
     elif part == "labels":
         acts["labels"] = acts["labels"] + 3
     elif part == "names":
@@ -421,7 +426,7 @@ def _break(data: dict, part: str) -> None:
         ("last activation", "softmax or linear"),
         ("readout", "must be one of the first 2"),
         ("image size", "do not take 12 inputs"),
-        ("hidden", r"not \(N, 5\) of layer 1"),
+        ("units", r"not \(N, 5\) of layer 1"),
         ("labels", "labels must lie in 0..3"),
         ("names", "must give 3 class scores"),
         ("image rank", "uint8 or float images"),
@@ -432,10 +437,11 @@ def test_an_inconsistent_stack_or_run_is_a_one_line_error(part, message):
     images = random_pixels((20, 4, 4), "u1")
     data = {"stack": stack, "readout": 1, "images": images, "names": list("abcd")}
     data["acts"] = stack_run(stack, 1, images, 1 / 255, 4)
+    marks = unit_marks(data["acts"])
     _break(data, part)
     with pytest.raises(NuKerasError, match=message) as raised:
         explore.explore_data(
-            data["stack"], data["readout"], data["acts"], data["images"], 0.5, 4, 1 / 255, data["names"]
+            data["stack"], data["readout"], data["acts"], data["images"], marks, 4, 1 / 255, data["names"]
         )
     assert "\n" not in str(raised.value)
 
@@ -508,7 +514,8 @@ def test_the_paper_networks_page_offers_the_drawing_pad_and_pixel_maps_in_digit_
     from conftest import synthetic_run
 
     acts, weights = synthetic_run()
-    data = explore.paper_explore_data(weights, acts, synthetic_images(len(acts["labels"])), 0.5, 8)
+    acts = explore_acts(acts)
+    data = explore.paper_explore_data(weights, acts, synthetic_images(len(acts["labels"])), unit_marks(acts), 8)
     page = render_explore(explore.summary(data, 123_000), DIGITS, MNIST, PAPER_SUBJECT)
     assert "Draw a digit, or pick one of the test images" in page and "the\n10 hidden units, the 10 output" in page
     assert "(seed 7, test accuracy 93.12\u00a0%)" in page and "7,960 weights and biases are copied" in page

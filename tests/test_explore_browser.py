@@ -222,7 +222,7 @@ def test_the_page_computes_what_keras_computed_on_every_shipped_image(browser, b
     js = reader.page.evaluate(PARITY_JS)
     reader.close(local)
     acts, rows = run["acts"], run["indices"]
-    hidden_error = np.abs(np.array(js["hidden"]) - acts["hidden"][rows]).max()
+    hidden_error = np.abs(np.array(js["hidden"]) - acts["units"][rows]).max()
     probability_error = np.abs(np.array(js["probabilities"]) - acts["probabilities"][rows]).max()
     print(f"\nparity over {len(rows)} images: hidden {hidden_error:.2e}, probabilities {probability_error:.2e}")
     assert hidden_error < 1e-5 and probability_error < 1e-5
@@ -235,9 +235,9 @@ def test_the_page_computes_what_keras_computed_on_every_shipped_image(browser, b
     )
     print(f"against numpy in float64: {exact:.1e} (the rest of the gap to Keras is Keras's float32 rounding)")
     assert exact < 1e-9
-    from nu_keras.analysis import ablated_predictions
+    from nu_keras.ablation import dense_ablated_predictions
 
-    hidden = acts["hidden"][rows].astype(np.float64)
+    hidden = acts["units"][rows].astype(np.float64)
     w2, b2 = run["weights"]["output_kernel"], run["weights"]["output_bias"]
     for unit in range(hidden.shape[1]):
         for mode in ("zero", "mean"):
@@ -245,7 +245,9 @@ def test_the_page_computes_what_keras_computed_on_every_shipped_image(browser, b
             ablated[:, unit] = run["means"][unit] if mode == "mean" else 0.0
             shown = np.array([per_unit[unit][0] for per_unit in js[mode]])
             assert np.abs(shown - softmax(ablated @ w2 + b2)).max() < 1e-5, (unit, mode)
-            expected = ablated_predictions(hidden, w2, b2, unit) if mode == "zero" else (ablated @ w2 + b2).argmax(1)
+            expected = (
+                dense_ablated_predictions(hidden, w2, b2, unit) if mode == "zero" else (ablated @ w2 + b2).argmax(1)
+            )
             assert [per_unit[unit][1] for per_unit in js[mode]] == expected.tolist(), (unit, mode)
 
 

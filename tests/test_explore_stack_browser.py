@@ -19,6 +19,7 @@ from explore_helpers import (
     random_stack,
     render_explore,
     stack_run,
+    unit_marks,
 )
 
 from nu_keras import explore
@@ -50,7 +51,7 @@ SHOWN_JS = """() => ({
 def build_page(folder, stack, readout, images, pixel_scale, subject, dataset=FASHION) -> tuple[dict, dict]:
     """explore.html, explore-data.js and the page's assets in `folder`; the data and the run behind them."""
     acts = stack_run(stack, readout, images, pixel_scale, len(NAMES))
-    data = explore.explore_data(stack, readout, acts, images, 0.5, 6, pixel_scale, NAMES)
+    data = explore.explore_data(stack, readout, acts, images, unit_marks(acts), 6, pixel_scale, NAMES)
     summary = explore.write_script(folder / explore.SCRIPT_NAME, data)
     body = markdown.markdown(render_explore(summary, NAMES, dataset, subject).split("---", 2)[2])
     page = f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Explore</title></head><body>{body}'

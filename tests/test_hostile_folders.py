@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import assert_one_line_error, build_into, cli, fingerprint
 
-from nu_keras import folders
+from nu_keras import cache, folders
 
 
 def victim(path: Path, text: str = "precious\n") -> Path:
@@ -84,7 +84,7 @@ def test_a_marker_entry_through_a_symlinked_folder_never_deletes_the_file_outsid
     site = symlinked_site(tmp_path)  # filled in place: old files are removed one by one
     build_into(site, {"index.html": "v1"})
     (site / "link").symlink_to(outside)
-    forged = folders.read_marker(site)["files"] | {"link/victim.txt": folders.file_sha256(precious)}
+    forged = folders.read_marker(site)["files"] | {"link/victim.txt": cache.file_hash(precious)}
     folders.write_marker(site, "site", forged)
     build_into(site, {"index.html": "v2"})
     assert precious.read_text() == "precious\n" and (site / "link").is_symlink()

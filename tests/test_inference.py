@@ -170,8 +170,8 @@ def test_the_sweeps_test_family_names_every_reported_test_and_holm_corrects_them
 
 def test_fisher_tests_compare_trained_and_untrained_pass_counts_for_claims_1_and_3():
     cfg = RunConfig()
-    trained = {"digits_with_dominant_unit": 9, "specificity": {"classes_with_own_unit": list(range(9))}}
-    untrained = {"digits_with_dominant_unit": 3, "specificity": {"classes_with_own_unit": [0]}}
+    trained = {"classes_with_dominant_unit": 9, "specificity": {"classes_with_own_unit": list(range(9))}}
+    untrained = {"classes_with_dominant_unit": 3, "specificity": {"classes_with_own_unit": [0]}}
     models = [{"trained": trained, "untrained": untrained} for _ in range(10)]
     result = sweep.fisher_tests(models, cfg)
     assert result == {"claim_1": pytest.approx(2 / 184756), "claim_3": pytest.approx(2 / 184756)}

@@ -64,9 +64,7 @@ def test_a_hidden_layer_that_is_one_hot_by_digit_beats_every_rotation():
     # of a digit, but never a different unit for each digit, so the one-to-one matched share beats them too
     assert robustness.percentile_within(float(trained["eta_squared"]), null["eta_squared"]) == 1.0
     assert robustness.percentile_within(float(trained["d_prime"]), null["d_prime"]) == 1.0
-    shares = robustness.percentile_within(
-        float(trained["standardised_matched_share"]), null["standardised_matched_share"]
-    )
+    shares = robustness.percentile_within(float(trained["rescaled_matched_share"]), null["rescaled_matched_share"])
     assert shares > 0.95
     verdict = robustness.privileged_verdict([robustness_percentiles(hidden, null)], 0.95, 0.8)
     assert verdict["seeds_passing"] == 1

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from nu_keras import activations, analysis, artifacts
+from nu_keras import ablation, activations, analysis, artifacts
 from nu_keras import model as mdl
 from nu_keras.config import RunConfig
 from nu_keras.errors import NuKerasError
@@ -46,7 +46,7 @@ def test_hidden_submodel_equals_numpy_relu_forward_pass(net, images):
 def test_collect_returns_consistent_arrays(net, images):
     labels = np.arange(64, dtype=np.uint8) % 10
     acts = activations.collect(net, "hidden", images, labels, "unit")
-    assert acts["hidden"].shape == (64, 10) and acts["probabilities"].shape == (64, 10)
+    assert acts["units"].shape == (64, 10) and acts["probabilities"].shape == (64, 10)
     assert acts["ablated_zero"].shape == acts["ablated_mean"].shape == (10, 64)
     np.testing.assert_array_equal(acts["predictions"], acts["probabilities"].argmax(axis=1))
     np.testing.assert_allclose(acts["probabilities"].sum(axis=1), 1, atol=1e-5)
@@ -69,7 +69,7 @@ def test_ablation_on_hidden_activations_equals_keras_model_with_outgoing_weights
         numpy_probs /= numpy_probs.sum(axis=1, keepdims=True)
         np.testing.assert_allclose(numpy_probs, keras_probs, atol=1e-5)
         np.testing.assert_array_equal(
-            analysis.ablated_predictions(hidden, w["output_kernel"], w["output_bias"], unit),
+            ablation.dense_ablated_predictions(hidden, w["output_kernel"], w["output_bias"], unit),
             keras_probs.argmax(axis=1),
         )
 

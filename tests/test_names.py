@@ -10,8 +10,9 @@ import re
 
 import numpy as np
 import pytest
+from explore_helpers import unit_marks
 from helpers import assert_one_line_error, cli
-from page_fixtures import user_metrics, write_blank_charts
+from page_fixtures import user_record, write_blank_charts
 
 from nu_keras import charts, data, explore, names, pages, site
 from nu_keras.config import PROJECT_ROOT, RunConfig
@@ -37,11 +38,11 @@ def test_shown_writes_control_bidi_and_invisible_characters_as_escapes_and_keeps
 
 
 def test_hidden_characters_in_class_layer_and_model_names_reach_no_page_or_nav_unescaped(tmp_path):
-    metrics = user_metrics(NAMES, 5, conv=False, signed=False, output_weights=True)
-    metrics["subject"] |= {"layer": f"dense{BIDI}", "model_name": f"net{TERMINAL_ESCAPES}"}
-    metrics["dataset"]["title"] = f"data{INVISIBLE}.npz"
-    names_of_charts = charts.chart_names(metrics, None)
-    pages.render_all(metrics, 3, PROJECT_ROOT / "report_templates", tmp_path, charts=names_of_charts)
+    subject = {"layer": f"dense{BIDI}", "model_name": f"net{TERMINAL_ESCAPES}"}
+    dataset = {"title": f"data{INVISIBLE}.npz"}
+    record = user_record(NAMES, 5, conv=False, signed=False, output_weights=True, subject=subject, dataset=dataset)
+    names_of_charts = charts.chart_names(record, None)
+    pages.render_all(record, 3, PROJECT_ROOT / "report_templates", tmp_path, charts=names_of_charts)
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name == pages.NAV_FILE for p in written) and len(written) > 10
     for page in written:
@@ -55,12 +56,12 @@ def test_hidden_characters_in_class_layer_and_model_names_reach_no_page_or_nav_u
 
 
 def test_hidden_characters_in_names_reach_no_built_html_title_or_search_index_unescaped(tmp_path):
-    metrics = user_metrics(NAMES, 5, conv=False, signed=False, output_weights=True)
-    metrics["subject"] |= {"layer": f"dense{BIDI}", "model_name": f"net{TERMINAL_ESCAPES}"}
-    names_of_charts = charts.chart_names(metrics, None)
+    subject = {"layer": f"dense{BIDI}", "model_name": f"net{TERMINAL_ESCAPES}"}
+    record = user_record(NAMES, 5, conv=False, signed=False, output_weights=True, subject=subject)
+    names_of_charts = charts.chart_names(record, None)
     cfg = RunConfig(pages_dir=tmp_path / "pages", site_dir=tmp_path / "site")
     write_blank_charts(names_of_charts, cfg.pages_dir)
-    pages.render_all(metrics, 3, cfg.project_root / "report_templates", cfg.pages_dir, charts=names_of_charts)
+    pages.render_all(record, 3, cfg.project_root / "report_templates", cfg.pages_dir, charts=names_of_charts)
     site.build(cfg)
     built = [*cfg.site_dir.rglob("*.html"), cfg.site_dir / "search" / "search_index.json"]
     for page in built:
@@ -76,9 +77,9 @@ def test_hidden_characters_in_names_reach_the_explore_data_as_visible_escapes():
         {"name": "out", "kernel": rng.normal(size=(3, 4)), "bias": np.zeros(4), "activation": "softmax"},
     ]
     labels = np.arange(8) % 4
-    acts = {"hidden": rng.uniform(size=(8, 3)), "labels": labels, "predictions": labels}
+    acts = {"units": rng.uniform(size=(8, 3)), "labels": labels, "predictions": labels}
     images = rng.integers(0, 256, size=(8, 2, 2), dtype=np.uint8)
-    script = explore.script_text(explore.explore_data(stack, 0, acts, images, 0.5, 2, 1 / 255, NAMES))
+    script = explore.script_text(explore.explore_data(stack, 0, acts, images, unit_marks(acts), 2, 1 / 255, NAMES))
     payload = json.loads(script.split(" = ", 1)[1].rstrip(";\n"))  # what the browser's strings will hold
     assert_nothing_hidden(json.dumps(payload, ensure_ascii=False))
     assert payload["class_names"][1] == "dog\\u202e21 \\u2066x\\u2069"
@@ -86,8 +87,8 @@ def test_hidden_characters_in_names_reach_the_explore_data_as_visible_escapes():
 
 
 def test_chart_labels_show_hidden_characters_as_escapes():
-    metrics = user_metrics(NAMES, 5, conv=False, signed=False, output_weights=True)
-    assert_nothing_hidden("".join(charts.style.class_labels(metrics)))
+    record = user_record(NAMES, 5, conv=False, signed=False, output_weights=True)
+    assert_nothing_hidden("".join(charts.style.class_labels(record)))
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from helpers import assert_one_line_error, cli, fingerprint
-from page_fixtures import paper_metrics, write_blank_charts
+from page_fixtures import paper_record, write_blank_charts
 
 from nu_keras import pages
 
@@ -18,7 +18,7 @@ from nu_keras import pages
 def built(tmp_path_factory) -> Path:
     """Rendered pages (blank charts) and the site built from them, under one folder."""
     root = tmp_path_factory.mktemp("nav")
-    metrics, names = paper_metrics()
+    metrics, names = paper_record()
     write_blank_charts(names, root / "pages")
     pages.render_all(metrics, 1, Path(pages.__file__).parents[1] / "report_templates", root / "pages", charts=names)
     assert cli(build_argv(root))[0] == 0

@@ -1,5 +1,6 @@
-"""Pages print the numbers of metrics.json; the site builds strictly from them."""
+"""Pages print the numbers of the measurement record; the site builds strictly from them."""
 
+import dataclasses
 import json
 import re
 import shutil
@@ -9,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import page_fixtures
 import pytest
-from conftest import synthetic_metrics, synthetic_run
-from page_fixtures import paper_dataset, paper_subject, write_blank_charts
+from conftest import synthetic_record, synthetic_run
+from page_fixtures import paper_fields, write_blank_charts
 from test_robustness import tiny_sweep  # noqa: F401  (a fixture)
 
 from nu_keras import charts, pages, site
@@ -18,23 +19,16 @@ from nu_keras.config import RunConfig
 from nu_keras.errors import NuKerasError
 
 
-def with_paper_fields(metrics: dict) -> dict:
-    """conftest's synthetic metrics of the paper's network on MNIST, with the generalised report's fields."""
-    metrics |= {"dataset": paper_dataset(), "subject": paper_subject(), "spatial_max": None}
-    metrics["config"] |= {"dataset": "mnist", "model": None, "layer": None, "pixels": "unit"}
-    return metrics
-
-
-def render(metrics: dict, out, sweep: dict | None = None, templates=None) -> int:
+def render(record, out, sweep: dict | None = None, templates=None) -> int:
     """render_all with the chart names the pipeline hands it."""
     templates = templates or RunConfig().project_root / "report_templates"
-    return pages.render_all(metrics, 5, templates, out, sweep, charts=charts.chart_names(metrics, sweep))
+    return pages.render_all(record, 5, templates, out, sweep, charts=charts.chart_names(record, sweep))
 
 
 @pytest.fixture(scope="module")
 def metrics():
-    acts, weights = synthetic_run()
-    return with_paper_fields(synthetic_metrics(acts, weights, RunConfig()))
+    """The record of conftest's synthetic run of the paper's network on MNIST."""
+    return paper_fields(synthetic_record(*synthetic_run(), RunConfig()))
 
 
 @pytest.fixture(scope="module")
@@ -76,15 +70,15 @@ def test_home_and_findings_print_the_metrics_numbers(rendered, metrics):
     out, _ = rendered
     home = (out / "index.md").read_text()
     findings = (out / "findings.md").read_text()
-    accuracy = pages.pct(metrics["test_accuracy"], 2)
+    accuracy = pages.pct(metrics.test_accuracy, 2)
     assert accuracy in home and accuracy in findings
-    clear = len(metrics["claim"]["digits_with_dominant_unit"])
+    clear = len(metrics.claim["classes_with_dominant_unit"])
     assert (
         f"**{clear} of 10**" in home and f"By the paper's measure {clear} of 10 digits have a dominant unit" in findings
     )
     for section in ("## Abstract", "## Question", "## Method", "## Results", "## Discussion"):
         assert section in findings
-    assert f"ρ = {pages.fixed(metrics['selectivity_vs_ablation']['zero']['rho'])}" in findings
+    assert f"ρ = {pages.fixed(metrics.correlations['selectivity_vs_ablation']['zero']['rho'])}" in findings
     for section in ("[Findings]", "[Method]", "[Neurons]", "[Glossary]", "[Run]"):
         assert section in home.split("## Where to go next")[1]
 
@@ -93,31 +87,31 @@ def test_digit_page_names_its_preferred_and_dominant_units_and_ranks_every_unit(
     out, _ = rendered
     for d in range(10):
         text = (out / f"digits/digit-{d}.md").read_text()
-        preferred = metrics["preferred_unit"][d]
+        preferred = metrics.per_class.top_unit[d]
         assert f"**Preferred unit: [neuron {preferred}](../neurons/neuron-{preferred}.md)**" in text
-        assert pages.fixed(metrics["mean_activation"][d][preferred]) in text
-        dominant = metrics["dominant_unit"][d]
+        assert pages.fixed(metrics.class_unit.mean[d][preferred]) in text
+        dominant = metrics.per_class.dominant_unit[d]
         if dominant is None:
             assert "**No dominant unit.**" in text
         else:
             assert f"**Dominant unit: [neuron {dominant}](../neurons/neuron-{dominant}.md)**" in text
         ranking = text.split("## The digit's ranking of the units")[1].split("##")[0]
         order = [int(n) for n in re.findall(r"^\| \d+ \| \[neuron (\d+)\]", ranking, re.M)]
-        assert order == np.argsort(-np.array(metrics["mean_activation"][d]), kind="stable").tolist()
+        assert order == np.argsort(-metrics.class_unit.mean[d], kind="stable").tolist()
 
 
 def test_neuron_page_prints_selectivity_dead_fraction_and_drop(rendered, metrics):
     out, _ = rendered
     for n in range(10):
         text = (out / f"neurons/neuron-{n}.md").read_text()
-        assert f"Class selectivity index **{pages.fixed(metrics['selectivity'][n])}**" in text
-        assert pages.pct(metrics["dead_fraction"][n], 1) in text
-        assert pages.pp(metrics["ablation"]["zero"]["importance"][n]) in text
-        assert pages.pp(metrics["ablation"]["mean"]["importance"][n]) in text
+        assert f"Class selectivity index **{pages.fixed(metrics.per_unit.selectivity[n])}**" in text
+        assert pages.pct(metrics.per_unit.dead_fraction[n], 1) in text
+        assert pages.pp(metrics.ablation["zero"]["importance"][n]) in text
+        assert pages.pp(metrics.ablation["mean"]["importance"][n]) in text
         ranking = text.split("## The unit's ranking of the digits")[1].split("##")[0]
         order = [int(d) for d in re.findall(r"^\| \d+ \| \[digit (\d)\]", ranking, re.M)]
-        assert order == np.argsort(-np.array(metrics["mean_activation"])[:, n], kind="stable").tolist()
-        votes = np.array(metrics["output_weights"][n])
+        assert order == np.argsort(-metrics.class_unit.mean[:, n], kind="stable").tolist()
+        votes = metrics.per_unit.output_weights[n]
         assert f"vote is for digit **{votes.argmax()}** (weight {pages.fixed(votes.max())})" in text
 
 
@@ -144,8 +138,9 @@ def test_every_chart_has_a_visible_caption_under_it(rendered):
 
 
 def test_a_missing_value_fails_the_render_instead_of_printing_blank(metrics, tmp_path):
-    broken = {k: v for k, v in metrics.items() if k != "fit_seconds"}
-    with pytest.raises(NuKerasError, match="fit_seconds"):
+    dataset = {k: v for k, v in metrics.provenance.dataset.items() if k != "n_train"}
+    broken = dataclasses.replace(metrics, provenance=dataclasses.replace(metrics.provenance, dataset=dataset))
+    with pytest.raises(NuKerasError, match="n_train"):
         render(broken, tmp_path)
 
 
@@ -170,33 +165,29 @@ def test_strict_site_build_shows_every_named_chart(metrics, tmp_path):
 
 
 def test_the_same_inputs_draw_byte_identical_charts(metrics, tmp_path):
-    acts, weights = synthetic_run()
-    images = np.zeros((len(acts["labels"]), 28, 28), np.uint8)
-    first = charts.chart_tasks(metrics, acts, weights, images, 5, tmp_path / "a", None)
-    second = charts.chart_tasks(metrics, acts, weights, images, 5, tmp_path / "b", None)
+    first = charts.chart_tasks(metrics, 5, tmp_path / "a", None)
+    second = charts.chart_tasks(metrics, 5, tmp_path / "b", None)
     for task_a, task_b in list(zip(first, second, strict=True))[:8]:
         charts._run_task(task_a)
         charts._run_task(task_b)
         assert task_a[1].read_bytes() == task_b[1].read_bytes(), task_a[1].name
 
 
-def test_charts_are_drawn_by_the_workers_started_early_and_those_end_with_their_block(metrics, tmp_path, monkeypatch):
-    """`report` forks its chart workers before Keras is imported (`workers.early_pool`); `render_all` must
-    draw with them rather than start a pool of its own, and no worker may outlive the block."""
+def test_charts_are_drawn_by_the_workers_they_are_handed_and_those_end_with_their_block(metrics, tmp_path, monkeypatch):
+    """`report` forks its chart workers before Keras is imported (`workers.early_pool`) and hands them down:
+    `render_all` draws with them rather than start a pool of its own, and no worker outlives the block."""
     import multiprocessing
 
     from nu_keras import workers
 
-    acts, weights = synthetic_run()
-    images = np.zeros((len(acts["labels"]), 28, 28), np.uint8)
-    some = charts.chart_tasks(metrics, acts, weights, images, 1, tmp_path, None)[:6]
+    some = charts.chart_tasks(metrics, 1, tmp_path, None)[:6]
     monkeypatch.setattr(charts, "chart_tasks", lambda *args: some)
-    with workers.early_pool():
-        pool = workers.started_pool()
+    with workers.early_pool() as pool:
+        assert pool is not None, "this test needs two cores"
         monkeypatch.setattr(multiprocessing, "get_context", lambda *args: pytest.fail("a second pool was started"))
-        drawn = charts.render_all(metrics, acts, weights, images, 1, tmp_path)
+        drawn = charts.render_all(metrics, 1, tmp_path, None, pool)
     assert drawn == 6 and all(task[1].is_file() for task in some)
-    assert workers.started_pool() is None and not any(process.is_alive() for process in pool._pool)
+    assert not any(process.is_alive() for process in pool._pool)
 
 
 NEGATION = re.compile(r"\b(no|not|none|nor|without)\b", re.I)
@@ -222,16 +213,16 @@ def _affirms_dominance(statement: str) -> bool:
 def preferred_not_dominant(tmp_path_factory):
     """A run in which digit 9's preferred unit (largest mean) wins on none of its images."""
     acts, weights = synthetic_run()
-    hidden, labels = acts["hidden"].copy(), acts["labels"]
+    hidden, labels = acts["units"].copy(), acts["labels"]
     nines = np.flatnonzero(labels == 9)
     hidden[nines] = 0.0
     hidden[nines[:3], 9] = 50.0  # three huge responses give unit 9 the largest mean ...
     hidden[nines[3:], 0] = 1.0  # ... while unit 0 wins on the other 27 images
     hidden[nines[3:], 9] = 0.0
-    acts = {**acts, "hidden": hidden}
-    metrics = with_paper_fields(synthetic_metrics(acts, weights, RunConfig()))
-    assert metrics["preferred_unit"][9] == 9 and metrics["dominant_unit"][9] == 0
-    assert 9 not in metrics["dominant_unit"]
+    acts = {**acts, "units": hidden}
+    metrics = paper_fields(synthetic_record(acts, weights, RunConfig()))
+    assert metrics.per_class.top_unit[9] == 9 and metrics.per_class.dominant_unit[9] == 0
+    assert 9 not in metrics.per_class.dominant_unit
     out = tmp_path_factory.mktemp("vocabulary")
     render(metrics, out)
     return out, metrics
@@ -252,8 +243,8 @@ def test_no_page_calls_a_preferred_but_not_dominant_unit_dominant(preferred_not_
 
 def test_run_page_shows_paths_relative_to_the_project(metrics, tmp_path):
     root = RunConfig().project_root
-    config = {**metrics["config"], "out": str(root / "artifacts"), "site_dir": "/somewhere/deep/site"}
-    render({**metrics, "config": config}, tmp_path)
+    config = {**metrics.provenance.config, "out": str(root / "artifacts"), "site_dir": "/somewhere/deep/site"}
+    render(dataclasses.replace(metrics, provenance=dataclasses.replace(metrics.provenance, config=config)), tmp_path)
     run = (tmp_path / "run.md").read_text()
     assert "<code>artifacts</code>" in run and "<code>…/deep/site</code>" in run
     assert str(root) not in run and "/somewhere" not in run
@@ -264,10 +255,11 @@ def test_pages_render_when_a_rank_correlation_is_undefined(metrics, tiny_sweep, 
     import copy
 
     sweep, _ = tiny_sweep
-    undefined = copy.deepcopy(metrics) | {
+    correlations = {
         "selectivity_vs_ablation": {"zero": None, "mean": None},
-        "selectivity_vs_preferred_drop": None,
+        "selectivity_vs_preferred_class_drop": None,
     }
+    undefined = dataclasses.replace(metrics, correlations=correlations)
     sweep = copy.deepcopy(sweep)
     for entry in sweep["widths"].values():
         entry["summary"]["selectivity_vs_ablation_pooled"] = {"zero": None, "mean": None}
@@ -280,16 +272,16 @@ def test_pages_render_when_a_rank_correlation_is_undefined(metrics, tiny_sweep, 
 # ------------------------------------------------------------- any data set, any layer (tests/page_fixtures.py)
 
 KINDS = {
-    "mnist": page_fixtures.paper_metrics,
-    "fashion": lambda: page_fixtures.paper_metrics("fashion-mnist"),
-    "user-conv": page_fixtures.user_conv_metrics,
-    "user-dense": page_fixtures.user_dense_metrics,
+    "mnist": page_fixtures.paper_record,
+    "fashion": lambda: page_fixtures.paper_record("fashion-mnist"),
+    "user-conv": page_fixtures.user_conv_record,
+    "user-dense": page_fixtures.user_dense_record,
 }
 
 
 @pytest.fixture(scope="module", params=list(KINDS))
 def report(request, tmp_path_factory):
-    """(kind, metrics, chart names, pages folder) for each kind of report, rendered once."""
+    """(kind, record, chart names, pages folder) for each kind of report, rendered once."""
     metrics, names = KINDS[request.param]()
     out = tmp_path_factory.mktemp(request.param)
     pages.render_all(metrics, 5, RunConfig().project_root / "report_templates", out, charts=names)
@@ -307,7 +299,7 @@ def _prose(text: str) -> str:
 
 def test_every_class_and_unit_page_is_written_where_the_layout_says(report):
     kind, metrics, _, out = report
-    classes, units = len(metrics["dataset"]["class_names"]), metrics["subject"]["units"]
+    classes, units = len(metrics.classes), len(metrics.units)
     class_page, unit_page = {
         "mnist": ("digits/digit-{}.md", "neurons/neuron-{}.md"),
         "fashion": ("classes/class-{}.md", "neurons/neuron-{}.md"),
@@ -332,7 +324,7 @@ def test_a_user_layer_is_never_called_neurons_and_has_no_training_or_verdict(rep
     kind, metrics, _, out = report
     if not kind.startswith("user"):
         pytest.skip("user subjects only")
-    word = "channel" if metrics["subject"]["layer_kind"] == "conv" else "unit"
+    word = "channel" if metrics.provenance.subject["layer_kind"] == "conv" else "unit"
     for page in out.rglob("*.md"):
         text = _prose(page.read_text())
         assert not re.search(r"\bneurons?\b", text, re.I), page.name
@@ -356,11 +348,11 @@ def test_pages_show_only_the_charts_they_are_handed(report):
         shown = {s.removeprefix("../") for s in re.findall(IMAGE, page.read_text())}
         assert shown <= named, (page.name, shown - named)
     context = pages.build_context(metrics, 5, names)
-    for rows, group in ((context["digits"], "classes"), (context["neurons"], "units")):
+    for rows, group in ((context["class_rows"], "classes"), (context["unit_rows"], "units")):
         for row, charts_of_row in zip(rows, names[group], strict=True):
             shown = {s.removeprefix("../") for s in re.findall(IMAGE, (out / row["page"]).read_text())}
             wanted = set(charts_of_row.values())
-            if metrics["subject"]["signed"]:
+            if metrics.layer.signed:
                 wanted.discard(charts_of_row.get("silent"))
             assert shown == wanted, row["page"]
 
@@ -385,7 +377,7 @@ def test_units_overview_sorts_by_every_measure_and_names_the_top_ten(report):
     assert len(re.findall(r"^\| \[unit \d+\]", table, re.M)) == 256
     for header in ("selectivity index", "η²", "silent on", "accuracy lost, zeroed", "accuracy lost, set to its mean"):
         assert header in table.splitlines()[2]
-    importance = np.array(metrics["ablation"]["zero"]["importance"])
+    importance = np.array(metrics.ablation["zero"]["importance"])
     top = text.split("**Most important** (accuracy lost when zeroed")[1].split("\n")[0]
     listed = [int(n) for n in re.findall(r"\[unit (\d+)\]", top)]
     assert listed == np.argsort(-importance, kind="stable")[:10].tolist()
@@ -397,9 +389,9 @@ def test_the_nav_lists_each_overview_then_at_most_32_classes_and_32_units(report
     kind, metrics, _, out = report
     settings = json.loads((out / pages.NAV_FILE).read_text())
     (classes,), (units,) = (section.values() for section in settings["nav"])
-    listed_classes = len(metrics["dataset"]["class_names"])
+    listed_classes = len(metrics.classes)
     assert len(classes) == 1 + listed_classes and classes[0] == {"Overview": pages.layout(metrics).classes_index}
-    listed = metrics["subject"]["units"] if metrics["subject"]["units"] <= 32 else 0
+    listed = len(metrics.units) if len(metrics.units) <= 32 else 0
     assert len(units) == 1 + listed and units[0] == {"Overview": pages.layout(metrics).units_index}
     if kind == "fashion":
         assert list(classes[2]) == ["Trouser"] and "Fashion-MNIST" in settings["site_name"]
@@ -416,7 +408,7 @@ def test_a_user_report_builds_strictly_and_the_theme_prints_no_user_markup(kind,
     pages.render_all(metrics, 5, cfg.project_root / "report_templates", cfg.pages_dir, charts=names)
     site.build(cfg)
     built = list(cfg.site_dir.rglob("*.html"))
-    assert len(built) > metrics["subject"]["units"] and not (cfg.site_dir / pages.NAV_FILE).exists()
+    assert len(built) > len(metrics.units) and not (cfg.site_dir / pages.NAV_FILE).exists()
     for page in built:
         html = page.read_text()
         assert "<script>alert" not in html and "<img src=x" not in html and "<i>x" not in html, page.name
@@ -433,7 +425,7 @@ def test_render_time_grows_about_linearly_with_units(tmp_path):
     templates = RunConfig().project_root / "report_templates"
     seconds = {}
     for units in (10, 256):
-        metrics, names = page_fixtures.user_dense_metrics(units)
+        metrics, names = page_fixtures.user_dense_record(units)
         start = time.perf_counter()
         pages.render_all(metrics, 5, templates, tmp_path / str(units), charts=names)
         seconds[units] = time.perf_counter() - start

@@ -4,31 +4,22 @@ import shutil
 
 import pytest
 
-from nu_keras import cache, pipeline
+from nu_keras import cache, data, pipeline, sweep_file, train
 from nu_keras.config import RunConfig
 
 
 def test_why_run_names_the_part_that_changed():
-    old = cache.fingerprint({"seed": 0}, {"model": "a"}, (cache.file_hash,))
+    old = cache.fingerprint({"seed": 0}, {"model": "a"}, ("cache.file_hash",))
     assert cache.why_run(old, old, outputs_ready=True, force=False) is None
     assert cache.why_run(old, old, outputs_ready=True, force=True) == "--force"
     assert cache.why_run(old, None, outputs_ready=True, force=False) == "no earlier run recorded"
     assert "missing" in cache.why_run(old, old, outputs_ready=False, force=False)
-    seed = cache.fingerprint({"seed": 1}, {"model": "a"}, (cache.file_hash,))
+    seed = cache.fingerprint({"seed": 1}, {"model": "a"}, ("cache.file_hash",))
     assert cache.why_run(seed, old, True, False) == "config changed: seed"
-    model = cache.fingerprint({"seed": 0}, {"model": "b"}, (cache.file_hash,))
+    model = cache.fingerprint({"seed": 0}, {"model": "b"}, ("cache.file_hash",))
     assert cache.why_run(model, old, True, False) == "inputs changed: model"
-    code = cache.fingerprint({"seed": 0}, {"model": "a"}, (cache.tree_hash,))
+    code = cache.fingerprint({"seed": 0}, {"model": "a"}, ("cache.tree_hash",))
     assert cache.why_run(code, old, True, False) == "the stage code changed"
-
-
-@pytest.fixture
-def package_copy(tmp_path, monkeypatch):
-    """The package's sources copied where a test may edit them; code hashes read the copy."""
-    copy = tmp_path / "nu_keras"
-    shutil.copytree(cache.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(cache, "PACKAGE", copy)
-    return copy
 
 
 def stage_code(cfg: RunConfig) -> dict[str, str]:
@@ -38,14 +29,20 @@ def stage_code(cfg: RunConfig) -> dict[str, str]:
 @pytest.mark.parametrize(
     "module, stale",
     [
-        # the sweep reaches it through robustness.py, collect through activations.py, build through pages.py
-        ("analysis.py", {"collect", "analyze", "sweep", "render", "charts", "build"}),
+        # the sweep reaches it through robustness.py; collect's modules do not import it; publishing reads the record
+        ("analysis.py", {"analyze", "sweep"}),
+        ("ablation.py", {"collect", "analyze", "sweep"}),  # collect computes the tables
+        ("render.py", {"render"}),  # the charts are the figure code's (charts/): a page edit reuses them
         ("robustness.py", {"analyze", "sweep"}),  # analyze runs the single-network controls
-        ("dynamics.py", {"analyze"}),  # train records arrays; analyze measures them
+        ("dynamics.py", {"analyze", "sweep"}),  # analyze measures the epochs; the sweep reaches it through analysis
         ("charts/units.py", {"render", "charts"}),  # a module of a subpackage
         ("charts/__init__.py", {"render", "charts"}),
         ("model.py", {"train", "collect", "sweep"}),
         ("site.py", {"build"}),
+        # a stage body's own module is its code: its helpers and what it imports at the top
+        ("train.py", {"train", "collect", "sweep"}),  # collect loads the model through it, the sweep its block
+        ("activations.py", {"collect"}),
+        ("sweep_file.py", {"render"}),  # render publishes sweep.json only if it matches the report
     ],
 )
 def test_editing_a_module_re_runs_every_stage_that_imports_it_and_no_other(
@@ -97,6 +94,7 @@ def config(project, fake_mnist_module, tmp, **changes):
         pages_dir=tmp / "pages",
         site_dir=tmp / "site",
         project_root=project,
+        templates=project / "report_templates",
     )
     return RunConfig(**(settings | changes))
 
@@ -109,7 +107,7 @@ def test_caching_reuses_retrains_and_rerenders_the_right_stages(project, fake_mn
     assert all(outcome.startswith("ran") for outcome in first.values())
 
     with monkeypatch.context() as warm:  # a warm run takes the data's hash from stages.json, unread
-        warm.setattr(pipeline, "_dataset", lambda *args: pytest.fail("the data was read"))
+        warm.setattr(data, "_dataset", lambda *args: pytest.fail("the data was read"))
         assert set(pipeline.run(pipeline.STAGE_NAMES, cfg).values()) == {"reused"}
 
     with open(project / "report_templates" / "run.md.j2", "a") as template:
@@ -130,7 +128,7 @@ def test_caching_reuses_retrains_and_rerenders_the_right_stages(project, fake_mn
     arrays = dict(np.load(data_file))
     arrays["x_test"][0, 0, 0] ^= 1  # one pixel of the file that served: its data hash must be taken anew
     np.savez(data_file, **arrays)
-    pipeline._dataset.cache_clear()
+    data._dataset.cache_clear()
     assert pipeline.run(("train",), cfg.replace(seed=1)) == {"train": "ran (inputs changed: data)"}
 
 
@@ -147,7 +145,7 @@ def test_one_fit_serves_the_report_and_the_sweeps_first_block(project, fake_mnis
     pipeline.run(pipeline.STAGE_NAMES, cfg)
     assert fits == [[0, 1, 2]]  # trained once, by the train stage; the sweep measured that block
     network = mdl.dense_weights(mdl.load_model(cfg.out / "model.keras"))
-    block = mdl.load_block(cfg.out / "branches.npz", pipeline.block_recipe(cfg, pipeline.dataset(cfg)))
+    block = mdl.load_block(cfg.out / "branches.npz", train.block_recipe(cfg, data.dataset(cfg)))
     for key, value in network.items():
         np.testing.assert_array_equal(block["trained"][0][key], value, err_msg=key)  # the same network, bit for bit
     sweep = artifacts.read_json(cfg.out / "sweep.json")
@@ -161,8 +159,7 @@ def test_one_fit_serves_the_report_and_the_sweeps_first_block(project, fake_mnis
 
     # a block trained by another recipe is not taken for this one's
     assert (
-        mdl.load_block(cfg.out / "branches.npz", pipeline.block_recipe(cfg.replace(epochs=2), pipeline.dataset(cfg)))
-        is None
+        mdl.load_block(cfg.out / "branches.npz", train.block_recipe(cfg.replace(epochs=2), data.dataset(cfg))) is None
     )
 
 
@@ -199,8 +196,8 @@ def test_the_backend_is_part_of_every_stage_fingerprint(project, fake_mnist_modu
 def test_a_sweep_of_another_recipe_data_or_seed_is_left_off_the_site():
     trained = {"config": RunConfig().training_fields(), "data_sha256": "d"}
     sweep = {"recipe": RunConfig().training_fields(), "seeds": [0, 1], "provenance": {"data_sha256": "d"}}
-    assert pipeline.sweep_matches(trained, sweep)
-    assert not pipeline.sweep_matches(trained, sweep | {"recipe": RunConfig(epochs=3).training_fields()})
-    assert not pipeline.sweep_matches(trained, sweep | {"provenance": {"data_sha256": "other"}})
-    assert not pipeline.sweep_matches(trained, sweep | {"seeds": [5, 6]})
-    assert pipeline.sweep_matches(trained, sweep | {"recipe": RunConfig(hidden_units=20).training_fields()})
+    assert sweep_file.matches_report(trained, sweep)
+    assert not sweep_file.matches_report(trained, sweep | {"recipe": RunConfig(epochs=3).training_fields()})
+    assert not sweep_file.matches_report(trained, sweep | {"provenance": {"data_sha256": "other"}})
+    assert not sweep_file.matches_report(trained, sweep | {"seeds": [5, 6]})
+    assert sweep_file.matches_report(trained, sweep | {"recipe": RunConfig(hidden_units=20).training_fields()})

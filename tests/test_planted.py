@@ -86,7 +86,7 @@ def test_planted_b_the_same_layer_in_a_rotated_basis_is_not_privileged(prototype
     rotated = hidden @ robustness.random_rotation(10, seed=11)
     result = measure(rotated, labels)
     assert not result["privileged"]
-    assert result["null"]["place"]["standardised_matched_share"]["percentile"] < 0.95
+    assert result["null"]["place"]["rescaled_matched_share"]["percentile"] < 0.95
 
 
 def test_planted_c_rescaling_a_unit_changes_no_invariant_measure_percentile_or_verdict(prototype, mnist_test):

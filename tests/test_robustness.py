@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from conftest import random_images, synthetic_metrics, synthetic_run
+from conftest import measured, random_images, synthetic_record, synthetic_run
 from scipy import stats
 
-from nu_keras import analysis, inference, pages, robustness
+from nu_keras import ablation, analysis, inference, pages, robustness
 from nu_keras.charts import chart_names
 from nu_keras.config import RunConfig
 from nu_keras.data import Dataset
@@ -47,7 +47,7 @@ def test_rotation_null_equals_rescaling_rotating_rescaling_and_measuring_each_ba
     for k, rotation in enumerate(robustness.random_rotations(6, 23, seed=7)):
         z = analysis.spread_scaled(analysis.spread_scaled(hidden) @ rotation)
         best = analysis.matched_share(analysis.dominance_matrix(z, labels))
-        assert null["standardised_matched_share"][k] == pytest.approx(best)
+        assert null["rescaled_matched_share"][k] == pytest.approx(best)
         assert null["eta_squared"][k] == pytest.approx(analysis.eta_squared(z, labels).mean(), rel=1e-5)
         assert null["d_prime"][k] == pytest.approx(analysis.d_prime(z, labels).mean(), rel=1e-5)
 
@@ -106,7 +106,7 @@ def test_clopper_pearson_known_values():
 
 
 def test_privileged_verdict_needs_every_measure_above_the_percentile():
-    above = {"standardised_matched_share": 0.99, "eta_squared": 0.97, "d_prime": 1.0}
+    above = {"rescaled_matched_share": 0.99, "eta_squared": 0.97, "d_prime": 1.0}
     one_low = {**above, "eta_squared": 0.6}
     result = robustness.privileged_verdict([above] * 20, 0.95, 0.8)
     assert result["seeds_passing"] == 20 and result["verdict"] == "holds"  # 20 of 20: at least 83 %
@@ -184,7 +184,7 @@ def test_branch_zeros_curves_are_the_ones_keras_records_for_the_network_alone():
 
 @pytest.fixture(scope="module")
 def tiny_sweep():
-    from nu_keras.sweep import run_sweep
+    from nu_keras.sweep import train_and_measure
 
     rng = np.random.default_rng(0)
     y_train = np.tile(np.arange(10, dtype=np.uint8), 60)
@@ -196,7 +196,7 @@ def tiny_sweep():
     cfg = RunConfig(
         epochs=3, batch_size=32, validation_size=100, steps_per_execution=4, sweep_seeds=2, sweep_widths=(5, 10)
     )
-    return run_sweep(data, cfg), cfg
+    return train_and_measure(data, cfg), cfg
 
 
 def test_sweep_on_a_tiny_dataset_holds_every_per_seed_and_control_number(tiny_sweep):
@@ -211,12 +211,12 @@ def test_sweep_on_a_tiny_dataset_holds_every_per_seed_and_control_number(tiny_sw
             live = model["trained"]["live_units"]
             assert len(model["rotated"]["eta_squared"]) == (len(live) or int(width))
             for kind in ("trained", "untrained", "rotated"):
-                assert 0 <= model[kind]["standardised_dominant_digits"] <= 10
+                assert 0 <= model[kind]["rescaled_dominant_classes"] <= 10
             for kind in ("trained", "untrained"):
                 assert len(model[kind]["selectivity"]) == int(width)
-                assert 0 <= model[kind]["digits_with_dominant_unit"] <= 10
+                assert 0 <= model[kind]["classes_with_dominant_unit"] <= 10
             # rotated units can be negative: the measures that need non-negative rates are not computed
-            assert model["rotated"]["selectivity"] is None and model["rotated"]["digits_with_dominant_unit"] is None
+            assert model["rotated"]["selectivity"] is None and model["rotated"]["classes_with_dominant_unit"] is None
             assert model["rotated"]["test_accuracy"] == pytest.approx(model["trained"]["test_accuracy"])
             assert all(len(v) == cfg.rotation_null_samples for v in model["null"]["values"].values())
             assert all(0 <= p <= 1 for p in model["null"]["percentile"].values())
@@ -235,7 +235,7 @@ def test_sweep_reports_threshold_curves_effect_sizes_fisher_tests_and_one_holm_f
     models = sweep["widths"]["10"]["models"]
     at_half = curve["thresholds"].index(cfg.dominance_threshold)
     assert curve["trained"]["mean"][at_half] == pytest.approx(
-        np.mean([m["trained"]["digits_with_dominant_unit"] for m in models])
+        np.mean([m["trained"]["classes_with_dominant_unit"] for m in models])
     )
     effect = summary["effect_sizes"]["eta_squared"]
     expected = np.mean([m["trained"]["mean_eta_squared"] - m["rotated"]["mean_eta_squared"] for m in models])
@@ -258,16 +258,18 @@ def one_unit_per_class(scale_unit: float = 1.0) -> tuple[np.ndarray, np.ndarray,
     hidden[:, 0] *= scale_unit
     w2 = np.eye(10)
     w2[0] /= scale_unit
-    acts = {"hidden": hidden, "labels": labels, "predictions": (hidden @ w2).argmax(axis=1)}
-    acts |= {f"ablated_{kind}": table for kind, table in analysis.ablation_table(hidden, w2, np.zeros(10)).items()}
+    acts = {"units": hidden, "labels": labels, "predictions": (hidden @ w2).argmax(axis=1)}
+    acts |= {
+        f"ablated_{kind}": table for kind, table in ablation.dense_ablation_table(hidden, w2, np.zeros(10)).items()
+    }
     return hidden, labels, acts | {"weights": {"output_kernel": w2}}
 
 
 def controls_of(scale_unit: float = 1.0) -> dict:
-    hidden, labels, acts = one_unit_per_class(scale_unit)
-    cfg = RunConfig(rotation_null_samples=1000)
-    metrics = analysis.analyze(acts, acts.pop("weights"), cfg.dominance_threshold)
-    return robustness.network_controls(hidden, labels, metrics, cfg)
+    """The single-network controls `analysis.measure` records for the planted layer."""
+    _, _, acts = one_unit_per_class(scale_unit)
+    m = measured(acts, acts.pop("weights"), RunConfig(rotation_null_samples=1000))
+    return {"claims": m.claims, "null": m.null, "important_units": m.important_units, "tests": m.tests}
 
 
 def test_a_single_network_with_one_unit_per_class_passes_all_three_claims_and_lists_its_needed_units():
@@ -306,9 +308,9 @@ def test_a_layer_without_measurable_ablation_effects_lists_no_important_unit():
 def test_sweep_page_prints_the_sweep_numbers(tiny_sweep, tmp_path):
     sweep, cfg = tiny_sweep
     acts, weights = synthetic_run()
-    metrics = synthetic_metrics(acts, weights, cfg)
+    record = synthetic_record(acts, weights, cfg)
     pages.render_all(
-        metrics, 5, cfg.project_root / "report_templates", tmp_path, sweep, charts=chart_names(metrics, sweep)
+        record, 5, cfg.project_root / "report_templates", tmp_path, sweep, charts=chart_names(record, sweep)
     )
     text = (tmp_path / "robustness.md").read_text()
     for width in ("5", "10"):

@@ -10,8 +10,9 @@ import re
 import numpy as np
 import page_fixtures
 import pytest
+from explore_helpers import unit_marks
 from helpers import cli
-from page_fixtures import user_metrics
+from page_fixtures import user_record
 
 from nu_keras import charts, explore, pages, site
 from nu_keras.config import RunConfig
@@ -22,8 +23,8 @@ MANY = 200  # classes: far past the nav's limit
 
 @pytest.fixture(scope="module")
 def many_classes():
-    metrics = user_metrics([f"kind {c}" for c in range(MANY)], 8, conv=False, signed=False, output_weights=True)
-    return metrics, charts.chart_names(metrics, None)
+    record = user_record([f"kind {c}" for c in range(MANY)], 8, conv=False, signed=False, output_weights=True)
+    return record, charts.chart_names(record, None)
 
 
 def test_past_the_limit_the_nav_lists_only_the_classes_overview_which_links_every_class(many_classes, tmp_path):
@@ -59,7 +60,7 @@ def stack_and_acts(inputs: int, classes: int, per_class: int, rng: np.random.Gen
         {"name": "out", "kernel": rng.normal(size=(4, classes)), "bias": np.zeros(classes), "activation": "softmax"},
     ]
     labels = np.repeat(np.arange(classes), per_class)
-    acts = {"hidden": rng.uniform(size=(len(labels), 4)), "labels": labels, "predictions": (labels + 1) % classes}
+    acts = {"units": rng.uniform(size=(len(labels), 4)), "labels": labels, "predictions": (labels + 1) % classes}
     return stack, acts
 
 
@@ -68,7 +69,7 @@ def test_the_explore_images_stay_within_their_budget_for_any_number_of_classes(c
     rng = np.random.default_rng(0)
     stack, acts = stack_and_acts(int(np.prod(shape)), classes, 3, rng)
     images = rng.uniform(size=(len(acts["labels"]), *shape)).astype(np.float32)  # float: 4 bytes a pixel
-    data = explore.explore_data(stack, 0, acts, images, 0.5, 40, 1.0, [f"k{c}" for c in range(classes)])
+    data = explore.explore_data(stack, 0, acts, images, unit_marks(acts), 40, 1.0, [f"k{c}" for c in range(classes)])
     assert len(data["indices"]) * images[0].nbytes <= explore.MAX_PIXEL_BYTES
     assert set(data["labels"]) == set(range(classes))  # still at least one image of every class
 
@@ -81,7 +82,7 @@ def test_when_one_image_of_every_class_would_break_the_budget_explore_is_left_ou
     reason = explore.left_out_because(images, classes, explore.parameters(stack))
     assert reason and "100 classes" in reason and "4.9 MB" in reason and "1.4 MB" in reason
     with pytest.raises(NuKerasError, match="budget for images"):
-        explore.explore_data(stack, 0, acts, images, 0.5, 40, 1.0, [f"k{c}" for c in range(classes)])
+        explore.explore_data(stack, 0, acts, images, unit_marks(acts), 40, 1.0, [f"k{c}" for c in range(classes)])
 
 
 def test_a_network_too_large_to_download_leaves_explore_out_with_the_reason():

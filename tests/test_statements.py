@@ -3,15 +3,17 @@ pages of planted networks, whose answer is known, say that answer."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
 import pytest
-from conftest import synthetic_metrics
-from test_pages import render, with_paper_fields
+from conftest import synthetic_record
+from page_fixtures import paper_fields
+from test_pages import render
 from test_planted import killed, mnist_test, prototype_network  # noqa: F401  (a fixture)
 
-from nu_keras import analysis, formats, inference, pages, robustness, statements
+from nu_keras import ablation, analysis, formats, inference, pages, robustness, statements
 from nu_keras.config import RunConfig
 
 
@@ -38,7 +40,7 @@ def test_the_basis_phrase_names_each_side_that_holds():
     places = {
         "eta_squared": {"side": "above"},
         "d_prime": {"side": "above"},
-        "standardised_matched_share": {"side": "within"},
+        "rescaled_matched_share": {"side": "within"},
     }
     assert statements.basis_phrase(places) == "above random on η² and d′; within random on the matched share"
 
@@ -57,19 +59,17 @@ def planted_metrics(hidden: np.ndarray, labels: np.ndarray, w2: np.ndarray) -> d
     logits = hidden @ w2
     probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
     acts = {
-        "hidden": hidden.astype(np.float32),
+        "units": hidden.astype(np.float32),
         "labels": labels.astype(np.uint8),
         "predictions": logits.argmax(axis=1).astype(np.uint8),
         "probabilities": (probabilities / probabilities.sum(axis=1, keepdims=True)).astype(np.float32),
     }
-    tables = analysis.ablation_table(hidden, w2, b2)
+    tables = ablation.dense_ablation_table(hidden, w2, b2)
     acts |= {f"ablated_{kind}": table.astype(np.uint8) for kind, table in tables.items()}
     weights = {"hidden_kernel": np.zeros((784, hidden.shape[1])), "hidden_bias": np.zeros(hidden.shape[1])}
-    metrics = with_paper_fields(
-        synthetic_metrics(acts, weights | {"output_kernel": w2, "output_bias": b2}, RunConfig())
-    )
-    metrics["null"] = robustness.place_in_rotation_null(hidden, labels, 0.5, 1000, seed=1)
-    return metrics
+    weights |= {"output_kernel": w2, "output_bias": b2}
+    record = paper_fields(synthetic_record(acts, weights, RunConfig()))
+    return dataclasses.replace(record, null=robustness.place_in_rotation_null(hidden, labels, 0.5, 1000, seed=1))
 
 
 @pytest.fixture(scope="module")

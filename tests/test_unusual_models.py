@@ -162,7 +162,8 @@ def test_a_conv_flatten_dense_model_runs_through_analyze(data_file, tmp_path):
     path, arrays = data_file
     run_all(["train", "collect", "analyze"], save(conv_flatten_model(), tmp_path / "m.keras"), "conv", path, tmp_path)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert metrics["subject"]["layer_kind"] == "conv" and not metrics["subject"]["tail_is_dense"]
+    subject = metrics["provenance"]["subject"]
+    assert subject["layer_kind"] == "conv" and not subject["tail_is_dense"] and metrics["layer"]["spatial_max"]
     assert len(metrics["ablation"]["zero"]["drop"]) == 3
 
 
@@ -184,7 +185,8 @@ def test_a_model_the_browser_cannot_run_gets_no_explore_page_and_home_says_why(d
     path, _ = data_file
     run_all(["train", "collect", "analyze", "render"], save(net(), tmp_path / "m.keras"), "a", path, tmp_path)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert not metrics["subject"]["explorable"] and reason in metrics["subject"]["explore_reason"]
+    subject = metrics["provenance"]["subject"]
+    assert not subject["explorable"] and reason in subject["explore_reason"] and metrics["network"] is None
     assert not (tmp_path / "pages" / "explore.md").exists()
     assert "No Explore page: " in (tmp_path / "pages" / "index.md").read_text()
 

@@ -93,19 +93,28 @@ def per_class_accuracy(predictions: np.ndarray, labels: np.ndarray) -> np.ndarra
 def test_the_report_describes_what_it_analysed(conv_metrics, dense_metrics, user_files):
     root, arrays = user_files
     for metrics, layer, kind, units in ((conv_metrics, "conv", "conv", 6), (dense_metrics, "dense", "dense", 16)):
-        subject = metrics["subject"]
+        subject = metrics["provenance"]["subject"]
         assert (subject["kind"], subject["trained_here"], subject["layer"], subject["layer_kind"]) == (
             "user",
             False,
             layer,
             kind,
         )
-        assert subject["units"] == units and len(metrics["selectivity"]) == units
-        assert metrics["dataset"]["class_names"] == CLASS_NAMES and metrics["dataset"]["title"] == "my.npz"
-        assert metrics["dataset"]["input_note"] == "images of shape (28, 28) were given to the model as (28, 28, 1)"
-        assert metrics["history"] is None and not subject["explorable"]
-    assert conv_metrics["subject"]["spatial"] == [12, 12] and not conv_metrics["subject"]["tail_is_dense"]
-    assert dense_metrics["subject"]["tail_is_dense"] and dense_metrics["spatial_max"] is None
+        assert subject["units"] == units and len(metrics["per_unit"]["selectivity"]) == units
+        assert (
+            metrics["provenance"]["dataset"]["class_names"] == CLASS_NAMES
+            and metrics["provenance"]["dataset"]["title"] == "my.npz"
+        )
+        assert (
+            metrics["provenance"]["dataset"]["input_note"]
+            == "images of shape (28, 28) were given to the model as (28, 28, 1)"
+        )
+        assert metrics["provenance"]["history"] is None and not subject["explorable"]
+    assert (
+        conv_metrics["provenance"]["subject"]["spatial"] == [12, 12]
+        and not conv_metrics["provenance"]["subject"]["tail_is_dense"]
+    )
+    assert dense_metrics["provenance"]["subject"]["tail_is_dense"] and dense_metrics["layer"]["spatial_max"] is None
 
 
 def test_dense_units_dominance_selectivity_and_ablation_equal_numpy(dense_metrics, user_files):
@@ -113,15 +122,17 @@ def test_dense_units_dominance_selectivity_and_ablation_equal_numpy(dense_metric
     model, hidden = reference(root, "dense", arrays["x_test"])
     labels = arrays["y_test"].astype(int)
     mean = np.stack([hidden[labels == c].mean(axis=0) for c in range(10)])
-    np.testing.assert_allclose(dense_metrics["mean_activation"], mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dense_metrics["class_unit"]["mean"], mean, rtol=1e-5, atol=1e-6)
     winners = hidden.argmax(axis=1)
     silent = hidden.max(axis=1) <= 0
     share = np.stack(
         [np.bincount(winners[(labels == c) & ~silent], minlength=16) / np.sum(labels == c) for c in range(10)]
     )
-    np.testing.assert_allclose(dense_metrics["win_share"], share)
+    np.testing.assert_allclose(dense_metrics["class_unit"]["dominance_share"], share)
     top, rest = mean.max(axis=0), (mean.sum(axis=0) - mean.max(axis=0)) / 9
-    np.testing.assert_allclose(dense_metrics["selectivity"], (top - rest) / np.where(top + rest > 0, top + rest, 1))
+    np.testing.assert_allclose(
+        dense_metrics["per_unit"]["selectivity"], (top - rest) / np.where(top + rest > 0, top + rest, 1)
+    )
     w, b = model.get_layer("out").get_weights()
     intact = per_class_accuracy((hidden @ w + b).argmax(axis=1), labels)
     for unit in range(16):
@@ -138,7 +149,7 @@ def test_a_users_layer_gets_the_rotation_null_the_noise_floor_and_the_three_clai
     for metrics in (conv_metrics, dense_metrics):
         json.dumps(metrics, allow_nan=False)
         null = metrics["null"]
-        assert null["units"] == len(metrics["live_units"]) and null["rotations_requested"] == 1000
+        assert null["units"] == len(metrics["layer"]["live_units"]) and null["rotations_requested"] == 1000
         for key, place in null["place"].items():
             values, trained = np.array(null["values"][key]), null["trained"][key]
             expected = (np.sum(values < trained) + 0.5 * np.sum(values == trained)) / len(values)
@@ -149,7 +160,7 @@ def test_a_users_layer_gets_the_rotation_null_the_noise_floor_and_the_three_clai
             drops = [metrics["ablation_noise"][kind][u] for u in units]
             assert all(d["low"] > 0 for d in drops) and drops == sorted(drops, key=lambda d: -d["drop"])
         claims = metrics["claims"]
-        assert claims["dominance"]["classes"] == len(metrics["claim"]["digits_with_dominant_unit"])
+        assert claims["dominance"]["classes"] == len(metrics["claim"]["classes_with_dominant_unit"])
         assert claims["privileged"]["passes"] == all(p > 0.95 for p in null["percentile"].values())
         assert set(metrics["tests"]) >= {"specificity", "selectivity_vs_zero_ablation"}
 
@@ -160,11 +171,13 @@ def test_conv_channels_are_spatial_means_and_their_ablation_equals_keras(conv_me
     labels = arrays["y_test"].astype(int)
     units, peaks = maps.mean(axis=(1, 2)), maps.max(axis=(1, 2))
     mean = np.stack([units[labels == c].mean(axis=0) for c in range(10)])
-    np.testing.assert_allclose(conv_metrics["mean_activation"], mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(conv_metrics["class_unit"]["mean"], mean, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
-        conv_metrics["spatial_max"]["mean"], [peaks[labels == c].mean(axis=0) for c in range(10)], rtol=1e-5
+        conv_metrics["layer"]["spatial_max"]["mean"], [peaks[labels == c].mean(axis=0) for c in range(10)], rtol=1e-5
     )
-    assert conv_metrics["eta_squared"] == pytest.approx(analysis.eta_squared(units, labels).tolist(), rel=1e-4)
+    assert conv_metrics["per_unit"]["eta_squared"] == pytest.approx(
+        analysis.eta_squared(units, labels).tolist(), rel=1e-4
+    )
     x = arrays["x_test"][..., None] / np.float32(255)
     intact = per_class_accuracy(model.predict(x, verbose=0).argmax(axis=1), labels)
     kernel, bias = model.get_layer("conv").get_weights()

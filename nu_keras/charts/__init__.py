@@ -135,7 +135,7 @@ def class_tasks(record: Measurements, examples: int, names: list, pages: Path) -
     unit, signed = unit_word(record), record.layer.signed
     tasks = []
     for c, files in enumerate(names):
-        first = images.rows(classes.examples_of(record.per_class.examples, c, examples))
+        first = images.rows(classes.examples_of(record.per_class.examples, c, examples, images.index))
         preferred, word = int(record.per_class.top_unit[c]), class_word(record, c)
         tasks += [
             (

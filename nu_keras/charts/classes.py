@@ -51,8 +51,9 @@ def class_profile(path, mean, ci95, name, preferred, unit, signed=False):
     return save(fig, path)
 
 
-def examples_of(examples: np.ndarray, c: int, k: int) -> np.ndarray:
+def examples_of(examples: np.ndarray, c: int, k: int, kept: np.ndarray) -> np.ndarray:
     """Test indices of the first k images of class c, in test order (the ones the class page shows), from the
-    record's (C, k_max) table of each class's first images (-1 past the class's size)."""
+    record's (C, k_max) table of each class's first images (-1 past the class's size), among the images the
+    record `kept` (many classes of large images: fewer of each, within the record's image budget)."""
     first = np.asarray(examples[c], dtype=np.int64)
-    return first[first >= 0][:k]
+    return first[(first >= 0) & np.isin(first, kept)][:k]
