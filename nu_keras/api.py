@@ -260,7 +260,8 @@ def publish(
         for flag, folder in named.items():
             folders.clean_leftovers(folder, kinds[flag])
         pages = Path(scratch) / "pages" if pages_dir is None else Path(pages_dir)
-        render_pages(record, pages, examples, None if templates is None else Path(templates))
+        with drawing_style():
+            render_pages(record, pages, examples, None if templates is None else Path(templates))
         built = site.build(RunConfig(pages_dir=pages, site_dir=Path(site_dir)))
     return Path(built) / "index.html"
 
@@ -306,8 +307,7 @@ def figure(
     """
     import matplotlib.pyplot as plt
 
-    from nu_keras import charts
-
+    charts = charts_module()
     if not isinstance(record, Measurements):
         raise NuKerasError(
             f"record must be nu_keras.Measurements (from analyse or load_run), got {type(record).__name__}"
@@ -331,17 +331,36 @@ def figure(
         raise NuKerasError(f"no figure {shown(name)!r} {where} in this record{hint}; choose one of: {', '.join(files)}")
     tasks = charts.chart_tasks(record, examples, Path(), sweep)
     function, _, args, kwargs = next(task for task in tasks if task[1] == Path(files[name]))
-    drawn = function(None, *args, **kwargs)
+    with drawing_style():
+        drawn = function(None, *args, **kwargs)
     plt.close(drawn)
     return drawn
+
+
+def charts_module():
+    """nu_keras.charts, its first import undone in matplotlib's global settings: importing the charts styles
+    matplotlib for every figure (`charts.style.STYLE`, what the command line and its chart workers want),
+    which a notebook's own plots must not inherit from a call of `figure` or `publish`."""
+    import matplotlib
+
+    with matplotlib.rc_context():
+        from nu_keras import charts
+    return charts
+
+
+@contextmanager
+def drawing_style() -> Iterator[None]:
+    """Draw in the report's matplotlib style, and leave the caller's own settings as they were after."""
+    import matplotlib
+
+    with matplotlib.rc_context(charts_module().style.STYLE):
+        yield
 
 
 def figure_names(record: Measurements, *, sweep: dict | None = None) -> dict[str, list[str]]:
     """The names `figure` draws for this record: {"overview": [...], "unit": [...], "class": [...]}. A unit's
     "silent" figure exists only for the units silent on some images of their preferred class."""
-    from nu_keras import charts
-
-    names = charts.chart_names(record, sweep)
+    names = charts_module().chart_names(record, sweep)
     return {
         "overview": list(names["overview"]),
         "unit": every_key(names["units"]),

@@ -203,6 +203,7 @@ def test_publish_never_fills_a_folder_it_did_not_make(records, tmp_path):
 
 
 def test_figure_returns_every_chart_of_the_site_as_a_figure(records):
+    import matplotlib
     import matplotlib.figure
     import matplotlib.pyplot as plt
 
@@ -219,6 +220,11 @@ def test_figure_returns_every_chart_of_the_site_as_a_figure(records):
         assert isinstance(drawn, matplotlib.figure.Figure) and drawn.axes, name
         assert drawn.axes[0].has_data() or drawn.axes[0].images or drawn.axes[0].collections, name
     assert plt.get_fignums() == open_before  # none is left open in pyplot: a notebook shows each once
+    with matplotlib.rc_context({"font.size": 14, "axes.spines.top": True}):  # a notebook's own settings
+        tuning = nu_keras.figure(record, "tuning", unit=0)  # drawn in the report's style ...
+        assert matplotlib.rcParams["font.size"] == 14 and matplotlib.rcParams["axes.spines.top"]  # ... not theirs
+    assert tuning.axes[0].xaxis.get_ticklabels()[0].get_fontsize() == 9
+    assert not tuning.axes[0].spines["top"].get_visible()
     for bad, fragment in [
         (lambda: nu_keras.figure(record, "tunning", unit=0), "choose one of: tuning"),
         (lambda: nu_keras.figure(record, "tuning", unit=12), "0..11"),

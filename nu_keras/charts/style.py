@@ -36,15 +36,14 @@ MARGIN = 1.5  # inches of canvas drawn around a figure: its labels hang over its
 PAD = round(0.1 * DPI)  # pixels of background around a figure's ink: matplotlib's default pad_inches (0.1)
 CLEAR = round(0.25 * DPI)  # pixels at the canvas's edge that must stay blank: wider than any gap inside a text
 LABELLED_TICKS = 30  # past this many bars or cells an axis names every k-th one only
-plt.rcParams.update(
-    {
-        "font.size": 9,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "svg.hashsalt": "nu_keras",
-        "figure.max_open_warning": 0,
-    }
-)
+STYLE = {  # matplotlib settings every figure is drawn with (nu_keras.api draws under them, then restores a notebook's)
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "nu_keras",
+    "figure.max_open_warning": 0,
+}
+plt.rcParams.update(STYLE)
 
 
 def save(fig, path: Path | None):
