@@ -43,7 +43,8 @@ def model(mnist):
     return net
 
 
-def softmax_classes(h: np.ndarray, out: keras.layers.Dense) -> np.ndarray:
+def output_classes(h: np.ndarray, out: keras.layers.Dense) -> np.ndarray:
+    """The output layer's class for units `h`, in numpy (the argmax of its logits is the softmax's)."""
     kernel, bias = (np.asarray(w, dtype=np.float64) for w in out.get_weights())
     return (h.astype(np.float64) @ kernel + bias).argmax(axis=1)
 
@@ -99,12 +100,12 @@ def test_mean_ablation_replaces_the_unit_by_its_mean_over_the_images(model, mnis
     units = nu_keras.read_layer(model, "dense", x_test)
     predicted = nu_keras.ablate(model, "dense", x_test, fill="mean")
     intact = nu_keras.predict_classes(model, x_test)
-    np.testing.assert_array_equal(softmax_classes(units, model.get_layer("out")), intact)
+    np.testing.assert_array_equal(output_classes(units, model.get_layer("out")), intact)
     changed = 0
     for unit in range(12):
         h = units.astype(np.float64)
         h[:, unit] = h[:, unit].mean()
-        expected = softmax_classes(h, model.get_layer("out"))
+        expected = output_classes(h, model.get_layer("out"))
         # float32 against float64: an image at a near-tie between two classes may go either way
         assert np.mean(predicted[unit] == expected) >= 0.998
         changed += int(np.sum(predicted[unit] != intact))
