@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # Nothing here imports numpy: `entry_point` sets the thread settings before it is first imported (see there).
-from nu_keras.config import BACKENDS, PIXELS, RunConfig, default_backend, set_backend_environment
+from nu_keras.config import BACKENDS, FIGURE_FORMATS, PIXELS, RunConfig, default_backend, set_backend_environment
 from nu_keras.errors import DISK_FULL, NuKerasError
 from nu_keras.names import shown
 
@@ -113,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of Jinja2 page templates (default: those nu_keras ships, report_templates/ of a checkout)",
     )
     common.add_argument(
+        "--figure-format",
+        choices=FIGURE_FORMATS,
+        default=d.figure_format,
+        help=f"file format of every chart: png (raster) or svg (vector, sharp at any zoom) (default {d.figure_format})",
+    )
+    common.add_argument(
         "--backend",
         choices=BACKENDS,
         default=None,
@@ -181,6 +187,7 @@ def config_from(args: argparse.Namespace) -> RunConfig:
         pixels=args.pixels,
         pages_dir=args.pages_dir,
         site_dir=args.site_dir,
+        figure_format=args.figure_format,
     )
 
 

@@ -33,6 +33,7 @@ BACKEND_ENVIRONMENT = {
 }
 BACKENDS = ("tensorflow", "jax")
 PIXELS = ("unit", "raw")
+FIGURE_FORMATS = ("png", "svg")  # what a chart may be drawn as; charts/style.py `save` reads the file's suffix
 
 
 def set_backend_environment(backend: str | None = None) -> None:
@@ -111,6 +112,7 @@ class RunConfig:
     # The checkout (None for a wheel): the pages print paths inside it relative to it, and no output may be it
     project_root: Path | None = PROJECT_ROOT
     templates: Path | None = None  # Jinja2 page templates; None means nu_keras's own (resources.templates_dir)
+    figure_format: str = "png"  # every chart's file format: "png" (raster, 180 dpi) or "svg" (vector)
     force: bool = False  # re-run every stage even when its inputs are unchanged
     scheduler: str | None = None  # Dask scheduler address for the sweep, "local:N", or None (in this process)
 
@@ -140,6 +142,10 @@ class RunConfig:
             self.scheduler is None or _scheduler_ok(self.scheduler),
             f"--scheduler must be a Dask scheduler address (tcp://HOST:PORT, or HOST:PORT) or local:N with N "
             f"from 1 to 64, got {self.scheduler!r}",
+        )
+        _require(
+            self.figure_format in FIGURE_FORMATS,
+            f"--figure-format must be one of {', '.join(FIGURE_FORMATS)}, got {self.figure_format!r}",
         )
         _require(self.pixels in PIXELS, f"--pixels must be one of {', '.join(PIXELS)}, got {self.pixels!r}")
         _require(self.model is not None or self.layer is None, "--layer names a layer of --model; give --model too")
@@ -209,7 +215,7 @@ class RunConfig:
 
 
 # Settings of publishing a record, not of measuring it: a record made in a notebook has none of them.
-PUBLISHING_FIELDS = ("pages_dir", "site_dir", "templates", "examples")
+PUBLISHING_FIELDS = ("pages_dir", "site_dir", "templates", "examples", "figure_format")
 
 # The --scheduler forms: only TCP, the protocol a plain Dask scheduler speaks; tls:// needs certificates
 # and ucx:// a GPU stack we do not configure. ASCII digits only: str.isdigit() also accepts "²", which int()

@@ -103,7 +103,7 @@ def _thresholds(cfg: RunConfig) -> dict:
 
 
 def _pages_config(cfg: RunConfig) -> dict:
-    return {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir)}
+    return {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir), "figure_format": cfg.figure_format}
 
 
 STAGES = (
