@@ -55,6 +55,38 @@ def default_cache_path() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "nu_keras" / "mnist.npz"
 
 
+# Outside the checkout, every output goes under one folder in the working folder (see `output_places`)
+REPORT_FOLDER = Path("nu-keras-report")
+OUTSIDE_PLACES = {"out": "artifacts", "pages_dir": "pages", "site_dir": "site"}  # their names inside it
+
+
+def runs_in_checkout(cwd: Path | None = None) -> bool:
+    """True when nu-keras runs from its source checkout and stands in it (a developer's `make report`)."""
+    root = resources.checkout_root()
+    return root is not None and Path(cwd or Path.cwd()).resolve() == root.resolve()
+
+
+def output_places(given: dict[str, Path | None], in_checkout: bool) -> tuple[dict[str, Path], Path | None]:
+    """The three output folders {"out", "pages_dir", "site_dir"} from those the user named (None where not),
+    and the report folder that holds them all (None when there is none).
+
+    In the checkout: RunConfig's defaults (artifacts, docs/generated, site), which MkDocs and `make` expect.
+    Anywhere else, so that a run never scatters folders where the user stands: `--out DIR` named alone is the
+    report folder (DIR/artifacts, DIR/pages, DIR/site); with nothing named, ./nu-keras-report is. Once
+    --pages-dir or --site-dir is named, --out is the artifacts folder, as in the checkout, and a folder not
+    named goes under ./nu-keras-report.
+    """
+    if in_checkout:
+        defaults = {"out": RunConfig.out, "pages_dir": RunConfig.pages_dir, "site_dir": RunConfig.site_dir}
+        return {name: given.get(name) or defaults[name] for name in OUTSIDE_PLACES}, None
+    alone = given.get("pages_dir") is None and given.get("site_dir") is None
+    root = given["out"] if alone and given.get("out") is not None else REPORT_FOLDER
+    places = {name: given.get(name) or root / inside for name, inside in OUTSIDE_PLACES.items()}
+    if alone:
+        places["out"] = root / OUTSIDE_PLACES["out"]
+    return places, root if alone else None
+
+
 @dataclass(frozen=True)
 class RunConfig:
     # --- training recipe (batch 128 + Adam 3e-3 for 10 epochs reaches the paper's 93 % on seeds 0-4) ---
