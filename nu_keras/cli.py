@@ -96,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         type=_path,
         default=None,
-        help="your trained Keras 3 classifier (.keras): analysed instead of training the paper's network; "
-        "loaded with safe_mode (no Lambda layers)",
+        help="your trained Keras 3 classifier (.keras, or a legacy .h5): analysed instead of training the paper's "
+        "network; loaded with safe_mode (no Lambda layers)",
     )
     common.add_argument(
         "--layer",
