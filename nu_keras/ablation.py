@@ -46,14 +46,17 @@ def dense_ablation_table(hidden: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> 
     return tables
 
 
-def tail_ablation_table(outputs: Iterable[np.ndarray], tail, fills: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def tail_ablation_table(
+    outputs: Iterable[np.ndarray], tail, fills: dict[str, np.ndarray], units: list[int] | None = None
+) -> dict[str, np.ndarray]:
     """Per fill kind, (U, N) predictions with each unit replaced in turn by its fill, the tail run on the
-    result. `outputs` is the layer's full output one batch at a time (`activations.head_outputs`), so the
-    head runs once per batch whatever the number of units; the tail runs on several ablated copies of the
-    batch at once (one call per chunk of units, not one per unit)."""
+    result (only the given `units`, in their order, when given: `nu_keras.ablate`). `outputs` is the layer's
+    full output one batch at a time (`activations.head_outputs`), so the head runs once per batch whatever
+    the number of units; the tail runs on several ablated copies of the batch at once (one call per chunk of
+    units, not one per unit)."""
     tables = {kind: [] for kind in fills}
     for out in outputs:
-        chosen = list(range(out.shape[-1]))
+        chosen = list(range(out.shape[-1])) if units is None else list(units)
         per_call = max(1, ABLATION_VALUES // out.size)  # ablated copies per tail call: memory stays bounded
         for kind, fill in fills.items():
             rows = [_ablated_chunk(tail, out, chosen[i : i + per_call], fill) for i in range(0, len(chosen), per_call)]

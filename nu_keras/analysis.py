@@ -52,18 +52,18 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
     return (labels[:, None] == np.arange(class_count(labels))).astype(np.float64)
 
 
-def per_digit_mean(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(..., 10, U) mean activation of each unit over the images of each digit."""
-    return digit_moments(units, labels)[1]
+def per_class_mean(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(..., C, U) mean activation of each unit over the images of each class."""
+    return diagonal_class_moments(units, labels)[1]
 
 
-def per_digit_std(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(10, U) standard deviation matching `per_digit_mean`."""
+def per_class_std(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(C, U) standard deviation matching `per_class_mean`."""
     return np.stack([units[labels == d].std(axis=0) for d in range(class_count(labels))])
 
 
-def per_digit_ci95(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(10, U) half-width of the normal 95 % interval of each per-digit mean (1.96 s / sqrt(n)).
+def per_class_ci95(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(C, U) half-width of the normal 95 % interval of each per-class mean (1.96 s / sqrt(n)).
 
     A class with a single image has no spread to estimate: its half-width is 0, and `classes_with_one_image`
     names it so the pages can say the interval is missing rather than narrow.
@@ -97,7 +97,7 @@ def preferred_units(mean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return winner, runner_up, mean[rows, winner] - mean[rows, runner_up]
 
 
-def most_active_neuron(units: np.ndarray) -> np.ndarray:
+def most_active_unit(units: np.ndarray) -> np.ndarray:
     """(N,) index of each image's largest activation; -1 when every unit is silent (all zero) or when the
     largest value is shared by several units (a constant layer would otherwise hand every image to unit 0)."""
     winners = units.argmax(axis=1)
@@ -110,7 +110,7 @@ def dominance_matrix(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
     Images on which every unit is silent have no most active unit, so a row can sum to less than 1.
     """
-    winners = most_active_neuron(units)
+    winners = most_active_unit(units)
     count = units.shape[1]
     table = np.zeros((class_count(labels), count))
     for d in range(len(table)):
@@ -189,12 +189,13 @@ def largest_unit(unit_major: np.ndarray) -> np.ndarray:
     return winners
 
 
-def digit_moments(units: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per digit: image count (10, 1), mean (..., 10, U) and variance (..., 10, U) of each unit.
+def diagonal_class_moments(units: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per class: image count (C, 1), mean (..., C, U) and variance (..., C, U) of each unit (the diagonal of
+    `class_moments`' covariance).
 
     Two matrix products give every moment at once, so eta² and d' cost little even for a stack of layers.
     """
-    indicator = one_hot(labels).T  # (10, N)
+    indicator = one_hot(labels).T  # (C, N)
     counts = indicator.sum(axis=1)[:, None]
     mean = indicator @ units / counts
     return counts, mean, indicator @ units**2 / counts - mean**2
@@ -231,7 +232,7 @@ def eta_squared(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
     eta² = sum_d n_d (mu_d - mu)² / sum_i (h_i - mu)²: unchanged by h -> a h + b for any a != 0.
     """
-    return eta_squared_from_moments(*digit_moments(units, labels))
+    return eta_squared_from_moments(*diagonal_class_moments(units, labels))
 
 
 def eta_squared_from_moments(counts: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
@@ -248,7 +249,7 @@ def d_prime(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     d' = (mu_pref - mu_rest) / sqrt((var_pref + var_rest) / 2); 0 for a constant unit. Unchanged by
     h -> a h + b for a > 0.
     """
-    return d_prime_from_moments(*digit_moments(units, labels))
+    return d_prime_from_moments(*diagonal_class_moments(units, labels))
 
 
 def d_prime_from_moments(counts: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
@@ -345,7 +346,7 @@ def output_logits(hidden: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> np.ndar
     return hidden @ w2 + b2
 
 
-def per_digit_accuracy(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def per_class_accuracy(predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(C,) accuracy over the images of each class; a (K, N) stack of predictions gives (K, C)."""
     hits = (np.asarray(predictions) == labels).astype(np.float64)
     return hits @ one_hot(labels) / np.bincount(labels, minlength=class_count(labels))
@@ -357,7 +358,7 @@ def ablation_accuracy(
     """(U, C) per-class accuracy with unit u replaced by fill[u] (row u); zero ablation by default."""
     fill = np.zeros(hidden.shape[1]) if fill is None else fill
     predictions = np.stack([dense_ablated_predictions(hidden, w2, b2, u, fill[u]) for u in range(hidden.shape[1])])
-    return per_digit_accuracy(predictions, labels)
+    return per_class_accuracy(predictions, labels)
 
 
 def ablation_importance(intact: np.ndarray, ablated: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -380,7 +381,7 @@ def ablation_study(tables: dict[str, np.ndarray], labels: np.ndarray, intact: np
     confusion row of its images once it is removed."""
     result = {}
     for kind in ABLATIONS:
-        accuracy = per_digit_accuracy(tables[kind], labels)  # (U, C)
+        accuracy = per_class_accuracy(tables[kind], labels)  # (U, C)
         drop = intact[None, :] - accuracy
         needed = drop.argmax(axis=0)  # (C,) per class
         result[kind] = {
@@ -448,7 +449,7 @@ def spatial_max_summary(spatial_max: np.ndarray | None, labels: np.ndarray) -> d
     pages print beside the spatial mean: a channel can fire strongly in one place and little on average."""
     if spatial_max is None:
         return None
-    return {"mean": per_digit_mean(spatial_max.astype(np.float64), labels).tolist()}
+    return {"mean": per_class_mean(spatial_max.astype(np.float64), labels).tolist()}
 
 
 def specificity(dominant: list[int | None], units: int, seed: int = 0, permutations: int = 10000) -> dict:
@@ -547,11 +548,11 @@ def measure(
     predictions = np.asarray(acts["predictions"]).astype(np.int64)
     threshold, seed, count = method.dominance_threshold, method.seed, units.shape[1]
     signed = bool(units.min() < 0)
-    mean = per_digit_mean(units, labels)
+    mean = per_class_mean(units, labels)
     top, runner_up, margin = preferred_units(mean)
     share, rescaled = dominance_share(units, labels), rescaled_share(units, labels)
     dominant, rescaled_dominant = dominant_units(share, threshold), dominant_units(rescaled, threshold)
-    intact = per_digit_accuracy(predictions, labels)
+    intact = per_class_accuracy(predictions, labels)
     tables = ablation_tables(acts)
     ablation = ablation_study(tables, labels, intact)
     selectivity = None if signed else selectivity_index(mean)
@@ -612,8 +613,8 @@ def measure(
         ),
         class_unit=ClassUnit(
             mean=mean,
-            std=per_digit_std(units, labels),
-            ci95=per_digit_ci95(units, labels),
+            std=per_class_std(units, labels),
+            ci95=per_class_ci95(units, labels),
             dominance_share=share,
             rescaled_dominance_share=rescaled,
             boxplot=boxplot_summary(np.asarray(acts["units"]), labels),  # as stored: as the charts drew them

@@ -1,4 +1,5 @@
-"""The one exception type users see: the CLI prints its message as one line and exits with 2."""
+"""The one exception type users see: the CLI prints its message as one line and exits with 2; the Python API
+(`nu_keras.NuKerasError`) raises it, with a one-line message, for every bad input."""
 
 import errno
 

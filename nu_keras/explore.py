@@ -227,10 +227,10 @@ def _check_run(stack, readout, units, labels, predictions, images, shape, names,
         raise NuKerasError(f"pixel_scale must be a positive number, not {pixel_scale}")
 
 
-def paper_explore_data(weights: dict, acts: dict, images: np.ndarray, marks: dict, per_digit: int) -> dict:
+def paper_explore_data(weights: dict, acts: dict, images: np.ndarray, marks: dict, per_class: int) -> dict:
     """The paper's 784-U-10 network on MNIST: its weights.npz as a stack read out at the hidden layer."""
     digits = [str(d) for d in range(10)]
-    return explore_data(stack_from_weights(weights), 0, acts, images, marks, per_digit, PAPER_PIXEL_SCALE, digits)
+    return explore_data(stack_from_weights(weights), 0, acts, images, marks, per_class, PAPER_PIXEL_SCALE, digits)
 
 
 def record_explore_data(record: Measurements, examples: int) -> dict:

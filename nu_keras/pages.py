@@ -44,6 +44,7 @@ PAGES = {  # template -> output path (relative to the pages folder); class and u
     "findings.md.j2": "findings.md",
     "glossary.md.j2": "glossary.md",
     "run.md.j2": "run.md",
+    "api.md.j2": "api.md",  # "Use from Python": the public API (nu_keras/api.py)
 }
 
 

@@ -25,9 +25,9 @@ def model_summary(
     (rescaled dominance, eta², d') and the mutual information need no shift and are computed for all;
     their network-level means leave dead units out (see `analysis.live_units`).
     """
-    mean = analysis.per_digit_mean(units, labels)
+    mean = analysis.per_class_mean(units, labels)
     predictions = analysis.output_logits(units, w2, b2).argmax(axis=1)
-    intact = analysis.per_digit_accuracy(predictions, labels)
+    intact = analysis.per_class_accuracy(predictions, labels)
     importance = {
         kind: analysis.ablation_importance(
             intact, analysis.ablation_accuracy(units, labels, w2, b2, ablation.ablation_fill(units, kind)), labels

@@ -91,7 +91,7 @@ def unit_marks(acts: dict, threshold: float = 0.5) -> dict:
 
     units, labels = np.asarray(acts["units"], np.float64), np.asarray(acts["labels"]).astype(np.int64)
     return {
-        "preferred_unit": analysis.per_digit_mean(units, labels).argmax(axis=1).tolist(),
+        "preferred_unit": analysis.per_class_mean(units, labels).argmax(axis=1).tolist(),
         "dominant_unit": analysis.dominant_units(analysis.dominance_share(units, labels), threshold),
         "dominance_threshold": threshold,
         "unit_means": units.mean(axis=0),

@@ -29,4 +29,4 @@ def test_mean_and_zero_ablation_equal_a_keras_model_whose_hidden_unit_outputs_th
             model.get_layer("hidden").set_weights([k, b])
             predictions = model.predict(x, verbose=0).argmax(axis=1)
             model.get_layer("hidden").set_weights([kernel, bias])
-            np.testing.assert_allclose(ours[unit], analysis.per_digit_accuracy(predictions, labels), err_msg=kind)
+            np.testing.assert_allclose(ours[unit], analysis.per_class_accuracy(predictions, labels), err_msg=kind)

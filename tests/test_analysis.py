@@ -16,17 +16,17 @@ HIDDEN = np.hstack([np.eye(10) * 2.0, np.ones((10, 1))])
 
 
 def test_per_digit_mean_and_std_of_one_image_per_digit():
-    mean = analysis.per_digit_mean(HIDDEN, LABELS)
+    mean = analysis.per_class_mean(HIDDEN, LABELS)
     assert mean.shape == (10, 11)
     np.testing.assert_allclose(mean, HIDDEN)
-    np.testing.assert_allclose(analysis.per_digit_std(HIDDEN, LABELS), 0)
+    np.testing.assert_allclose(analysis.per_class_std(HIDDEN, LABELS), 0)
 
 
 def test_ci95_is_196_standard_errors():
     labels = np.repeat(np.arange(10), 4)
     hidden = np.tile(np.array([[0.0], [2.0], [0.0], [2.0]]), (10, 1))  # sd (ddof=1) = 2/sqrt(3)
     expected = 1.96 * (2 / np.sqrt(3)) / 2
-    np.testing.assert_allclose(analysis.per_digit_ci95(hidden, labels), expected)
+    np.testing.assert_allclose(analysis.per_class_ci95(hidden, labels), expected)
 
 
 def test_preferred_unit_is_the_largest_mean_and_margin_is_over_the_runner_up():
@@ -53,7 +53,7 @@ def test_images_with_every_unit_silent_have_no_winner():
     table = analysis.dominance_matrix(hidden, LABELS)
     assert table[0].sum() == 0
     assert analysis.silent_fraction(hidden, LABELS)[0] == 1.0
-    assert analysis.most_active_neuron(hidden)[0] == -1
+    assert analysis.most_active_unit(hidden)[0] == -1
 
 
 def test_selectivity_of_one_hot_unit_is_one():
@@ -218,7 +218,7 @@ def test_class_moments_are_each_digits_count_mean_and_population_covariance():
     hidden, labels = class_structured_layer(seed=2, units=3)
     counts, mean, covariance = analysis.class_moments(hidden, labels)
     np.testing.assert_array_equal(counts[:, 0], np.bincount(labels))
-    np.testing.assert_allclose(mean, analysis.per_digit_mean(hidden, labels))
+    np.testing.assert_allclose(mean, analysis.per_class_mean(hidden, labels))
     np.testing.assert_allclose(covariance[4], np.cov(hidden[labels == 4], rowvar=False, bias=True))
 
 
@@ -303,7 +303,7 @@ def test_old_metrics_keys_are_record_fields_with_the_same_known_values():
     acts, weights = planted_layer()
     m = measured(acts, weights, RunConfig(rotation_null_samples=100))
     assert m.schema_version == record.SCHEMA_VERSION and m.classes == ("0", "1", "2") and m.units == ("0", "1", "2")
-    # digit_counts, per_digit_accuracy -> per_class.count, per_class.accuracy
+    # digit_counts, per_class_accuracy -> per_class.count, per_class.accuracy
     assert m.per_class.count.tolist() == [4, 4, 4]
     np.testing.assert_allclose(m.per_class.accuracy, [1.0, 1.0, 0.75])
     # preferred_unit (per class) -> per_class.top_unit; mean_activation -> class_unit.mean

@@ -52,7 +52,16 @@ def test_filters_format_as_documented():
 def test_every_page_is_written(rendered):
     out, count = rendered
     names = {str(p.relative_to(out)) for p in out.rglob("*.md")}
-    expected = {"index.md", "method.md", "findings.md", "glossary.md", "run.md", "neurons/index.md", "digits/index.md"}
+    expected = {
+        "index.md",
+        "method.md",
+        "findings.md",
+        "glossary.md",
+        "run.md",
+        "api.md",
+        "neurons/index.md",
+        "digits/index.md",
+    }
     expected |= {f"digits/digit-{d}.md" for d in range(10)} | {f"neurons/neuron-{n}.md" for n in range(10)}
     assert names == expected and count == len(expected)
 
@@ -298,7 +307,7 @@ def test_every_class_and_unit_page_is_written_where_the_layout_says(report):
     expected = {class_page.format(d) for d in range(classes)} | {unit_page.format(n) for n in range(units)}
     expected |= {unit_page.rsplit("/", 1)[0] + "/index.md", class_page.rsplit("/", 1)[0] + "/index.md"}
     expected |= {"index.md", "findings.md", "method.md", "glossary.md"}
-    assert expected | {"run.md"} == {str(p.relative_to(out)) for p in out.rglob("*.md")}
+    assert expected | {"run.md", "api.md"} == {str(p.relative_to(out)) for p in out.rglob("*.md")}
 
 
 def test_fashion_pages_name_their_classes_and_never_say_digit(report):

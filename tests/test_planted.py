@@ -123,10 +123,10 @@ def test_planted_d_killed_units_are_disclosed_and_change_no_live_unit_statistic(
     for key in ("eta_squared", "d_prime"):
         assert result["invariant"][key] == pytest.approx(expected[key]), key
     assert result["null"]["units"] == 8  # the null rotates the live subspace only
-    mean = analysis.per_digit_mean(after, labels)
+    mean = analysis.per_class_mean(after, labels)
     np.testing.assert_allclose(
         analysis.selectivity_index(mean)[live],
-        analysis.selectivity_index(analysis.per_digit_mean(hidden, labels))[live],
+        analysis.selectivity_index(analysis.per_class_mean(hidden, labels))[live],
     )
 
 

@@ -13,10 +13,11 @@ import multiprocessing.pool
 from collections.abc import Callable
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 
 from nu_keras.charts import classes, overview, sweep, units
-from nu_keras.charts.style import DIVERGING, class_axis, class_labels, class_word, unit_word
+from nu_keras.charts.style import DIVERGING, STYLE, class_axis, class_labels, class_word, unit_word
 from nu_keras.config import FIGURE_FORMATS
 from nu_keras.errors import NuKerasError
 from nu_keras.record import Measurements
@@ -229,7 +230,8 @@ def sweep_tasks(record: Measurements, sweep_result: dict | None, names: dict, pa
 
 def _run_task(task: Task) -> str:
     function, path, args, kwargs = task
-    function(path, *args, **kwargs)
+    with matplotlib.rc_context(STYLE):  # whatever the process's own settings (a notebook's, after nu_keras.api)
+        function(path, *args, **kwargs)
     return str(path)
 
 

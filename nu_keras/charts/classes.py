@@ -25,7 +25,7 @@ def class_examples(path, images, activations, name, preferred, unit):
         ax.set_ylim(bottom, top)
     fig.axes[-1].set_xlabel(unit)
     fig.suptitle(f"{name}: activations (orange: {unit} {preferred}, the preferred unit)")
-    save(fig, path)
+    return save(fig, path)
 
 
 def image_in_cell(column, cell, image: np.ndarray, title: str) -> None:
@@ -48,7 +48,7 @@ def class_profile(path, mean, ci95, name, preferred, unit, signed=False):
     bars(ax, mean, highlight=preferred, xlabel=unit, ylabel="mean activation")
     errorbars(ax, mean, ci95, floor=not signed)
     ax.set_title(f"{name}: mean activation over its test images (95 % interval)")
-    save(fig, path)
+    return save(fig, path)
 
 
 def examples_of(examples: np.ndarray, c: int, k: int, kept: np.ndarray) -> np.ndarray:

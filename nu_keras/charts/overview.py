@@ -31,7 +31,7 @@ def matrix(path, values, title, xlabel, ylabel, cmap=SEQUENTIAL, fmt="{:.1f}", c
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     fig.colorbar(image, ax=ax, shrink=0.8, label=cbar)
-    save(fig, path)
+    return save(fig, path)
 
 
 def training_curves(path, history):
@@ -46,7 +46,7 @@ def training_curves(path, history):
         ax.set_ylabel(label)
         ax.legend()
     fig.subplots_adjust(wspace=0.3)
-    save(fig, path)
+    return save(fig, path)
 
 
 DYNAMICS_COUNTS = (  # (key in metrics["dynamics"], legend label, colour, marker)
@@ -78,7 +78,7 @@ def dynamics(path, series, classes: int, units: int):
         ax.set_xlabel("epoch (0: before training)")
         ax.set_xticks(epochs if len(epochs) <= 12 else epochs[:: int(np.ceil(len(epochs) / 12))])
     fig.subplots_adjust(wspace=0.3)
-    save(fig, path)
+    return save(fig, path)
 
 
 GRID_COLUMNS = 16  # units per row of the weight grid
@@ -103,7 +103,7 @@ def weight_grid(path, kernel, image_shape, unit):
     ax.set_yticks([])
     ax.spines[:].set_visible(False)
     fig.colorbar(image, ax=ax, shrink=0.8, pad=0.01, label="weight / its unit's largest |weight|")
-    save(fig, path)
+    return save(fig, path)
 
 
 LABELLED_POINTS = 30  # a scatter plot names its points up to this many units
@@ -120,4 +120,4 @@ def selectivity_vs_importance(path, selectivity, importance, correlation, xlabel
     ax.set_ylabel("test-accuracy drop when zeroed (pp)")
     rho = f" (Spearman {correlation['rho']:.2f}, p = {correlation['p']:.3f})" if correlation else ""
     ax.set_title(xlabel.split(":")[0] + " vs importance" + rho)
-    save(fig, path)
+    return save(fig, path)

@@ -8,6 +8,7 @@ uses `cividis`, signed data the diverging `RdBu_r` centred on zero.
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -16,7 +17,8 @@ from matplotlib.collections import PolyCollection
 from matplotlib.transforms import Bbox
 from PIL import Image
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:  # a notebook keeps its own backend (inline): its other plots still show
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
@@ -34,20 +36,20 @@ MARGIN = 1.5  # inches of canvas drawn around a figure: its labels hang over its
 PAD = round(0.1 * DPI)  # pixels of background around a figure's ink: matplotlib's default pad_inches (0.1)
 CLEAR = round(0.25 * DPI)  # pixels at the canvas's edge that must stay blank: wider than any gap inside a text
 LABELLED_TICKS = 30  # past this many bars or cells an axis names every k-th one only
-plt.rcParams.update(
-    {
-        "font.size": 9,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "svg.hashsalt": "nu_keras",
-        "figure.max_open_warning": 0,
-    }
-)
+STYLE = {  # matplotlib settings every figure is drawn with (nu_keras.api draws under them, then restores a notebook's)
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "nu_keras",
+    "figure.max_open_warning": 0,
+}
+plt.rcParams.update(STYLE)
 
 
-def save(fig, path: Path) -> None:
+def save(fig, path: Path | None):
     """Write the figure atomically, as PNG or SVG by the file's suffix (`chart_names` chose it), and free the
-    figure (a long render must not accumulate them).
+    figure (a long render must not accumulate them); with no path, return the figure as drawn for a notebook
+    (`nu_keras.figure`), open and unsaved.
 
     A PNG shows what `bbox_inches="tight"` shows, with one draw instead of two: a tight box costs a layout-only
     draw and a walk over every artist before the real draw; here one draw on a canvas `MARGIN` larger than the
@@ -58,12 +60,14 @@ def save(fig, path: Path) -> None:
     An SVG is vector output: it is saved with the tight box, and no date, so the same figure is the same file.
     """
     fix_titles(fig)
+    if path is None:
+        return fig
     path = Path(path)
     if path.suffix == ".svg":
         with artifacts.atomic_path(path, suffix=".svg") as tmp:
             fig.savefig(tmp, format="svg", bbox_inches="tight", metadata={"Date": None})
         plt.close(fig)
-        return
+        return None
     pixels = draw_with_margin(fig)
     framed = None if pixels is None else frame_ink(pixels, background(fig))
     with artifacts.atomic_path(path, suffix=".png") as tmp:

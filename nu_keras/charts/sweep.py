@@ -42,7 +42,7 @@ def sweep_accuracy(path, sweep):
     width_axis(ax, widths)
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("accuracy per width (dots: seeds; bar: 95 % interval of the mean)")
-    save(fig, path)
+    return save(fig, path)
 
 
 def sweep_kinds(path, sweep, key, ylabel, title, pooled=False):
@@ -82,7 +82,7 @@ def sweep_kinds(path, sweep, key, ylabel, title, pooled=False):
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=7, frameon=False)
-    save(fig, path)
+    return save(fig, path)
 
 
 MATCH_COLORS = {"trained": BASE, "untrained": GREY, "rotated": ACCENT, "shuffled": "#56B4E9"}
@@ -118,7 +118,7 @@ def sweep_matching(path, sweep):
     ax.set_ylabel("mean matched correlation")
     ax.set_ylim(-0.05, 1.05)
     ax.set_title("unit profiles matched to the first seed (live units)")
-    save(fig, path)
+    return save(fig, path)
 
 
 def _live_mean(pairs: dict) -> float:
@@ -152,7 +152,7 @@ def sweep_thresholds(path, curve, classes, axis):
     ax.set_ylim(0, classes)
     ax.set_title("dominant units as the threshold moves (mean over seeds, 95 % interval)")
     ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)  # below: clear of the lines
-    save(fig, path)
+    return save(fig, path)
 
 
 def sweep_dedicated(path, counts, seeds, width, names, axis):
@@ -161,7 +161,7 @@ def sweep_dedicated(path, counts, seeds, width, names, axis):
     bars(ax, counts, xlabel=axis, ylabel="seeds", labels=names)
     ax.set_ylim(0, seeds)
     ax.set_title(f"width {width}: seeds (of {seeds}) in which the {axis} has a dominant unit")
-    save(fig, path)
+    return save(fig, path)
 
 
 def sweep_information(path, models, axis):
@@ -175,7 +175,7 @@ def sweep_information(path, models, axis):
     ax.set_ylabel(f"information about the {axis} (bits)")
     ax.set_title("every unit of every seed")
     ax.legend(fontsize=7, frameon=False)
-    save(fig, path)
+    return save(fig, path)
 
 
 NULL_TITLES = {
@@ -209,4 +209,4 @@ def sweep_null(path, models, whiskers):
     axes[-1].set_xlabel("seed")
     fig.suptitle("random rotations of the layer (boxes) against the trained neurons (orange diamonds)")
     fig.tight_layout()
-    save(fig, path)
+    return save(fig, path)

@@ -37,7 +37,7 @@ def unit_weights(path, kernel_column, image_shape, title):
     for ax in (w_ax, m_ax):
         axes_off(ax)
     fig.subplots_adjust(wspace=0.45)  # room for the colour bar's label
-    save(fig, path)
+    return save(fig, path)
 
 
 def unit_tuning(path, boxplot, mean, ci95, title, names, axis, signed=False):
@@ -64,7 +64,7 @@ def unit_tuning(path, boxplot, mean, ci95, title, names, axis, signed=False):
     b_ax.set_ylabel("activation")
     b_ax.set_title("distribution per class (whiskers 1.5 IQR)")
     fig.subplots_adjust(wspace=0.3)
-    save(fig, path)
+    return save(fig, path)
 
 
 def box_stats(row) -> dict:
@@ -81,7 +81,7 @@ def image_grid(path, images, title, columns=8):
     fig, ax = plt.subplots(figsize=(0.8 * columns, 0.8 * rows + 0.4))
     show_image(ax, sheet, top=pixel_top(images))
     ax.set_title(title, fontsize=9)
-    save(fig, path)
+    return save(fig, path)
 
 
 def unit_effect(path, outgoing, drop, mean_drop, title, names, axis):
@@ -112,4 +112,4 @@ def unit_effect(path, outgoing, drop, mean_drop, title, names, axis):
     ticks(a_ax, "x", len(drop), names)
     a_ax.set_xlabel(axis)
     fig.subplots_adjust(wspace=0.3)
-    save(fig, path)
+    return save(fig, path)
