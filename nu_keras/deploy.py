@@ -197,4 +197,4 @@ class Git:
         if self.attempt("config", "user.email").returncode != 0:
             identity = ["-c", "user.name=nu-keras", "-c", "user.email=nu-keras@localhost"]
         parents = ["-p", parent] if parent else []
-        return self.run(*identity, "commit-tree", tree, *parents, "-m", message).strip()
+        return self.run(*identity, "commit-tree", tree, *parents, "-m", message, what="making the commit").strip()
