@@ -16,6 +16,7 @@ import pytest
 from helpers import assert_one_line_error, cli, fingerprint
 from keras import layers
 
+import nu_keras
 from nu_keras.config import output_places, runs_in_checkout
 
 
@@ -80,7 +81,7 @@ def small_user_files(folder: Path) -> tuple[Path, Path]:
     return folder / "small.keras", folder / "small.npz"
 
 
-def nu_keras(argv: list, cwd: Path) -> subprocess.CompletedProcess:
+def run_cli(argv: list, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(
         [sys.executable, "-m", "nu_keras", *map(str, argv)], cwd=cwd, env=env, capture_output=True, text=True
@@ -95,7 +96,7 @@ def test_a_report_from_an_empty_folder_lands_in_one_folder_and_publishes(tmp_pat
     work = tmp_path / "work"
     work.mkdir()
     flags = ["--model", model, "--layer", "hidden", "--data", data, "--figure-format", "svg"]
-    done = nu_keras(["report", *flags], work)
+    done = run_cli(["report", *flags], work)
     site = work / "nu-keras-report" / "site"
     assert f"site: {site / 'index.html'}" in done.stdout
     assert [p.name for p in work.iterdir()] == ["nu-keras-report"]
@@ -104,6 +105,7 @@ def test_a_report_from_an_empty_folder_lands_in_one_folder_and_publishes(tmp_pat
         "pages",
         "site",
     }
+    assert len(nu_keras.load_run(work / "nu-keras-report").units) == 8  # the API finds the record in it
     figures = list((site / "img").iterdir())
     assert figures and all(p.suffix == ".svg" for p in figures)
     for page in set(site.rglob("*.html")) - {site / "404.html"}:
@@ -111,7 +113,7 @@ def test_a_report_from_an_empty_folder_lands_in_one_folder_and_publishes(tmp_pat
             assert (page.parent / src).resolve().is_file(), f"{page}: {src}"
 
     subprocess.run(["git", "init", "--bare", "-q", str(tmp_path / "pages.git")], check=True)
-    done = nu_keras(["publish", "--repo", tmp_path / "pages.git"], work)  # the default site folder
+    done = run_cli(["publish", "--repo", tmp_path / "pages.git"], work)  # the default site folder
     assert done.stdout.startswith("published: branch gh-pages of")
     listed = subprocess.run(
         ["git", "--git-dir", str(tmp_path / "pages.git"), "ls-tree", "-r", "--name-only", "gh-pages"],
