@@ -139,6 +139,8 @@ def test_a_folder_holding_someone_elses_files_is_refused_and_kept(site, tmp_path
         ("no site", "holds no complete site built by nu-keras"),
         ("not a repo", "is it a git repository?"),
         ("bad branch", "is not a branch name git accepts"),
+        ("folder in the site", "overlap"),
+        ("working folder", "pass a folder of its own"),  # here the checkout, also refused as the project root
     ],
 )
 def test_bad_input_is_one_line_and_changes_nothing(site, bare, tmp_path, case, fragment):
@@ -146,6 +148,8 @@ def test_bad_input_is_one_line_and_changes_nothing(site, bare, tmp_path, case, f
         "no site": ["--site-dir", str(tmp_path / "nothing"), "--repo", str(bare)],
         "not a repo": ["--site-dir", str(site), "--repo", str(tmp_path / "plain")],
         "bad branch": ["--site-dir", str(site), "--repo", str(bare), "--branch", "bad..name"],
+        "folder in the site": ["--site-dir", str(site), "--folder", str(site / "copy")],
+        "working folder": ["--site-dir", str(site), "--folder", str(Path.cwd())],
     }[case]
     (tmp_path / "plain").mkdir()
     before = fingerprint(tmp_path)
