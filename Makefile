@@ -11,9 +11,10 @@ ARGS   := $(if $(SEED),--seed $(SEED)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
           $(if $(BATCH_SIZE),--batch-size $(BATCH_SIZE)) $(if $(EXAMPLES),--examples $(EXAMPLES)) \
           $(if $(OUT),--out $(OUT)) $(if $(DATA),--data $(DATA)) $(if $(FORCE),--force) \
           $(if $(BACKEND),--backend $(BACKEND)) $(if $(DATASET),--dataset $(DATASET)) \
-          $(if $(MODEL),--model $(MODEL)) $(if $(LAYER),--layer $(LAYER)) $(if $(PIXELS),--pixels $(PIXELS))
+          $(if $(MODEL),--model $(MODEL)) $(if $(LAYER),--layer $(LAYER)) $(if $(PIXELS),--pixels $(PIXELS)) \
+          $(if $(FIGURE_FORMAT),--figure-format $(FIGURE_FORMAT))
 
-.PHONY: report sweep bench test test-fast serve lint clean
+.PHONY: report publish sweep bench test test-fast serve lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,12 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 
 report: $(VENV)/.installed-run $(if $(filter jax,$(BACKEND)),$(VENV)/.installed-jax)
 	$(BIN)/nu-keras report $(ARGS)
+
+# The built site to a branch of a git repository (GitHub Pages): make publish REPO=URL [BRANCH=gh-pages],
+# or into a folder: make publish FOLDER=/var/www/report (README: Publishing the site).
+publish: $(VENV)/.installed-run
+	$(BIN)/nu-keras publish $(if $(REPO),--repo $(REPO)) $(if $(FOLDER),--folder $(FOLDER)) \
+	  $(if $(BRANCH),--branch $(BRANCH))
 
 # The full width sweep (10 seeds at widths 5, 10, 20, 50), then the site again with its Robustness page.
 SEEDS  ?= 10

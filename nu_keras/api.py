@@ -378,8 +378,11 @@ def every_key(families: list[dict]) -> list[str]:
 
 def load_run(folder: str | Path) -> Measurements:
     """The measurement record of a finished run: `metrics.json` in the artifacts folder of
-    `nu-keras report --out FOLDER` (the default is `artifacts`), or in a site `publish` made."""
+    `nu-keras report --out FOLDER` (the default is `artifacts`), in a site `publish` made, or in the report
+    folder a run outside the checkout fills (its artifacts/, e.g. `nu-keras-report`)."""
     path = Path(folder) / RECORD_FILE
+    if not path.is_file() and (Path(folder) / "artifacts" / RECORD_FILE).is_file():
+        path = Path(folder) / "artifacts" / RECORD_FILE
     if not path.is_file():
         raise NuKerasError(
             f"{shown(path)} does not exist; give the --out folder of `nu-keras report` or a site `publish` made"

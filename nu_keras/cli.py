@@ -14,7 +14,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # Nothing here imports numpy: `entry_point` sets the thread settings before it is first imported (see there).
-from nu_keras.config import BACKENDS, PIXELS, RunConfig, default_backend, set_backend_environment
+from nu_keras.config import (
+    BACKENDS,
+    FIGURE_FORMATS,
+    PIXELS,
+    REPORT_FOLDER,
+    RunConfig,
+    default_backend,
+    output_places,
+    runs_in_checkout,
+    set_backend_environment,
+)
 from nu_keras.errors import DISK_FULL, NuKerasError
 from nu_keras.names import shown
 
@@ -63,7 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="hidden widths of the sweep, comma-separated, e.g. 5,10,20,50 (default 10)",
     )
     common.add_argument(
-        "--out", type=_path, default=d.out, help=f"folder for model, activations and metrics (default {d.out})"
+        "--out",
+        type=_path,
+        default=None,
+        help=f"folder for model, activations and metrics (default {d.out} in the checkout); outside the checkout, "
+        f"named without --pages-dir and --site-dir, the folder that holds all three (default ./{REPORT_FOLDER})",
     )
     common.add_argument(
         "--dataset",
@@ -82,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         type=_path,
         default=None,
-        help="your trained Keras 3 classifier (.keras): analysed instead of training the paper's network; "
-        "loaded with safe_mode (no Lambda layers)",
+        help="your trained Keras 3 classifier (.keras, or a legacy .h5): analysed instead of training the paper's "
+        "network; loaded with safe_mode (no Lambda layers)",
     )
     common.add_argument(
         "--layer",
@@ -100,17 +114,27 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--pages-dir",
         type=_path,
-        default=d.pages_dir,
-        help=f"folder for generated pages and charts (default {d.pages_dir})",
+        default=None,
+        help=f"folder for generated pages and charts (default {d.pages_dir} in the checkout, else pages/ in the "
+        "report folder)",
     )
     common.add_argument(
-        "--site-dir", type=_path, default=d.site_dir, help=f"folder for the built site (default {d.site_dir})"
+        "--site-dir",
+        type=_path,
+        default=None,
+        help=f"folder for the built site (default {d.site_dir} in the checkout, else site/ in the report folder)",
     )
     common.add_argument(
         "--templates",
         type=_path,
         default=None,
         help="folder of Jinja2 page templates (default: those nu_keras ships, report_templates/ of a checkout)",
+    )
+    common.add_argument(
+        "--figure-format",
+        choices=FIGURE_FORMATS,
+        default=d.figure_format,
+        help=f"file format of every chart: png (raster) or svg (vector, sharp at any zoom) (default {d.figure_format})",
     )
     common.add_argument(
         "--backend",
@@ -142,7 +166,28 @@ def build_parser() -> argparse.ArgumentParser:
     report = "run every stage: " + ", ".join(pipeline.STAGE_NAMES)
     for name, text in [("report", report)] + [(stage.name, stage.help) for stage in pipeline.STAGES]:
         sub.add_parser(name, parents=[common], help=text, description=text)
+    add_publish_parser(sub)
     return parser
+
+
+def add_publish_parser(sub) -> None:
+    """`nu-keras publish`: the built site to a git branch (GitHub Pages) or a folder (nu_keras.deploy)."""
+    from nu_keras.deploy import DEFAULT_BRANCH
+
+    text = "deploy the built site to a branch of a git repository (GitHub Pages: gh-pages) or to a folder"
+    publish = sub.add_parser("publish", help=text, description=text)
+    publish.add_argument(
+        "--site-dir",
+        type=_path,
+        default=None,
+        help=f"the built site (default {RunConfig.site_dir} in the checkout, else ./{REPORT_FOLDER}/site)",
+    )
+    target = publish.add_mutually_exclusive_group(required=True)
+    target.add_argument("--repo", help="a git repository (path or URL `git push` accepts) to commit the site to")
+    target.add_argument("--folder", type=_path, help="a folder to copy the site into (a web server's root)")
+    publish.add_argument("--branch", default=DEFAULT_BRANCH, help=f"the branch of --repo (default {DEFAULT_BRANCH})")
+    publish.add_argument("--message", default=None, help="the commit message (default: says what was published)")
+    publish.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
 
 
 def _path(text: str) -> Path:
@@ -160,13 +205,16 @@ def _widths(text: str) -> tuple[int, ...]:
 
 
 def config_from(args: argparse.Namespace) -> RunConfig:
+    places, _ = output_places(
+        {"out": args.out, "pages_dir": args.pages_dir, "site_dir": args.site_dir}, runs_in_checkout()
+    )
     return RunConfig(
         seed=args.seed,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         examples=args.examples,
-        out=args.out,
+        out=places["out"],
         sweep_seeds=args.seeds,
         sweep_widths=args.widths,
         sweep_block_seeds=args.seeds_per_block,
@@ -179,8 +227,9 @@ def config_from(args: argparse.Namespace) -> RunConfig:
         model=args.model,
         layer=args.layer,
         pixels=args.pixels,
-        pages_dir=args.pages_dir,
-        site_dir=args.site_dir,
+        pages_dir=places["pages_dir"],
+        site_dir=places["site_dir"],
+        figure_format=args.figure_format,
     )
 
 
@@ -284,12 +333,15 @@ def entry_point() -> None:
 def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        set_backend_environment(args.backend)  # before anything imports Keras
+        set_backend_environment(getattr(args, "backend", None))  # before anything imports Keras
         _log_to_stderr(args.quiet)
         # TensorFlow's retracing notices (a last, smaller batch) reach Python's logging: nothing to act on
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        if args.command == "publish":
+            return publish(args)
         cfg = config_from(args)
         check_encodable(cfg)
+        check_report_folder(args, cfg)
         with native_logs_filtered():
             from nu_keras import pipeline
 
@@ -309,6 +361,31 @@ def _main(argv: list[str] | None) -> int:
     except OSError as exc:  # a full disk, a vanished folder, a permission changed mid-run
         where = f" ({failed_path(exc)})" if exc.filename else ""
         return _fail(f"{exc.strerror or exc}{where}; nothing already built was replaced", 1)
+    return 0
+
+
+def check_report_folder(args: argparse.Namespace, cfg: RunConfig) -> None:
+    """The folder that holds all three outputs outside the checkout (`--out DIR` named alone) is refused
+    where an output folder would be: the working folder, home, the file-system root, the checkout."""
+    from nu_keras import folders, pipeline
+
+    given = {"out": args.out, "pages_dir": args.pages_dir, "site_dir": args.site_dir}
+    _, root = output_places(given, runs_in_checkout())
+    if root is not None:
+        folders.check_output_folders({"--out": root}, pipeline.protected_places(cfg), {})
+
+
+def publish(args: argparse.Namespace) -> int:
+    """`nu-keras publish`: the site to --repo's --branch, or into --folder."""
+    from nu_keras import deploy, pipeline
+
+    site = args.site_dir or output_places({}, runs_in_checkout())[0]["site_dir"]
+    if args.repo is not None:
+        commit = deploy.publish_to_branch(site, args.repo, args.branch, args.message)
+        print(f"published: branch {args.branch} of {args.repo} at {commit[:12]}")
+    else:
+        deploy.publish_to_folder(site, args.folder, pipeline.protected_places(RunConfig()))
+        print(f"published: {(args.folder / 'index.html').resolve()}")
     return 0
 
 

@@ -33,6 +33,7 @@ BACKEND_ENVIRONMENT = {
 }
 BACKENDS = ("tensorflow", "jax")
 PIXELS = ("unit", "raw")
+FIGURE_FORMATS = ("png", "svg")  # what a chart may be drawn as; charts/style.py `save` reads the file's suffix
 
 
 def set_backend_environment(backend: str | None = None) -> None:
@@ -52,6 +53,38 @@ def default_cache_path() -> Path:
     """Where a fetched MNIST is kept; `NU_KERAS_CACHE` overrides it (tests point it at a temp dir)."""
     env = os.environ.get("NU_KERAS_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "nu_keras" / "mnist.npz"
+
+
+# Outside the checkout, every output goes under one folder in the working folder (see `output_places`)
+REPORT_FOLDER = Path("nu-keras-report")
+OUTSIDE_PLACES = {"out": "artifacts", "pages_dir": "pages", "site_dir": "site"}  # their names inside it
+
+
+def runs_in_checkout(cwd: Path | None = None) -> bool:
+    """True when nu-keras runs from its source checkout and stands in it (a developer's `make report`)."""
+    root = resources.checkout_root()
+    return root is not None and Path(cwd or Path.cwd()).resolve() == root.resolve()
+
+
+def output_places(given: dict[str, Path | None], in_checkout: bool) -> tuple[dict[str, Path], Path | None]:
+    """The three output folders {"out", "pages_dir", "site_dir"} from those the user named (None where not),
+    and the report folder that holds them all (None when there is none).
+
+    In the checkout: RunConfig's defaults (artifacts, docs/generated, site), which MkDocs and `make` expect.
+    Anywhere else, so that a run never scatters folders where the user stands: `--out DIR` named alone is the
+    report folder (DIR/artifacts, DIR/pages, DIR/site); with nothing named, ./nu-keras-report is. Once
+    --pages-dir or --site-dir is named, --out is the artifacts folder, as in the checkout, and a folder not
+    named goes under ./nu-keras-report.
+    """
+    if in_checkout:
+        defaults = {"out": RunConfig.out, "pages_dir": RunConfig.pages_dir, "site_dir": RunConfig.site_dir}
+        return {name: given.get(name) or defaults[name] for name in OUTSIDE_PLACES}, None
+    alone = given.get("pages_dir") is None and given.get("site_dir") is None
+    root = given["out"] if alone and given.get("out") is not None else REPORT_FOLDER
+    places = {name: given.get(name) or root / inside for name, inside in OUTSIDE_PLACES.items()}
+    if alone:
+        places["out"] = root / OUTSIDE_PLACES["out"]
+    return places, root if alone else None
 
 
 @dataclass(frozen=True)
@@ -111,6 +144,7 @@ class RunConfig:
     # The checkout (None for a wheel): the pages print paths inside it relative to it, and no output may be it
     project_root: Path | None = PROJECT_ROOT
     templates: Path | None = None  # Jinja2 page templates; None means nu_keras's own (resources.templates_dir)
+    figure_format: str = "png"  # every chart's file format: "png" (raster, 180 dpi) or "svg" (vector)
     force: bool = False  # re-run every stage even when its inputs are unchanged
     scheduler: str | None = None  # Dask scheduler address for the sweep, "local:N", or None (in this process)
 
@@ -140,6 +174,10 @@ class RunConfig:
             self.scheduler is None or _scheduler_ok(self.scheduler),
             f"--scheduler must be a Dask scheduler address (tcp://HOST:PORT, or HOST:PORT) or local:N with N "
             f"from 1 to 64, got {self.scheduler!r}",
+        )
+        _require(
+            self.figure_format in FIGURE_FORMATS,
+            f"--figure-format must be one of {', '.join(FIGURE_FORMATS)}, got {self.figure_format!r}",
         )
         _require(self.pixels in PIXELS, f"--pixels must be one of {', '.join(PIXELS)}, got {self.pixels!r}")
         _require(self.model is not None or self.layer is None, "--layer names a layer of --model; give --model too")
@@ -209,7 +247,7 @@ class RunConfig:
 
 
 # Settings of publishing a record, not of measuring it: a record made in a notebook has none of them.
-PUBLISHING_FIELDS = ("pages_dir", "site_dir", "templates", "examples")
+PUBLISHING_FIELDS = ("pages_dir", "site_dir", "templates", "examples", "figure_format")
 
 # The --scheduler forms: only TCP, the protocol a plain Dask scheduler speaks; tls:// needs certificates
 # and ucx:// a GPU stack we do not configure. ASCII digits only: str.isdigit() also accepts "²", which int()

@@ -103,7 +103,7 @@ def _thresholds(cfg: RunConfig) -> dict:
 
 
 def _pages_config(cfg: RunConfig) -> dict:
-    return {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir)}
+    return {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir), "figure_format": cfg.figure_format}
 
 
 STAGES = (
@@ -217,14 +217,19 @@ def output_folders(cfg: RunConfig) -> dict[str, Path]:
     return {"--out": cfg.out, "--pages-dir": cfg.pages_dir, "--site-dir": cfg.site_dir}
 
 
-def check_folders(stages: tuple[str, ...], cfg: RunConfig) -> None:
-    """Refuse, before any work, output folders that are not ours to fill (see folders.py)."""
-    protected = {
+def protected_places(cfg: RunConfig) -> dict[str, Path]:
+    """Folders no output may be or contain, each with how a refusal names it."""
+    return {
         **({"the project root": cfg.project_root} if cfg.project_root else {}),  # a wheel has none
         "the working folder": Path.cwd(),
         "the home folder": Path.home(),
         "the file-system root": Path("/"),
     }
+
+
+def check_folders(stages: tuple[str, ...], cfg: RunConfig) -> None:
+    """Refuse, before any work, output folders that are not ours to fill (see folders.py)."""
+    protected = protected_places(cfg)
     named = output_folders(cfg) | {
         "the theme overrides (docs/overrides)": resources.theme_dir(),
         "--templates": cfg.templates_dir,

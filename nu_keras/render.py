@@ -33,6 +33,7 @@ def render_record(
     templates: Path | None = None,
     sweep: dict | None = None,
     pool: multiprocessing.pool.Pool | None = None,
+    figure_format: str = "png",
 ) -> int:
     """Draw every chart and write every page of `record` into `pages_dir` (created if need be); returns how
     many pages were written.
@@ -40,10 +41,13 @@ def render_record(
     `examples`: how many images each class page shows (at most the record's `per_class.examples`);
     `templates`: a folder of templates in place of the report's own; `sweep`: sweep.json's content, for the
     Robustness page (only when it describes this record's network); `pool`: chart workers
-    (`workers.early_pool`), else some are started for the drawing and ended after it.
+    (`workers.early_pool`), else some are started for the drawing and ended after it; `figure_format`: "png"
+    or "svg", every chart's file format.
     """
-    draw_charts(record, Path(pages_dir), examples=examples, sweep=sweep, pool=pool)
-    return write_pages(record, Path(pages_dir), examples=examples, templates=templates, sweep=sweep)
+    draw_charts(record, Path(pages_dir), examples=examples, sweep=sweep, pool=pool, figure_format=figure_format)
+    return write_pages(
+        record, Path(pages_dir), examples=examples, templates=templates, sweep=sweep, figure_format=figure_format
+    )
 
 
 def draw_charts(
@@ -53,14 +57,16 @@ def draw_charts(
     examples: int,
     sweep: dict | None = None,
     pool: multiprocessing.pool.Pool | None = None,
+    figure_format: str = "png",
 ) -> int:
     """Every figure `charts.chart_names` names, under `pages_dir`/img; returns how many were drawn."""
     started = time.perf_counter()
     if pool is not None:
-        count = charts.render_all(record, examples, pages_dir, sweep, pool)
+        count = charts.render_all(record, examples, pages_dir, sweep, pool, figure_format)
     else:
-        with workers.chart_pool(len(charts.chart_tasks(record, examples, pages_dir, sweep))) as started_pool:
-            count = charts.render_all(record, examples, pages_dir, sweep, started_pool)
+        tasks = charts.chart_tasks(record, examples, pages_dir, sweep, figure_format)
+        with workers.chart_pool(len(tasks)) as started_pool:
+            count = charts.render_all(record, examples, pages_dir, sweep, started_pool, figure_format)
     log.info("rendered %d charts in %.1f s", count, time.perf_counter() - started)
     return count
 
@@ -72,11 +78,12 @@ def write_pages(
     examples: int,
     templates: Path | None = None,
     sweep: dict | None = None,
+    figure_format: str = "png",
 ) -> int:
     """The Explore data script (where the record carries a network the page can run) and every Markdown
     page; returns how many pages were written."""
     summary = export_explore(record, pages_dir, examples)
-    names = charts.chart_names(record, sweep)
+    names = charts.chart_names(record, sweep, figure_format)
     folder = templates or resources.templates_dir()  # the report's own templates unless others are given
     return pages.render_all(record, examples, folder, pages_dir, sweep, summary, charts=names)
 
@@ -108,7 +115,14 @@ def run(cfg: RunConfig, pool: multiprocessing.pool.Pool | None = None) -> None:
     staging = folders.staging_dir(target)  # pages are replaced whole, so none is ever stale
     try:
         draw_or_reuse_charts(cfg, record, sweep, staging, pool)
-        written = write_pages(record, staging, examples=cfg.examples, templates=cfg.templates_dir, sweep=sweep)
+        written = write_pages(
+            record,
+            staging,
+            examples=cfg.examples,
+            templates=cfg.templates_dir,
+            sweep=sweep,
+            figure_format=cfg.figure_format,
+        )
         folders.replace_folder(staging, target, "pages")
     except (IndexError, KeyError, TypeError, ValueError) as exc:  # values of the wrong shape or type
         raise NuKerasError(
@@ -124,6 +138,7 @@ def charts_fingerprint(cfg: RunConfig) -> dict:
     """What the charts depend on, apart from the templates: the record, the sweep, how many examples a class
     shows, and the drawing code. A template edit changes none of it, and reuses the charts."""
     settings = {"examples": cfg.examples, "pages_dir": str(cfg.pages_dir), "backend": cfg.backend}
+    settings |= {"figure_format": cfg.figure_format}
     files = artifacts.paths(cfg)
     inputs = {"metrics": cache.file_hash(files.metrics), "sweep": cache.file_hash(files.sweep)}
     return cache.fingerprint(settings, inputs, ("charts.render_all",))  # the figure code, not the pages
@@ -144,5 +159,5 @@ def draw_or_reuse_charts(
         log.info("charts reused (their inputs are unchanged)")
         return
     log.info("drawing the charts (%s)", reason)
-    draw_charts(record, staging, examples=cfg.examples, sweep=sweep, pool=pool)
+    draw_charts(record, staging, examples=cfg.examples, sweep=sweep, pool=pool, figure_format=cfg.figure_format)
     cache.write_record(artifacts.paths(cfg).stages, "charts", print_)

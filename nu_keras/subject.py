@@ -11,6 +11,7 @@ and runs the tail, so the rest of the model decides what that unit was worth.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,17 +44,57 @@ class Readable:
 # ------------------------------------------------------------------------------------------ the model
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first bytes of every HDF5 file: a legacy Keras (.h5) model
+ZIP_SIGNATURE = b"PK\x03\x04"  # the first bytes of a zip archive: a Keras 3 (.keras) model
+
+
+def model_format(path: Path) -> str:
+    """ "keras" (a zip archive) or "h5" (an HDF5 file), read from the file's first bytes, not its name: a
+    `.keras` name on HDF5 bytes (a renamed legacy model) is still HDF5; anything else is one line."""
+    with open(path, "rb") as handle:
+        head = handle.read(len(HDF5_SIGNATURE))
+    if head.startswith(ZIP_SIGNATURE):
+        return "keras"
+    if head == HDF5_SIGNATURE:
+        return "h5"
+    raise NuKerasError(f"--model {path} is neither a Keras 3 .keras file (a zip archive) nor a legacy .h5 (HDF5) model")
+
+
 def load_user_model(path: Path) -> keras.Model:
-    """A `.keras` model, loaded with safe_mode=True: a Lambda layer or an unknown custom object is refused
-    in one line, and never executed."""
+    """A `.keras` model, or a legacy `.h5` one through Keras's legacy loader, with safe_mode=True (Keras applies
+    it to both): a Lambda layer or an unknown custom object is refused in one line, and never executed."""
     path = Path(path)
     if not path.is_file():
         raise NuKerasError(f"--model {path} is not a file")
+    legacy = model_format(path) == "h5"
     try:
+        if legacy:
+            return _load_h5(path)
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # Keras reports unsafe lambdas and unknown classes as several exception types
         reason = " ".join(str(exc).split())[:240]
-        raise NuKerasError(f"--model {path} was refused or is not a Keras 3 model ({reason})") from exc
+        kind = "a legacy .h5 model Keras 3 can load" if legacy else "a Keras 3 model"
+        raise NuKerasError(f"--model {path} was refused or is not {kind} ({reason})") from exc
+
+
+def _load_h5(path: Path) -> keras.Model:
+    """Keras chooses its legacy HDF5 loader by the file's name: a renamed one is read through a `.h5` link."""
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    with tempfile.TemporaryDirectory(prefix="nu-keras-h5-") as folder:
+        link = Path(folder) / "model.h5"
+        link.symlink_to(path.resolve())
+        return keras.saving.load_model(link, safe_mode=True, compile=False)
+
+
+def save_adopted(model: keras.Model, path: Path, target: Path) -> None:
+    """The user's model as a real `.keras` file in the artifacts: a `.keras` file copied byte for byte, a
+    legacy `.h5` model saved anew in the Keras 3 format (what every later stage loads)."""
+    with artifacts.atomic_path(target, suffix=".keras") as tmp:
+        if model_format(path) == "keras":
+            shutil.copyfile(path, tmp)
+        else:
+            model.save(tmp)
 
 
 def readable_layers(model: keras.Model) -> list[Readable]:
@@ -314,8 +355,9 @@ def weights(model: keras.Model, layer: str, subject: dict) -> dict[str, np.ndarr
 
 
 def adopt(path: Path, layer: str | None, data: Dataset, pixels: str, target: Path) -> tuple[keras.Model, float]:
-    """A user's model in place of training: loaded safely, checked against the data, its layer found,
-    its file copied into the artifacts (what later stages read); returns it and its test accuracy."""
+    """A user's model in place of training: loaded safely, checked against the data, its layer found, its
+    file copied (a legacy .h5 one saved as .keras) into the artifacts (what later stages read); returns it
+    and its test accuracy."""
     model = load_user_model(path)
     check_classifier(model, data.image_shape, data.classes)
     find_layer(model, layer)
@@ -323,8 +365,7 @@ def adopt(path: Path, layer: str | None, data: Dataset, pixels: str, target: Pat
     require_finite(head.predict_on_batch(first_inputs(model, data.x_test, pixels)), f"its layer {layer!r} outputs")
     probabilities = predict(model, data.x_test, pixels)
     require_finite(probabilities, "its class probabilities")
-    with artifacts.atomic_path(target, suffix=".keras") as tmp:
-        shutil.copyfile(path, tmp)
+    save_adopted(model, path, target)
     return model, float(np.mean(probabilities.argmax(axis=1) == data.y_test))
 
 

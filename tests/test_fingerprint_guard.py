@@ -51,6 +51,7 @@ def changed_values(base: RunConfig, other_data: Path, tmp: Path) -> dict:
         "site_dir": tmp / "other-site",
         "project_root": tmp / "other-project",
         "templates": tmp / "other-templates",
+        "figure_format": "svg",
         "force": True,
         "scheduler": "local:2",
         "cache_path": tmp / "other-cache.npz",

@@ -129,15 +129,17 @@ def test_a_users_model_reports_from_an_empty_folder(venv, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     done = run([venv / "bin" / "nu-keras", "report", "--model", model, "--layer", "hidden", "--data", data], work)
-    assert f"site: {work / 'site' / 'index.html'}" in done.stdout
-    check_site(work / "site", "classes/class-*.html", "units/unit-*.html", classes=6, units=8)
-    assert (work / "site" / "assets" / "javascripts" / "sortable.js").is_file()  # from the shipped theme
+    site = work / "nu-keras-report" / "site"  # outside a checkout, every output goes under one folder
+    assert f"site: {site / 'index.html'}" in done.stdout
+    assert sorted(p.name for p in work.iterdir()) == ["nu-keras-report"]
+    check_site(site, "classes/class-*.html", "units/unit-*.html", classes=6, units=8)
+    assert (site / "assets" / "javascripts" / "sortable.js").is_file()  # from the shipped theme
 
 
 def test_the_papers_network_reports_from_an_empty_folder(venv, tmp_path):
     done = run([venv / "bin" / "nu-keras", "report", "--epochs", "1", "--seeds", "2"], tmp_path)
     assert re.search(r"^test accuracy: 0\.\d{4}$", done.stdout, re.M)
-    site = tmp_path / "site"
+    site = tmp_path / "nu-keras-report" / "site"
     check_site(site, "digits/digit-*.html", "neurons/neuron-*.html", classes=10, units=10)
     scripts = explore_scripts(site)
     assert any(s.endswith("explore.js") for s in scripts) and any("explore-data" in s for s in scripts), scripts

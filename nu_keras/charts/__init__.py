@@ -18,43 +18,48 @@ import numpy as np
 
 from nu_keras.charts import classes, overview, sweep, units
 from nu_keras.charts.style import DIVERGING, STYLE, class_axis, class_labels, class_word, unit_word
+from nu_keras.config import FIGURE_FORMATS
+from nu_keras.errors import NuKerasError
 from nu_keras.record import Measurements
 
 Task = tuple[Callable, Path, tuple, dict]  # (function, file, args, kwargs): function(file, *args, **kwargs)
 
 
-def chart_names(record: Measurements, sweep_result: dict | None) -> dict:
+def chart_names(record: Measurements, sweep_result: dict | None, figure_format: str = "png") -> dict:
     """Every figure's file, relative to the pages folder, keyed by what it shows: the one place chart file
     names are defined. The templates receive this (a figure a run does not draw has no key), and
-    `chart_tasks` draws exactly these files.
+    `chart_tasks` draws exactly these files, as `figure_format` ("png" or "svg") says.
 
     {"overview": {key: path}, "classes": [{key: path}] per class, "units": [{key: path}] per unit}
     """
+    if figure_format not in FIGURE_FORMATS:
+        raise NuKerasError(f"--figure-format must be one of {', '.join(FIGURE_FORMATS)}, got {figure_format!r}")
+    ext = figure_format
     pixel_weights = record.per_unit.input_weights is not None
     names = {
-        "mean_activation": "img/mean-activation.png",
-        "dominance": "img/dominance.png",
-        "ablation": "img/ablation.png",
-        "selectivity_vs_ablation": "img/selectivity-vs-ablation.png",
+        "mean_activation": f"img/mean-activation.{ext}",
+        "dominance": f"img/dominance.{ext}",
+        "ablation": f"img/ablation.{ext}",
+        "selectivity_vs_ablation": f"img/selectivity-vs-ablation.{ext}",
     }
     if record.provenance.history:
-        names["training"] = "img/training.png"
+        names["training"] = f"img/training.{ext}"
     if record.dynamics:
-        names["dynamics"] = "img/dynamics.png"
+        names["dynamics"] = f"img/dynamics.{ext}"
     if pixel_weights:
-        names["weights_grid"] = "img/weights-grid.png"
-    names |= {f"sweep_{key}": f"img/sweep-{key}.png" for key in sweep_keys(record, sweep_result)}
+        names["weights_grid"] = f"img/weights-grid.{ext}"
+    names |= {f"sweep_{key}": f"img/sweep-{key}.{ext}" for key in sweep_keys(record, sweep_result)}
     per_class = [
-        {"examples": f"img/class-{c}-examples.png", "profile": f"img/class-{c}-profile.png"}
+        {"examples": f"img/class-{c}-examples.{ext}", "profile": f"img/class-{c}-profile.{ext}"}
         for c in range(len(record.classes))
     ]
     per_unit = []
     for u, silent in enumerate(record.per_unit.silent_examples):
-        unit = {key: f"img/unit-{u}-{key}.png" for key in ("tuning", "top", "effect")}
+        unit = {key: f"img/unit-{u}-{key}.{ext}" for key in ("tuning", "top", "effect")}
         if pixel_weights:
-            unit["weights"] = f"img/unit-{u}-weights.png"
+            unit["weights"] = f"img/unit-{u}-weights.{ext}"
         if silent:
-            unit["silent"] = f"img/unit-{u}-silent.png"
+            unit["silent"] = f"img/unit-{u}-silent.{ext}"
         per_unit.append(unit)
     return {"overview": names, "classes": per_class, "units": per_unit}
 
@@ -72,9 +77,11 @@ def sweep_keys(record: Measurements, sweep_result: dict | None) -> list[str]:
     return keys
 
 
-def chart_tasks(record: Measurements, examples: int, pages: Path, sweep_result: dict | None) -> list[Task]:
+def chart_tasks(
+    record: Measurements, examples: int, pages: Path, sweep_result: dict | None, figure_format: str = "png"
+) -> list[Task]:
     """(function, path, args, kwargs) for every figure `chart_names` names, in the pages folder `pages`."""
-    names = chart_names(record, sweep_result)
+    names = chart_names(record, sweep_result, figure_format)
     tasks = overview_tasks(record, names["overview"], pages)
     tasks += class_tasks(record, examples, names["classes"], pages)
     tasks += unit_tasks(record, names["units"], pages)
@@ -234,11 +241,12 @@ def render_all(
     pages: Path,
     sweep_result: dict | None = None,
     pool: multiprocessing.pool.Pool | None = None,
+    figure_format: str = "png",
 ) -> int:
     """Draw every figure into the pages folder `pages` (files under its img/), one figure per task on the
     chart workers `pool` (nu_keras.workers), or one after the other in this process without one; returns
     how many were drawn."""
-    tasks = chart_tasks(record, examples, Path(pages), sweep_result)
+    tasks = chart_tasks(record, examples, Path(pages), sweep_result, figure_format)
     if pool is None:
         return len([_run_task(t) for t in tasks])
     return len(pool.map(_run_task, tasks, chunksize=1))

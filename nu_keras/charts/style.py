@@ -47,19 +47,27 @@ plt.rcParams.update(STYLE)
 
 
 def save(fig, path: Path | None):
-    """Write the PNG atomically and free the figure (a long render must not accumulate them); with no path,
-    return the figure as drawn for a notebook (`nu_keras.figure`), open and unsaved.
+    """Write the figure atomically, as PNG or SVG by the file's suffix (`chart_names` chose it), and free the
+    figure (a long render must not accumulate them); with no path, return the figure as drawn for a notebook
+    (`nu_keras.figure`), open and unsaved.
 
-    What `bbox_inches="tight"` shows, with one draw instead of two: a tight box costs a layout-only draw and
-    a walk over every artist before the real draw; here one draw on a canvas `MARGIN` larger than the figure
-    (labels hang over its edges) is cut to its ink plus `PAD`. Ink within `CLEAR` of that canvas's edge may
-    continue beyond it (a text cut between two words leaves a blank column at the edge, not ink): such a
+    A PNG shows what `bbox_inches="tight"` shows, with one draw instead of two: a tight box costs a layout-only
+    draw and a walk over every artist before the real draw; here one draw on a canvas `MARGIN` larger than the
+    figure (labels hang over its edges) is cut to its ink plus `PAD`. Ink within `CLEAR` of that canvas's edge
+    may continue beyond it (a text cut between two words leaves a blank column at the edge, not ink): such a
     figure is saved with the tight box after all. Only a text placed wholly beyond the margin, more than an
     inch from the figure and touching nothing inside it, would be lost unseen; our figures place none.
+    An SVG is vector output: it is saved with the tight box, and no date, so the same figure is the same file.
     """
     fix_titles(fig)
     if path is None:
         return fig
+    path = Path(path)
+    if path.suffix == ".svg":
+        with artifacts.atomic_path(path, suffix=".svg") as tmp:
+            fig.savefig(tmp, format="svg", bbox_inches="tight", metadata={"Date": None})
+        plt.close(fig)
+        return None
     pixels = draw_with_margin(fig)
     framed = None if pixels is None else frame_ink(pixels, background(fig))
     with artifacts.atomic_path(path, suffix=".png") as tmp:
