@@ -25,7 +25,9 @@ from nu_keras.names import shown
 
 STEPS = 256  # Adam steps: on MNIST-sized models the pictures no longer change visibly after about 200
 LEARNING_RATE = 0.05  # Adam's step on the spectrum's coefficients (Adam's updates are scale-free in the objective)
-JITTER = 2  # largest random shift in pixels, per axis and step: a picture must work wherever it lies
+# Largest random shift per axis and step, as a share of the picture's shorter side (at least one pixel): a
+# picture must work wherever it lies. One pixel of a 28-pixel MNIST image; more blurs a 2-3 pixel stroke away.
+JITTER_SHARE = 1 / 28
 DECAY = 1.0  # the spectrum's coefficients are scaled by 1 / frequency ** DECAY (Lucid's decay_power)
 INIT_SCALE = 0.01  # standard deviation of the starting coefficients: a near-uniform mid-range image
 UNIT_BATCH = 256  # units optimised together at most: bounds memory for a layer with many units (a Flatten)
@@ -33,11 +35,13 @@ UNIT_BATCH = 256  # units optimised together at most: bounds memory for a layer 
 METHOD_TEXT = """\
 **Feature visualisation.** For each unit, an input is found that makes the unit large: gradient ascent on
 the input, started from a near-uniform mid-range image drawn from a fixed seed, for {steps} steps of Adam
-(learning rate {learning_rate}). The objective is the unit's value before the layer's own activation (for a
-channel, its mean over the positions); a ReLU or a sigmoid is monotone, so the input that maximises the one
-maximises the other, and a unit that starts below zero still has a gradient. The image is parameterised as
+(learning rate {learning_rate}). The objective is a Dense unit's value before the layer's own activation: a ReLU or a
+sigmoid is monotone, so the input that maximises the one maximises the other, and a unit that starts below
+zero still has a gradient (for a softmax layer, this is the class's logit). A channel of a convolutional
+layer is its activation's mean over the positions, as everywhere in this report. The image is parameterised as
 in Lucid: a 2-D cosine spectrum whose coefficients are scaled by 1 / frequency, put through a sigmoid so
-every pixel stays in the data's range; at each step it is shifted by up to {jitter} pixels at random.
+every pixel stays in the data's range; at each step it is shifted at random by up to {jitter} of its
+shorter side (at least one pixel).
 Both choices are regularisers: without them the ascent finds high-frequency patterns that drive the unit
 but look like noise. **Limits.** The picture is one input that drives the unit, not what the unit responds
 to on the data (the top images show that), and it depends on the regularisers, the seed and the number of
@@ -49,7 +53,7 @@ units). Colour channels are not decorrelated. For the paper's Dense layer the ex
 
 def method_text() -> str:
     """The Method page's paragraph on how the pictures are made, with this module's settings."""
-    return METHOD_TEXT.format(steps=STEPS, learning_rate=LEARNING_RATE, jitter=JITTER)
+    return METHOD_TEXT.format(steps=STEPS, learning_rate=LEARNING_RATE, jitter=f"1/{round(1 / JITTER_SHARE)}")
 
 
 # ---------------------------------------------------------------------------------------------- the API
@@ -65,12 +69,13 @@ def visualise(
     image_shape: tuple[int, ...] | None = None,
     value_range: tuple[float, float] = (0.0, 1.0),
     learning_rate: float = LEARNING_RATE,
-    jitter: int = JITTER,
+    jitter: int | None = None,
 ) -> np.ndarray:
     """(K, *image_shape) float32: for each of `units` (all of the layer's by default) an input in
     `value_range` that maximises it. `image_shape` defaults to the model's input shape, a flat input of
     a square size shown as a square ((784,) as (28, 28)); `value_range` is the data's pixel range as the
-    model reads it ((0, 255) for `--pixels raw`). The same arguments give bit-identical pictures.
+    model reads it ((0, 255) for `--pixels raw`); `jitter` is the largest shift in pixels (by default
+    JITTER_SHARE of the shorter side). The same arguments give bit-identical pictures.
 
     >>> visualise(model, "hidden", [3], steps=64).shape
     (1, 28, 28)
@@ -78,12 +83,13 @@ def visualise(
     target, count = _target_layer(model, layer)
     chosen = _check_units(units, count, layer)
     shape = _picture_shape(model, image_shape)
+    jitter = max(1, round(min(shape[:2]) * JITTER_SHARE)) if jitter is None else jitter
     _check_settings(steps, value_range, learning_rate, jitter)
     ascent = Ascent(int(steps), float(learning_rate), int(jitter))
     gradient = _gradient_function(_objective(model, target, shape, value_range))
     try:
         parts = [
-            _ascend(gradient, chosen[start : start + UNIT_BATCH], count, shape, ascent, seed + start)
+            _ascend(gradient, chosen[start : start + UNIT_BATCH], count, shape, ascent, seed)
             for start in range(0, len(chosen), UNIT_BATCH)
         ]
     except _NoGradient as exc:
@@ -161,8 +167,14 @@ def _pre_activation(layer: keras.layers.Layer) -> keras.layers.Layer:
 
 
 def _layer_function(model: keras.Model, layer: keras.layers.Layer) -> Callable:
-    """x (model input) -> the layer's value before its activation, (K, U) or (K, H, W, U)."""
-    twin = _pre_activation(layer)
+    """x (model input) -> what is maximised: a Dense unit's value before the layer's own activation (K, U),
+    or a convolutional layer's output as it is (K, H, W, U).
+
+    A unit is one number, and a ReLU or sigmoid is monotone, so the same input maximises it before and
+    after; before, it still has a gradient where a ReLU is at zero. A channel's spatial mean is taken after
+    the activation, as the pages read it: the mean before a ReLU is a different, nearly linear objective.
+    """
+    twin = _pre_activation(layer) if len(layer.output.shape) == 2 else layer
     if twin is layer:
         head = keras.Model(model.inputs, layer.output)
         return lambda x: head(x, training=False)
@@ -231,10 +243,10 @@ def _ascend(
     gradient: Callable, units: list[int], count: int, shape: tuple[int, ...], ascent: Ascent, seed: int
 ) -> np.ndarray:
     """(K, *shape) the pictures' logits after the ascent's steps of Adam on the coefficients (numpy, so both
-    backends update alike); the start and every shift are drawn from `seed`."""
-    rng = np.random.default_rng(seed)
-    channels = shape[2] if len(shape) == 3 else 1
-    coefficients = (rng.standard_normal((len(units), shape[0], shape[1], channels)) * INIT_SCALE).astype(np.float32)
+    backends update alike). The shifts are drawn from `seed`, and each unit's start from `seed` and the unit:
+    a unit gets the same picture whichever units share its batch."""
+    coefficients = np.stack([_start(seed, unit, shape) for unit in units])
+    rng = np.random.default_rng((seed, 0))
     choice = np.eye(count, dtype=np.float32)[units]  # (K, U): picture k reads unit units[k]
     adam = _Adam(coefficients.shape, ascent.learning_rate)
     for step in range(ascent.steps):
@@ -244,6 +256,13 @@ def _ascend(
             raise _NoGradient("")
         coefficients = coefficients + adam.update(grad)
     return _logits(coefficients, shape)
+
+
+def _start(seed: int, unit: int, shape: tuple[int, ...]) -> np.ndarray:
+    """(H, W, C) a unit's starting coefficients: small, so the picture starts near-uniform mid-range."""
+    channels = shape[2] if len(shape) == 3 else 1
+    rng = np.random.default_rng((seed, 1, unit))
+    return (rng.standard_normal((shape[0], shape[1], channels)) * INIT_SCALE).astype(np.float32)
 
 
 class _Adam:
@@ -309,16 +328,23 @@ def _as_numpy(compute: Callable) -> np.ndarray:
     except NuKerasError:
         raise
     except Exception as exc:  # an op that refuses differentiation raises its own type on each backend
-        raise _NoGradient(" ".join(str(exc).split())[:160]) from exc
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+        raise _NoGradient(lines[-1][:160]) from exc  # the last line: TensorFlow puts its traceback first
 
 
 # ---------------------------------------------------------------------------- a layer without gradient
 
 
 def _not_differentiable(model: keras.Model, target: keras.layers.Layer, reason: str) -> str:
-    """One line naming the first layer on the way to `target` through which no gradient reaches the input."""
-    blocking = _blocking_layer(model, target) or target
+    """One line naming the first layer on the way to `target` through which no gradient reaches the input,
+    or saying that the units themselves have none there (dead at the start, or zero weights)."""
+    blocking = _blocking_layer(model, target)
     why = f" ({reason})" if reason else " (its gradient with respect to the input is zero or missing)"
+    if blocking is None:
+        return (
+            f"the requested units of layer '{shown(target.name)}' have no gradient with respect to the input "
+            f"at the start{why.replace(' (its', ' (their')}; they may be dead or have zero weights"
+        )
     return (
         f"layer '{shown(blocking.name)}' is not differentiable{why}, so layer '{shown(target.name)}' has "
         "no feature visualisation"
@@ -326,15 +352,15 @@ def _not_differentiable(model: keras.Model, target: keras.layers.Layer, reason: 
 
 
 def _blocking_layer(model: keras.Model, target: keras.layers.Layer) -> keras.layers.Layer | None:
-    """The first layer, in the model's order up to `target`, whose value before its activation has no
+    """The first layer, in the model's order before `target`, whose value before its activation has no
     gradient with respect to the input at a mid-range input (None when each has one)."""
     shape = tuple(model.inputs[0].shape[1:])
     x = (0.5 + 0.1 * np.random.default_rng(0).standard_normal((1, *shape))).astype(np.float32)
     for layer in model.layers:
-        if not isinstance(layer, keras.layers.InputLayer) and not _has_gradient(model, layer, x):
-            return layer
         if layer is target:
             return None
+        if not isinstance(layer, keras.layers.InputLayer) and not _has_gradient(model, layer, x):
+            return layer
     return None
 
 
