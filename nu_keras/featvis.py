@@ -185,20 +185,19 @@ def _layer_function(model: keras.Model, layer: keras.layers.Layer) -> Callable:
 
 
 def _objective(model: keras.Model, layer: keras.layers.Layer, shape: tuple[int, ...], value_range) -> Callable:
-    """(coefficients (K, H, W, C), shifts (2,), choice (K, U)) -> the sum over the batch of each picture's
-    unit: the function whose gradient is ascended. Each picture only reaches its own unit, so the gradient
-    of the sum with respect to one picture is the gradient of its unit alone."""
+    """(coefficients (K, H, W, C), rows (H, H), columns (W, W), choice (K, U)) -> the sum over the batch of
+    each picture's unit: the function whose gradient is ascended. Each picture only reaches its own unit, so
+    the gradient of the sum with respect to one picture is the gradient of its unit alone. `rows` and
+    `columns` are the inverse cosine bases shifted by the step's jitter (`_shifted_bases`)."""
     height, width = shape[0], shape[1]
-    inverse_h, inverse_w = _inverse_dct(height), _inverse_dct(width)
     scale = _spectrum_scale(height, width)[None, :, :, None]
     low, high = value_range
     model_shape = tuple(model.inputs[0].shape[1:])
     read = _layer_function(model, layer)
 
-    def objective(coefficients, shifts, choice):
+    def objective(coefficients, rows, columns, choice):
         spectrum = keras.ops.multiply(coefficients, scale)
-        logits = keras.ops.einsum("hi,khwc,wj->kijc", inverse_h, spectrum, inverse_w)  # (K, H, W, C)
-        logits = keras.ops.roll(keras.ops.roll(logits, shifts[0], axis=1), shifts[1], axis=2)
+        logits = keras.ops.einsum("hi,khwc,wj->kijc", rows, spectrum, columns)  # (K, H, W, C), shifted
         pictures = low + (high - low) * keras.ops.sigmoid(logits)
         values = read(keras.ops.reshape(pictures, (-1, *model_shape)))
         if len(values.shape) == 4:
@@ -206,6 +205,12 @@ def _objective(model: keras.Model, layer: keras.layers.Layer, shape: tuple[int, 
         return keras.ops.sum(values * choice)
 
     return objective
+
+
+def _shifted_bases(shape: tuple[int, ...], shifts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse cosine bases of the picture's rows and columns, rolled by the shifts: the picture they
+    make is the unshifted one rolled (wrapping round), with no roll in the objective (JAX rolls slowly)."""
+    return np.roll(_inverse_dct(shape[0]), shifts[0], axis=1), np.roll(_inverse_dct(shape[1]), shifts[1], axis=1)
 
 
 def _inverse_dct(n: int) -> np.ndarray:
@@ -250,8 +255,8 @@ def _ascend(
     choice = np.eye(count, dtype=np.float32)[units]  # (K, U): picture k reads unit units[k]
     adam = _Adam(coefficients.shape, ascent.learning_rate)
     for step in range(ascent.steps):
-        shifts = rng.integers(-ascent.jitter, ascent.jitter + 1, size=2).astype(np.int32)
-        grad = gradient(coefficients, shifts, choice)
+        rows, columns = _shifted_bases(shape, rng.integers(-ascent.jitter, ascent.jitter + 1, size=2))
+        grad = gradient(coefficients, rows, columns, choice)
         if step == 0 and not np.any(grad):
             raise _NoGradient("")
         coefficients = coefficients + adam.update(grad)
