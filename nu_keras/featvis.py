@@ -46,8 +46,11 @@ Both choices are regularisers: without them the ascent finds high-frequency patt
 but look like noise. **Limits.** The picture is one input that drives the unit, not what the unit responds
 to on the data (the top images show that), and it depends on the regularisers, the seed and the number of
 steps; it can show several features at once when a unit responds to several (Lucid's "polysemantic"
-units). Colour channels are not decorrelated. For the paper's Dense layer the exact maximiser is known
-(1 where the weight is positive, else 0) and is shown beside it.
+units). The regularisers smooth: where a unit's weights change from pixel to pixel, the picture is a
+blurred version of what maximises it, so for the paper's Dense layer, where the exact maximiser is known (1
+where the weight is positive, else 0), both are shown. A unit with no gradient at the start (a channel
+whose ReLU is zero everywhere on a mid-range image) keeps its starting picture. Colour channels are not
+decorrelated.
 """
 
 
@@ -302,20 +305,20 @@ def _pixels(logits: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
 # ---------------------------------------------------------------------------- the backend's autodiff
 
 
-def _gradient_function(objective: Callable) -> Callable[..., np.ndarray]:
-    """The gradient of `objective` with respect to its first argument, compiled, as a numpy function: the
-    one place that knows the backend (`keras.ops` has no gradient). No gradient (an op without one)
-    comes back as zeros; an op that raises on differentiation is the caller's one-line error."""
+def _gradient_function(objective: Callable, compiled: bool = True) -> Callable[..., np.ndarray]:
+    """The gradient of `objective` with respect to its first argument, as a numpy function: the one place
+    that knows the backend (`keras.ops` has no gradient). Compiled (jax.jit, tf.function) for the ascent's
+    many steps; eager for a gradient taken once. No gradient (an op without one) comes back as zeros; an op
+    that raises on differentiation raises _NoGradient."""
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
 
-        step = jax.jit(jax.grad(objective))
+        step = jax.jit(jax.grad(objective)) if compiled else jax.grad(objective)
         return lambda *args: _as_numpy(lambda: step(*args))
     if backend == "tensorflow":
         import tensorflow as tf
 
-        @tf.function(reduce_retracing=True)
         def step(variable, *rest):
             with tf.GradientTape() as tape:
                 tape.watch(variable)
@@ -323,6 +326,7 @@ def _gradient_function(objective: Callable) -> Callable[..., np.ndarray]:
             grad = tape.gradient(value, variable)
             return tf.zeros_like(variable) if grad is None else grad
 
+        step = tf.function(step, reduce_retracing=True) if compiled else step
         return lambda *args: _as_numpy(lambda: step(*(tf.constant(a) for a in args)))
     raise NuKerasError(f"feature visualisation runs on the tensorflow and jax backends, not {backend}")
 
@@ -380,6 +384,6 @@ def _has_gradient(model: keras.Model, layer: keras.layers.Layer, x: np.ndarray) 
         return keras.ops.sum(keras.ops.cast(read(inputs), "float32") * weights)
 
     try:
-        return bool(np.any(_gradient_function(value)(x)))
+        return bool(np.any(_gradient_function(value, compiled=False)(x)))
     except _NoGradient:
         return False
