@@ -30,33 +30,34 @@ LEARNING_RATE = 0.05  # Adam's step on the spectrum's coefficients (Adam's updat
 JITTER_SHARE = 1 / 28
 DECAY = 1.0  # the spectrum's coefficients are scaled by 1 / frequency ** DECAY (Lucid's decay_power)
 INIT_SCALE = 0.01  # standard deviation of the starting coefficients: a near-uniform mid-range image
+LEAK = 0.01  # a channel's objective adds this share of its mean before the activation (a gradient when dead)
 UNIT_BATCH = 256  # units optimised together at most: bounds memory for a layer with many units (a Flatten)
 
 METHOD_TEXT = """\
-**Feature visualisation.** For each unit, an input is found that makes the unit large: gradient ascent on
-the input, started from a near-uniform mid-range image drawn from a fixed seed, for {steps} steps of Adam
-(learning rate {learning_rate}). The objective is a Dense unit's value before the layer's own activation: a ReLU or a
-sigmoid is monotone, so the input that maximises the one maximises the other, and a unit that starts below
-zero still has a gradient (for a softmax layer, this is the class's logit). A channel of a convolutional
-layer is its activation's mean over the positions, as everywhere in this report. The image is parameterised as
-in Lucid: a 2-D cosine spectrum whose coefficients are scaled by 1 / frequency, put through a sigmoid so
-every pixel stays in the data's range; at each step it is shifted at random by up to {jitter} of its
-shorter side (at least one pixel).
-Both choices are regularisers: without them the ascent finds high-frequency patterns that drive the unit
-but look like noise. **Limits.** The picture is one input that drives the unit, not what the unit responds
-to on the data (the top images show that), and it depends on the regularisers, the seed and the number of
-steps; it can show several features at once when a unit responds to several (Lucid's "polysemantic"
-units). The regularisers smooth: where a unit's weights change from pixel to pixel, the picture is a
-blurred version of what maximises it, so for the paper's Dense layer, where the exact maximiser is known (1
-where the weight is positive, else 0), both are shown. A unit with no gradient at the start (a channel
-whose ReLU is zero everywhere on a mid-range image) keeps its starting picture. Colour channels are not
-decorrelated.
+**Feature visualisation.** For each unit, an input is found that makes the unit large: gradient ascent on the
+input, started from a near-uniform mid-range image drawn from a fixed seed, for {steps} steps of Adam
+(learning rate {learning_rate}). The objective is a Dense unit's value before the layer's own activation: a
+ReLU or a sigmoid is monotone, so the input that maximises the one maximises the other, and a unit that starts
+below zero still has a gradient (for a softmax layer, this is the class's logit). A channel of a convolutional
+layer is its activation's mean over the positions, as everywhere in this report, plus {leak} times its mean
+before the activation, so that a channel that is zero everywhere on the starting image has a gradient too. The
+image is parameterised as in Lucid: a 2-D cosine spectrum whose coefficients are scaled by 1 / frequency, put
+through a sigmoid so every pixel stays in the data's range; at each step it is shifted at random by up to
+{jitter} of its shorter side (at least one pixel). Both choices are regularisers: without them the ascent
+finds high-frequency patterns that drive the unit but look like noise. **Limits.** The picture is one input
+that drives the unit, not what the unit responds to on the data (the top images show that), and it depends on
+the regularisers, the seed and the number of steps; it can show several features at once when a unit responds
+to several (Lucid's "polysemantic" units). The regularisers smooth: where a unit's weights change from pixel
+to pixel, the picture is a blurred version of what maximises it, so for the paper's Dense layer, where the
+exact maximiser is known (1 where the weight is positive, else 0), both are shown. A unit with no gradient at
+the start keeps its starting picture. Colour channels are not decorrelated.
 """
 
 
 def method_text() -> str:
     """The Method page's paragraph on how the pictures are made, with this module's settings."""
-    return METHOD_TEXT.format(steps=STEPS, learning_rate=LEARNING_RATE, jitter=f"1/{round(1 / JITTER_SHARE)}")
+    jitter = f"1/{round(1 / JITTER_SHARE)}"
+    return METHOD_TEXT.format(steps=STEPS, learning_rate=LEARNING_RATE, jitter=jitter, leak=LEAK)
 
 
 # ---------------------------------------------------------------------------------------------- the API
@@ -170,21 +171,36 @@ def _pre_activation(layer: keras.layers.Layer) -> keras.layers.Layer:
 
 
 def _layer_function(model: keras.Model, layer: keras.layers.Layer) -> Callable:
-    """x (model input) -> what is maximised: a Dense unit's value before the layer's own activation (K, U),
-    or a convolutional layer's output as it is (K, H, W, U).
-
-    A unit is one number, and a ReLU or sigmoid is monotone, so the same input maximises it before and
-    after; before, it still has a gradient where a ReLU is at zero. A channel's spatial mean is taken after
-    the activation, as the pages read it: the mean before a ReLU is a different, nearly linear objective.
-    """
-    twin = _pre_activation(layer) if len(layer.output.shape) == 2 else layer
+    """x (model input) -> (before, after): the layer's value before its own activation, and its output
+    ((K, U) or (K, H, W, U)); the same tensor twice for a layer without an activation of its own."""
+    twin = _pre_activation(layer)
     if twin is layer:
         head = keras.Model(model.inputs, layer.output)
-        return lambda x: head(x, training=False)
-    if layer.input is model.inputs[0]:
-        return lambda x: twin(x, training=False)
-    before = keras.Model(model.inputs, layer.input)
-    return lambda x: twin(before(x, training=False), training=False)
+
+        def read(x):
+            out = head(x, training=False)
+            return out, out
+
+        return read
+    before = None if layer.input is model.inputs[0] else keras.Model(model.inputs, layer.input)
+
+    def read_twice(x):
+        pre = twin(x if before is None else before(x, training=False), training=False)
+        return pre, layer.activation(pre)
+
+    return read_twice
+
+
+def _unit_values(before, after):
+    """(K, U) what is maximised. A Dense unit: its value before the layer's activation. A unit is one
+    number and a ReLU or sigmoid is monotone, so the same input maximises it before and after, and before,
+    it has a gradient where a ReLU is at zero. A channel: its activation's spatial mean, as the pages read
+    it (the mean before a ReLU is another, nearly linear objective), plus LEAK times the mean before, so a
+    channel that is zero everywhere at the start still has a gradient until it is positive somewhere."""
+    if len(before.shape) == 2:
+        return before
+    mean = keras.ops.mean(after, axis=(1, 2))
+    return mean if before is after else mean + LEAK * keras.ops.mean(before, axis=(1, 2))
 
 
 def _objective(model: keras.Model, layer: keras.layers.Layer, shape: tuple[int, ...], value_range) -> Callable:
@@ -202,9 +218,7 @@ def _objective(model: keras.Model, layer: keras.layers.Layer, shape: tuple[int, 
         spectrum = keras.ops.multiply(coefficients, scale)
         logits = keras.ops.einsum("hi,khwc,wj->kijc", rows, spectrum, columns)  # (K, H, W, C), shifted
         pictures = low + (high - low) * keras.ops.sigmoid(logits)
-        values = read(keras.ops.reshape(pictures, (-1, *model_shape)))
-        if len(values.shape) == 4:
-            values = keras.ops.mean(values, axis=(1, 2))  # a channel's spatial mean
+        values = _unit_values(*read(keras.ops.reshape(pictures, (-1, *model_shape))))
         return keras.ops.sum(values * choice)
 
     return objective
@@ -381,7 +395,7 @@ def _has_gradient(model: keras.Model, layer: keras.layers.Layer, x: np.ndarray) 
     weights = np.random.default_rng(1).standard_normal((1, *layer.output.shape[1:])).astype(np.float32)
 
     def value(inputs):
-        return keras.ops.sum(keras.ops.cast(read(inputs), "float32") * weights)
+        return keras.ops.sum(keras.ops.cast(read(inputs)[0], "float32") * weights)
 
     try:
         return bool(np.any(_gradient_function(value, compiled=False)(x)))
