@@ -81,6 +81,26 @@ def test_a_dense_unit_whose_kernel_is_a_ring_draws_that_ring_in_the_pixel_range(
     assert pearson(pictures[0], template) > 0.8
 
 
+def test_a_dense_unit_below_zero_on_every_image_still_draws_its_template():
+    """The objective is the value before the ReLU: the same maximiser, and a gradient where the ReLU is 0."""
+    model = template_model(ring())
+    kernel, _ = model.get_layer("unit").get_weights()
+    model.get_layer("unit").set_weights([kernel, np.full(1, -1000.0, np.float32)])
+    assert pearson(featvis.visualise(model, "unit")[0], ring()) > 0.8
+
+
+def test_a_softmax_layer_draws_each_class_its_own_logit_template():
+    """Class k's logit is w_k . x: its picture is template k, not the other class's."""
+    templates = [ring(radius=5.0), ring(radius=10.0)]
+    image = keras.Input((784,), name="image")
+    out = layers.Dense(2, activation="softmax", name="out")
+    model = keras.Model(image, out(image))
+    out.set_weights([np.stack([(t - t.mean()).ravel() for t in templates], 1), np.zeros(2)])
+    pictures = featvis.visualise(model, "out")
+    assert pearson(pictures[0], templates[0]) > 0.8 and pearson(pictures[1], templates[1]) > 0.8
+    assert pearson(pictures[0], templates[1]) < 0.5
+
+
 def test_the_picture_stays_in_a_raw_pixel_range_and_keeps_the_template():
     pictures = featvis.visualise(template_model(ring()), "unit", value_range=(0.0, 255.0), steps=128)
     assert pictures.min() >= 0.0 and pictures.max() <= 255.0 and pictures.max() > 200.0
