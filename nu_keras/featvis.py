@@ -113,7 +113,10 @@ def _target_layer(model: keras.Model, name: str) -> tuple[keras.layers.Layer, in
         layer = model.get_layer(name)
     except ValueError:
         raise NuKerasError(f"the model has no layer '{shown(name)}'") from None
-    shape = tuple(layer.output.shape)
+    try:
+        shape = tuple(layer.output.shape)
+    except (AttributeError, ValueError):  # a layer called more than once has no single output
+        raise NuKerasError(f"layer '{shown(name)}' has no single output (is it used more than once?)") from None
     if len(shape) not in (2, 4) or shape[-1] is None:
         raise NuKerasError(
             f"layer '{shown(name)}' outputs shape {shape}: feature visualisation reads a Dense output (N, U) "
@@ -146,12 +149,14 @@ def _picture_shape(model: keras.Model, image_shape: tuple[int, ...] | None) -> t
 
 
 def _check_settings(steps: int, value_range: tuple[float, float], learning_rate: float, jitter: int) -> None:
-    if int(steps) < 1:
+    if not all(isinstance(n, int | np.integer) for n in (steps, jitter)):
+        raise NuKerasError(f"steps and jitter must be whole numbers, not {steps!r} and {jitter!r}")
+    if steps < 1:
         raise NuKerasError(f"steps must be at least 1, not {steps}")
     low, high = value_range
     if not (np.isfinite(low) and np.isfinite(high) and low < high):
         raise NuKerasError(f"value_range must be (low, high) with low < high, not {value_range}")
-    if not learning_rate > 0 or int(jitter) < 0:
+    if not learning_rate > 0 or jitter < 0:
         raise NuKerasError(f"learning_rate must be positive and jitter at least 0 (got {learning_rate}, {jitter})")
 
 

@@ -219,6 +219,8 @@ def test_units_with_zero_weights_are_said_to_have_no_gradient():
         ({"layer": "unit", "units": [1]}, "unit 1 is not a unit of layer 'unit', which has units 0 to 0"),
         ({"layer": "unit", "image_shape": (27, 29)}, r"image_shape \(27, 29\) does not fit the model's input"),
         ({"layer": "unit", "steps": 0}, "steps must be at least 1"),
+        ({"layer": "unit", "steps": 2.5}, "steps and jitter must be whole numbers"),
+        ({"layer": "unit", "jitter": -1}, "jitter at least 0"),
         ({"layer": "unit", "value_range": (1.0, 0.0)}, "value_range must be"),
     ],
 )
