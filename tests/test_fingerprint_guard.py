@@ -149,7 +149,8 @@ def test_a_run_after_editing_the_analysis_reuses_train_and_collect_and_runs_anal
     package_copy, tmp_path, tiny_user_model
 ):
     model, data = tiny_user_model
-    cfg = RunConfig(model=model, layer="hidden", data=data, out=tmp_path / "artifacts", rotation_null_samples=100)
+    places = {"out": tmp_path / "artifacts", "pages_dir": tmp_path / "pages", "site_dir": tmp_path / "site"}
+    cfg = RunConfig(model=model, layer="hidden", data=data, rotation_null_samples=100, **places)
     stages = ("train", "collect", "analyze")
     assert all(outcome.startswith("ran") for outcome in pipeline.run(stages, cfg).values())
     with open(package_copy / "analysis.py", "a", encoding="utf-8") as source:

@@ -73,6 +73,7 @@ def test_an_h5_model_is_adopted_as_a_real_keras_file_and_collected(user_files, t
     root, model, x = user_files
     out = tmp_path / "artifacts"
     flags = ["--model", str(root / name), "--layer", "hidden", "--data", str(root / "small.npz"), "--out", str(out)]
+    flags += ["--pages-dir", str(tmp_path / "pages"), "--site-dir", str(tmp_path / "site")]  # not the checkout's
     for stage in ("train", "collect"):
         code, _, err = cli([stage, *flags])
         assert code == 0, err
