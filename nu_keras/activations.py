@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import keras
 import numpy as np
+from keras import ops
 
 from nu_keras import ablation, artifacts, subject, train
 from nu_keras.config import RunConfig
@@ -32,6 +33,22 @@ from nu_keras.subject import (
 log = logging.getLogger(__name__)
 
 CONV_BATCH = 256  # a convolutional layer's output is (batch, H, W, C): smaller batches keep it bounded
+POOLING = (
+    keras.layers.MaxPooling1D,
+    keras.layers.MaxPooling2D,
+    keras.layers.MaxPooling3D,
+    keras.layers.AveragePooling1D,
+    keras.layers.AveragePooling2D,
+    keras.layers.AveragePooling3D,
+    keras.layers.GlobalMaxPooling1D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.GlobalMaxPooling3D,
+    keras.layers.GlobalAveragePooling1D,
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalAveragePooling3D,
+)
+ELEMENTWISE = (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.Dropout)
+ELEMENTWISE_ACTIVATIONS = {"relu", "relu6", "elu", "selu", "gelu", "silu", "swish", "sigmoid", "tanh", "linear"}
 
 
 def run(cfg: RunConfig) -> None:
@@ -91,7 +108,9 @@ def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarr
         table = ablation.dense_ablation_table(hidden.astype(np.float64), w2, b2)
     else:
         fills = {"zero": np.zeros_like(read["mean_output"]), "mean": read["mean_output"]}
-        table = ablation.tail_ablation_table(head_outputs(head, x, batch), tail, fills)
+        masked = masked_tail(model, layer, tail)
+        copy_values = int(np.prod(masked.get_layer("replaced").output.shape[1:]))
+        table = ablation.tail_ablation_table(head_outputs(head, x, batch), masked, fills, copy_values)
     label_type = np.min_scalar_type(probabilities.shape[1] - 1)
     acts = {
         "units": hidden.astype(np.float32),
@@ -109,3 +128,89 @@ def head_outputs(head: keras.Model, x: np.ndarray, batch: int = BATCH) -> Iterat
     """The read-out layer's full output, one batch at a time (one predict call per batch)."""
     for part in batches(x, batch):
         yield np.asarray(head.predict_on_batch(part))
+
+
+def masked_tail(model: keras.Model, layer: str, tail: keras.Model) -> keras.Model:
+    """The tail as one compiled Keras model of [output (B, ...), mask (K, U) bool, fill (1, ...)] -> (K, B)
+    predictions, copy k of the batch with the units of mask row k replaced by the fill (`ablation`).
+
+    The layers right after the read-out that act on each channel alone (`channelwise_prefix`: pooling, an
+    elementwise activation, Dropout, BatchNormalization) run once on the batch and once on the fill, before
+    the copies are made: a channel's replaced values pass through them untouched by the other channels, so
+    the copies are the same numbers, made after a 2x2 pooling at a quarter of the size, and only the rest of
+    the tail runs once per copy.
+    """
+    prefix = channelwise_prefix(model, layer)
+    rest = split(model, prefix[-1].name)[1] if prefix else tail
+    shape = tuple(tail.inputs[0].shape[1:])
+    out, mask, fill = keras.Input(shape), keras.Input((shape[-1],), dtype="bool"), keras.Input(shape)
+    read, filled = out, fill
+    for item in prefix:
+        read, filled = item(read), item(filled)
+    predicted = rest(_Replaced(name="replaced")([read, mask, filled]))
+    return keras.Model([out, mask, fill], _Votes()([predicted, mask]), name="masked_tail")
+
+
+def channelwise_prefix(model: keras.Model, layer: str) -> list[keras.layers.Layer]:
+    """The layers after `layer` that each read only the previous one's output and compute each channel (last
+    axis) from that channel alone, up to the first that does not: those through which an ablated channel
+    stays an ablated channel. Empty when the model is not a chain there."""
+    chain = _chain(model)
+    names = [item.name for item in chain]
+    if layer not in names:
+        return []
+    prefix = []
+    for item in chain[names.index(layer) + 1 :]:
+        if not _channelwise(item):
+            break
+        prefix.append(item)
+    return prefix
+
+
+def _chain(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's layers in order when each reads the previous one's output alone, else []."""
+    layers = [item for item in model.layers if not isinstance(item, keras.layers.InputLayer)]
+    if isinstance(model, keras.Sequential):
+        return layers
+    try:
+        linked = all(after.input is before.output for before, after in zip(layers, layers[1:], strict=False))
+    except (AttributeError, ValueError):  # a layer used more than once, or of several inputs
+        return []
+    return layers if linked else []
+
+
+def _channelwise(item: keras.layers.Layer) -> bool:
+    """Whether the layer computes each channel of its output from that channel of its input alone."""
+    if isinstance(item, POOLING):
+        return item.data_format == "channels_last"
+    if isinstance(item, keras.layers.BatchNormalization):
+        return item.axis in (-1, len(item.input.shape) - 1) if item._inbound_nodes else item.axis == -1
+    if isinstance(item, keras.layers.Activation):
+        return getattr(item.activation, "__name__", "") in ELEMENTWISE_ACTIVATIONS
+    return isinstance(item, ELEMENTWISE)
+
+
+class _Replaced(keras.layers.Layer):
+    """[values (B, ...), mask (K, U), fill (1, ...)] -> (K*B, ...): K copies of the values, copy k with the
+    units of mask row k taken from the fill (a select, so the kept values are exactly the original ones)."""
+
+    def call(self, inputs):
+        values, mask, fill = inputs
+        spatial = len(values.shape) - 2
+        rows = ops.reshape(mask, (ops.shape(mask)[0], 1, *([1] * spatial), ops.shape(mask)[-1]))
+        copies = ops.where(rows, ops.expand_dims(fill, 0), ops.expand_dims(values, 0))
+        return ops.reshape(copies, (-1, *values.shape[1:]))
+
+    def compute_output_shape(self, shapes):
+        return (None, *shapes[0][1:])
+
+
+class _Votes(keras.layers.Layer):
+    """[outputs (K*B, C), mask (K, U)] -> (K, B): the predicted class of each copy."""
+
+    def call(self, inputs):
+        predicted, mask = inputs
+        return ops.reshape(ops.argmax(predicted, axis=-1), (ops.shape(mask)[0], -1))
+
+    def compute_output_shape(self, shapes):
+        return (None, None)
