@@ -10,13 +10,14 @@ batch, and its full maps are never all held at once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import keras
 import numpy as np
 from keras import ops
 
-from nu_keras import ablation, artifacts, subject, train
+from nu_keras import ablation, artifacts, progress, subject, train
 from nu_keras.config import RunConfig
 from nu_keras.data import dataset
 from nu_keras.subject import (
@@ -59,8 +60,10 @@ def run(cfg: RunConfig) -> None:
     with train.users_model_runs(cfg):
         sample = subject.first_inputs(net, data.x_test, cfg.pixels)
         described = subject.describe(net, layer, data.image_shape, cfg.trains_here, cfg.model, sample)
+        started = time.perf_counter()
         acts = collect(net, layer, data.x_test, data.y_test, cfg.pixels)
-    log.info("collected layer %s %s over the test set", layer, acts["units"].shape)
+    seconds = time.perf_counter() - started
+    log.info("collected layer %s %s over the test set, ablated, in %.1f s", layer, acts["units"].shape, seconds)
     artifacts.write_npz(artifacts.paths(cfg).activations, **acts)
     artifacts.write_npz(artifacts.paths(cfg).weights, **subject.weights(net, layer, described))
 
@@ -70,13 +73,15 @@ def hidden_submodel(model: keras.Model, layer: str = "hidden") -> keras.Model:
     return split(model, layer)[0]
 
 
-def read_units(head: keras.Model, x: np.ndarray, batch: int = BATCH) -> dict[str, np.ndarray]:
+def read_units(
+    head: keras.Model, x: np.ndarray, batch: int = BATCH, advance: Callable[[int], None] | None = None
+) -> dict[str, np.ndarray]:
     """Per image and unit: the unit's value (N, U) -- a dense output, or a channel's spatial mean -- and,
     for a convolutional layer, the channel's spatial maximum too; and the layer's mean output over the
     images (one output's shape), what mean ablation fills in. Read in batches: memory stays bounded by one
     batch of the layer's full output, whatever N is."""
     means, maxes, total = [], [], 0.0
-    for out in head_outputs(head, x, batch):
+    for out in head_outputs(head, x, batch, advance):
         spatial = tuple(range(1, out.ndim - 1))
         means.append(out.mean(axis=spatial, dtype=np.float64) if spatial else out)
         maxes.append(out.max(axis=spatial) if spatial else out)
@@ -97,20 +102,23 @@ def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarr
     head, tail = split(model, layer)
     x = np.concatenate(list(model_batches(images, input_shape(model), pixels)))
     batch = BATCH if len(head.outputs[0].shape) == 2 else CONV_BATCH
-    read = read_units(head, x, batch)
-    require_finite(read["units"], f"the outputs of its layer {layer!r}")
-    probabilities = model.predict(x, batch_size=BATCH, verbose=0)
-    require_finite(probabilities, "its class probabilities")
-    hidden = read["units"]
     output = dense_tail(tail)
-    if output is not None:  # a matrix product: the same numbers without a Keras call per unit
-        w2, b2 = dense_weights(output)
-        table = ablation.dense_ablation_table(hidden.astype(np.float64), w2, b2)
-    else:
-        fills = {"zero": np.zeros_like(read["mean_output"]), "mean": read["mean_output"]}
-        masked = masked_tail(model, layer, tail)
-        copy_values = int(np.prod(masked.get_layer("replaced").output.shape[1:]))
-        table = ablation.tail_ablation_table(head_outputs(head, x, batch), masked, fills, copy_values)
+    passes = 1 if output is not None else 2  # the read-out, then the tail's ablation pass over the batches again
+    with progress.bar("collect", passes * -(-len(x) // batch), "batch") as advance:
+        read = read_units(head, x, batch, advance)
+        require_finite(read["units"], f"the outputs of its layer {layer!r}")
+        probabilities = model.predict(x, batch_size=BATCH, verbose=0)
+        require_finite(probabilities, "its class probabilities")
+        hidden = read["units"]
+        if output is not None:  # a matrix product: the same numbers without a Keras call per unit
+            w2, b2 = dense_weights(output)
+            table = ablation.dense_ablation_table(hidden.astype(np.float64), w2, b2)
+        else:
+            fills = {"zero": np.zeros_like(read["mean_output"]), "mean": read["mean_output"]}
+            masked = masked_tail(model, layer, tail)
+            copy_values = int(np.prod(masked.get_layer("replaced").output.shape[1:]))
+            outputs = head_outputs(head, x, batch, advance)
+            table = ablation.tail_ablation_table(outputs, masked, fills, copy_values)
     label_type = np.min_scalar_type(probabilities.shape[1] - 1)
     acts = {
         "units": hidden.astype(np.float32),
@@ -124,10 +132,15 @@ def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarr
     return acts
 
 
-def head_outputs(head: keras.Model, x: np.ndarray, batch: int = BATCH) -> Iterator[np.ndarray]:
-    """The read-out layer's full output, one batch at a time (one predict call per batch)."""
+def head_outputs(
+    head: keras.Model, x: np.ndarray, batch: int = BATCH, advance: Callable[[int], None] | None = None
+) -> Iterator[np.ndarray]:
+    """The read-out layer's full output, one batch at a time (one predict call per batch); `advance` counts
+    each batch once its consumer is done with it (`progress.bar`)."""
     for part in batches(x, batch):
         yield np.asarray(head.predict_on_batch(part))
+        if advance is not None:
+            advance(1)
 
 
 def masked_tail(model: keras.Model, layer: str, tail: keras.Model) -> keras.Model:
