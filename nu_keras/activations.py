@@ -197,7 +197,7 @@ def _channelwise(item: keras.layers.Layer) -> bool:
     if isinstance(item, POOLING):
         return item.data_format == "channels_last"
     if isinstance(item, keras.layers.BatchNormalization):
-        return item.axis in (-1, len(item.input.shape) - 1) if item._inbound_nodes else item.axis == -1
+        return item.axis in (-1, len(item.input.shape) - 1)  # normalising each channel with its own statistics
     if isinstance(item, keras.layers.Activation):
         return getattr(item.activation, "__name__", "") in ELEMENTWISE_ACTIVATIONS
     return isinstance(item, ELEMENTWISE)
