@@ -1,8 +1,10 @@
 """Ablation: the model's predictions with one unit of the analysed layer replaced by a fill value.
 
-Two ways to compute them, the same numbers: when the units feed the output layer directly, a matrix
-product (`dense_ablation_table`, numpy only); otherwise the rest of the model (the *tail*,
-`subject.split`) is run on the layer's output with each unit replaced in turn (`tail_ablation_table`).
+Three ways to compute them, the same numbers: when the units feed the output layer directly, a matrix
+product (`dense_ablation_table`, numpy only); when a conv layer's channels reach it through pooling and a
+Flatten, the change each channel makes to the logits (`flat_dense_ablation_table`); otherwise the rest of the
+model (the *tail*, `subject.split`) is run on the layer's output with each unit replaced in turn
+(`tail_ablation_table`).
 The collect stage computes the tables; the analysis reads them. Neither Keras nor the analysis is imported
 here: a masked tail is anything with `predict_on_batch`.
 """
@@ -44,6 +46,31 @@ def dense_ablation_table(hidden: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> 
         rows = [dense_ablated_predictions(hidden, w2, b2, u, fill[u]) for u in range(hidden.shape[1])]
         tables[kind] = np.stack(rows)
     return tables
+
+
+def flat_dense_ablation_table(
+    outputs: Iterable[np.ndarray], fills: dict[str, np.ndarray], w: np.ndarray, b: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per fill kind, (C, N) predictions with each channel replaced in turn by its fill, when the channels
+    (after layers that keep them apart, `activations.channelwise_prefix`) are flattened into the output
+    layer (w (H*W*C, O), b (O,)): Keras's Simple MNIST convnet read at its second convolution.
+
+    The output layer is linear before its softmax, so replacing channel c changes the logits by the fill
+    minus the channel's values, times the channel's weight rows: all C ablated copies of a batch cost one
+    product of the batch's size (the copies themselves are never made). float64, as `dense_ablation_table`:
+    the same predictions as the tail run in Keras but where two classes' logits tie within float32's rounding.
+    `outputs` and `fills` are the values and fills after the channel-wise layers, shape (B, ..., C) and (..., C).
+    """
+    tables = {kind: [] for kind in fills}
+    for out in outputs:
+        values = np.asarray(out, dtype=np.float64).reshape(len(out), -1, out.shape[-1])  # (B, positions, C)
+        base = values.reshape(len(values), -1) @ w + b  # (B, O): the unablated logits
+        rows = np.asarray(w, dtype=np.float64).reshape(*values.shape[1:], w.shape[1])  # (positions, C, O)
+        for kind, fill in fills.items():
+            change = np.asarray(fill, dtype=np.float64).reshape(1, *values.shape[1:]) - values
+            delta = np.einsum("bpc,pco->cbo", change, rows)  # (C, B, O): what replacing channel c adds
+            tables[kind].append((base[None] + delta).argmax(axis=-1))
+    return {kind: np.concatenate(parts, axis=1) for kind, parts in tables.items()}
 
 
 def tail_ablation_table(

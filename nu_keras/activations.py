@@ -115,10 +115,7 @@ def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarr
             table = ablation.dense_ablation_table(hidden.astype(np.float64), w2, b2)
         else:
             fills = {"zero": np.zeros_like(read["mean_output"]), "mean": read["mean_output"]}
-            masked = masked_tail(model, layer, tail)
-            copy_values = int(np.prod(masked.get_layer("replaced").output.shape[1:]))
-            outputs = head_outputs(head, x, batch, advance)
-            table = ablation.tail_ablation_table(outputs, masked, fills, copy_values)
+            table = tail_ablation(model, layer, tail, head_outputs(head, x, batch, advance), fills)
     label_type = np.min_scalar_type(probabilities.shape[1] - 1)
     acts = {
         "units": hidden.astype(np.float32),
@@ -141,6 +138,54 @@ def head_outputs(
         yield np.asarray(head.predict_on_batch(part))
         if advance is not None:
             advance(1)
+
+
+def tail_ablation(model: keras.Model, layer: str, tail: keras.Model, outputs, fills: dict) -> dict[str, np.ndarray]:
+    """Per fill kind, (U, N) predictions with each unit replaced by its fill, the rest of the model run on
+    the layer's `outputs` (one batch at a time): through the output layer's weights when only channel-wise
+    layers and a Flatten lie between (`flat_dense_output`), else through the tail's compiled graph."""
+    flat = flat_dense_output(model, layer)
+    if flat is None:
+        masked = masked_tail(model, layer, tail)
+        copy_values = int(np.prod(masked.get_layer("replaced").output.shape[1:]))
+        return ablation.tail_ablation_table(outputs, masked, fills, copy_values)
+    prefix, output = flat
+    if prefix:  # the channel-wise layers, on the batches and on the fills alike
+        channelwise = _layers_model(prefix, tuple(tail.inputs[0].shape[1:]))
+        outputs = (np.asarray(channelwise.predict_on_batch(out)) for out in outputs)
+        fills = {
+            kind: np.asarray(channelwise.predict_on_batch(f[None].astype(np.float32)))[0] for kind, f in fills.items()
+        }
+    return ablation.flat_dense_ablation_table(outputs, fills, *dense_weights(output))
+
+
+def flat_dense_output(model: keras.Model, layer: str) -> tuple[list, keras.layers.Dense] | None:
+    """(the channel-wise layers after `layer`, the output layer) when the rest of the model is those, a
+    Flatten (channels last), Dropout, and the output Dense layer (softmax or linear, so the argmax of its
+    logits is the prediction); else None."""
+    prefix = channelwise_prefix(model, layer)
+    chain = _chain(model)
+    names = [item.name for item in chain]
+    if layer not in names:
+        return None
+    rest = chain[names.index(layer) + 1 + len(prefix) :]
+    if not rest or not isinstance(rest[0], keras.layers.Flatten) or rest[0].data_format != "channels_last":
+        return None
+    *between, output = rest[1:] or [None]
+    if not isinstance(output, keras.layers.Dense) or not all(isinstance(i, keras.layers.Dropout) for i in between):
+        return None
+    if getattr(output.activation, "__name__", "") not in ("softmax", "linear"):
+        return None
+    return prefix, output
+
+
+def _layers_model(layers: list, shape: tuple[int, ...]) -> keras.Model:
+    """The layers applied one after the other, as a model of inputs of `shape` (they share their weights)."""
+    values = keras.Input(shape)
+    result = values
+    for item in layers:
+        result = item(result)
+    return keras.Model(values, result)
 
 
 def masked_tail(model: keras.Model, layer: str, tail: keras.Model) -> keras.Model:

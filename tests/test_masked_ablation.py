@@ -93,3 +93,39 @@ def test_unit_masks_are_one_hot_rows_in_chunks_with_the_last_padded():
     np.testing.assert_array_equal(np.concatenate([mask for mask, _ in chunks]), np.eye(6, 5, dtype=bool))
     ((whole, used),) = ablation.unit_masks(3, 10)
     assert used == 3 and whole.shape == (3, 3)
+
+
+@pytest.mark.parametrize("kind", ["zero", "mean"])
+def test_channels_flattened_into_the_output_layer_are_ablated_through_its_weights(convnet, images, kind):
+    head, tail = subject.split(convnet, "conv_1")
+    mean = activations.read_units(head, images, batch=16)["mean_output"]
+    fill = np.zeros_like(mean) if kind == "zero" else mean
+    table = activations.tail_ablation(convnet, "conv_1", tail, activations.head_outputs(head, images, 16), {kind: fill})
+    # float64 logits against Keras's float32: equal but for a tie within float32 rounding (none here)
+    np.testing.assert_array_equal(table[kind], repeated_copies_table(head, tail, images, fill, 16))
+
+
+def test_the_output_layer_is_used_directly_only_after_channelwise_layers_and_a_flatten(convnet):
+    prefix, output = activations.flat_dense_output(convnet, "conv_1")
+    assert [item.name for item in prefix] == ["pool_1"] and output.name == "out"
+    assert activations.flat_dense_output(convnet, "conv") is None  # a convolution lies between
+    relu_out = keras.Sequential(
+        [keras.Input((4, 4, 2)), layers.Conv2D(2, 1, name="c"), layers.Flatten(), layers.Dense(3, activation="relu")]
+    )
+    assert activations.flat_dense_output(relu_out, "c") is None  # the prediction is not the argmax of the logits
+    direct = keras.Sequential(
+        [keras.Input((4, 4, 2)), layers.Conv2D(2, 1, name="c"), layers.Flatten(), layers.Dense(3)]
+    )
+    assert activations.flat_dense_output(direct, "c")[0] == []
+
+
+def test_a_conv_layer_flattened_straight_into_the_output_layer_is_ablated_through_its_weights():
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential(
+        [keras.Input((6, 6, 1)), layers.Conv2D(3, 3, name="c"), layers.Flatten(), layers.Dense(4, activation="softmax")]
+    )
+    x = np.random.default_rng(5).random((29, 6, 6, 1)).astype(np.float32)
+    head, tail = subject.split(model, "c")
+    mean = activations.read_units(head, x, batch=8)["mean_output"]
+    table = activations.tail_ablation(model, "c", tail, activations.head_outputs(head, x, 8), {"mean": mean})
+    np.testing.assert_array_equal(table["mean"], repeated_copies_table(head, tail, x, mean, 8))
