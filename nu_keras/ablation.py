@@ -57,19 +57,23 @@ def flat_dense_ablation_table(
 
     The output layer is linear before its softmax, so replacing channel c changes the logits by the fill
     minus the channel's values, times the channel's weight rows: all C ablated copies of a batch cost one
-    product of the batch's size (the copies themselves are never made). float64, as `dense_ablation_table`:
-    the same predictions as the tail run in Keras but where two classes' logits tie within float32's rounding.
+    product of the batch's size, whatever the number of fills (the copies themselves are never made).
+    float64, as `dense_ablation_table`: the same predictions as the tail run in Keras but where two classes'
+    logits tie within float32's rounding.
     `outputs` and `fills` are the values and fills after the channel-wise layers, shape (B, ..., C) and (..., C).
     """
     tables = {kind: [] for kind in fills}
+    w, rows = np.asarray(w, dtype=np.float64), None
     for out in outputs:
-        values = np.asarray(out, dtype=np.float64).reshape(len(out), -1, out.shape[-1])  # (B, positions, C)
+        values = np.asarray(out, dtype=np.float64).reshape(len(out), -1, out.shape[-1])  # (B, P positions, C)
+        if rows is None:  # channel c's weight rows (C, P, O), and what its fill alone gives (C, O) per kind
+            rows = w.reshape(*values.shape[1:], w.shape[1]).transpose(1, 0, 2)
+            filled = {kind: np.einsum("pc,cpo->co", np.reshape(f, values.shape[1:]), rows) for kind, f in fills.items()}
         base = values.reshape(len(values), -1) @ w + b  # (B, O): the unablated logits
-        rows = np.asarray(w, dtype=np.float64).reshape(*values.shape[1:], w.shape[1])  # (positions, C, O)
-        for kind, fill in fills.items():
-            change = np.asarray(fill, dtype=np.float64).reshape(1, *values.shape[1:]) - values
-            delta = np.einsum("bpc,pco->cbo", change, rows)  # (C, B, O): what replacing channel c adds
-            tables[kind].append((base[None] + delta).argmax(axis=-1))
+        own = np.einsum("bpc,cpo->cbo", values, rows, optimize=True)  # (C, B, O): each channel's share of them
+        for kind in fills:
+            # replacing channel c swaps its share for its fill's: the logits change by the difference
+            tables[kind].append((base[None] - own + filled[kind][:, None]).argmax(axis=-1))
     return {kind: np.concatenate(parts, axis=1) for kind, parts in tables.items()}
 
 
