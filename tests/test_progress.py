@@ -96,3 +96,33 @@ def test_quiet_prints_no_progress_at_all(user_files):
     assert [line for line in err.splitlines() if line.startswith("nu-keras")] == []
     assert "\r" not in err and "batch" not in err and "chart" not in err
     assert "test accuracy" in out
+
+
+def test_the_command_lines_filtered_stderr_hands_its_terminal_to_the_bars(caplog):
+    """stderr's lines pass through `cli.native_logs_filtered`, a pipe that forwards whole lines only: the bar
+    is drawn on the terminal behind it."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    from nu_keras import cli as command_line
+
+    caplog.set_level(logging.INFO, logger=progress.log.name)
+    main, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a size: tqdm fits the bar to it
+    saved = os.dup(2)
+    os.dup2(terminal, 2)
+    try:
+        with command_line.native_logs_filtered():
+            with progress.bar("render", 2, "chart") as advance:
+                for _ in range(2):
+                    time.sleep(0.12)
+                    advance(1)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(terminal)
+    drawn = os.read(main, 65536).decode()
+    os.close(main)
+    assert "nu-keras: render" in drawn and "1/2" in drawn and "\r" in drawn
