@@ -1,10 +1,12 @@
 """Ablation: the model's predictions with one unit of the analysed layer replaced by a fill value.
 
-Two ways to compute them, the same numbers: when the units feed the output layer directly, a matrix
-product (`dense_ablation_table`, numpy only); otherwise the rest of the model (the *tail*,
-`subject.split`) is run on the layer's output with each unit replaced in turn (`tail_ablation_table`).
+Three ways to compute them, the same numbers: when the units feed the output layer directly, a matrix
+product (`dense_ablation_table`, numpy only); when a conv layer's channels reach it through pooling and a
+Flatten, the change each channel makes to the logits (`flat_dense_ablation_table`); otherwise the rest of the
+model (the *tail*, `subject.split`) is run on the layer's output with each unit replaced in turn
+(`tail_ablation_table`).
 The collect stage computes the tables; the analysis reads them. Neither Keras nor the analysis is imported
-here: a tail is anything with `predict_on_batch`.
+here: a masked tail is anything with `predict_on_batch`.
 """
 
 from __future__ import annotations
@@ -46,29 +48,66 @@ def dense_ablation_table(hidden: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> 
     return tables
 
 
+def flat_dense_ablation_table(
+    outputs: Iterable[np.ndarray], fills: dict[str, np.ndarray], w: np.ndarray, b: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per fill kind, (C, N) predictions with each channel replaced in turn by its fill, when the channels
+    (after layers that keep them apart, `activations.channelwise_prefix`) are flattened into the output
+    layer (w (H*W*C, O), b (O,)): Keras's Simple MNIST convnet read at its second convolution.
+
+    The output layer is linear before its softmax, so replacing channel c changes the logits by the fill
+    minus the channel's values, times the channel's weight rows: all C ablated copies of a batch cost one
+    product of the batch's size, whatever the number of fills (the copies themselves are never made).
+    float64, as `dense_ablation_table`: the same predictions as the tail run in Keras but where two classes'
+    logits tie within float32's rounding.
+    `outputs` and `fills` are the values and fills after the channel-wise layers, shape (B, ..., C) and (..., C).
+    """
+    tables = {kind: [] for kind in fills}
+    w, rows = np.asarray(w, dtype=np.float64), None
+    for out in outputs:
+        values = np.asarray(out, dtype=np.float64).reshape(len(out), -1, out.shape[-1])  # (B, P positions, C)
+        if rows is None:  # channel c's weight rows (C, P, O), and what its fill alone gives (C, O) per kind
+            rows = w.reshape(*values.shape[1:], w.shape[1]).transpose(1, 0, 2)
+            filled = {kind: np.einsum("pc,cpo->co", np.reshape(f, values.shape[1:]), rows) for kind, f in fills.items()}
+        base = values.reshape(len(values), -1) @ w + b  # (B, O): the unablated logits
+        own = np.einsum("bpc,cpo->cbo", values, rows, optimize=True)  # (C, B, O): each channel's share of them
+        for kind in fills:
+            # replacing channel c swaps its share for its fill's: the logits change by the difference
+            tables[kind].append((base[None] - own + filled[kind][:, None]).argmax(axis=-1))
+    return {kind: np.concatenate(parts, axis=1) for kind, parts in tables.items()}
+
+
 def tail_ablation_table(
-    outputs: Iterable[np.ndarray], tail, fills: dict[str, np.ndarray], units: list[int] | None = None
+    outputs: Iterable[np.ndarray], masked_tail, fills: dict[str, np.ndarray], copy_values: int | None = None
 ) -> dict[str, np.ndarray]:
     """Per fill kind, (U, N) predictions with each unit replaced in turn by its fill, the tail run on the
-    result (only the given `units`, in their order, when given: `nu_keras.ablate`). `outputs` is the layer's
-    full output one batch at a time (`activations.head_outputs`), so the head runs once per batch whatever
-    the number of units; the tail runs on several ablated copies of the batch at once (one call per chunk of
-    units, not one per unit)."""
+    result. `outputs` is the layer's full output one batch at a time (`activations.head_outputs`), so the
+    head runs once per batch whatever the number of units. `masked_tail` (`activations.masked_tail`) takes
+    [output (B, ...), mask (K, U) bool, fill (1, ...)] and returns (K, B) predictions, copy k with the units
+    of mask row k replaced by the fill: the copies are made inside its compiled graph, not here in numpy,
+    and the masks have one shape for the whole run, so it is compiled once per batch size. `copy_values`:
+    the values of one image's ablated copy inside it (smaller than the output's after a pooling; default the
+    output's), which bounds how many copies one call makes."""
     tables = {kind: [] for kind in fills}
     for out in outputs:
-        chosen = list(range(out.shape[-1])) if units is None else list(units)
-        per_call = max(1, ABLATION_VALUES // out.size)  # ablated copies per tail call: memory stays bounded
+        per_copy = len(out) * (copy_values or out[0].size)
+        per_call = max(1, ABLATION_VALUES // per_copy)  # ablated copies per tail call: memory stays bounded
+        chunks = unit_masks(out.shape[-1], per_call)
         for kind, fill in fills.items():
-            rows = [_ablated_chunk(tail, out, chosen[i : i + per_call], fill) for i in range(0, len(chosen), per_call)]
+            fill_one = np.asarray(fill, dtype=out.dtype)[None]
+            rows = [np.asarray(masked_tail.predict_on_batch([out, mask, fill_one]))[:used] for mask, used in chunks]
             tables[kind].append(np.concatenate(rows))
     return {kind: np.concatenate(parts, axis=1) for kind, parts in tables.items()}
 
 
-def _ablated_chunk(tail, out: np.ndarray, chunk: list[int], fill: np.ndarray) -> np.ndarray:
-    """(len(chunk), B) predictions: copy k of the batch's layer output has unit chunk[k] replaced by its fill."""
-    changed = np.repeat(out[None], len(chunk), axis=0)  # (k, B, ...)
-    for k, unit in enumerate(chunk):
-        changed[k, ..., unit] = fill[..., unit]
-    flat = changed.reshape(-1, *out.shape[1:])
-    predicted = np.asarray(tail.predict_on_batch(flat)).argmax(axis=-1)
-    return predicted.reshape(len(chunk), len(out))
+def unit_masks(units: int, per_call: int) -> list[tuple[np.ndarray, int]]:
+    """The units in chunks of `per_call`: per chunk a (K, U) one-hot mask, K = min(per_call, U) rows (row k
+    ablates one unit), and how many rows are real (the last chunk is padded with rows that ablate nothing)."""
+    rows = min(per_call, units)
+    chunks = []
+    for first in range(0, units, rows):
+        chosen = np.arange(first, min(first + rows, units))
+        mask = np.zeros((rows, units), dtype=bool)
+        mask[chosen - first, chosen] = True
+        chunks.append((mask, len(chosen)))
+    return chunks

@@ -10,12 +10,14 @@ batch, and its full maps are never all held at once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import keras
 import numpy as np
+from keras import ops
 
-from nu_keras import ablation, artifacts, subject, train
+from nu_keras import ablation, artifacts, progress, subject, train
 from nu_keras.config import RunConfig
 from nu_keras.data import dataset
 from nu_keras.subject import (
@@ -32,6 +34,22 @@ from nu_keras.subject import (
 log = logging.getLogger(__name__)
 
 CONV_BATCH = 256  # a convolutional layer's output is (batch, H, W, C): smaller batches keep it bounded
+POOLING = (
+    keras.layers.MaxPooling1D,
+    keras.layers.MaxPooling2D,
+    keras.layers.MaxPooling3D,
+    keras.layers.AveragePooling1D,
+    keras.layers.AveragePooling2D,
+    keras.layers.AveragePooling3D,
+    keras.layers.GlobalMaxPooling1D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.GlobalMaxPooling3D,
+    keras.layers.GlobalAveragePooling1D,
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalAveragePooling3D,
+)
+ELEMENTWISE = (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.Dropout)
+ELEMENTWISE_ACTIVATIONS = {"relu", "relu6", "elu", "selu", "gelu", "silu", "swish", "sigmoid", "tanh", "linear"}
 
 
 def run(cfg: RunConfig) -> None:
@@ -42,8 +60,10 @@ def run(cfg: RunConfig) -> None:
     with train.users_model_runs(cfg):
         sample = subject.first_inputs(net, data.x_test, cfg.pixels)
         described = subject.describe(net, layer, data.image_shape, cfg.trains_here, cfg.model, sample)
+        started = time.perf_counter()
         acts = collect(net, layer, data.x_test, data.y_test, cfg.pixels)
-    log.info("collected layer %s %s over the test set", layer, acts["units"].shape)
+    seconds = time.perf_counter() - started
+    log.info("collected layer %s %s over the test set, ablated, in %.1f s", layer, acts["units"].shape, seconds)
     artifacts.write_npz(artifacts.paths(cfg).activations, **acts)
     artifacts.write_npz(artifacts.paths(cfg).weights, **subject.weights(net, layer, described))
 
@@ -53,13 +73,15 @@ def hidden_submodel(model: keras.Model, layer: str = "hidden") -> keras.Model:
     return split(model, layer)[0]
 
 
-def read_units(head: keras.Model, x: np.ndarray, batch: int = BATCH) -> dict[str, np.ndarray]:
+def read_units(
+    head: keras.Model, x: np.ndarray, batch: int = BATCH, advance: Callable[[int], None] | None = None
+) -> dict[str, np.ndarray]:
     """Per image and unit: the unit's value (N, U) -- a dense output, or a channel's spatial mean -- and,
     for a convolutional layer, the channel's spatial maximum too; and the layer's mean output over the
     images (one output's shape), what mean ablation fills in. Read in batches: memory stays bounded by one
     batch of the layer's full output, whatever N is."""
     means, maxes, total = [], [], 0.0
-    for out in head_outputs(head, x, batch):
+    for out in head_outputs(head, x, batch, advance):
         spatial = tuple(range(1, out.ndim - 1))
         means.append(out.mean(axis=spatial, dtype=np.float64) if spatial else out)
         maxes.append(out.max(axis=spatial) if spatial else out)
@@ -80,18 +102,20 @@ def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarr
     head, tail = split(model, layer)
     x = np.concatenate(list(model_batches(images, input_shape(model), pixels)))
     batch = BATCH if len(head.outputs[0].shape) == 2 else CONV_BATCH
-    read = read_units(head, x, batch)
-    require_finite(read["units"], f"the outputs of its layer {layer!r}")
-    probabilities = model.predict(x, batch_size=BATCH, verbose=0)
-    require_finite(probabilities, "its class probabilities")
-    hidden = read["units"]
     output = dense_tail(tail)
-    if output is not None:  # a matrix product: the same numbers without a Keras call per unit
-        w2, b2 = dense_weights(output)
-        table = ablation.dense_ablation_table(hidden.astype(np.float64), w2, b2)
-    else:
-        fills = {"zero": np.zeros_like(read["mean_output"]), "mean": read["mean_output"]}
-        table = ablation.tail_ablation_table(head_outputs(head, x, batch), tail, fills)
+    passes = 1 if output is not None else 2  # the read-out, then the tail's ablation pass over the batches again
+    with progress.bar("collect", passes * -(-len(x) // batch), "batch") as advance:
+        read = read_units(head, x, batch, advance)
+        require_finite(read["units"], f"the outputs of its layer {layer!r}")
+        probabilities = model.predict(x, batch_size=BATCH, verbose=0)
+        require_finite(probabilities, "its class probabilities")
+        hidden = read["units"]
+        if output is not None:  # a matrix product: the same numbers without a Keras call per unit
+            w2, b2 = dense_weights(output)
+            table = ablation.dense_ablation_table(hidden.astype(np.float64), w2, b2)
+        else:
+            fills = {"zero": np.zeros_like(read["mean_output"]), "mean": read["mean_output"]}
+            table = tail_ablation(model, layer, tail, head_outputs(head, x, batch, advance), fills)
     label_type = np.min_scalar_type(probabilities.shape[1] - 1)
     acts = {
         "units": hidden.astype(np.float32),
@@ -105,7 +129,146 @@ def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarr
     return acts
 
 
-def head_outputs(head: keras.Model, x: np.ndarray, batch: int = BATCH) -> Iterator[np.ndarray]:
-    """The read-out layer's full output, one batch at a time (one predict call per batch)."""
+def head_outputs(
+    head: keras.Model, x: np.ndarray, batch: int = BATCH, advance: Callable[[int], None] | None = None
+) -> Iterator[np.ndarray]:
+    """The read-out layer's full output, one batch at a time (one predict call per batch); `advance` counts
+    each batch once its consumer is done with it (`progress.bar`)."""
     for part in batches(x, batch):
         yield np.asarray(head.predict_on_batch(part))
+        if advance is not None:
+            advance(1)
+
+
+def tail_ablation(model: keras.Model, layer: str, tail: keras.Model, outputs, fills: dict) -> dict[str, np.ndarray]:
+    """Per fill kind, (U, N) predictions with each unit replaced by its fill, the rest of the model run on
+    the layer's `outputs` (one batch at a time): through the output layer's weights when only channel-wise
+    layers and a Flatten lie between (`flat_dense_output`), else through the tail's compiled graph."""
+    flat = flat_dense_output(model, layer)
+    if flat is None:
+        masked = masked_tail(model, layer, tail)
+        copy_values = int(np.prod(masked.get_layer("replaced").output.shape[1:]))
+        return ablation.tail_ablation_table(outputs, masked, fills, copy_values)
+    prefix, output = flat
+    if prefix:  # the channel-wise layers, on the batches and on the fills alike
+        channelwise = _layers_model(prefix, tuple(tail.inputs[0].shape[1:]))
+        outputs = (np.asarray(channelwise.predict_on_batch(out)) for out in outputs)
+        fills = {
+            kind: np.asarray(channelwise.predict_on_batch(f[None].astype(np.float32)))[0] for kind, f in fills.items()
+        }
+    return ablation.flat_dense_ablation_table(outputs, fills, *dense_weights(output))
+
+
+def flat_dense_output(model: keras.Model, layer: str) -> tuple[list, keras.layers.Dense] | None:
+    """(the channel-wise layers after `layer`, the output layer) when the rest of the model is those, a
+    Flatten (channels last), Dropout, and the output Dense layer (softmax or linear, so the argmax of its
+    logits is the prediction); else None."""
+    prefix = channelwise_prefix(model, layer)
+    chain = _chain(model)
+    names = [item.name for item in chain]
+    if layer not in names:
+        return None
+    rest = chain[names.index(layer) + 1 + len(prefix) :]
+    if not rest or not isinstance(rest[0], keras.layers.Flatten) or rest[0].data_format != "channels_last":
+        return None
+    *between, output = rest[1:] or [None]
+    if not isinstance(output, keras.layers.Dense) or not all(isinstance(i, keras.layers.Dropout) for i in between):
+        return None
+    if getattr(output.activation, "__name__", "") not in ("softmax", "linear"):
+        return None
+    return prefix, output
+
+
+def _layers_model(layers: list, shape: tuple[int, ...]) -> keras.Model:
+    """The layers applied one after the other, as a model of inputs of `shape` (they share their weights)."""
+    values = keras.Input(shape)
+    result = values
+    for item in layers:
+        result = item(result)
+    return keras.Model(values, result)
+
+
+def masked_tail(model: keras.Model, layer: str, tail: keras.Model) -> keras.Model:
+    """The tail as one compiled Keras model of [output (B, ...), mask (K, U) bool, fill (1, ...)] -> (K, B)
+    predictions, copy k of the batch with the units of mask row k replaced by the fill (`ablation`).
+
+    The layers right after the read-out that act on each channel alone (`channelwise_prefix`: pooling, an
+    elementwise activation, Dropout, BatchNormalization) run once on the batch and once on the fill, before
+    the copies are made: a channel's replaced values pass through them untouched by the other channels, so
+    the copies are the same numbers, made after a 2x2 pooling at a quarter of the size, and only the rest of
+    the tail runs once per copy.
+    """
+    prefix = channelwise_prefix(model, layer)
+    rest = split(model, prefix[-1].name)[1] if prefix else tail
+    shape = tuple(tail.inputs[0].shape[1:])
+    out, mask, fill = keras.Input(shape), keras.Input((shape[-1],), dtype="bool"), keras.Input(shape)
+    read, filled = out, fill
+    for item in prefix:
+        read, filled = item(read), item(filled)
+    predicted = rest(_Replaced(name="replaced")([read, mask, filled]))
+    return keras.Model([out, mask, fill], _Votes()([predicted, mask]), name="masked_tail")
+
+
+def channelwise_prefix(model: keras.Model, layer: str) -> list[keras.layers.Layer]:
+    """The layers after `layer` that each read only the previous one's output and compute each channel (last
+    axis) from that channel alone, up to the first that does not: those through which an ablated channel
+    stays an ablated channel. Empty when the model is not a chain there."""
+    chain = _chain(model)
+    names = [item.name for item in chain]
+    if layer not in names:
+        return []
+    prefix = []
+    for item in chain[names.index(layer) + 1 :]:
+        if not _channelwise(item):
+            break
+        prefix.append(item)
+    return prefix
+
+
+def _chain(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's layers in order when each reads the previous one's output alone, else []."""
+    layers = [item for item in model.layers if not isinstance(item, keras.layers.InputLayer)]
+    if isinstance(model, keras.Sequential):
+        return layers
+    try:
+        linked = all(after.input is before.output for before, after in zip(layers, layers[1:], strict=False))
+    except (AttributeError, ValueError):  # a layer used more than once, or of several inputs
+        return []
+    return layers if linked else []
+
+
+def _channelwise(item: keras.layers.Layer) -> bool:
+    """Whether the layer computes each channel of its output from that channel of its input alone."""
+    if isinstance(item, POOLING):
+        return item.data_format == "channels_last"
+    if isinstance(item, keras.layers.BatchNormalization):
+        return item.axis in (-1, len(item.input.shape) - 1)  # normalising each channel with its own statistics
+    if isinstance(item, keras.layers.Activation):
+        return getattr(item.activation, "__name__", "") in ELEMENTWISE_ACTIVATIONS
+    return isinstance(item, ELEMENTWISE)
+
+
+class _Replaced(keras.layers.Layer):
+    """[values (B, ...), mask (K, U), fill (1, ...)] -> (K*B, ...): K copies of the values, copy k with the
+    units of mask row k taken from the fill (a select, so the kept values are exactly the original ones)."""
+
+    def call(self, inputs):
+        values, mask, fill = inputs
+        spatial = len(values.shape) - 2
+        rows = ops.reshape(mask, (ops.shape(mask)[0], 1, *([1] * spatial), ops.shape(mask)[-1]))
+        copies = ops.where(rows, ops.expand_dims(fill, 0), ops.expand_dims(values, 0))
+        return ops.reshape(copies, (-1, *values.shape[1:]))
+
+    def compute_output_shape(self, shapes):
+        return (None, *shapes[0][1:])
+
+
+class _Votes(keras.layers.Layer):
+    """[outputs (K*B, C), mask (K, U)] -> (K, B): the predicted class of each copy."""
+
+    def call(self, inputs):
+        predicted, mask = inputs
+        return ops.reshape(ops.argmax(predicted, axis=-1), (ops.shape(mask)[0], -1))
+
+    def compute_output_shape(self, shapes):
+        return (None, None)

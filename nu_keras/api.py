@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import keras
 import numpy as np
 
-from nu_keras import ablation, activations, artifacts, subject
+from nu_keras import activations, artifacts, subject
 from nu_keras.config import PIXELS
 from nu_keras.errors import NuKerasError
 from nu_keras.names import shown
@@ -108,8 +108,8 @@ def ablate(
         else:
             value = np.zeros(tuple(head.outputs[0].shape[1:]), dtype=np.float32)
         outputs = activations.head_outputs(head, x, batch)
-        table = ablation.tail_ablation_table(outputs, tail, {fill: value}, units=chosen)[fill]
-    return table.astype(np.int64)
+        table = activations.tail_ablation(model, layer, tail, outputs, {fill: value})[fill]
+    return table[chosen].astype(np.int64)
 
 
 def predict_classes(model: keras.Model | str | Path, images: np.ndarray, *, pixels: str = "unit") -> np.ndarray:

@@ -287,12 +287,157 @@ def scaling_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+CONVNET_BASELINE = "4f5c627"  # the last revision before ablation ran inside the tail's graph
+CONVNET_LAYER = "conv2d_1"
+# Keras's "Simple MNIST convnet" example, trained one epoch on 6 000 MNIST images (timing does not depend on
+# the weights); prints what the arithmetic estimate needs: the tail's multiply-adds per ablated copy.
+CONVNET_SNIPPET = """
+import json, sys
+from nu_keras.config import RunConfig, set_backend_environment
+set_backend_environment()
+import keras
+from keras import layers
+from nu_keras.data import dataset
+data = dataset(RunConfig())
+keras.utils.set_random_seed(0)
+model = keras.Sequential([
+    keras.Input((28, 28, 1)),
+    layers.Conv2D(32, 3, activation="relu", name="conv2d"),
+    layers.MaxPooling2D(2, name="max_pooling2d"),
+    layers.Conv2D(64, 3, activation="relu", name="conv2d_1"),
+    layers.MaxPooling2D(2, name="max_pooling2d_1"),
+    layers.Flatten(name="flatten"),
+    layers.Dropout(0.5, name="dropout"),
+    layers.Dense(10, activation="softmax", name="dense"),
+])
+model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(data.x_train[:6000, ..., None] / 255.0, data.y_train[:6000], epochs=1, batch_size=128, verbose=0)
+model.save(sys.argv[1])
+after = model.layers[[item.name for item in model.layers].index(sys.argv[2]) + 1 :]
+macs = 0
+for item in after:  # multiply-adds per image; pooling, Flatten and Dropout have none
+    if isinstance(item, layers.Dense):
+        macs += int(item.kernel.shape[0] * item.kernel.shape[1])
+    elif isinstance(item, layers.Conv2D):
+        macs += int(item.output.shape[1] * item.output.shape[2]) * int(item.kernel.numpy().size)
+units = model.get_layer(sys.argv[2]).filters
+kernel = list(model.get_layer("dense").kernel.shape)
+print(json.dumps({"tail_macs": macs, "units": units, "images": len(data.x_test), "dense_kernel": kernel}))
+"""
+
+
+def matmul_throughput(shape: tuple[int, int, int], repeats: int = 5) -> float:
+    """Multiply-adds per second of a float32 (m, k) @ (k, n) product in numpy on this machine (best of
+    `repeats`): the square one is the machine's peak, the tail-shaped one (many ablated copies times the
+    last Dense layer's few outputs) what a tail's matrix product can reach."""
+    import numpy as np
+
+    m, k, n = shape
+    rng = np.random.default_rng(0)
+    a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return m * k * n / best
+
+
+def convnet(args) -> int:
+    """The Simple MNIST convnet reported with --layer conv2d_1, on the baseline revision and the working tree
+    (alternating rounds), beside the arithmetic estimate of its ablation: the tail's multiply-adds per ablated
+    copy x copies (units x test images) x 2 fills, divided by a measured matmul throughput."""
+    scratch = Path(tempfile.mkdtemp(prefix="nu_keras-convnet-"))
+    try:
+        model = scratch / "convnet.keras"
+        env = tree_environment(PROJECT_ROOT)
+        _, _, _, printed = timed([sys.executable, "-c", CONVNET_SNIPPET, str(model), CONVNET_LAYER], env, scratch)
+        shape = json.loads(printed.strip().splitlines()[-1])
+        baseline = export_revision(args.baseline, scratch / "baseline")
+        trees = {f"baseline {args.baseline}": (baseline, "tensorflow"), "working tree": (PROJECT_ROOT, "tensorflow")}
+        if not args.no_jax:
+            trees["working tree, JAX"] = (PROJECT_ROOT, "jax")
+        rounds = {name: [] for name in trees}
+        for i in range(args.repeats):
+            for name, (tree, backend) in trees.items():
+                print(f"bench: convnet round {i + 1} of {args.repeats}: {name} ...", file=sys.stderr)
+                rounds[name].append(convnet_round(tree, backend, model, scratch))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    copies = shape["units"] * shape["images"] * 2
+    macs = shape["tail_macs"] * copies
+    peak = matmul_throughput((2048, 2048, 2048))
+    tail_shaped = matmul_throughput((16384, *shape["dense_kernel"]))  # 16 384 ablated copies at once
+    estimate = {"peak": macs / peak, "tail-shaped": macs / tail_shaped}
+    summary = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in rounds.items()}
+    table = convnet_table(summary, estimate, macs, peak, tail_shaped)
+    results = {
+        "machine": machine(),
+        "baseline": args.baseline,
+        "layer": CONVNET_LAYER,
+        "shape": shape,
+        "ablation_macs": macs,
+        "matmul_macs_per_second": {"peak": peak, "tail-shaped": tail_shaped},
+        "estimate_seconds": estimate,
+        "trees": summary,
+        "rounds": rounds,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "table": table,
+    }
+    from nu_keras import artifacts
+
+    out = args.out.with_name("convnet.json")
+    artifacts.write_json(out, results)
+    print(table + f"\n\nwritten to {out}")
+    return 0
+
+
+def convnet_round(tree: Path, backend: str, model: Path, scratch: Path) -> dict:
+    """One cold report of the convnet on one tree: its wall and CPU seconds, and its collect stage's own."""
+    root = Path(tempfile.mkdtemp(prefix="run-", dir=scratch))
+    extra = ("--model", str(model), "--layer", CONVNET_LAYER, "--backend", backend)
+    seconds, cpu, rss, _ = timed(cli("report", root, *extra), tree_environment(tree, backend), scratch)
+    stages = json.loads((root / "artifacts" / "timings.json").read_text())
+    shutil.rmtree(root, ignore_errors=True)
+    return {"collect": stages["collect"], "render": stages["render"], "report": seconds, "report_cpu": cpu} | {
+        "peak_rss_gib": rss
+    }
+
+
+def convnet_table(summary: dict, estimate: dict, macs: int, peak: float, tail_shaped: float) -> str:
+    base_name = next(iter(summary))
+    base = summary[base_name]
+    lines = [
+        f"ablation arithmetic: {macs / 1e9:.1f} G multiply-adds (tail per copy x units x test images x 2 fills); "
+        f"matmul on this machine: {peak / 1e9:.0f} G/s square, {tail_shaped / 1e9:.0f} G/s tail-shaped; "
+        f"estimate {estimate['peak']:.2f} s at the square rate, {estimate['tail-shaped']:.2f} s at the tail-shaped",
+        "",
+        "| tree | collect | vs baseline | vs estimate (square / tail-shaped) | render | report | report CPU |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in summary.items():
+        versus = f"{base['collect'] / row['collect']:.1f}x faster" if name != base_name else ""
+        estimated = f"{row['collect'] / estimate['peak']:.0f}x / {row['collect'] / estimate['tail-shaped']:.1f}x"
+        lines.append(
+            f"| {name} | {row['collect']:.1f} s | {versus} | {estimated} | {row['render']:.1f} s | "
+            f"{row['report']:.1f} s | {row['report_cpu']:.1f} s |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nu_keras.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", default=BASELINE, help=f"git revision to compare against (default {BASELINE})")
+    parser.add_argument("--baseline", help=f"git revision to compare against (default {BASELINE})")
     parser.add_argument("--repeats", type=int, default=2, help="alternating rounds per tree (median; default 2)")
     parser.add_argument("--no-jax", action="store_true", help="skip the JAX column of the backend table")
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"), help="where to write the results")
+    parser.add_argument(
+        "--convnet",
+        action="store_true",
+        help=f"instead: Keras's Simple MNIST convnet reported with --layer {CONVNET_LAYER}, collect and report "
+        f"against --baseline (default here {CONVNET_BASELINE}) and the ablation's arithmetic (bench/convnet.json)",
+    )
     parser.add_argument(
         "--scaling",
         action="store_true",
@@ -305,6 +450,10 @@ def main(argv=None) -> int:
     dataset(cfg)  # fetched once before timing, so "cold" excludes the data fetch
     if args.scaling:
         return scaling(args.out.with_name("scaling.json"))
+    if args.convnet:
+        args.baseline = args.baseline or CONVNET_BASELINE
+        return convnet(args)
+    args.baseline = args.baseline or BASELINE
     scratch = Path(tempfile.mkdtemp(prefix="nu_keras-bench-"))
     try:
         baseline = export_revision(args.baseline, scratch / "baseline")

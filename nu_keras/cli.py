@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # Nothing here imports numpy: `entry_point` sets the thread settings before it is first imported (see there).
+from nu_keras import progress
 from nu_keras.config import (
     BACKENDS,
     FIGURE_FORMATS,
@@ -450,7 +451,8 @@ def native_logs_filtered():
     pump = threading.Thread(target=_forward_lines, args=(read_end, real), daemon=True)
     pump.start()
     try:
-        yield
+        with progress.drawn_on(real):  # a bar's redraws end in "\r", not a line: they go to the terminal itself
+            yield
     finally:
         sys.stderr.flush()
         os.dup2(real, 2)  # closes our copy of the pipe's write end: the pump sees the end of input

@@ -259,7 +259,7 @@ def run(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
     check_folders(stages, cfg)
     if len(stages) == 1 and not BY_NAME[stages[0]].applies(cfg):
         raise NuKerasError(f"`nu-keras {stages[0]}` retrains the paper's network; it does not apply to --model")
-    if not cfg.trains_here and "train" in stages:
+    if needs_model_check(stages, cfg):
         import_keras()
         check_user_model(cfg)
     with folders.locked(list(output_folders(cfg).values())):
@@ -269,6 +269,22 @@ def run(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
         artifacts.ensure_writable(cfg.out)  # fail before minutes of work, not after
         folders.claim(cfg.out, "artifacts")
         return run_stages(stages, cfg)
+
+
+def needs_model_check(stages: tuple[str, ...], cfg: RunConfig) -> bool:
+    """Whether a user's model must be loaded and checked before any folder is touched: unless every Keras
+    stage of the run would be reused. Then the model file is the one checked when train last ran (its hash
+    is in train's fingerprint) with the same layer (in collect's), and loading it would cost the seconds of
+    importing Keras that a warm rerun otherwise never pays."""
+    if cfg.trains_here or "train" not in stages:
+        return False
+    return not all(reused(name, cfg) for name in stages if BY_NAME[name].keras and BY_NAME[name].applies(cfg))
+
+
+def reused(stage: str, cfg: RunConfig) -> bool:
+    """True when the stage would be reused now: the same fingerprint as recorded, its outputs intact."""
+    record = cache.read_record(paths(cfg).stages).get(stage)
+    return cache.why_run(fingerprint(stage, cfg), record, outputs_ready(stage, cfg, record), cfg.force) is None
 
 
 def run_stages(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:

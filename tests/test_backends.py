@@ -26,6 +26,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason=
 PARITY_TESTS = [
     "tests/test_model.py",
     "tests/test_subject.py",  # a user's model: split, a channel's spatial mean, ablation through the tail
+    "tests/test_masked_ablation.py",  # ablation inside the compiled tail against numpy copies
     "tests/test_robustness.py::test_a_branch_trained_with_others_matches_a_standalone_model_from_the_same_start",
     "tests/test_robustness.py::test_branch_zeros_curves_are_the_ones_keras_records_for_the_network_alone",
     "tests/test_robustness.py::test_every_branch_reads_its_own_seeds_data_order_and_matches_that_network_alone",

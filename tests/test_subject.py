@@ -62,7 +62,8 @@ def test_ablating_a_dense_unit_equals_numpy_with_the_unit_replaced(conv_model, i
     mean = activations.read_units(head, images, batch=16)["mean_output"]
     fill = np.zeros_like(mean) if kind == "zero" else mean
     w, b = conv_model.get_layer("out").get_weights()
-    table = ablation.tail_ablation_table(activations.head_outputs(head, images, 16), tail, {kind: fill})[kind]
+    masked = activations.masked_tail(conv_model, "dense", tail)
+    table = ablation.tail_ablation_table(activations.head_outputs(head, images, 16), masked, {kind: fill})[kind]
     for unit in range(6):
         changed = hidden.copy()
         changed[:, unit] = 0.0 if kind == "zero" else hidden[:, unit].mean()

@@ -16,6 +16,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
+from nu_keras import progress
 from nu_keras.charts import classes, overview, sweep, units
 from nu_keras.charts.style import DIVERGING, STYLE, class_axis, class_labels, class_word, unit_word
 from nu_keras.config import FIGURE_FORMATS
@@ -247,6 +248,8 @@ def render_all(
     chart workers `pool` (nu_keras.workers), or one after the other in this process without one; returns
     how many were drawn."""
     tasks = chart_tasks(record, examples, Path(pages), sweep_result, figure_format)
-    if pool is None:
-        return len([_run_task(t) for t in tasks])
-    return len(pool.map(_run_task, tasks, chunksize=1))
+    drawn = map(_run_task, tasks) if pool is None else pool.imap_unordered(_run_task, tasks, chunksize=1)
+    with progress.bar("render", len(tasks), "chart") as advance:
+        for _ in drawn:
+            advance(1)
+    return len(tasks)

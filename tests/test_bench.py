@@ -1,0 +1,17 @@
+"""The convnet bench's arithmetic and table, on known numbers (the timings themselves live in the bench)."""
+
+from nu_keras import bench
+
+
+def test_the_convnet_table_compares_collect_with_the_baseline_and_the_estimate():
+    row = {"collect": 5.0, "render": 10.0, "report": 20.0, "report_cpu": 25.0}
+    summary = {"baseline abc": row | {"collect": 50.0}, "working tree": row}
+    table = bench.convnet_table(summary, {"peak": 0.25, "tail-shaped": 2.0}, 20_480_000_000, 80e9, 10e9)
+    assert "20.5 G multiply-adds" in table and "80 G/s square, 10 G/s tail-shaped" in table
+    assert "| baseline abc | 50.0 s |  | 200x / 25.0x |" in table
+    assert "| working tree | 5.0 s | 10.0x faster | 20x / 2.5x | 10.0 s | 20.0 s | 25.0 s |" in table
+
+
+def test_matmul_throughput_is_multiply_adds_per_second():
+    rate = bench.matmul_throughput((64, 32, 16), repeats=2)
+    assert 1e6 < rate < 1e14  # 32 768 multiply-adds: between 0.3 ns and 33 ms, a wide but unit-checking bound
