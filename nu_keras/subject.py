@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from nu_keras import artifacts
+from nu_keras.config import ALL_LAYERS, MAX_OFFERED_UNITS
 from nu_keras.data import Dataset, pixels_for_model
 from nu_keras.errors import NuKerasError
 from nu_keras.names import shown
@@ -32,8 +33,6 @@ CHECKED_IMAGES = 64  # test images the model is first run on: finite outputs, an
 EXPLORE_TOLERANCE = 1e-4  # largest difference allowed between Explore's outputs and the model's own (relative beyond 1)
 
 
-MAX_OFFERED_UNITS = 512  # a layer with more units (a Flatten of 1,600) is listed with its size, read only by name
-ALL_LAYERS = "all"  # --layer all: every offered layer
 # Layers that return their input unchanged at inference: their output is their parent's, shown once
 IDENTITY_AT_INFERENCE = (
     keras.layers.Dropout,
