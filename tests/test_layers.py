@@ -133,15 +133,30 @@ def test_a_malformed_layer_list_is_one_line(text, message):
 
 
 @pytest.mark.e2e
-def test_the_output_layer_is_reported_end_to_end(files):
+def test_the_output_layer_is_reported_end_to_end(files, convnet):
     flags = ["--model", str(files / "convnet.keras"), "--layer", "dense", "--data", str(files / "tiny.npz")]
     folders = ["--out", str(files / "out"), "--pages-dir", str(files / "pages"), "--site-dir", str(files / "site")]
     for stage in ("train", "collect", "analyze", "render"):
         code, _, err = cli([stage, *flags, *folders])
         assert code == 0, err
     metrics = json.loads((files / "out" / "metrics.json").read_text())
-    assert len(metrics["layer"]["dead_units"]) <= 10
-    assert (files / "pages" / "index.md").exists()
+    assert metrics["provenance"]["subject"]["layer"] == "dense" and len(metrics["units"]) == 10
+    assert sorted(p.name for p in (files / "pages" / "units").glob("unit-*.md")) == [f"unit-{k}.md" for k in range(10)]
+    # known answer: silencing output unit k (zero) changes the predicted class exactly where the model said k
+    data = np.load(files / "tiny.npz")
+    probabilities = convnet.predict(data["x_test"][..., None] / 255.0, verbose=0)
+    intact = per_class_accuracy(probabilities.argmax(axis=1), data["y_test"])
+    np.testing.assert_allclose(metrics["per_class"]["accuracy"], intact, atol=1e-12)
+    for k in range(10):
+        silenced = probabilities.copy()
+        silenced[:, k] = 0.0
+        zeroed = per_class_accuracy(silenced.argmax(axis=1), data["y_test"])
+        np.testing.assert_allclose(metrics["ablation"]["zero"]["drop"][k], intact - zeroed, atol=1e-12)
+
+
+def per_class_accuracy(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(10,) the share of each class's images predicted as that class."""
+    return np.array([np.mean(predicted[labels == c] == c) for c in range(10)])
 
 
 @pytest.mark.parametrize(
