@@ -177,6 +177,7 @@ def survey(model: keras.Model) -> Survey:
     readable, folded, unreadable, shown_as = [], [], {}, {}
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
+            unreadable[layer.name] = "it is the model's input: its pixels are not units"
             continue
         shape = tuple(layer.output.shape) if hasattr(layer, "output") else ()
         parent = parents.get(layer.name, [])
