@@ -33,6 +33,7 @@ CHECKED_IMAGES = 64  # test images the model is first run on: finite outputs, an
 EXPLORE_TOLERANCE = 1e-4  # largest difference allowed between Explore's outputs and the model's own (relative beyond 1)
 
 
+SEVERAL_LAYERS = "several layers in one run are not supported yet: run one --layer at a time"
 # Layers that return their input unchanged at inference: their output is their parent's, shown once
 IDENTITY_AT_INFERENCE = (
     keras.layers.Dropout,
@@ -176,39 +177,35 @@ def survey(model: keras.Model) -> Survey:
     output = _output_layer_name(model)
     readable, folded, unreadable, shown_as = [], [], {}, {}
     for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            unreadable[layer.name] = "it is the model's input: its pixels are not units"
-            continue
         shape = tuple(layer.output.shape) if hasattr(layer, "output") else ()
         parent = parents.get(layer.name, [])
-        into = shown_as.get(parent[0]) if len(parent) == 1 else None
-        if len(shape) not in (2, 4) or shape[-1] is None:
+        if isinstance(layer, keras.layers.InputLayer):
+            unreadable[layer.name] = "it is the model's input: its pixels are not units"
+        elif len(shape) not in (2, 4) or shape[-1] is None:
             unreadable[layer.name] = f"its output {shape} is neither (N, units) nor (N, H, W, channels)"
-        elif into and (isinstance(layer, IDENTITY_AT_INFERENCE) or _flat_copy(layer, model, parent[0])):
-            kind = type(layer).__name__
-            said = "" if kind.lower() in layer.name.lower() else f" (a {kind})"
-            shown_as[layer.name] = into
-            folded.append(Folded(layer.name, into, f"{shown(layer.name)} = {shown(into)} at inference{said}"))
-        elif _activated_later(layer, readers, model):
-            after = readers[layer.name][0]
-            shown_as[layer.name] = after
-            folded.append(
-                Folded(layer.name, after, f"{shown(layer.name)} is read after its activation, as {shown(after)}")
-            )
+        elif fold := _fold(layer, parent, shown_as, readers, model):
+            shown_as[layer.name] = fold.into
+            folded.append(fold)
         else:
             shown_as[layer.name] = layer.name
-            note = _note(layer, parent, model)
             kind = "dense" if len(shape) == 2 else "conv"
-            readable.append(
-                Readable(
-                    layer.name,
-                    kind,
-                    int(np.prod(shape[1:]) if len(shape) == 2 else shape[-1]),
-                    layer.name == output,
-                    note,
-                )
-            )
+            note = _note(layer, parent, model)
+            readable.append(Readable(layer.name, kind, int(shape[-1]), layer.name == output, note))
     return Survey(tuple(readable), tuple(folded), unreadable)
+
+
+def _fold(layer, parent: list[str], shown_as: dict[str, str], readers: dict[str, list[str]], model) -> Folded | None:
+    """How `layer` is shown once, as another readable layer, or None: an identity at inference or a Flatten of
+    an (N, U) layer is its parent (as that is shown); a linear layer activated by its one reader is that reader."""
+    into = shown_as.get(parent[0]) if len(parent) == 1 else None
+    if into and (isinstance(layer, IDENTITY_AT_INFERENCE) or _flat_copy(layer, model, parent[0])):
+        kind = type(layer).__name__
+        said = "" if kind.lower() in layer.name.lower() else f" (a {kind})"
+        return Folded(layer.name, into, f"{shown(layer.name)} = {shown(into)} at inference{said}")
+    if _activated_later(layer, readers, model):
+        after = readers[layer.name][0]
+        return Folded(layer.name, after, f"{shown(layer.name)} is read after its activation, as {shown(after)}")
+    return None
 
 
 def _parents(model: keras.Model) -> dict[str, list[str]]:
@@ -254,12 +251,16 @@ def _activated_later(layer, readers: dict[str, list[str]], model: keras.Model) -
 
 def _note(layer, parents: list[str], model: keras.Model) -> str | None:
     """What the listing adds: the layer an activation layer activates, or the maps a Flatten lays flat."""
+    if not parents and isinstance(layer, keras.layers.Flatten):  # the first layer of a Sequential model
+        return "the input's pixels laid flat"
     if len(parents) != 1:
         return None
     parent = model.get_layer(parents[0])
     if isinstance(layer, ACTIVATION_LAYERS) and _activation(parent) == "linear":
         how = _activation(layer) if isinstance(layer, keras.layers.Activation) else type(layer).__name__.lower()
         return f"{shown(parent.name)} after {how}"
+    if isinstance(layer, keras.layers.Flatten) and isinstance(parent, keras.layers.InputLayer):
+        return "the input's pixels laid flat"
     if isinstance(layer, keras.layers.Flatten) and len(parent.output.shape) == 4:
         return f"the {shown(parent.name)} maps laid flat"
     return None
@@ -280,6 +281,8 @@ def find_layer(model: keras.Model, name: str | None) -> Readable:
     for layer in found.readable:
         if layer.name == name:
             return layer
+    if name == ALL_LAYERS or "," in name:  # a stage run without train, which checks the list (`requested_layer`)
+        raise NuKerasError(f"--layer {shown(name)!r}: {SEVERAL_LAYERS}")
     for folded in found.folded:
         if folded.name == name:
             raise NuKerasError(f"--layer {shown(name)!r}: {folded.why}; use --layer {shown(folded.into)}")
@@ -292,6 +295,8 @@ def find_layers(model: keras.Model, names: tuple[str, ...]) -> list[Readable]:
     if names == (ALL_LAYERS,):
         found = survey(model)
         _require_readable(model, found)
+        if not found.offered:
+            raise NuKerasError(f"--layer all: no layer is offered, name one; {found.listing()}")
         return list(found.offered)
     return [find_layer(model, name) for name in names or (None,)]
 
@@ -299,11 +304,11 @@ def find_layers(model: keras.Model, names: tuple[str, ...]) -> list[Readable]:
 def requested_layer(model: keras.Model, names: tuple[str, ...]) -> Readable:
     """The one layer a run reads out: the names are checked first, then more than one is refused."""
     layers = find_layers(model, names)
+    chosen = ", ".join(shown(layer.name) for layer in layers)
+    if names == (ALL_LAYERS,) and len(layers) == 1:
+        raise NuKerasError(f"--layer all is one layer here: give --layer {chosen} ({SEVERAL_LAYERS})")
     if len(layers) > 1 or names == (ALL_LAYERS,):
-        chosen = ", ".join(shown(layer.name) for layer in layers)
-        raise NuKerasError(
-            f"several layers in one run are not supported yet: run one --layer at a time (you asked for {chosen})"
-        )
+        raise NuKerasError(f"{SEVERAL_LAYERS} (you asked for {chosen})")
     return layers[0]
 
 

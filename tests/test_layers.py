@@ -188,3 +188,19 @@ def test_a_model_with_no_readable_layer_is_one_line(tmp_path):
         subject.find_layer(model, "reshape")
     with pytest.raises(NuKerasError, match="has no layer that can be read out"):
         subject.find_layers(model, ("all",))
+
+
+def test_all_of_one_offered_layer_names_it_and_a_list_reaching_a_later_stage_is_refused():
+    model = keras.Sequential(
+        [keras.Input((28, 28)), layers.Flatten(name="flatten"), layers.Dense(10, activation="softmax", name="out")]
+    )
+    found = subject.survey(model)
+    assert [r.listed() for r in found.readable] == [
+        "flatten (784 dense units, the input's pixels laid flat)",
+        "out (10 dense units, the output)",
+    ]
+    with pytest.raises(NuKerasError, match="^--layer all is one layer here: give --layer out "):
+        subject.requested_layer(model, ("all",))
+    with pytest.raises(NuKerasError, match="^--layer 'flatten,out': several layers in one run are not supported yet"):
+        subject.find_layer(model, "flatten,out")  # what collect sees when run without train
+    assert subject.requested_layer(model, ("flatten",)).units == 784
