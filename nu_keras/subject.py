@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from nu_keras import artifacts
-from nu_keras.config import ALL_LAYERS, MAX_OFFERED_UNITS
+from nu_keras.config import ALL_LAYERS, MAX_OFFERED_UNITS, parse_layers
 from nu_keras.data import Dataset, pixels_for_model
 from nu_keras.errors import NuKerasError
 from nu_keras.names import shown
@@ -301,8 +301,13 @@ def find_layers(model: keras.Model, names: tuple[str, ...]) -> list[Readable]:
     return [find_layer(model, name) for name in names or (None,)]
 
 
-def requested_layer(model: keras.Model, names: tuple[str, ...]) -> Readable:
-    """The one layer a run reads out: the names are checked first, then more than one is refused."""
+def requested_layer(model: keras.Model, text: str | None) -> Readable:
+    """The one layer a run reads out, from --layer as given: a layer of that very name (commas and all), else the
+    names it lists (`config.parse_layers`), each checked first, then more than one refused."""
+    for layer in survey(model).readable:
+        if layer.name == text:
+            return layer
+    names = parse_layers(text)
     layers = find_layers(model, names)
     chosen = ", ".join(shown(layer.name) for layer in layers)
     if names == (ALL_LAYERS,) and len(layers) == 1:

@@ -200,7 +200,13 @@ def test_all_of_one_offered_layer_names_it_and_a_list_reaching_a_later_stage_is_
         "out (10 dense units, the output)",
     ]
     with pytest.raises(NuKerasError, match="^--layer all is one layer here: give --layer out "):
-        subject.requested_layer(model, ("all",))
+        subject.requested_layer(model, "all")
     with pytest.raises(NuKerasError, match="^--layer 'flatten,out': several layers in one run are not supported yet"):
         subject.find_layer(model, "flatten,out")  # what collect sees when run without train
-    assert subject.requested_layer(model, ("flatten",)).units == 784
+    assert subject.requested_layer(model, "flatten").units == 784
+
+
+def test_a_layer_whose_name_holds_a_comma_is_read_by_that_name():
+    model = keras.Sequential([keras.Input((6,)), layers.Dense(3, activation="softmax", name="out,put")])
+    assert subject.requested_layer(model, "out,put").name == "out,put"
+    assert subject.find_layer(model, "out,put").output
