@@ -273,6 +273,8 @@ def parse_layers(text: str | None) -> tuple[str, ...]:
     Whether each names a layer that can be read out is checked against the model (`subject.find_layers`)."""
     if text is None:
         return ()
+    if "," not in text:
+        return (text,)  # one name, as given: the name every stage reads out
     names = tuple(name.strip() for name in text.split(","))
     _require(all(names), f"--layer {text!r} has an empty name; give one name, names separated by commas, or all")
     _require(len(set(names)) == len(names), f"--layer {text!r} names a layer twice")
