@@ -440,13 +440,14 @@ def class_count(model: keras.Model) -> int:
 
 
 def checked_layer(model: keras.Model, layer: str) -> str:
-    """The name of a layer that can be read out (see `subject.readable_layers`); else one line listing them."""
-    readable = subject.readable_layers(model)
-    if not any(found.name == layer for found in readable):
-        listing = ", ".join(f"{shown(r.name)} ({r.units} {r.kind} units)" for r in readable) or "none"
+    """The name of a layer that can be read out (see `subject.survey`): an offered one, a large one by name, or
+    the output layer; else one line listing them and why the others are not."""
+    found = subject.survey(model)
+    if not any(readable.name == layer for readable in found.readable):
+        why = next((f.why for f in found.folded if f.name == layer), found.unreadable.get(layer, "no such layer"))
         raise NuKerasError(
-            f"layer {shown(layer)!r} is not a layer of model {shown(model.name)!r} that can be read out; "
-            f"choose one of: {listing}"
+            f"layer {shown(layer)!r} is not a layer of model {shown(model.name)!r} that can be read out ({why}); "
+            f"{found.listing()}"
         )
     try:
         subject.split(model, layer)

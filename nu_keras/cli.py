@@ -18,6 +18,7 @@ from nu_keras import progress
 from nu_keras.config import (
     BACKENDS,
     FIGURE_FORMATS,
+    MAX_OFFERED_UNITS,
     PIXELS,
     REPORT_FOLDER,
     RunConfig,
@@ -103,8 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--layer",
         default=None,
-        help="the layer of --model whose units are read out (a conv layer's channels are units); "
-        "without it, the layers that can be read out are listed",
+        help="the layer of --model whose units are read out (a conv layer's channels are units; the output "
+        "layer's logits or probabilities are units too); without it, the layers that can be read out are listed, "
+        f"with why the others are not (a Dropout is its input at inference; a layer of more than "
+        f"{MAX_OFFERED_UNITS} units is read only by name). Names separated by commas, or all, are checked, "
+        "but one run reads one layer",
     )
     common.add_argument(
         "--pixels",

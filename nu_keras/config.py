@@ -134,7 +134,9 @@ class RunConfig:
     # data set (x_train y_train x_test y_test, optional class_names); None walks the data set's source chain
     data: Path | None = None
     model: Path | None = None  # a user's trained Keras 3 classifier; None trains the paper's network here
-    layer: str | None = None  # the layer of `model` whose units are read out (required with `model`)
+    # The layer of `model` whose units are read out (required with `model`), as --layer gives it: one name, names
+    # separated by commas, or "all" (every offered layer); `layers` is it parsed. A run reads one layer.
+    layer: str | None = None
     pixels: str = "unit"  # how stored pixels reach `model`: "unit" (uint8 / 255 into [0, 1]) or "raw" (as stored)
     # --- where things go ---
     cache_path: Path = field(default_factory=default_cache_path)
@@ -181,6 +183,7 @@ class RunConfig:
         )
         _require(self.pixels in PIXELS, f"--pixels must be one of {', '.join(PIXELS)}, got {self.pixels!r}")
         _require(self.model is not None or self.layer is None, "--layer names a layer of --model; give --model too")
+        parse_layers(self.layer)  # a malformed list is one line before any model is loaded
         _require(
             self.model is not None or self.pixels == "unit",
             "--pixels applies to --model: the paper's network is trained on pixels scaled into [0, 1]",
@@ -197,6 +200,11 @@ class RunConfig:
 
     def replace(self, **changes) -> RunConfig:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """--layer as a tuple of names: ("conv2d",), ("conv2d", "dense"), ("all",), or () without it."""
+        return parse_layers(self.layer)
 
     @property
     def trains_here(self) -> bool:
@@ -254,6 +262,27 @@ PUBLISHING_FIELDS = ("pages_dir", "site_dir", "templates", "examples", "figure_f
 # refuses.
 LOCAL_SCHEDULER = re.compile(r"local:([0-9]{1,2})")
 TCP_SCHEDULER = re.compile(r"(?:tcp://)?(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})")
+
+
+ALL_LAYERS = "all"  # --layer all: every offered layer
+MAX_OFFERED_UNITS = 512  # a layer with more units (a Flatten of 1,600) is listed with its size, read only by name
+
+
+def parse_layers(text: str | None) -> tuple[str, ...]:
+    """--layer's names, split at commas; an empty name, a repeated one, or "all" beside others is one line.
+    Whether each names a layer that can be read out is checked against the model (`subject.find_layers`)."""
+    if text is None:
+        return ()
+    if "," not in text:
+        return (text,)  # one name, as given: the name every stage reads out
+    names = tuple(name.strip() for name in text.split(","))
+    _require(all(names), f"--layer {text!r} has an empty name; give one name, names separated by commas, or all")
+    _require(len(set(names)) == len(names), f"--layer {text!r} names a layer twice")
+    _require(
+        ALL_LAYERS not in names or names == (ALL_LAYERS,),
+        f"--layer {text!r}: {ALL_LAYERS} means every offered layer; give it alone",
+    )
+    return names
 
 
 def _scheduler_ok(text: str) -> bool:

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from nu_keras import artifacts
+from nu_keras.config import ALL_LAYERS, MAX_OFFERED_UNITS, parse_layers
 from nu_keras.data import Dataset, pixels_for_model
 from nu_keras.errors import NuKerasError
 from nu_keras.names import shown
@@ -32,6 +33,28 @@ CHECKED_IMAGES = 64  # test images the model is first run on: finite outputs, an
 EXPLORE_TOLERANCE = 1e-4  # largest difference allowed between Explore's outputs and the model's own (relative beyond 1)
 
 
+SEVERAL_LAYERS = "several layers in one run are not supported yet: run one --layer at a time"
+# Layers that return their input unchanged at inference: their output is their parent's, shown once
+IDENTITY_AT_INFERENCE = (
+    keras.layers.Dropout,
+    keras.layers.SpatialDropout1D,
+    keras.layers.SpatialDropout2D,
+    keras.layers.GaussianDropout,
+    keras.layers.GaussianNoise,
+    keras.layers.AlphaDropout,
+    keras.layers.Identity,
+)
+# Layers that only apply an activation: a linear layer before one of them is read after it
+ACTIVATION_LAYERS = (
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.ELU,
+    keras.layers.PReLU,
+    keras.layers.Softmax,
+)
+
+
 @dataclass(frozen=True)
 class Readable:
     """A layer whose output can be read as units: (N, U) for dense, (N, H, W, U) for convolutional."""
@@ -39,6 +62,52 @@ class Readable:
     name: str
     kind: str  # "dense" or "conv"
     units: int
+    output: bool = False  # the model's output layer: its logits or probabilities are its units
+    note: str | None = None  # what the listing says besides its size (e.g. "conv2d after its relu")
+
+    @property
+    def large(self) -> bool:
+        """More units than MAX_OFFERED_UNITS: listed with its size, read only when named (`all` skips it)."""
+        return self.units > MAX_OFFERED_UNITS
+
+    def listed(self) -> str:
+        extra = [f"{self.units:,} {self.kind} units"]
+        extra += ["the output"] if self.output else []
+        extra += [self.note] if self.note else []
+        return f"{shown(self.name)} ({', '.join(extra)})"
+
+
+@dataclass(frozen=True)
+class Folded:
+    """A layer whose output is another readable layer's at inference: shown once, as that layer."""
+
+    name: str
+    into: str  # the readable layer it is shown as
+    why: str  # e.g. "dropout = flatten at inference"
+
+
+@dataclass(frozen=True)
+class Survey:
+    """Every layer of a model sorted for --layer: readable (offered, or large), folded, or not readable."""
+
+    readable: tuple[Readable, ...]
+    folded: tuple[Folded, ...]
+    unreadable: dict  # layer name -> why it cannot be read out
+
+    @property
+    def offered(self) -> tuple[Readable, ...]:
+        return tuple(r for r in self.readable if not r.large)
+
+    def listing(self) -> str:
+        """One line's worth: what is offered, what only by name, and what is shown once as what."""
+        parts = ["offered: " + (", ".join(r.listed() for r in self.offered) or "none")]
+        large = [r for r in self.readable if r.large]
+        if large:
+            items = ", ".join(r.listed() for r in large)
+            parts.append(f"only by name (more than {MAX_OFFERED_UNITS} units): {items}")
+        if self.folded:
+            parts.append("shown once: " + ", ".join(f.why for f in self.folded))
+        return "; ".join(parts)
 
 
 # ------------------------------------------------------------------------------------------ the model
@@ -97,27 +166,161 @@ def save_adopted(model: keras.Model, path: Path, target: Path) -> None:
             model.save(tmp)
 
 
-def readable_layers(model: keras.Model) -> list[Readable]:
-    """Every layer but the input and the last whose output is (N, U) or (N, H, W, U): what --layer may name."""
-    found = []
-    for layer in model.layers[:-1]:
+def survey(model: keras.Model) -> Survey:
+    """The model's layers, input to output, as --layer sees them (see `Survey`).
+
+    A layer is readable when its output is (N, U) or (N, H, W, U). Among those, one that returns its parent's
+    output at inference (Dropout), a Flatten of an (N, U) layer, and a linear layer whose only reader is an
+    activation layer (its units are read after the activation) are folded into the layer they equal.
+    """
+    parents, readers = _parents(model), _readers(model)
+    output = _output_layer_name(model)
+    readable, folded, unreadable, shown_as = [], [], {}, {}
+    for layer in model.layers:
         shape = tuple(layer.output.shape) if hasattr(layer, "output") else ()
-        if isinstance(layer, keras.layers.InputLayer) or len(shape) not in (2, 4) or shape[-1] is None:
-            continue
-        found.append(Readable(layer.name, "dense" if len(shape) == 2 else "conv", int(shape[-1])))
+        parent = parents.get(layer.name, [])
+        if isinstance(layer, keras.layers.InputLayer):
+            unreadable[layer.name] = "it is the model's input: its pixels are not units"
+        elif len(shape) not in (2, 4) or shape[-1] is None:
+            unreadable[layer.name] = f"its output {shape} is neither (N, units) nor (N, H, W, channels)"
+        elif fold := _fold(layer, parent, shown_as, readers, model):
+            shown_as[layer.name] = fold.into
+            folded.append(fold)
+        else:
+            shown_as[layer.name] = layer.name
+            kind = "dense" if len(shape) == 2 else "conv"
+            note = _note(layer, parent, model)
+            readable.append(Readable(layer.name, kind, int(shape[-1]), layer.name == output, note))
+    return Survey(tuple(readable), tuple(folded), unreadable)
+
+
+def _fold(layer, parent: list[str], shown_as: dict[str, str], readers: dict[str, list[str]], model) -> Folded | None:
+    """How `layer` is shown once, as another readable layer, or None: an identity at inference or a Flatten of
+    an (N, U) layer is its parent (as that is shown); a linear layer activated by its one reader is that reader."""
+    into = shown_as.get(parent[0]) if len(parent) == 1 else None
+    if into and (isinstance(layer, IDENTITY_AT_INFERENCE) or _flat_copy(layer, model, parent[0])):
+        kind = type(layer).__name__
+        said = "" if kind.lower() in layer.name.lower() else f" (a {kind})"
+        return Folded(layer.name, into, f"{shown(layer.name)} = {shown(into)} at inference{said}")
+    if _activated_later(layer, readers, model):
+        after = readers[layer.name][0]
+        return Folded(layer.name, after, f"{shown(layer.name)} is read after its activation, as {shown(after)}")
+    return None
+
+
+def _parents(model: keras.Model) -> dict[str, list[str]]:
+    """Each layer's name -> the names of the layers whose outputs it reads (in a Sequential model, the one before)."""
+    if isinstance(model, keras.Sequential):
+        names = [layer.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+        return {name: names[i - 1 : i] for i, name in enumerate(names)}
+    found = {}
+    for layer in model.layers:
+        nodes = getattr(layer, "_inbound_nodes", [])
+        tensors = nodes[0].input_tensors if nodes else []
+        found[layer.name] = [t._keras_history.operation.name for t in tensors if hasattr(t, "_keras_history")]
     return found
 
 
+def _readers(model: keras.Model) -> dict[str, list[str]]:
+    """Each layer's name -> the names of the layers that read its output."""
+    found: dict[str, list[str]] = {}
+    for name, parents in _parents(model).items():
+        for parent in parents:
+            found.setdefault(parent, []).append(name)
+    return found
+
+
+def _output_layer_name(model: keras.Model) -> str | None:
+    outputs = model.outputs if getattr(model, "outputs", None) else []
+    history = getattr(outputs[0], "_keras_history", None) if len(outputs) == 1 else None
+    return history.operation.name if history else model.layers[-1].name if model.layers else None
+
+
+def _flat_copy(layer, model: keras.Model, parent: str) -> bool:
+    """A Flatten of an (N, U) layer: the same numbers, the same units."""
+    return isinstance(layer, keras.layers.Flatten) and len(model.get_layer(parent).output.shape) == 2
+
+
+def _activated_later(layer, readers: dict[str, list[str]], model: keras.Model) -> bool:
+    """A layer without an activation of its own whose only reader applies one: its units are the activated ones."""
+    after = readers.get(layer.name, [])
+    if _activation(layer) != "linear" or len(after) != 1:
+        return False
+    return isinstance(model.get_layer(after[0]), ACTIVATION_LAYERS)
+
+
+def _note(layer, parents: list[str], model: keras.Model) -> str | None:
+    """What the listing adds: the layer an activation layer activates, or the maps a Flatten lays flat."""
+    if not parents and isinstance(layer, keras.layers.Flatten):  # the first layer of a Sequential model
+        return "the input's pixels laid flat"
+    if len(parents) != 1:
+        return None
+    parent = model.get_layer(parents[0])
+    if isinstance(layer, ACTIVATION_LAYERS) and _activation(parent) == "linear":
+        how = _activation(layer) if isinstance(layer, keras.layers.Activation) else type(layer).__name__.lower()
+        return f"{shown(parent.name)} after {how}"
+    if isinstance(layer, keras.layers.Flatten) and isinstance(parent, keras.layers.InputLayer):
+        return "the input's pixels laid flat"
+    if isinstance(layer, keras.layers.Flatten) and len(parent.output.shape) == 4:
+        return f"the {shown(parent.name)} maps laid flat"
+    return None
+
+
+def readable_layers(model: keras.Model) -> list[Readable]:
+    """Every layer --layer may name: the offered ones, the large ones, and the output layer."""
+    return list(survey(model).readable)
+
+
 def find_layer(model: keras.Model, name: str | None) -> Readable:
-    """The readable layer called `name`; without a name, or a wrong one, the error lists the choices."""
-    layers = readable_layers(model)
-    listing = ", ".join(f"{shown(layer.name)} ({layer.units} {layer.kind} units)" for layer in layers) or "none"
+    """The readable layer called `name`; without a name, or a wrong one, one line listing the choices and
+    saying why the others are not offered."""
+    found = survey(model)
+    _require_readable(model, found)
     if name is None:
-        raise NuKerasError(f"--layer is required; layers that can be read out: {listing}")
-    for layer in layers:
+        raise NuKerasError(f"--layer is required; {found.listing()}")
+    for layer in found.readable:
         if layer.name == name:
             return layer
-    raise NuKerasError(f"--layer '{shown(name)}' is not a layer that can be read out; choose one of: {listing}")
+    if name == ALL_LAYERS or "," in name:  # a stage run without train, which checks the list (`requested_layer`)
+        raise NuKerasError(f"--layer {shown(name)!r}: {SEVERAL_LAYERS}")
+    for folded in found.folded:
+        if folded.name == name:
+            raise NuKerasError(f"--layer {shown(name)!r}: {folded.why}; use --layer {shown(folded.into)}")
+    why = found.unreadable.get(name, "the model has no layer of that name")
+    raise NuKerasError(f"--layer {shown(name)!r} is not a layer that can be read out ({why}); {found.listing()}")
+
+
+def find_layers(model: keras.Model, names: tuple[str, ...]) -> list[Readable]:
+    """The layers --layer names (`all`: every offered one), each checked as `find_layer` checks it."""
+    if names == (ALL_LAYERS,):
+        found = survey(model)
+        _require_readable(model, found)
+        if not found.offered:
+            raise NuKerasError(f"--layer all: no layer is offered, name one; {found.listing()}")
+        return list(found.offered)
+    return [find_layer(model, name) for name in names or (None,)]
+
+
+def requested_layer(model: keras.Model, text: str | None) -> Readable:
+    """The one layer a run reads out, from --layer as given: a layer of that very name (commas and all), else the
+    names it lists (`config.parse_layers`), each checked first, then more than one refused."""
+    for layer in survey(model).readable:
+        if layer.name == text:
+            return layer
+    names = parse_layers(text)
+    layers = find_layers(model, names)
+    chosen = ", ".join(shown(layer.name) for layer in layers)
+    if names == (ALL_LAYERS,) and len(layers) == 1:
+        raise NuKerasError(f"--layer all is one layer here: give --layer {chosen} ({SEVERAL_LAYERS})")
+    if len(layers) > 1 or names == (ALL_LAYERS,):
+        raise NuKerasError(f"{SEVERAL_LAYERS} (you asked for {chosen})")
+    return layers[0]
+
+
+def _require_readable(model: keras.Model, found: Survey) -> None:
+    if not found.readable:
+        why = "; ".join(f"{shown(name)}: {reason}" for name, reason in found.unreadable.items()) or "it has no layers"
+        raise NuKerasError(f"model {shown(model.name)!r} has no layer that can be read out ({why})")
 
 
 def input_shape(model: keras.Model) -> tuple[int, ...]:
@@ -171,6 +374,9 @@ def split(model: keras.Model, layer: str) -> tuple[keras.Model, keras.Model]:
     """
     inputs, tensors, outputs = _graph(model)
     hidden = tensors[layer]
+    if hidden is (outputs[0] if isinstance(outputs, list) else outputs):  # the output layer: nothing after it
+        units = keras.Input(shape=tuple(hidden.shape[1:]))
+        return keras.Model(inputs, hidden, name="head"), keras.Model(units, keras.layers.Identity()(units), name="tail")
     try:
         tail = keras.Model(hidden, outputs, name="tail")
     except ValueError as exc:  # the layers after it also read earlier ones: "not connected to inputs"

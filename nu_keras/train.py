@@ -111,7 +111,7 @@ def check_user_model(cfg: RunConfig) -> None:
 
     model = subject.load_user_model(cfg.model)
     subject.check_one_input_one_output(model)
-    subject.split(model, subject.find_layer(model, cfg.layer).name)  # refuses a layer a skip connection bypasses
+    subject.split(model, subject.requested_layer(model, cfg.layer).name)  # refuses a layer a skip connection bypasses
 
 
 def write_record(cfg: RunConfig, data: Dataset, fit: dict, model, described: dict) -> None:

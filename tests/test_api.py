@@ -267,8 +267,8 @@ def _bad_inputs(model, images, labels, folder):
     nan_images[3, 4, 5] = np.nan
     three = labels == 3
     return [
-        ("no such layer", lambda: nu_keras.read_layer(model, "dense_9", images), "choose one of: conv"),
-        ("the output layer", lambda: nu_keras.read_layer(model, "out", images), "not a layer"),
+        ("no such layer", lambda: nu_keras.read_layer(model, "dense_9", images), "offered: conv"),
+        ("the input layer", lambda: nu_keras.read_layer(model, "image", images), "it is the model's input"),
         ("wrong image shape", lambda: nu_keras.read_layer(model, "conv", images[:, :20]), "inputs of shape"),
         ("one image without N", lambda: nu_keras.read_layer(model, "conv", images[0, 0]), "shape (N, H, W"),
         ("no images", lambda: nu_keras.ablate(model, "conv", images[:0]), "non-empty"),

@@ -30,8 +30,14 @@ def images():
 
 def test_the_readable_layers_are_listed_with_their_units(conv_model):
     found = [(r.name, r.kind, r.units) for r in subject.readable_layers(conv_model)]
-    assert found == [("conv", "conv", 4), ("pool", "conv", 4), ("flatten", "dense", 100), ("dense", "dense", 6)]
-    with pytest.raises(NuKerasError, match=r"--layer is required; layers that can be read out: conv \(4 conv units\)"):
+    assert found == [
+        ("conv", "conv", 4),
+        ("pool", "conv", 4),
+        ("flatten", "dense", 100),
+        ("dense", "dense", 6),
+        ("out", "dense", 3),  # the output layer: its probabilities are units too
+    ]
+    with pytest.raises(NuKerasError, match=r"--layer is required; offered: conv \(4 conv units\)"):
         subject.find_layer(conv_model, None)
     with pytest.raises(NuKerasError, match="'nope' is not a layer that can be read out"):
         subject.find_layer(conv_model, "nope")

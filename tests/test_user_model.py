@@ -210,8 +210,8 @@ def test_without_a_layer_the_readable_layers_are_listed_and_nothing_is_written(u
 @pytest.mark.parametrize(
     "layer, message",
     [
-        ("nope", "'nope' is not a layer that can be read out; choose one of: conv"),
-        ("out", "is not a layer that can be read out"),
+        ("nope", "'nope' is not a layer that can be read out (the model has no layer of that name); offered: conv"),
+        ("image", "'image' is not a layer that can be read out (it is the model's input"),
     ],
 )
 def test_a_wrong_layer_is_one_line_naming_the_choices(user_files, tmp_path, layer, message):
