@@ -223,4 +223,7 @@ def feature_pictures(model: keras.Model, layer: str, x: np.ndarray, pixels: str)
     except NuKerasError as exc:
         log.info("no feature visualisation: %s", exc)
         return {"feature_visualisation_note": np.asarray(str(exc))}
-    return {"feature_visualisation": (pictures / high).astype(np.float32)}
+    return {
+        "feature_visualisation": (pictures / high).astype(np.float32),
+        "feature_visualisation_method": np.asarray(featvis.method_text()),  # the Method page's paragraph
+    }

@@ -574,6 +574,7 @@ def measure(
         spatial_max=spatial_max_summary(acts.get("spatial_max"), labels),
         receptive_field=receptive_field_of(acts.get("receptive_field")),
         feature_visualisation_note=optional_text(acts.get("feature_visualisation_note")),
+        feature_visualisation_method=optional_text(acts.get("feature_visualisation_method")),
     )
     controls = robustness.network_controls(units, labels, method, layer, noise, correlations, claim, specific)
     top_images = top_examples(units, TOP_EXAMPLES)

@@ -145,6 +145,7 @@ class Layer(_Frozen):
     spatial_max: dict | None  # a convolution's channels: where their maxima fall
     receptive_field: dict | None = None  # a convolution's: size, stride, start of one position, in input pixels
     feature_visualisation_note: str | None = None  # why there is no feature visualisation, when there is none
+    feature_visualisation_method: str | None = None  # how the pictures were made (featvis.method_text), Markdown
 
 
 @dataclass(frozen=True)
