@@ -130,3 +130,25 @@ def test_the_channel_pages_show_the_new_figures(model, mnist, tmp_path):
         assert name in text, key
         assert (pages / name).stat().st_size > 1000, key
     assert "## Feature visualisation" in (pages / "method.md").read_text()
+
+
+def test_a_dense_layer_on_the_pixels_shows_its_picture_beside_the_exact_maximiser(mnist, tmp_path):
+    x_train, y_train, x_test, y_test = mnist
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential(
+        [keras.Input((28, 28)), layers.Flatten(), layers.Dense(10, activation="relu", name="hidden"), layers.Dense(10)]
+    )
+    net.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    net.fit(x_train / 255.0, y_train, epochs=1, batch_size=32, verbose=0)
+    record = nu_keras.analyse(net, "hidden", x_test, y_test)
+    assert record.per_unit.feature_visualisation.shape == (10, 28, 28)
+    assert record.per_unit.top_maps is None and record.class_unit.mean_maps is None
+    assert record.layer.receptive_field is None
+    names = api.charts_module().chart_names(record, None)["units"][0]
+    assert "weights" in names and not {"maps", "crops", "class_maps", "filter", "featvis"} & set(names)
+    pages = tmp_path / "pages"
+    with api.drawing_style():
+        api.render_pages(record, pages, 5, None)
+    page = next(p for p in pages.rglob("*.md") if p.read_text().startswith("# Unit 0"))
+    assert "The third image is the feature visualisation" in page.read_text()
+    assert (pages / "img" / "unit-0-weights.png").is_file()
