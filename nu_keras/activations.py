@@ -129,9 +129,7 @@ def conv_extras(model: keras.Model, layer: str, x: np.ndarray, labels: np.ndarra
     extras = feature_pictures(model, layer, x, pixels)
     if len(head.outputs[0].shape) != 4:
         return extras
-    from nu_keras import analysis  # the top images as the analysis will choose them, from the stored float32 means
-
-    top = analysis.top_examples(units.astype(np.float32).astype(np.float64), MAP_TOP)
+    top = top_images(units.astype(np.float32).astype(np.float64), MAP_TOP)  # from the means as stored
     _, h, w, count = head.outputs[0].shape
     classes = int(labels.max()) + 1
     if max(count * top.shape[1], classes * count) * h * w > MAX_MAP_VALUES:
@@ -156,6 +154,13 @@ def pixel_filters(model: keras.Model, layer: str) -> dict[str, np.ndarray]:
         if item.weights:
             return {}
     return {}
+
+
+def top_images(units: np.ndarray, k: int) -> np.ndarray:
+    """(U, k) the images each unit is largest on, strongest first, ties in test order: the choice
+    analysis.top_examples makes (tests/test_conv_maps.py checks they agree); not imported from there, so an
+    edit of the analysis does not invalidate the collect stage's artifacts."""
+    return np.argsort(-units, axis=0, kind="stable")[:k].T
 
 
 def channel_maps(head: keras.Model, x: np.ndarray, top: np.ndarray, batch: int = CONV_BATCH) -> np.ndarray:
