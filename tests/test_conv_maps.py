@@ -152,3 +152,27 @@ def test_a_dense_layer_on_the_pixels_shows_its_picture_beside_the_exact_maximise
     page = next(p for p in pages.rglob("*.md") if p.read_text().startswith("# Unit 0"))
     assert "The third image is the feature visualisation" in page.read_text()
     assert (pages / "img" / "unit-0-weights.png").is_file()
+
+
+def test_the_crop_is_the_receptive_field_of_the_maps_maximum():
+    from nu_keras.charts import units
+
+    image = np.arange(28 * 28, dtype=np.uint8).reshape(28, 28)
+    channel_map = np.zeros((11, 11))
+    channel_map[2, 5] = 1.0  # centre start + stride * position: 3.5 + 2 * 2 = 7.5 rows, 13.5 columns
+    field = {"size": 8, "stride": 2, "start": 3.5}
+    np.testing.assert_array_equal(units.crop(image, channel_map, field), image[4:12, 10:18] / 255.0)
+    channel_map[:] = 0
+    channel_map[0, 0] = 1.0  # same padding: a field centred on pixel 0 reaches past the edge
+    edge = units.crop(image, channel_map, {"size": 5, "stride": 2, "start": 0.0})
+    assert np.isnan(edge[:2]).all() and np.isnan(edge[:, :2]).all()
+    np.testing.assert_array_equal(edge[2:, 2:], image[:3, :3] / 255.0)
+
+
+def test_a_map_upsampled_puts_each_position_at_its_fields_centre():
+    from nu_keras.charts import units
+
+    channel_map = np.arange(9, dtype=float).reshape(1, 3, 3)
+    big = units.upsampled(channel_map, {"size": 3, "stride": 2, "start": 1.0}, (7, 7))
+    np.testing.assert_array_equal(big[0, 1::2, 1::2], channel_map[0])  # pixels 1, 3, 5 are the centres
+    assert big[0, 1, 2] == 0.5 and big[0, 0, 0] == 0.0 and big[0, 6, 6] == 8.0  # between: linear; edges: held

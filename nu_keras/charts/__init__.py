@@ -222,18 +222,20 @@ def channel_tasks(record: Measurements, u: int, files: dict, top: np.ndarray, ti
     maps per class share one colour scale, 0 to the largest value of the channel's top maps."""
     per_unit, field, mean_maps = record.per_unit, record.layer.receptive_field, record.class_unit.mean_maps
     maps = None if per_unit.top_maps is None else per_unit.top_maps[u]
-    limit = float(max((maps if maps is not None else mean_maps[:, u]).max(), 0.0)) if "class_maps" in files else 0.0
+    scaled = maps if maps is not None else None if mean_maps is None else mean_maps[:, u]
+    signed = record.layer.signed
+    limit = 0.0 if scaled is None else float(np.abs(scaled).max() if signed else max(scaled.max(), 0.0))
     tasks = []
     if "maps" in files:
-        limit = float(max(maps.max(), 0.0))
-        tasks.append((units.map_overlays, files["maps"], (top, maps, field, limit, f"where {title} fires on them")))
+        where = f"where {title} fires on them"
+        tasks.append((units.map_overlays, files["maps"], (top, maps, field, limit, where, 8, signed)))
     if "crops" in files:
         crops_title = f"its receptive field ({field['size']} px) around each map's maximum"
         tasks.append((units.receptive_crops, files["crops"], (top, maps, field, crops_title)))
     if "class_maps" in files:
         class_title = f"{title}: mean map over each {class_axis(record)}'s images"
         names = class_labels(record)
-        tasks.append((units.class_maps, files["class_maps"], (mean_maps[:, u], names, limit, class_title)))
+        tasks.append((units.class_maps, files["class_maps"], (mean_maps[:, u], names, limit, class_title, 10, signed)))
     if "filter" in files:
         tasks.append((units.conv_filter, files["filter"], (per_unit.filters[u], f"{title}: its filter")))
     if "featvis" in files:

@@ -144,9 +144,16 @@ def grey(images: np.ndarray) -> np.ndarray:
     return values.mean(axis=-1) if values.ndim == 4 else values
 
 
-def map_overlays(path, images, maps, field, limit, title, columns=8):
+def map_scale(limit: float, signed: bool) -> dict:
+    """The page's one colour scale for maps: 0 to `limit`, or -`limit` to `limit` on a diverging map for a
+    layer with negative activations (no ReLU), so that a negative response is not drawn as silence."""
+    limit = limit or 1.0
+    return {"cmap": DIVERGING, "vmin": -limit, "vmax": limit} if signed else {"cmap": "magma", "vmin": 0, "vmax": limit}
+
+
+def map_overlays(path, images, maps, field, limit, title, columns=8, signed=False):
     """The top images, each with the channel's map over it (upsampled to the input, on one colour scale from
-    0 to `limit` for the whole page): where in the image the channel fires."""
+    0 to `limit` for the whole page, `map_scale`): where in the image the channel fires."""
     images = np.asarray(images)
     columns = min(columns, len(images))
     base = montage(grey(images), columns=columns, fill=0.0)
@@ -154,7 +161,7 @@ def map_overlays(path, images, maps, field, limit, title, columns=8):
     rows = int(np.ceil(len(images) / columns))
     fig, ax = plt.subplots(figsize=(0.8 * columns + 1.0, 0.8 * rows + 0.4))
     ax.imshow(base, cmap="gray_r", vmin=0, vmax=1)
-    shown_map = ax.imshow(heat, cmap="magma", vmin=0, vmax=limit or 1.0, alpha=0.6)
+    shown_map = ax.imshow(heat, alpha=0.6, **map_scale(limit, signed))
     fig.colorbar(shown_map, ax=ax, shrink=0.8, label="activation")
     axes_off(ax)
     ax.set_title(title, fontsize=9)
@@ -188,7 +195,7 @@ def crop(image: np.ndarray, channel_map: np.ndarray, field: dict) -> np.ndarray:
     return out
 
 
-def class_maps(path, maps, names, limit, title, columns=10):
+def class_maps(path, maps, names, limit, title, columns=10, signed=False):
     """The channel's mean map over each class's images, one small map per class, on the page's colour scale:
     where on average it fires for each class."""
     count = len(maps)
@@ -198,7 +205,7 @@ def class_maps(path, maps, names, limit, title, columns=10):
     for ax in axes.flat:
         axes_off(ax)
     for c, (ax, m) in enumerate(zip(axes.flat, maps, strict=False)):
-        image = ax.imshow(m, cmap="magma", vmin=0, vmax=limit or 1.0)
+        image = ax.imshow(m, **map_scale(limit, signed))
         ax.set_title(names[c], fontsize=7)
     fig.colorbar(image, ax=axes, shrink=0.8, label="mean activation")
     fig.suptitle(title, fontsize=9)
