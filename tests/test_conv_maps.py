@@ -176,3 +176,11 @@ def test_a_map_upsampled_puts_each_position_at_its_fields_centre():
     big = units.upsampled(channel_map, {"size": 3, "stride": 2, "start": 1.0}, (7, 7))
     np.testing.assert_array_equal(big[0, 1::2, 1::2], channel_map[0])  # pixels 1, 3, 5 are the centres
     assert big[0, 1, 2] == 0.5 and big[0, 0, 0] == 0.0 and big[0, 6, 6] == 8.0  # between: linear; edges: held
+
+
+def test_a_layer_with_maps_past_the_budget_keeps_none(model, mnist, monkeypatch):
+    _, _, x_test, y_test = mnist
+    monkeypatch.setattr(activations, "MAX_MAP_VALUES", 10 * 6 * 11 * 11 - 1)  # one value short of the class maps
+    x = x_test[..., None].astype(np.float32) / 255.0
+    extras = activations.conv_extras(model, "conv2", x, y_test.astype(np.int64), np.zeros((TEST, 6)), "unit")
+    assert set(extras) == {"feature_visualisation", "feature_visualisation_method"}
