@@ -572,6 +572,9 @@ def measure(
         near_dead_units=tuple(near_dead),
         classes_with_one_image=tuple(classes_with_one_image(labels)),
         spatial_max=spatial_max_summary(acts.get("spatial_max"), labels),
+        receptive_field=receptive_field_of(acts.get("receptive_field")),
+        feature_visualisation_note=optional_text(acts.get("feature_visualisation_note")),
+        feature_visualisation_method=optional_text(acts.get("feature_visualisation_method")),
     )
     controls = robustness.network_controls(units, labels, method, layer, noise, correlations, claim, specific)
     top_images = top_examples(units, TOP_EXAMPLES)
@@ -610,6 +613,9 @@ def measure(
             silent_examples=tuple(tuple(s) for s in silent),
             output_weights=weights.get("output_kernel"),
             input_weights=weights.get("hidden_kernel"),
+            top_maps=optional_float32(acts.get("top_maps")),
+            filters=optional_float32(acts.get("filters")),
+            feature_visualisation=optional_float32(acts.get("feature_visualisation")),
         ),
         class_unit=ClassUnit(
             mean=mean,
@@ -618,6 +624,7 @@ def measure(
             dominance_share=share,
             rescaled_dominance_share=rescaled,
             boxplot=boxplot_summary(np.asarray(acts["units"]), labels),  # as stored: as the charts drew them
+            mean_maps=optional_float32(acts.get("mean_maps")),
         ),
         images=Images(
             index=kept,
@@ -641,6 +648,24 @@ def measure(
         network=network,
         provenance=plain_provenance(provenance, signed),
     )
+
+
+def optional_float32(values: np.ndarray | None) -> np.ndarray | None:
+    """A picture array the collect stage wrote (maps, filters, feature visualisations), as float32, or None."""
+    return None if values is None else np.asarray(values, dtype=np.float32)
+
+
+def optional_text(value: np.ndarray | None) -> str | None:
+    """A note the collect stage wrote as a 0-d string array, as text, or None."""
+    return None if value is None else str(value)
+
+
+def receptive_field_of(field: np.ndarray | None) -> dict | None:
+    """A convolution's receptive field (activations.receptive_field's size, stride, start) by name, or None."""
+    if field is None:
+        return None
+    size, stride, start = (float(v) for v in field)
+    return {"size": int(size), "stride": int(stride), "start": start}
 
 
 def plain_provenance(provenance: Provenance, signed: bool) -> Provenance:

@@ -220,6 +220,10 @@ NOT_MEASURES = {
     "per_unit.silent_examples": "which test images a unit page shows",
     "per_unit.output_weights": "the model's own weights, shown as they are",
     "per_unit.input_weights": "the model's own weights, shown as they are",
+    "per_unit.filters": "the model's own weights, shown as they are",
+    "per_unit.top_maps": "the maps behind the top images a unit page shows",
+    "per_unit.feature_visualisation": "a picture of what drives a unit, not a number the claims use",
+    "class_unit.mean_maps": "the maps behind class_unit.mean, shown as pictures",
 }
 MEASURE_SECTIONS = ("per_class", "per_unit", "class_unit")  # every field of these sections
 MEASURE_PARTS = ("invariant",)  # and every key of these dict parts

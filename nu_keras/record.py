@@ -27,7 +27,8 @@ import numpy as np
 from nu_keras.errors import NuKerasError
 
 # 1: metrics.json before this record (no schema_version; "digit" and "standardised" keys)
-SCHEMA_VERSION = 2
+# 2: before a convolution's maps, receptive field and filters, and every unit's feature visualisation
+SCHEMA_VERSION = 3
 
 
 class _Frozen:
@@ -113,6 +114,9 @@ class PerUnit(_Frozen):
     silent_examples: tuple[tuple[int, ...], ...]  # test indices of preferred-class images where it is zero
     output_weights: np.ndarray | None  # (U, C) its weights into the output layer, where it feeds it directly
     input_weights: np.ndarray | None  # (pixels, U) its weights on the pixels, where it reads them directly
+    top_maps: np.ndarray | None = None  # (U, k, h, w) a channel's map on each of its top images; None for Dense
+    filters: np.ndarray | None = None  # (U, kh, kw, channels) a convolution's kernels, where it reads the pixels
+    feature_visualisation: np.ndarray | None = None  # (U, *image) in [0, 1]: an input that drives each unit
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,7 @@ class ClassUnit(_Frozen):
     dominance_share: np.ndarray  # share of the class's images on which the unit is the largest
     rescaled_dominance_share: np.ndarray  # the same after dividing each unit by its spread
     boxplot: np.ndarray  # (C, U, 5): lower whisker, first quartile, median, third quartile, upper whisker
+    mean_maps: np.ndarray | None = None  # (C, U, h, w) a channel's mean map over the class's images; None for Dense
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,9 @@ class Layer(_Frozen):
     near_dead_units: tuple[int, ...]
     classes_with_one_image: tuple[int, ...]  # no spread, no interval
     spatial_max: dict | None  # a convolution's channels: where their maxima fall
+    receptive_field: dict | None = None  # a convolution's: size, stride, start of one position, in input pixels
+    feature_visualisation_note: str | None = None  # why there is no feature visualisation, when there is none
+    feature_visualisation_method: str | None = None  # how the pictures were made (featvis.method_text), Markdown
 
 
 @dataclass(frozen=True)

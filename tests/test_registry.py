@@ -51,7 +51,9 @@ def test_an_entry_whose_field_the_record_lacks_fails_the_guard(record, monkeypat
 
 def test_a_new_field_of_a_measure_section_without_an_entry_fails_the_guard(record):
     # a record whose per_unit section grew a field: a stand-in with one more attribute than PerUnit
-    grown = dataclasses.make_dataclass("Grown", [("novelty", int)], bases=(type(record.per_unit),), frozen=True)
+    # (with a default: PerUnit's last fields have defaults, the optional pictures)
+    novelty = ("novelty", int, dataclasses.field(default=0))
+    grown = dataclasses.make_dataclass("Grown", [novelty], bases=(type(record.per_unit),), frozen=True)
     per_unit = grown(
         **{f.name: getattr(record.per_unit, f.name) for f in dataclasses.fields(record.per_unit)}, novelty=1
     )

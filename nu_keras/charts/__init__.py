@@ -56,13 +56,30 @@ def chart_names(record: Measurements, sweep_result: dict | None, figure_format: 
     ]
     per_unit = []
     for u, silent in enumerate(record.per_unit.silent_examples):
-        unit = {key: f"img/unit-{u}-{key}.{ext}" for key in ("tuning", "top", "effect")}
+        keys = ("tuning", "top", "effect", *channel_keys(record))
+        unit = {key: f"img/unit-{u}-{key.replace('_', '-')}.{ext}" for key in keys}
         if pixel_weights:
             unit["weights"] = f"img/unit-{u}-weights.{ext}"
         if silent:
             unit["silent"] = f"img/unit-{u}-silent.{ext}"
         per_unit.append(unit)
     return {"overview": names, "classes": per_class, "units": per_unit}
+
+
+def channel_keys(record: Measurements) -> tuple[str, ...]:
+    """A unit page's figures beyond every run's: a convolution's maps over its top images ("maps"), the crops
+    of its receptive field ("crops"), its mean map per class ("class_maps"), a first layer's filter
+    ("filter"), and the feature visualisation ("featvis") where the weights figure does not already hold it."""
+    per_unit, keys = record.per_unit, []
+    if per_unit.top_maps is not None:
+        keys += ["maps"] + (["crops"] if record.layer.receptive_field else [])
+    if record.class_unit.mean_maps is not None:
+        keys.append("class_maps")
+    if per_unit.filters is not None:
+        keys.append("filter")
+    if per_unit.feature_visualisation is not None and per_unit.input_weights is None:
+        keys.append("featvis")
+    return tuple(keys)
 
 
 def sweep_keys(record: Measurements, sweep_result: dict | None) -> list[str]:
@@ -189,7 +206,9 @@ def unit_tasks(record: Measurements, names: list, pages: Path) -> list[Task]:
         ]
         if "weights" in files:
             shape = tuple(record.provenance.dataset["image_shape"])
-            tasks.append((units.unit_weights, files["weights"], (per_unit.input_weights[:, u], shape, title)))
+            picture = None if per_unit.feature_visualisation is None else per_unit.feature_visualisation[u]
+            tasks.append((units.unit_weights, files["weights"], (per_unit.input_weights[:, u], shape, title, picture)))
+        tasks += channel_tasks(record, u, files, top, title)
         if "silent" in files:
             preferred = class_word(record, int(per_unit.preferred_class[u]))
             silent = images.pixels[images.rows(per_unit.silent_examples[u])]
@@ -197,6 +216,33 @@ def unit_tasks(record: Measurements, names: list, pages: Path) -> list[Task]:
                 (units.image_grid, files["silent"], (silent, f"images of {preferred} on which {title} is silent"))
             )
     return [(function, pages / name, args, {}) for function, name, args in tasks]
+
+
+def channel_tasks(record: Measurements, u: int, files: dict, top: np.ndarray, title: str) -> list[tuple]:
+    """The figures `channel_keys` names for unit `u` (`top`: its top images' pixels): the maps and the mean
+    maps per class share one colour scale, 0 to the largest value of the channel's top maps."""
+    per_unit, field, mean_maps = record.per_unit, record.layer.receptive_field, record.class_unit.mean_maps
+    maps = None if per_unit.top_maps is None else per_unit.top_maps[u]
+    scaled = maps if maps is not None else None if mean_maps is None else mean_maps[:, u]
+    signed = record.layer.signed
+    limit = 0.0 if scaled is None else float(np.abs(scaled).max() if signed else max(scaled.max(), 0.0))
+    tasks = []
+    if "maps" in files:
+        where = f"where {title} fires on them"
+        tasks.append((units.map_overlays, files["maps"], (top, maps, field, limit, where, 8, signed)))
+    if "crops" in files:
+        crops_title = f"its receptive field ({field['size']} px) around each map's maximum"
+        tasks.append((units.receptive_crops, files["crops"], (top, maps, field, crops_title)))
+    if "class_maps" in files:
+        class_title = f"{title}: mean map over each {class_axis(record)}'s images"
+        names = class_labels(record)
+        tasks.append((units.class_maps, files["class_maps"], (mean_maps[:, u], names, limit, class_title, 10, signed)))
+    if "filter" in files:
+        tasks.append((units.conv_filter, files["filter"], (per_unit.filters[u], f"{title}: its filter")))
+    if "featvis" in files:
+        picture = per_unit.feature_visualisation[u]
+        tasks.append((units.feature_picture, files["featvis"], (picture, f"{title}: feature visualisation")))
+    return tasks
 
 
 def sweep_tasks(record: Measurements, sweep_result: dict | None, names: dict, pages: Path) -> list[Task]:
