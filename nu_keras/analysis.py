@@ -303,6 +303,37 @@ def selectivity_index(mean: np.ndarray) -> np.ndarray:
     return np.divide(top - rest, total, out=np.zeros_like(total, dtype=float), where=total > 0)
 
 
+READOUT_RIDGE = 1e-3  # the read-out's ridge penalty, per image, on standardised units
+
+
+def linear_readout_accuracy(units: np.ndarray, labels: np.ndarray, classes: int) -> float:
+    """How much of the class a linear read-out of the layer recovers: a least-squares classifier (ridge
+    regression of the one-hot class on the standardised units and a bias, argmax) fit on the even-numbered
+    test images and scored on the odd ones, then the other way round; the share classified correctly.
+
+    Closed form and deterministic, so the cross-layer overview compares layers without a training recipe of
+    its own. It is a lower bound on what the layer carries (a logistic read-out, or a non-linear one, may do
+    better), and it reads a channel's spatial mean, as every other measure does.
+    """
+    x, y = np.asarray(units, dtype=np.float64), np.asarray(labels, dtype=np.int64)
+    folds = np.arange(len(y)) % 2 == 0
+    correct = 0
+    for fit in (folds, ~folds):
+        mean, spread = x[fit].mean(axis=0), x[fit].std(axis=0)
+        spread[spread == 0] = 1.0  # a constant unit stays zero after centring
+        train = _readout_design(x[fit], mean, spread)
+        penalty = READOUT_RIDGE * len(train) * np.eye(train.shape[1])
+        penalty[-1, -1] = 0.0  # the bias is not penalised
+        w = np.linalg.solve(train.T @ train + penalty, train.T @ np.eye(classes)[y[fit]])
+        correct += int(np.sum((_readout_design(x[~fit], mean, spread) @ w).argmax(axis=1) == y[~fit]))
+    return correct / len(y)
+
+
+def _readout_design(x: np.ndarray, mean: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """The read-out's inputs: the units standardised with the fitting half's statistics, and a column of ones."""
+    return np.hstack([(x - mean) / spread, np.ones((len(x), 1))])
+
+
 def dead_fraction(units: np.ndarray) -> np.ndarray:
     """(U,) share of images on which each unit outputs exactly zero."""
     return (units == 0).mean(axis=0)
@@ -575,6 +606,7 @@ def measure(
         receptive_field=receptive_field_of(acts.get("receptive_field")),
         feature_visualisation_note=optional_text(acts.get("feature_visualisation_note")),
         feature_visualisation_method=optional_text(acts.get("feature_visualisation_method")),
+        linear_readout_accuracy=linear_readout_accuracy(units, labels, len(class_names)),
     )
     controls = robustness.network_controls(units, labels, method, layer, noise, correlations, claim, specific)
     top_images = top_examples(units, TOP_EXAMPLES)

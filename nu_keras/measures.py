@@ -188,6 +188,17 @@ MEASURES = (
         "the test accuracy the whole network loses when one unit is removed.",
         ("ablation.mean.importance", "important_units.zero", "important_units.mean"),
     ),
+    Measure(
+        "Linear read-out accuracy",
+        "layer.linear_readout_accuracy",
+        (),
+        "the share of test images a linear read-out of the layer classifies correctly: ridge regression (penalty "
+        "0.001 per image) of the one-hot {class} on the standardised units and a bias, the largest output taken as "
+        "the {class}; fit on the even-numbered test images and scored on the odd ones, then the other way round. "
+        "A lower bound on what the layer carries about the {class}: a logistic or non-linear read-out may recover "
+        "more.",
+        "how well a straight-line classifier reading only this layer's units predicts the {class}.",
+    ),
 )
 
 

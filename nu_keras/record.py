@@ -146,6 +146,8 @@ class Layer(_Frozen):
     receptive_field: dict | None = None  # a convolution's: size, stride, start of one position, in input pixels
     feature_visualisation_note: str | None = None  # why there is no feature visualisation, when there is none
     feature_visualisation_method: str | None = None  # how the pictures were made (featvis.method_text), Markdown
+    # share of test images a linear read-out of the units classifies correctly (analysis.linear_readout_accuracy)
+    linear_readout_accuracy: float | None = None
 
 
 @dataclass(frozen=True)

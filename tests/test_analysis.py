@@ -499,3 +499,40 @@ def test_the_analyze_stage_depends_on_every_setting_its_record_prints():
     assert printed == depends and json.loads(json.dumps(depends)) == depends  # JSON-plain: reused when unchanged
     assert set(depends) >= {"dominance_threshold", "claim_min_classes", "specificity_min_classes", "seed"}
     assert not set(depends) & {"examples", "pages_dir", "site_dir", "templates"}  # how it is published: not measured
+
+
+def test_a_linear_readout_recovers_a_class_the_units_encode_and_not_one_they_do_not():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 100)
+    encoded = np.eye(4)[labels] * 2.0 + rng.normal(0, 0.3, (400, 4))  # unit c fires for class c
+    mixed = encoded @ rng.normal(size=(4, 6))  # the same information, spread linearly over six units
+    noise = rng.normal(size=(400, 6))  # nothing about the class
+    assert analysis.linear_readout_accuracy(encoded, labels, 4) == 1.0
+    assert analysis.linear_readout_accuracy(mixed, labels, 4) == 1.0  # a linear read-out undoes a linear mixing
+    assert analysis.linear_readout_accuracy(noise, labels, 4) < 0.4  # chance is 0.25
+    xor = np.array([[a, b] for a in (0, 1) for b in (0, 1)] * 50, dtype=float)
+    parity = (xor[:, 0] != xor[:, 1]).astype(int)
+    assert analysis.linear_readout_accuracy(xor, parity, 2) <= 0.5  # not linearly separable: no better than chance
+    dead = np.zeros((400, 3))
+    assert analysis.linear_readout_accuracy(dead, labels, 4) == 0.25  # the bias alone: the class it guesses
+
+
+def test_the_readout_matches_an_independent_least_squares_fit_and_its_stated_penalty():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, 300)
+    units = np.eye(3)[labels] + rng.normal(0, 0.8, (300, 3))
+    even = np.arange(300) % 2 == 0
+    correct = 0
+    for fit in (even, ~even):
+        mu, sd = units[fit].mean(0), units[fit].std(0)
+        a = np.c_[(units[fit] - mu) / sd, np.ones(fit.sum())]
+        # the ridge solution as the minimiser of the augmented least-squares problem
+        ridge = np.sqrt(analysis.READOUT_RIDGE * fit.sum()) * np.eye(4)[:3]
+        w = np.linalg.lstsq(np.r_[a, ridge], np.r_[np.eye(3)[labels[fit]], np.zeros((3, 3))], rcond=None)[0]
+        b = np.c_[(units[~fit] - mu) / sd, np.ones((~fit).sum())]
+        correct += int(np.sum((b @ w).argmax(1) == labels[~fit]))
+    assert analysis.linear_readout_accuracy(units, labels, 3) == correct / 300
+    from nu_keras import measures
+
+    formula = next(m.formula for m in measures.MEASURES if m.field == "layer.linear_readout_accuracy")
+    assert f"penalty {analysis.READOUT_RIDGE:g} per image" in formula
