@@ -472,8 +472,12 @@ def _forward_lines(read_end: int, real: int) -> None:
 
 
 def _print_summary(cfg: RunConfig) -> None:
-    from nu_keras import artifacts
+    from nu_keras import artifacts, multilayer
 
-    metrics = artifacts.read_json(artifacts.paths(cfg).metrics)
+    names = multilayer.requested_layers(cfg)  # read from stages.json: the run just recorded them
+    first = multilayer.layer_config(cfg, names[0]) if names else cfg  # every layer's record: the same model
+    metrics = artifacts.read_json(artifacts.paths(first).metrics)
     print(f"test accuracy: {metrics['test_accuracy']:.4f}")
+    if names:
+        print(f"layers: {', '.join(shown(name) for name in names)}")
     print(f"site: {(cfg.site_dir / 'index.html').resolve()}")

@@ -602,12 +602,12 @@ def render_all(
     jobs += [("class.md.j2", row["page"], {"row": row}) for row in context["class_rows"]]
     jobs += [("unit.md.j2", row["page"], {"row": row}) for row in context["unit_rows"]]
     for template, target, extra in jobs:
-        artifacts.write_text(Path(out_dir) / target, _render(env, template, template_dir, {**context, **extra}))
+        artifacts.write_text(Path(out_dir) / target, render_template(env, template, template_dir, {**context, **extra}))
     artifacts.write_text(Path(out_dir) / NAV_FILE, json.dumps(site_settings(context), ensure_ascii=False, indent=1))
     return len(jobs)
 
 
-def _render(env: jinja2.Environment, template: str, template_dir: Path, context: dict) -> str:
+def render_template(env: jinja2.Environment, template: str, template_dir: Path, context: dict) -> str:
     """One page, every way a template can fail turned into a NuKerasError that names it."""
     try:
         return env.get_template(template).render(**context)

@@ -27,7 +27,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from nu_keras import artifacts, cache, folders, resources, workers
+from nu_keras import artifacts, cache, folders, multilayer, resources, workers
 from nu_keras.artifacts import paths
 from nu_keras.config import RunConfig
 from nu_keras.data import dataset
@@ -259,7 +259,8 @@ def run(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
     check_folders(stages, cfg)
     if len(stages) == 1 and not BY_NAME[stages[0]].applies(cfg):
         raise NuKerasError(f"`nu-keras {stages[0]}` retrains the paper's network; it does not apply to --model")
-    if needs_model_check(stages, cfg):
+    several = multilayer.requested_layers(cfg)  # --layer a,b or all: every layer in one run (multilayer.py)
+    if several is None and needs_model_check(stages, cfg):
         import_keras()
         check_user_model(cfg)
     with folders.locked(list(output_folders(cfg).values())):
@@ -268,6 +269,8 @@ def run(stages: tuple[str, ...], cfg: RunConfig) -> dict[str, str]:
         folders.clean_leftovers(cfg.site_dir, "site")
         artifacts.ensure_writable(cfg.out)  # fail before minutes of work, not after
         folders.claim(cfg.out, "artifacts")
+        if several is not None:
+            return multilayer.run_layers(stages, cfg, several)
         return run_stages(stages, cfg)
 
 

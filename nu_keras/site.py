@@ -63,6 +63,14 @@ def theme_settings() -> dict:
     return theme | {"custom_dir": str(resources.theme_dir())}
 
 
+def configured_nav() -> list:
+    """mkdocs.yml's nav: the report's pages in their reading order (`build` adds the generated sections)."""
+    from mkdocs.utils import yaml_load
+
+    with open(resources.mkdocs_config(), "rb") as config:
+        return yaml_load(config)["nav"]
+
+
 GENERATED_AFTER = "method.md"  # the class and unit sections follow this page of mkdocs.yml's nav
 
 

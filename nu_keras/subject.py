@@ -33,7 +33,7 @@ CHECKED_IMAGES = 64  # test images the model is first run on: finite outputs, an
 EXPLORE_TOLERANCE = 1e-4  # largest difference allowed between Explore's outputs and the model's own (relative beyond 1)
 
 
-SEVERAL_LAYERS = "several layers in one run are not supported yet: run one --layer at a time"
+SEVERAL_LAYERS = "this reads one layer (the command line reads several with --layer a,b or --layer all)"
 # Layers that return their input unchanged at inference: their output is their parent's, shown once
 IDENTITY_AT_INFERENCE = (
     keras.layers.Dropout,
@@ -64,6 +64,9 @@ class Readable:
     units: int
     output: bool = False  # the model's output layer: its logits or probabilities are its units
     note: str | None = None  # what the listing says besides its size (e.g. "conv2d after its relu")
+    # A Flatten of a readable layer's maps: that layer's values, read position by position (a unit per pixel of
+    # every map); read only when named, as `all` reads the maps' layer itself
+    flat_maps: bool = False
 
     @property
     def large(self) -> bool:
@@ -96,7 +99,7 @@ class Survey:
 
     @property
     def offered(self) -> tuple[Readable, ...]:
-        return tuple(r for r in self.readable if not r.large)
+        return tuple(r for r in self.readable if not r.large and not r.flat_maps)
 
     def listing(self) -> str:
         """One line's worth: what is offered, what only by name, and what is shown once as what."""
@@ -105,6 +108,10 @@ class Survey:
         if large:
             items = ", ".join(r.listed() for r in large)
             parts.append(f"only by name (more than {MAX_OFFERED_UNITS} units): {items}")
+        flat = [r for r in self.readable if r.flat_maps and not r.large]
+        if flat:
+            items = ", ".join(r.listed() for r in flat)
+            parts.append(f"only by name (the values of the maps they lay flat, one unit per position): {items}")
         if self.folded:
             parts.append("shown once: " + ", ".join(f.why for f in self.folded))
         return "; ".join(parts)
@@ -190,7 +197,8 @@ def survey(model: keras.Model) -> Survey:
             shown_as[layer.name] = layer.name
             kind = "dense" if len(shape) == 2 else "conv"
             note = _note(layer, parent, model)
-            readable.append(Readable(layer.name, kind, int(shape[-1]), layer.name == output, note))
+            flat_maps = _flat_maps(layer, parent, shown_as, model)
+            readable.append(Readable(layer.name, kind, int(shape[-1]), layer.name == output, note, flat_maps))
     return Survey(tuple(readable), tuple(folded), unreadable)
 
 
@@ -239,6 +247,13 @@ def _output_layer_name(model: keras.Model) -> str | None:
 def _flat_copy(layer, model: keras.Model, parent: str) -> bool:
     """A Flatten of an (N, U) layer: the same numbers, the same units."""
     return isinstance(layer, keras.layers.Flatten) and len(model.get_layer(parent).output.shape) == 2
+
+
+def _flat_maps(layer, parent: list[str], shown_as: dict[str, str], model: keras.Model) -> bool:
+    """A Flatten of a readable layer's (N, H, W, C) maps."""
+    if not isinstance(layer, keras.layers.Flatten) or len(parent) != 1 or parent[0] not in shown_as:
+        return False
+    return len(model.get_layer(parent[0]).output.shape) == 4
 
 
 def _activated_later(layer, readers: dict[str, list[str]], model: keras.Model) -> bool:

@@ -101,9 +101,13 @@ def test_a_linear_layer_is_read_after_the_activation_layer_that_follows_it():
     found = subject.survey(model)
     assert [(r.name, r.note) for r in found.offered] == [
         ("relu", "conv after relu"),
-        ("flat", "the relu maps laid flat"),
         ("probabilities", "logits after softmax"),
     ]
+    # the maps laid flat are the relu layer's values, one unit per position: read only by name
+    assert [(r.name, r.note, r.flat_maps) for r in found.readable if r not in found.offered] == [
+        ("flat", "the relu maps laid flat", True)
+    ]
+    assert "only by name (the values of the maps they lay flat, one unit per position): flat (144" in found.listing()
     assert [(f.name, f.into) for f in found.folded] == [("conv", "relu"), ("logits", "probabilities")]
     with pytest.raises(
         NuKerasError, match="^--layer 'conv': conv is read after its activation, as relu; use --layer relu$"
@@ -171,8 +175,6 @@ def per_class_accuracy(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
             ],
         ),
         ("dropout", ["--layer 'dropout': dropout = flatten at inference; use --layer flatten"]),
-        ("conv2d,dense", ["several layers in one run are not supported yet: run one --layer at a time"]),
-        ("all", ["several layers in one run are not supported yet", "conv2d, max_pooling2d, conv2d_1"]),
         ("conv2d,nope", ["--layer 'nope' is not a layer that can be read out"]),
     ],
 )
@@ -201,8 +203,8 @@ def test_all_of_one_offered_layer_names_it_and_a_list_reaching_a_later_stage_is_
     ]
     with pytest.raises(NuKerasError, match="^--layer all is one layer here: give --layer out "):
         subject.requested_layer(model, "all")
-    with pytest.raises(NuKerasError, match="^--layer 'flatten,out': several layers in one run are not supported yet"):
-        subject.find_layer(model, "flatten,out")  # what collect sees when run without train
+    with pytest.raises(NuKerasError, match="^--layer 'flatten,out': this reads one layer "):
+        subject.find_layer(model, "flatten,out")  # one layer's reader (the API's) given a list
     assert subject.requested_layer(model, "flatten").units == 784
 
 

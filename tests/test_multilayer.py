@@ -1,0 +1,184 @@
+"""Every layer in one run (nu_keras.multilayer): `--layer all` on a small convnet of the Keras example's shape,
+trained briefly on MNIST, builds one site with a page set per layer and a cross-layer overview whose numbers
+are the layers' records'; a rerun reuses every layer; a list reads just those layers; a folder nu-keras did
+not write where a layer's folder goes is refused and left as it was."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from helpers import assert_one_line_error, cli, fingerprint
+from keras import layers
+
+import nu_keras
+from nu_keras import multilayer
+from nu_keras.record import Measurements
+
+ALL = ["conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "dense"]  # flatten: only by name
+
+
+def test_a_layer_folder_is_its_name_when_plain_and_a_distinct_safe_name_otherwise():
+    assert multilayer.folder_name("conv2d_1") == "conv2d_1"
+    odd = [multilayer.folder_name(name) for name in ("a/b", "a b", "../x", ".hidden", "é")]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]+", name) for name in odd)
+    assert len(set(odd)) == len(odd)
+    assert multilayer.folder_name("a/b") != multilayer.folder_name("a-b")  # "a-b" is plain: itself
+
+
+def test_a_layers_nav_moves_into_its_folder_and_its_home_is_the_layer_summary():
+    nav = [{"Home": "index.md"}, {"Units": [{"Overview": "units/index.md"}, {"Unit 0": "units/unit-0.md"}]}]
+    assert multilayer.prefixed(nav, "conv2d") == [
+        {"Layer summary": "conv2d/index.md"},
+        {"Units": [{"Overview": "conv2d/units/index.md"}, {"Unit 0": "conv2d/units/unit-0.md"}]},
+    ]
+
+
+def test_the_overview_sentences_follow_the_numbers():
+    rows = [
+        {"name": "a", "readout": 0.4, "mean_eta_squared": 0.2, "dominant_share": 0.9},
+        {"name": "b", "readout": 0.9, "mean_eta_squared": None, "dominant_share": 0.5},
+        {"name": "c", "readout": None, "mean_eta_squared": 0.6, "dominant_share": 1.0},
+    ]
+    said = multilayer.overview_sentences(rows)
+    assert (said["best_readout"]["name"], said["worst_readout"]["name"], said["most_eta"]["name"]) == ("b", "a", "c")
+    assert said["dominant_trend"] == "rises"
+    assert multilayer.overview_sentences(rows[:1])["dominant_trend"] is None  # one layer: no trend to state
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A convnet shaped like Keras's "Simple MNIST convnet" (8 and 16 channels), trained one epoch on 3,000
+    MNIST images, and a data file of those and 500 test images."""
+    root = tmp_path_factory.mktemp("multilayer")
+    mnist = nu_keras.load_dataset("mnist")
+    np.savez(
+        root / "small.npz",
+        x_train=mnist.x_train[:3000],
+        y_train=mnist.y_train[:3000],
+        x_test=mnist.x_test[:500],
+        y_test=mnist.y_test[:500],
+    )
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(8, 3, activation="relu", name="conv2d"),
+            layers.MaxPooling2D(2, name="max_pooling2d"),
+            layers.Conv2D(16, 3, activation="relu", name="conv2d_1"),
+            layers.MaxPooling2D(2, name="max_pooling2d_1"),
+            layers.Flatten(name="flatten"),
+            layers.Dropout(0.5, name="dropout"),
+            layers.Dense(10, activation="softmax", name="dense"),
+        ],
+        name="small_convnet",
+    )
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(mnist.x_train[:3000, ..., None] / 255.0, mnist.y_train[:3000], epochs=1, batch_size=64, verbose=0)
+    model.save(root / "convnet.keras")
+    return root
+
+
+def places(root: Path) -> list[str]:
+    return ["--out", str(root / "artifacts"), "--pages-dir", str(root / "pages"), "--site-dir", str(root / "site")]
+
+
+@pytest.fixture(scope="module")
+def every_layer(files, tmp_path_factory):
+    root = tmp_path_factory.mktemp("every-layer")
+    flags = ["--model", str(files / "convnet.keras"), "--data", str(files / "small.npz"), *places(root)]
+    code, out, err = cli(["report", "--layer", "all", *flags])
+    assert code == 0, err
+    return root, flags, out, err
+
+
+@pytest.mark.e2e
+def test_layer_all_builds_one_site_with_every_offered_layer_and_the_overview(every_layer):
+    root, _, out, _ = every_layer
+    assert f"layers: {', '.join(ALL)}" in out
+    site, pages = root / "site", root / "pages"
+    nav = json.loads((pages / ".nav.json").read_text())
+    assert [next(iter(entry)) for entry in nav["nav"]] == [f"Layer {name}" for name in ALL]
+    home = (site / "index.html").read_text()
+    for name in ALL:
+        assert (site / name / "index.html").is_file() and (site / name / "units" / "unit-0.html").is_file()
+        assert f'href="{name}/index.html"' in home
+    assert not (site / "flatten").exists()
+
+
+@pytest.mark.e2e
+def test_the_overview_prints_each_layers_numbers_from_its_record(every_layer):
+    root = every_layer[0]
+    overview = (root / "pages" / "index.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in overview.splitlines() if line.startswith("| [")}
+    assert len(rows) == len(ALL)
+    for name in ALL:
+        record = Measurements.from_json(json.loads((root / "artifacts" / "layers" / name / "metrics.json").read_text()))
+        cells = [c.strip() for c in next(v for k, v in rows.items() if f"({name}/index.md)" in k).split("|")[2:-1]]
+        assert cells[1] == str(len(record.units))
+        assert cells[6] == f"{100 * record.layer.linear_readout_accuracy:.1f}\u00a0%"
+        dominant = np.mean([d is not None for d in record.per_class.dominant_unit])
+        assert cells[5] == f"{100 * dominant:.0f}\u00a0%"
+    readouts = {
+        name: json.loads((root / "artifacts" / "layers" / name / "metrics.json").read_text())["layer"][
+            "linear_readout_accuracy"
+        ]
+        for name in ALL
+    }
+    best = max(readouts, key=readouts.get)
+    assert f"A linear read-out recovers the class best from [<code>{best.replace('_', '&#95;')}</code>]" in overview
+    assert (root / "pages" / "img" / "layers-selectivity.png").stat().st_size > 1000
+
+
+@pytest.mark.e2e
+def test_the_first_convolutions_channel_pages_show_where_it_fires_its_filter_and_its_feature_visualisation(
+    every_layer,
+):
+    site = every_layer[0] / "site" / "conv2d"
+    page = (site / "units" / "unit-0.html").read_text()
+    for figure in ("unit-0-maps", "unit-0-crops", "unit-0-class-maps", "unit-0-filter", "unit-0-featvis"):
+        assert f"{figure}.png" in page, figure
+        assert (site / "img" / f"{figure}.png").is_file()
+    assert "unit-0-filter.png" not in (every_layer[0] / "site" / "conv2d_1" / "units" / "unit-0.html").read_text()
+
+
+@pytest.mark.e2e
+def test_a_rerun_reuses_every_layer_and_the_overview(every_layer, caplog):
+    root, flags, _, _ = every_layer
+    before = fingerprint(root / "site")
+    with caplog.at_level(logging.INFO, logger="nu_keras"):
+        code, _, err = cli(["report", "--layer", "all", *flags])
+    assert code == 0, err
+    said = [record.getMessage() for record in caplog.records]
+    assert not [line for line in said if "running" in line], said
+    assert sum("reused" in line for line in said) == 4 * len(ALL) + 2  # four stages per layer, overview, build
+    assert fingerprint(root / "site") == before
+
+
+@pytest.mark.e2e
+def test_a_list_reads_just_those_layers(files, tmp_path):
+    flags = ["--model", str(files / "convnet.keras"), "--data", str(files / "small.npz"), *places(tmp_path)]
+    code, out, err = cli(["report", "--layer", "dense,conv2d", *flags])
+    assert code == 0, err
+    nav = json.loads((tmp_path / "pages" / ".nav.json").read_text())
+    assert [next(iter(entry)) for entry in nav["nav"]] == ["Layer conv2d", "Layer dense"]  # in the model's order
+
+
+def test_a_folder_nu_keras_did_not_write_where_a_layer_goes_is_refused_and_kept(files, tmp_path):
+    planted = tmp_path / "artifacts" / "layers" / "conv2d"
+    flags = ["--model", str(files / "convnet.keras"), "--data", str(files / "small.npz"), *places(tmp_path)]
+    code, _, err = cli(["train", "--layer", "conv2d,dense", *flags])  # claims the artifacts folder
+    assert code == 0, err
+    for layer in ("conv2d", "dense"):
+        assert (tmp_path / "artifacts" / "layers" / layer / "model.keras").is_file()
+    planted.joinpath("model.keras").unlink()
+    planted.joinpath(".nu-keras.json").unlink()
+    planted.joinpath("notes.txt").write_text("mine")
+    before = fingerprint(planted)
+    assert_one_line_error(cli(["train", "--layer", "conv2d,dense", *flags]), "is not a layer folder nu-keras wrote")
+    assert fingerprint(planted) == before
