@@ -328,7 +328,8 @@ print(json.dumps({"tail_macs": macs, "units": units, "images": len(data.x_test),
 
 # Run inside a tree's own code after its report: collect once more in one process, with activations.conv_extras
 # and the three costly functions it calls wrapped in timers, so collect splits into the read-out + ablation (the
-# rest of collect) and the conv extras. Prints {} for a tree without conv_extras (the baseline).
+# rest of collect) and the conv extras; the class mean maps summed inside the read-out pass (add_class_sums
+# outside conv_extras) count as extras. Prints {} for a tree without conv_extras (the baseline).
 CONVNET_PARTS_SNIPPET = """
 import json, sys, time
 from nu_keras.config import RunConfig, set_backend_environment
@@ -339,18 +340,23 @@ from nu_keras.data import dataset
 if not hasattr(activations, "conv_extras"):
     print("{}")
     raise SystemExit
-seconds = {}
+seconds, within = {}, []
 def timer(name):
     function = getattr(activations, name)
     def timed(*args, **kwargs):
+        within.append(name)
         start = time.perf_counter()
         try:
             return function(*args, **kwargs)
         finally:
-            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
+            within.pop()
+            folded = name == "add_class_sums" and not within
+            key = "class_sums_in_read_out" if folded else name
+            seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - start
     setattr(activations, name, timed)
-for name in ("conv_extras", "channel_maps", "class_mean_maps", "feature_pictures"):
-    timer(name)
+for name in ("conv_extras", "channel_maps", "class_mean_maps", "feature_pictures", "add_class_sums"):
+    if hasattr(activations, name):
+        timer(name)
 cfg = RunConfig()
 data = dataset(cfg)
 model = keras.saving.load_model(sys.argv[1])
@@ -450,11 +456,12 @@ def convnet_parts(seconds: dict) -> dict:
     the conv extras) and the extras with their three costly pieces; nothing for a tree without extras."""
     if not seconds:
         return {}
+    folded = seconds.get("class_sums_in_read_out", 0.0)  # the class mean maps summed in the read-out pass
     return {
-        "readout_ablation": seconds["collect"] - seconds["conv_extras"],
-        "extras": seconds["conv_extras"],
+        "readout_ablation": seconds["collect"] - seconds["conv_extras"] - folded,
+        "extras": seconds["conv_extras"] + folded,
         "top_maps": seconds.get("channel_maps", 0.0),
-        "class_mean_maps": seconds.get("class_mean_maps", 0.0),
+        "class_mean_maps": seconds.get("class_mean_maps", 0.0) + folded,
         "feature_visualisation": seconds.get("feature_pictures", 0.0),
     }
 

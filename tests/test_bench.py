@@ -31,6 +31,18 @@ def test_the_conv_extras_are_their_own_column_and_the_estimate_judges_the_rest()
     assert "| working tree | 8.0 s | 5.0x faster | 2.5 s | 10x / 1.2x | 4.5 s (0.5 / 1.5 / 2.0 s) | 10.0 s |" in table
 
 
+def test_class_mean_maps_summed_in_the_read_out_pass_count_as_extras():
+    seconds = {"collect": 7.0, "conv_extras": 4.0, "feature_pictures": 3.0, "class_sums_in_read_out": 0.5}
+    parts = bench.convnet_parts(seconds | {"channel_maps": 0.25, "add_class_sums": 9.0})  # 9.0: inside extras
+    assert parts == {
+        "readout_ablation": 2.5,
+        "extras": 4.5,
+        "top_maps": 0.25,
+        "class_mean_maps": 0.5,
+        "feature_visualisation": 3.0,
+    }
+
+
 def test_a_tree_without_conv_extras_has_no_parts():
     assert bench.convnet_parts({}) == {}
 
