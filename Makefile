@@ -14,7 +14,7 @@ ARGS   := $(if $(SEED),--seed $(SEED)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
           $(if $(MODEL),--model $(MODEL)) $(if $(LAYER),--layer $(LAYER)) $(if $(PIXELS),--pixels $(PIXELS)) \
           $(if $(FIGURE_FORMAT),--figure-format $(FIGURE_FORMAT))
 
-.PHONY: report publish sweep bench test test-fast serve lint clean
+.PHONY: report publish sweep bench bench-convnet test test-fast serve lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,13 @@ sweep: $(VENV)/.installed-run $(if $(filter jax,$(BACKEND)),$(VENV)/.installed-j
 # one run, alternating, and the working tree on both backends: BASELINE=REV to choose another revision.
 bench: $(VENV)/.installed-jax
 	$(BIN)/python -m nu_keras.bench $(if $(BASELINE),--baseline $(BASELINE))
+
+# Keras's "Simple MNIST convnet" reported with --layer conv2d_1: its collect (read-out + ablation, and the conv
+# extras apart) and whole report against the revision before the in-graph ablation (BASELINE=REV for another),
+# beside the ablation's arithmetic estimate; REPEATS=N rounds (default 2). Writes bench/convnet.json.
+bench-convnet: $(VENV)/.installed-jax
+	$(BIN)/python -m nu_keras.bench --convnet $(if $(BASELINE),--baseline $(BASELINE)) \
+	  $(if $(REPEATS),--repeats $(REPEATS))
 
 # What the browser suite (tests/test_browser.py) needs, installed only when missing, so a second run
 # costs a second: Debian's Chromium (apt-get, as root; never `playwright install`), axe-core from npm

@@ -74,21 +74,31 @@ def hidden_submodel(model: keras.Model, layer: str = "hidden") -> keras.Model:
 
 
 def read_units(
-    head: keras.Model, x: np.ndarray, batch: int = BATCH, advance: Callable[[int], None] | None = None
+    head: keras.Model,
+    x: np.ndarray,
+    batch: int = BATCH,
+    advance: Callable[[int], None] | None = None,
+    labels: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Per image and unit: the unit's value (N, U) -- a dense output, or a channel's spatial mean -- and,
     for a convolutional layer, the channel's spatial maximum too; and the layer's mean output over the
     images (one output's shape), what mean ablation fills in. Read in batches: memory stays bounded by one
-    batch of the layer's full output, whatever N is."""
-    means, maxes, total = [], [], 0.0
-    for out in head_outputs(head, x, batch, advance):
+    batch of the layer's full output, whatever N is. With the images' `labels`, a 2-D convolution's
+    `mean_maps` (class_mean_maps) are summed in the same pass, so the head does not run over the images again."""
+    means, maxes, total, sums = [], [], 0.0, None
+    classes = None if labels is None else int(labels.max()) + 1
+    for start, out in zip(range(0, len(x), batch), head_outputs(head, x, batch, advance), strict=True):
         spatial = tuple(range(1, out.ndim - 1))
         means.append(out.mean(axis=spatial, dtype=np.float64) if spatial else out)
         maxes.append(out.max(axis=spatial) if spatial else out)
         total = total + out.sum(axis=0, dtype=np.float64)
+        if labels is not None and out.ndim == 4:
+            sums = add_class_sums(sums, out, labels[start : start + len(out)], classes)
     values = {"units": np.concatenate(means), "mean_output": total / len(x)}
     if spatial:
         values["spatial_max"] = np.concatenate(maxes)
+    if sums is not None:
+        values["mean_maps"] = class_means(sums, labels)
     return values
 
 
@@ -106,8 +116,10 @@ def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarr
     batch = BATCH if len(head.outputs[0].shape) == 2 else CONV_BATCH
     output = dense_tail(tail)
     passes = 1 if output is not None else 2  # the read-out, then the tail's ablation pass over the batches again
+    label_ids = labels.astype(np.int64)
     with progress.bar("collect", passes * -(-len(x) // batch), "batch") as advance:
-        read = read_units(head, x, batch, advance)
+        kept = maps_fit(head.outputs[0].shape, min(MAP_TOP, len(x)), int(label_ids.max()) + 1)
+        read = read_units(head, x, batch, advance, label_ids if kept else None)  # class mean maps in this pass
         require_finite(read["units"], f"the outputs of its layer {layer!r}")
         probabilities = model.predict(x, batch_size=BATCH, verbose=0)
         require_finite(probabilities, "its class probabilities")
@@ -128,7 +140,7 @@ def collect(model: keras.Model, layer: str, images: np.ndarray, labels: np.ndarr
     acts |= {f"ablated_{kind}": table[kind].astype(label_type) for kind in ablation.ABLATIONS}
     if "spatial_max" in read:
         acts["spatial_max"] = read["spatial_max"].astype(np.float32)
-    acts |= conv_extras(model, layer, x, labels.astype(np.int64), hidden, pixels)
+    acts |= conv_extras(model, layer, x, label_ids, hidden, pixels, read.get("mean_maps"))
     return acts
 
 
@@ -283,9 +295,18 @@ MAP_TOP = 16  # per channel, the maps of its top images kept: analysis.TOP_EXAMP
 MAX_MAP_VALUES = 8_000_000  # per map array (32 MB of float32): a layer with larger maps keeps none of them
 
 
-def conv_extras(model: keras.Model, layer: str, x: np.ndarray, labels: np.ndarray, units: np.ndarray, pixels: str):
+def conv_extras(
+    model: keras.Model,
+    layer: str,
+    x: np.ndarray,
+    labels: np.ndarray,
+    units: np.ndarray,
+    pixels: str,
+    mean_maps: np.ndarray | None = None,
+):
     """What a convolution's pages show beyond its channels' means, as arrays for activations.npz: `top_maps`
-    (U, k, h, w) each channel's map on its k top images, `mean_maps` (C, U, h, w) its mean map per class,
+    (U, k, h, w) each channel's map on its k top images, `mean_maps` (C, U, h, w) its mean map per class
+    (given when the read-out pass summed them, `read_units`; else a pass of their own),
     `receptive_field` (size, stride, start) in input pixels; and for any layer `feature_visualisation`
     (U, *image) or `feature_visualisation_note` (why there is none). Empty of maps for a Dense layer."""
     head = split(model, layer)[0]
@@ -295,11 +316,11 @@ def conv_extras(model: keras.Model, layer: str, x: np.ndarray, labels: np.ndarra
     top = top_images(units.astype(np.float32).astype(np.float64), MAP_TOP)  # from the means as stored
     _, h, w, count = head.outputs[0].shape
     classes = int(labels.max()) + 1
-    if max(count * top.shape[1], classes * count) * h * w > MAX_MAP_VALUES:
+    if not maps_fit(head.outputs[0].shape, top.shape[1], classes):
         log.info("maps of %d channels of %d x %d not kept: more than %d values", count, h, w, MAX_MAP_VALUES)
         return extras
     top_maps = channel_maps(head, x, top)
-    mean_maps = class_mean_maps(head, x, labels, classes)
+    mean_maps = class_mean_maps(head, x, labels, classes) if mean_maps is None else mean_maps
     field = receptive_field(model, layer)
     extras |= {"top_maps": top_maps, "mean_maps": mean_maps, "receptive_field": np.asarray(field)}
     return extras | pixel_filters(model, layer)
@@ -346,15 +367,35 @@ def channel_maps(head: keras.Model, x: np.ndarray, top: np.ndarray, batch: int =
 
 def class_mean_maps(head: keras.Model, x: np.ndarray, labels: np.ndarray, classes: int, batch: int = CONV_BATCH):
     """(C, U, h, w) float32: each channel's mean map over each class's images, summed batch by batch in
-    float64 (one batch of the layer's output in memory at a time)."""
-    total, counts = None, np.bincount(labels, minlength=classes)
+    float64 (one batch of the layer's output in memory at a time). `collect` sums them in its read-out pass
+    instead (`read_units`), the same batches in the same order: the same numbers."""
+    total = None
     for start, out in zip(range(0, len(x), batch), head_outputs(head, x, batch), strict=True):
-        part = labels[start : start + len(out)]
-        if total is None:
-            total = np.zeros((classes, out.shape[3], out.shape[1], out.shape[2]))
-        sums = np.einsum("nc,nhwu->cuhw", np.eye(classes)[part], out.astype(np.float64))
-        total += sums
+        total = add_class_sums(total, out, labels[start : start + len(out)], classes)
+    return class_means(total, labels)
+
+
+def add_class_sums(total: np.ndarray | None, out: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
+    """`total` (C, U, h, w) float64 (None: zeros) plus one batch's maps `out` (b, h, w, U) summed per class."""
+    if total is None:
+        total = np.zeros((classes, out.shape[3], out.shape[1], out.shape[2]))
+    total += np.einsum("nc,nhwu->cuhw", np.eye(classes)[labels], out.astype(np.float64))
+    return total
+
+
+def class_means(total: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The class sums `total` (C, U, h, w) divided by each class's number of images, as float32."""
+    counts = np.bincount(labels, minlength=len(total))
     return (total / np.maximum(counts, 1)[:, None, None, None]).astype(np.float32)
+
+
+def maps_fit(shape: tuple, top: int, classes: int) -> bool:
+    """Whether a layer of output `shape` (batch, h, w, U) keeps its maps: a 2-D convolution whose `top` maps
+    per channel and `classes` mean maps per channel each stay within MAX_MAP_VALUES values."""
+    if len(shape) != 4:
+        return False
+    _, h, w, count = shape
+    return max(count * top, classes * count) * h * w <= MAX_MAP_VALUES
 
 
 def receptive_field(model: keras.Model, layer: str) -> tuple[int, int, float]:

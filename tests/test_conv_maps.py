@@ -68,6 +68,27 @@ def test_the_mean_map_per_class_is_the_mean_of_the_maps(model, mnist, collected)
     np.testing.assert_allclose(acts["conv2"]["mean_maps"], expected, rtol=1e-5, atol=1e-6)
 
 
+def test_the_read_out_pass_sums_the_class_mean_maps_collect_runs_no_pass_of_their_own(model, mnist, monkeypatch):
+    _, _, x_test, y_test = mnist
+    x, labels = x_test[..., None].astype(np.float32) / 255.0, y_test.astype(np.int64)
+    head = activations.split(model, "conv2")[0]
+    own_pass = activations.class_mean_maps(head, x, labels, 10, batch=64)
+    read = activations.read_units(head, x, 64, labels=labels)
+    assert read["mean_maps"].dtype == np.float32 and read["mean_maps"].tobytes() == own_pass.tobytes()
+    assert "mean_maps" not in activations.read_units(head, x, 64)  # without labels: the units alone
+
+    def second_pass(*args, **kwargs):
+        raise AssertionError("collect ran the head over the images again for the class mean maps")
+
+    monkeypatch.setattr(activations, "class_mean_maps", second_pass)
+    monkeypatch.setattr(activations, "feature_pictures", lambda *args: {})  # not what this test is about
+    acts = activations.collect(model, "conv2", x_test, y_test, "unit")
+    assert (
+        acts["mean_maps"].tobytes()
+        == activations.read_units(head, x, activations.CONV_BATCH, labels=labels)["mean_maps"].tobytes()
+    )
+
+
 def test_maps_are_kept_for_the_top_images_only(collected):
     acts, _ = collected
     # bounded whatever N: U * k top maps and C * U class means, never (N, h, w, U)
