@@ -173,12 +173,13 @@ def test_the_first_conv_layers_pages_are_clean_and_show_where_a_channel_fires(br
     assert_channel_figures(seen[PAGES[1]], FIRST_LAYER_FIGURES)
 
 
-def test_every_channel_page_of_the_layer_is_clean(browser, convnet_site, axe_js):
-    """All channels and the channel list, not only the page above: a dead or flat channel draws its charts
-    differently."""
-    channels = sorted(p.relative_to(convnet_site).as_posix() for p in (convnet_site / UNITS).glob("unit-*.html"))
+def test_every_page_of_the_site_is_clean_and_every_channel_page_shows_its_figures(browser, convnet_site, axe_js):
+    """Every page (about 30, half a minute), not only the two above: a dead or flat channel draws its charts
+    differently, and the class, method and run pages describe a conv layer in words of their own."""
+    pages = sorted(p.relative_to(convnet_site).as_posix() for p in convnet_site.rglob("*.html"))
+    channels = [name for name in pages if re.fullmatch(rf"{UNITS}/unit-\d+\.html", name)]
     assert len(channels) == CHANNELS[0]
-    seen = check_site(browser, convnet_site, [f"{UNITS}/index.html", *channels], axe_js)
+    seen = check_site(browser, convnet_site, pages, axe_js)
     for name in channels:
         assert_channel_figures(seen[name], FIRST_LAYER_FIGURES)
 
