@@ -6,6 +6,7 @@ as a user's file, and `nu-keras report --layer conv2d` builds its site in a temp
 then opens the home page and a channel page of that first conv layer over HTTP: no console error and no failed
 request, no axe-core violation, every image loaded, and the channel page shows its maps over the top images,
 the receptive-field crops, the class mean maps, the first layer's filter and the feature visualisation.
+Then the same for every page of the site.
 
 `check_site` and `assert_channel_figures` take a site folder and page paths, so a site of several layers
 (`--layer all`) is checked by calling them with each layer's pages.
