@@ -2,11 +2,11 @@
 
 A small net shaped like Keras's "Simple MNIST convnet" (Conv2D → MaxPool → Conv2D → MaxPool → Flatten →
 Dropout → Dense softmax, with fewer channels) is trained here for one epoch on 3 000 real MNIST images given
-as a user's file, and `nu-keras report --layer conv2d` builds its site in a temporary folder. Debian's Chromium
-then opens the home page and a channel page of that first conv layer over HTTP: no console error and no failed
+as a user's file, and `nu-keras report --layer all` builds its site in a temporary folder. Debian's Chromium
+then opens the cross-layer overview, the first conv layer's summary and one of its channel pages over HTTP: no console error and no failed
 request, no axe-core violation, every image loaded, and the channel page shows its maps over the top images,
 the receptive-field crops, the class mean maps, the first layer's filter and the feature visualisation.
-Then the same for every page of the site.
+Then the same for every page of that layer and two pages of every other layer.
 
 `check_site` and `assert_channel_figures` take a site folder and page paths, so a site of several layers
 (`--layer all`) is checked by calling them with each layer's pages.
@@ -31,11 +31,12 @@ from nu_keras.data import load_mnist
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
-LAYER = "conv2d"
 CHANNELS = (8, 16)  # the example's 32 and 64, quartered: the same shape, trained in seconds
 CHANNEL = 0
-UNITS = "units"  # the folder of the layer's channel pages; in a site of several layers, that layer's folder
-PAGES = ["index.html", f"{UNITS}/unit-{CHANNEL}.html"]
+FIRST = "conv2d"  # the layer that reads the pixels: its channel pages show their filters
+MAPS = ["max_pooling2d", "conv2d_1", "max_pooling2d_1"]  # the other layers of maps
+UNITS = f"{FIRST}/units"  # the folder of the first layer's channel pages in the site of every layer
+PAGES = ["index.html", f"{FIRST}/index.html", f"{UNITS}/unit-{CHANNEL}.html"]  # the overview, then the layer's
 # What a conv channel page shows (issue 20), by the chart's file name; a pixel-reading layer adds its filter
 CHANNEL_FIGURES = {
     "activation maps over the top images": "maps",
@@ -149,7 +150,7 @@ def simple_mnist_convnet(channels: tuple[int, int]) -> keras.Model:
 @pytest.fixture(scope="module")
 def convnet_site(tmp_path_factory) -> Path:
     """The convnet trained one epoch on 3 000 real MNIST images (a few seconds), saved as a user's model, and
-    `nu-keras report --layer conv2d` on it with 500 test images; every output folder is in a temp folder."""
+    `nu-keras report --layer all` on it with 500 test images; every output folder is in a temp folder."""
     root = tmp_path_factory.mktemp("convnet")
     mnist = load_mnist(None, None)
     arrays = {"x_train": mnist.x_train[:3000], "y_train": mnist.y_train[:3000]}
@@ -160,7 +161,7 @@ def convnet_site(tmp_path_factory) -> Path:
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(arrays["x_train"][..., None] / 255.0, arrays["y_train"], epochs=1, batch_size=32, verbose=0)
     model.save(root / "convnet.keras")
-    flags = ["--model", str(root / "convnet.keras"), "--layer", LAYER, "--data", str(root / "mnist.npz"), "-q"]
+    flags = ["--model", str(root / "convnet.keras"), "--layer", "all", "--data", str(root / "mnist.npz"), "-q"]
     done = subprocess.run(report_argv(root, *flags), capture_output=True, text=True, timeout=600, cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
     return root / "site"
@@ -171,18 +172,22 @@ def convnet_site(tmp_path_factory) -> Path:
 
 def test_the_first_conv_layers_pages_are_clean_and_show_where_a_channel_fires(browser, convnet_site, axe_js):
     seen = check_site(browser, convnet_site, PAGES, axe_js)
-    assert_channel_figures(seen[PAGES[1]], FIRST_LAYER_FIGURES)
+    assert_channel_figures(seen[PAGES[2]], FIRST_LAYER_FIGURES)
 
 
 def test_every_page_of_the_site_is_clean_and_every_channel_page_shows_its_figures(browser, convnet_site, axe_js):
-    """Every page (about 30, half a minute), not only the two above: a dead or flat channel draws its charts
-    differently, and the class, method and run pages describe a conv layer in words of their own."""
-    pages = sorted(p.relative_to(convnet_site).as_posix() for p in convnet_site.rglob("*.html"))
-    channels = [name for name in pages if re.fullmatch(rf"{UNITS}/unit-\d+\.html", name)]
+    """Every page of the first layer (about 30, half a minute), not only the ones above: a dead or flat channel
+    draws its charts differently, and the class, method and run pages describe a conv layer in words of their
+    own; and of every other layer its summary and first unit page (each layer of maps shows its figures)."""
+    first = sorted(p.relative_to(convnet_site).as_posix() for p in (convnet_site / FIRST).rglob("*.html"))
+    channels = [name for name in first if re.fullmatch(rf"{UNITS}/unit-\d+\.html", name)]
     assert len(channels) == CHANNELS[0]
-    seen = check_site(browser, convnet_site, pages, axe_js)
+    others = [f"{layer}/{page}" for layer in [*MAPS, "dense"] for page in ("index.html", "units/unit-0.html")]
+    seen = check_site(browser, convnet_site, ["index.html", *first, *others], axe_js)
     for name in channels:
         assert_channel_figures(seen[name], FIRST_LAYER_FIGURES)
+    for layer in MAPS:
+        assert_channel_figures(seen[f"{layer}/units/unit-0.html"], CHANNEL_FIGURES)
 
 
 def test_the_checks_catch_a_missing_figure(browser, convnet_site, axe_js, tmp_path):
@@ -190,10 +195,10 @@ def test_the_checks_catch_a_missing_figure(browser, convnet_site, axe_js, tmp_pa
     figure check names the figure, so a page that lost a figure cannot pass."""
     site = tmp_path / "site"
     shutil.copytree(convnet_site, site)
-    crops = next((site / "img").glob(f"unit-{CHANNEL}-crops.*"))
+    crops = next((site / FIRST / "img").glob(f"unit-{CHANNEL}-crops.*"))
     crops.unlink()
-    with pytest.raises(AssertionError, match=rf"{re.escape(PAGES[1])}: .*{crops.name}"):
-        check_site(browser, site, PAGES[1:], axe_js)
+    with pytest.raises(AssertionError, match=rf"{re.escape(PAGES[2])}: .*{crops.name}"):
+        check_site(browser, site, PAGES[2:], axe_js)
     maps = {"src": f"../img/unit-{CHANNEL}-maps.png", "alt": "", "loaded": True, "width": 1, "shown": True}
     seen = Seen(figures=[maps])
     with pytest.raises(AssertionError, match="receptive-field crops: no unit-N-crops image"):
