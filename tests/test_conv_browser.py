@@ -3,13 +3,12 @@
 A small net shaped like Keras's "Simple MNIST convnet" (Conv2D → MaxPool → Conv2D → MaxPool → Flatten →
 Dropout → Dense softmax, with fewer channels) is trained here for one epoch on 3 000 real MNIST images given
 as a user's file, and `nu-keras report --layer all` builds its site in a temporary folder. Debian's Chromium
-then opens the cross-layer overview, the first conv layer's summary and one of its channel pages over HTTP: no console error and no failed
-request, no axe-core violation, every image loaded, and the channel page shows its maps over the top images,
-the receptive-field crops, the class mean maps, the first layer's filter and the feature visualisation.
-Then the same for every page of that layer and two pages of every other layer.
+then opens the cross-layer overview, the first conv layer's summary and one of its channel pages over HTTP:
+no console error and no failed request, no axe-core violation, every image loaded, and the channel page shows
+its maps over the top images, the receptive-field crops, the class mean maps, the first layer's filter and
+the feature visualisation. Then the same for every page of that layer and two pages of every other layer.
 
-`check_site` and `assert_channel_figures` take a site folder and page paths, so a site of several layers
-(`--layer all`) is checked by calling them with each layer's pages.
+`check_site` and `assert_channel_figures` take a site folder and page paths.
 """
 
 from __future__ import annotations
