@@ -10,6 +10,7 @@ the templates changed, and writes the pages folder whole or not at all.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing.pool
 import shutil
@@ -159,5 +160,34 @@ def draw_or_reuse_charts(
         log.info("charts reused (their inputs are unchanged)")
         return
     log.info("drawing the charts (%s)", reason)
-    draw_charts(record, staging, examples=cfg.examples, sweep=sweep, pool=pool, figure_format=cfg.figure_format)
+    tasks = charts.chart_tasks(record, cfg.examples, staging, sweep, cfg.figure_format)
+    keys = {
+        str(path.relative_to(staging)): charts.task_key(task, print_["code"]) for task in tasks for path in [task[1]]
+    }
+    before = previous_keys(cfg.pages_dir) if intact and not cfg.force else {}
+    same = {name for name, key in keys.items() if before.get(name) == key and (Path(cfg.pages_dir) / name).is_file()}
+    for name in sorted(same):  # unchanged figures are copied, the others drawn
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(cfg.pages_dir) / name, staging / name)
+    started = time.perf_counter()
+    drawn = [task for task in tasks if str(task[1].relative_to(staging)) not in same]
+    if pool is None:
+        with workers.chart_pool(len(drawn)) as started_pool:
+            charts.draw_tasks(drawn, started_pool)
+    else:
+        charts.draw_tasks(drawn, pool)
+    log.info("drew %d charts in %.1f s, %d unchanged copied", len(drawn), time.perf_counter() - started, len(same))
+    artifacts.write_text(staging / CHART_KEYS, json.dumps(keys, sort_keys=True, indent=0))
     cache.write_record(artifacts.paths(cfg).stages, "charts", print_)
+
+
+CHART_KEYS = ".charts.json"  # each figure's task key (charts.task_key), for the next run to compare with
+
+
+def previous_keys(pages_dir: Path) -> dict[str, str]:
+    """The figures' keys the previous render wrote beside them; {} when there are none or they are damaged."""
+    try:
+        keys = json.loads((Path(pages_dir) / CHART_KEYS).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return keys if isinstance(keys, dict) and all(isinstance(v, str) for v in keys.values()) else {}

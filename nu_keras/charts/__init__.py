@@ -9,7 +9,9 @@ record (nu_keras.record) and the seed sweep only.
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing.pool
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 
@@ -293,9 +295,22 @@ def render_all(
     """Draw every figure into the pages folder `pages` (files under its img/), one figure per task on the
     chart workers `pool` (nu_keras.workers), or one after the other in this process without one; returns
     how many were drawn."""
-    tasks = chart_tasks(record, examples, Path(pages), sweep_result, figure_format)
+    return draw_tasks(chart_tasks(record, examples, Path(pages), sweep_result, figure_format), pool)
+
+
+def draw_tasks(tasks: list[Task], pool: multiprocessing.pool.Pool | None = None) -> int:
+    """Draw the given figures, in parallel on `pool` when there is one; returns how many were drawn."""
     drawn = map(_run_task, tasks) if pool is None else pool.imap_unordered(_run_task, tasks, chunksize=1)
     with progress.bar("render", len(tasks), "chart") as advance:
         for _ in drawn:
             advance(1)
     return len(tasks)
+
+
+def task_key(task: Task, code: str) -> str:
+    """What a figure's file depends on: the function that draws it, everything it is given, and the drawing
+    code's hash (`code`). The same key means the same file, so a figure whose data did not change is copied
+    from the previous run instead of drawn (render.draw_or_reuse_charts)."""
+    function, _, args, kwargs = task
+    given = pickle.dumps((f"{function.__module__}.{function.__qualname__}", args, kwargs), protocol=5)
+    return hashlib.sha256(code.encode() + given).hexdigest()
