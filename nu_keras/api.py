@@ -376,16 +376,26 @@ def every_key(families: list[dict]) -> list[str]:
 # ------------------------------------------------------------------------------------------ loading
 
 
-def load_run(folder: str | Path) -> Measurements:
+def load_run(folder: str | Path, layer: str | None = None) -> Measurements:
     """The measurement record of a finished run: `metrics.json` in the artifacts folder of
     `nu-keras report --out FOLDER` (the default is `artifacts`), in a site `publish` made, or in the report
-    folder a run outside the checkout fills (its artifacts/, e.g. `nu-keras-report`)."""
-    path = Path(folder) / RECORD_FILE
-    if not path.is_file() and (Path(folder) / "artifacts" / RECORD_FILE).is_file():
-        path = Path(folder) / "artifacts" / RECORD_FILE
-    if not path.is_file():
+    folder a run outside the checkout fills (its artifacts/, e.g. `nu-keras-report`). A run of several layers
+    (`--layer a,b` or `all`) keeps a record per layer: name the one to load with `layer`."""
+    from nu_keras import multilayer
+
+    candidates = [Path(folder), Path(folder) / "artifacts"]
+    if layer is not None:
+        inside = Path(multilayer.LAYERS_FOLDER) / multilayer.folder_name(layer)
+        candidates = [place / inside for place in candidates]
+    path = next((place / RECORD_FILE for place in candidates if (place / RECORD_FILE).is_file()), None)
+    if path is None:
+        layers = sorted(
+            p.parent.name for place in candidates for p in (place / multilayer.LAYERS_FOLDER).glob(f"*/{RECORD_FILE}")
+        )
+        hint = f"; it read several layers: give layer= one of {', '.join(layers)}" if layers else ""
         raise NuKerasError(
-            f"{shown(path)} does not exist; give the --out folder of `nu-keras report` or a site `publish` made"
+            f"{shown(candidates[0] / RECORD_FILE)} does not exist; give the --out folder of `nu-keras report` or a "
+            f"site `publish` made{hint}"
         )
     return Measurements.from_json(artifacts.read_json(path))
 

@@ -182,3 +182,12 @@ def test_a_folder_nu_keras_did_not_write_where_a_layer_goes_is_refused_and_kept(
     before = fingerprint(planted)
     assert_one_line_error(cli(["train", "--layer", "conv2d,dense", *flags]), "is not a layer folder nu-keras wrote")
     assert fingerprint(planted) == before
+
+
+@pytest.mark.e2e
+def test_load_run_reads_one_layers_record_of_a_run_of_several(every_layer):
+    root = every_layer[0]
+    record = nu_keras.load_run(root / "artifacts", layer="conv2d_1")
+    assert record.provenance.subject["layer"] == "conv2d_1" and len(record.units) == 16
+    with pytest.raises(nu_keras.NuKerasError, match="give layer= one of conv2d, conv2d_1, dense, max_pooling2d"):
+        nu_keras.load_run(root / "artifacts")
