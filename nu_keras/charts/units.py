@@ -197,18 +197,22 @@ def crop(image: np.ndarray, channel_map: np.ndarray, field: dict) -> np.ndarray:
 
 def class_maps(path, maps, names, limit, title, columns=10, signed=False):
     """The channel's mean map over each class's images, one small map per class, on the page's colour scale:
-    where on average it fires for each class."""
-    count = len(maps)
+    where on average it fires for each class. One montage in one axes, each map named above it (an axes per
+    map drew ten times slower, and a layer has a figure like this per channel)."""
+    maps = np.asarray(maps, dtype=float)
+    count, h, w = maps.shape
     columns = min(columns, count)
     rows = int(np.ceil(count / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(0.9 * columns + 0.8, 1.0 * rows + 0.4), squeeze=False)
-    for ax in axes.flat:
-        axes_off(ax)
-    for c, (ax, m) in enumerate(zip(axes.flat, maps, strict=False)):
-        image = ax.imshow(m, **map_scale(limit, signed))
-        ax.set_title(names[c], fontsize=7)
-    fig.colorbar(image, ax=axes, shrink=0.8, label="mean activation")
-    fig.suptitle(title, fontsize=9)
+    gap = max(2, round(0.45 * h))  # room above each map for its name
+    sheet = np.pad(montage(maps, columns, gap), ((gap, 0), (0, 0)), constant_values=np.nan)
+    fig, ax = plt.subplots(figsize=(0.9 * columns + 0.8, 1.0 * rows + 0.4))
+    image = ax.imshow(sheet, **map_scale(limit, signed))
+    for c, name in enumerate(names[:count]):
+        r, k = divmod(c, columns)
+        ax.text(k * (w + gap) + (w - 1) / 2, r * (h + gap) + gap - 1.5, name, ha="center", va="bottom", fontsize=7)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="mean activation")
+    axes_off(ax)
+    ax.set_title(title, fontsize=9)
     return save(fig, path)
 
 
