@@ -190,6 +190,9 @@ def layer_row(name: str, record) -> dict:
         "median_selectivity": float(np.median(selectivity)) if selectivity else None,
         "signed": record.layer.signed,
         "dominant_share": float(np.mean(dominant)),
+        # how many different units those are: one unit dominant for every class is no class-specific code
+        "distinct_dominant": len({d for d in record.per_class.dominant_unit if d is not None}),
+        "dominant_count": int(np.sum(dominant)),
         "readout": record.layer.linear_readout_accuracy,
     }
 
@@ -206,17 +209,19 @@ def overview_words(record) -> dict:
 
 
 def overview_sentences(rows: list[dict]) -> dict:
-    """The overview's statements, chosen by the numbers: where the class is read best, where units are most
-    class-dependent, and whether the dominant-unit share rises or falls from the first layer to the last."""
+    """The overview's statements, chosen by the numbers: where a linear read-out recovers the class best and
+    worst, where units are most class-dependent, and the layers with the lowest and highest share of classes
+    with a dominant unit (None where a statement has nothing to compare)."""
     read = [r for r in rows if r["readout"] is not None]
     eta = [r for r in rows if r["mean_eta_squared"] is not None]
-    first, last = rows[0]["dominant_share"], rows[-1]["dominant_share"]
-    trend = "rises" if last > first else "falls" if last < first else "is the same"
+    low, high = min(r["dominant_share"] for r in rows), max(r["dominant_share"] for r in rows)
     return {
-        "best_readout": max(read, key=lambda r: r["readout"]) if read else None,
-        "worst_readout": min(read, key=lambda r: r["readout"]) if read else None,
-        "most_eta": max(eta, key=lambda r: r["mean_eta_squared"]) if eta else None,
-        "dominant_trend": trend if len(rows) > 1 else None,
+        "best_readout": max(read, key=lambda r: r["readout"]) if len(read) > 1 else None,
+        "worst_readout": min(read, key=lambda r: r["readout"]) if len(read) > 1 else None,
+        "most_eta": max(eta, key=lambda r: r["mean_eta_squared"]) if len(eta) > 1 else None,
+        "dominant_low": [r for r in rows if r["dominant_share"] == low] if len(rows) > 1 else None,
+        "dominant_high": [r for r in rows if r["dominant_share"] == high] if len(rows) > 1 and high > low else None,
+        "one_unit_for_all": [r for r in rows if r["dominant_count"] > 1 and r["distinct_dominant"] == 1],
     }
 
 

@@ -40,15 +40,22 @@ def test_a_layers_nav_moves_into_its_folder_and_its_home_is_the_layer_summary():
 
 
 def test_the_overview_sentences_follow_the_numbers():
-    rows = [
-        {"name": "a", "readout": 0.4, "mean_eta_squared": 0.2, "dominant_share": 0.9},
-        {"name": "b", "readout": 0.9, "mean_eta_squared": None, "dominant_share": 0.5},
-        {"name": "c", "readout": None, "mean_eta_squared": 0.6, "dominant_share": 1.0},
-    ]
+    def row(name, readout, eta, share, count, distinct):
+        return {"name": name, "readout": readout, "mean_eta_squared": eta, "dominant_share": share} | {
+            "dominant_count": count,
+            "distinct_dominant": distinct,
+        }
+
+    rows = [row("a", 0.4, 0.2, 1.0, 10, 1), row("b", 0.9, None, 0.5, 5, 4), row("c", None, 0.6, 1.0, 10, 7)]
     said = multilayer.overview_sentences(rows)
     assert (said["best_readout"]["name"], said["worst_readout"]["name"], said["most_eta"]["name"]) == ("b", "a", "c")
-    assert said["dominant_trend"] == "rises"
-    assert multilayer.overview_sentences(rows[:1])["dominant_trend"] is None  # one layer: no trend to state
+    assert [r["name"] for r in said["dominant_low"]] == ["b"]
+    assert [r["name"] for r in said["dominant_high"]] == ["a", "c"]
+    assert [r["name"] for r in said["one_unit_for_all"]] == ["a"]  # ten classes, one unit dominant for all
+    alone = multilayer.overview_sentences(rows[:1])  # one layer: nothing to compare
+    assert alone["best_readout"] is None and alone["dominant_low"] is None and alone["dominant_high"] is None
+    same = multilayer.overview_sentences([rows[0], rows[2]])
+    assert same["dominant_high"] is None and len(same["dominant_low"]) == 2  # the same share everywhere
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +128,10 @@ def test_the_overview_prints_each_layers_numbers_from_its_record(every_layer):
         record = Measurements.from_json(json.loads((root / "artifacts" / "layers" / name / "metrics.json").read_text()))
         cells = [c.strip() for c in next(v for k, v in rows.items() if f"({name}/index.md)" in k).split("|")[2:-1]]
         assert cells[1] == str(len(record.units))
-        assert cells[6] == f"{100 * record.layer.linear_readout_accuracy:.1f}\u00a0%"
+        assert cells[7] == f"{100 * record.layer.linear_readout_accuracy:.1f}\u00a0%"
         dominant = np.mean([d is not None for d in record.per_class.dominant_unit])
         assert cells[5] == f"{100 * dominant:.0f}\u00a0%"
+        assert cells[6] == str(len({d for d in record.per_class.dominant_unit if d is not None}))
     readouts = {
         name: json.loads((root / "artifacts" / "layers" / name / "metrics.json").read_text())["layer"][
             "linear_readout_accuracy"
