@@ -176,7 +176,7 @@ def draw_or_reuse_charts(
             charts.draw_tasks(drawn, started_pool)
     else:
         charts.draw_tasks(drawn, pool)
-    log.info("drew %d charts in %.1f s, %d unchanged copied", len(drawn), time.perf_counter() - started, len(same))
+    log.info("rendered %d charts in %.1f s; %d unchanged, copied", len(drawn), time.perf_counter() - started, len(same))
     artifacts.write_text(staging / CHART_KEYS, json.dumps(keys, sort_keys=True, indent=0))
     cache.write_record(artifacts.paths(cfg).stages, "charts", print_)
 

@@ -42,7 +42,7 @@ def test_fewer_examples_redraws_only_the_class_examples_and_equals_a_render_from
         report(files, tmp_path / "warm", "--examples", "3")
     said = " ".join(record.getMessage() for record in caplog.records)
     classes = 10  # one examples figure per class changes; every unit figure and the class profiles do not
-    assert f"drew {classes} charts" in said and f"{len(keys) - classes} unchanged copied" in said, said
+    assert f"rendered {classes} charts" in said and f"{len(keys) - classes} unchanged, copied" in said, said
     report(files, tmp_path / "cold", "--examples", "3")
     warm, cold = fingerprint(tmp_path / "warm" / "p"), fingerprint(tmp_path / "cold" / "p")
     images = {name for name in cold if name.startswith("img/")}

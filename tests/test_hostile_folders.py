@@ -235,6 +235,8 @@ def test_a_signal_while_filling_in_place_waits_until_every_new_file_is_in(tmp_pa
     site = symlinked_site(tmp_path)
     build_into(site, {"index.html": "v1", "old.html": "o"})
     real_rename = os.rename
+    # Ctrl-C as Python handles it by default: a test worker may have started with SIGINT ignored
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def rename(src, dst, *args, **kwargs):
         if Path(dst).name == "index.html" and Path(dst).parent == tmp_path / "real-site":
@@ -243,8 +245,11 @@ def test_a_signal_while_filling_in_place_waits_until_every_new_file_is_in(tmp_pa
 
     monkeypatch.setattr(os, "rename", rename)
     monkeypatch.setattr(shutil, "move", lambda src, dst: rename(src, dst))
-    with pytest.raises(KeyboardInterrupt):
-        build_into(site, {"index.html": "v2", "new.html": "n"})
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            build_into(site, {"index.html": "v2", "new.html": "n"})
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert (site / "index.html").read_text() == "v2" and (site / "new.html").read_text() == "n"
     assert not (site / "old.html").exists() and folders.verified_digest(site) is not None
 
