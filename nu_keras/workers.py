@@ -56,31 +56,35 @@ class ChartPool(multiprocessing.pool.Pool):
 
 @contextmanager
 def early_pool() -> Iterator[multiprocessing.pool.Pool | None]:
-    """One chart worker per core, forked now (before Keras is imported), for the render stage to be handed
-    until the block ends; None on a single core, where charts are drawn in this process."""
+    """One chart worker per core, started now (forked before Keras is imported, where it can be), for the render
+    stage to be handed until the block ends; None on a single core, where charts are drawn in this process."""
     cores = os.cpu_count() or 1
     if cores <= 1:
         yield None
         return
-    with _ended(ChartPool(cores, "fork")) as pool:
+    with _ended(ChartPool(cores, start_method())) as pool:
         yield pool
 
 
 @contextmanager
 def chart_pool(tasks: int) -> Iterator[multiprocessing.pool.Pool | None]:
     """Chart workers for `tasks` figures when no early pool was started (`nu-keras render`, a notebook):
-    one per core, none (None) for a single figure or core.
-
-    Fork is cheap, but JAX's threads make a fork of a process running on it unsafe (it warns of deadlock).
-    Keras imports jax whenever it is installed, whatever the backend: ask which backend runs, and whether
-    it was loaded."""
+    one per core, none (None) for a single figure or core; forked, or spawned where JAX runs (`start_method`)."""
     count = min(tasks, os.cpu_count() or 1)
     if count <= 1:
         yield None
         return
-    running_jax = os.environ.get("KERAS_BACKEND") == "jax" and "jax" in sys.modules
-    with _ended(ChartPool(count, "spawn" if running_jax else "fork")) as pool:
+    with _ended(ChartPool(count, start_method())) as pool:
         yield pool
+
+
+def start_method() -> str:
+    """ "fork", unless this process runs JAX: fork is cheap, but JAX's threads make a fork of a process running
+    on it unsafe (it warns of deadlock), and a user's model on JAX is loaded before the workers start. Keras
+    imports jax whenever it is installed, whatever the backend: ask which backend runs, and whether it was
+    loaded."""
+    running_jax = os.environ.get("KERAS_BACKEND") == "jax" and "jax" in sys.modules
+    return "spawn" if running_jax else "fork"
 
 
 @contextmanager

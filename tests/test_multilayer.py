@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -199,3 +202,16 @@ def test_load_run_reads_one_layers_record_of_a_run_of_several(every_layer):
     assert record.provenance.subject["layer"] == "conv2d_1" and len(record.units) == 16
     with pytest.raises(nu_keras.NuKerasError, match="give layer= one of conv2d, conv2d_1, dense, max_pooling2d"):
         nu_keras.load_run(root / "artifacts")
+
+
+@pytest.mark.e2e
+def test_on_jax_the_chart_workers_are_started_without_forking_jax(files, tmp_path):
+    """A user's model is loaded (and JAX started) before the chart workers: forking then risks a deadlock, which
+    JAX warns of; the workers are spawned instead, layer after layer."""
+    pytest.importorskip("jax")
+    flags = ["--model", str(files / "convnet.keras"), "--data", str(files / "small.npz"), *places(tmp_path)]
+    env = os.environ | {"KERAS_BACKEND": "jax"}
+    command = [sys.executable, "-m", "nu_keras", "report", "--layer", "conv2d_1,dense", "--backend", "jax", *flags]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "os.fork()" not in done.stderr and (tmp_path / "site" / "dense" / "index.html").is_file()
