@@ -107,8 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the layer of --model whose units are read out (a conv layer's channels are units; the output "
         "layer's logits or probabilities are units too); without it, the layers that can be read out are listed, "
         f"with why the others are not (a Dropout is its input at inference; a layer of more than "
-        f"{MAX_OFFERED_UNITS} units is read only by name). Names separated by commas, or all, are checked, "
-        "but one run reads one layer",
+        f"{MAX_OFFERED_UNITS} units, or a Flatten of conv maps, is read only by name). Names separated by commas, "
+        "or all (every offered layer), read several layers in one run: one site, a section per layer, and a "
+        "cross-layer overview",
     )
     common.add_argument(
         "--pixels",

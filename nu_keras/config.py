@@ -135,7 +135,8 @@ class RunConfig:
     data: Path | None = None
     model: Path | None = None  # a user's trained Keras 3 classifier; None trains the paper's network here
     # The layer of `model` whose units are read out (required with `model`), as --layer gives it: one name, names
-    # separated by commas, or "all" (every offered layer); `layers` is it parsed. A run reads one layer.
+    # separated by commas, or "all" (every offered layer); `layers` is it parsed. Several are read by
+    # nu_keras.multilayer, each as a run of its one layer.
     layer: str | None = None
     pixels: str = "unit"  # how stored pixels reach `model`: "unit" (uint8 / 255 into [0, 1]) or "raw" (as stored)
     # --- where things go ---
