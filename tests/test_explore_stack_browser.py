@@ -54,8 +54,13 @@ def build_page(folder, stack, readout, images, pixel_scale, subject, dataset=FAS
     data = explore.explore_data(stack, readout, acts, images, unit_marks(acts), 6, pixel_scale, NAMES)
     summary = explore.write_script(folder / explore.SCRIPT_NAME, data)
     body = markdown.markdown(render_explore(summary, NAMES, dataset, subject).split("---", 2)[2])
-    page = f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Explore</title></head><body>{body}'
-    (folder / "explore.html").write_text(page + "</body></html>")
+    # the page's own style and script, as the theme (docs/overrides/main.html) names them on a site's Explore page
+    style, script = (
+        '<link rel="stylesheet" href="assets/stylesheets/explore.css">',
+        '<script src="assets/javascripts/explore.js"></script>',
+    )
+    head = f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Explore</title>{style}</head>'
+    (folder / "explore.html").write_text(f"{head}<body>{body}{script}</body></html>")
     for kind, name in (("javascripts", "explore.js"), ("stylesheets", "explore.css")):
         (folder / "assets" / kind).mkdir(parents=True, exist_ok=True)
         shutil.copy(ASSETS / kind / name, folder / "assets" / kind / name)

@@ -215,3 +215,37 @@ def test_on_jax_the_chart_workers_are_started_without_forking_jax(files, tmp_pat
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "os.fork()" not in done.stderr and (tmp_path / "site" / "dense" / "index.html").is_file()
+
+
+@pytest.mark.e2e
+def test_every_layers_explore_page_finds_its_script_and_style_from_the_layers_folder(files, tmp_path):
+    """Explore pages sit one folder deeper in a run of several layers: their assets resolve from there."""
+    mnist = np.load(files / "small.npz")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            layers.Flatten(),
+            layers.Dense(12, activation="relu", name="h1"),
+            layers.Dense(8, activation="relu", name="h2"),
+            layers.Dense(10, activation="softmax", name="out"),
+        ]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(mnist["x_train"] / 255.0, mnist["y_train"], epochs=1, verbose=0)
+    model.save(tmp_path / "mlp.keras")
+    flags = ["--model", str(tmp_path / "mlp.keras"), "--data", str(files / "small.npz"), *places(tmp_path)]
+    code, _, err = cli(["report", "--layer", "h1,h2", *flags])
+    assert code == 0, err
+    for layer in ("h1", "h2"):
+        page = tmp_path / "site" / layer / "explore.html"
+        text = page.read_text(encoding="utf-8")
+        sources = re.findall(r'<script src="([^"]*explore[^"]*)"', text) + re.findall(
+            r'href="([^"]*explore\.css)"', text
+        )
+        assert sorted(sources) == [
+            "../assets/javascripts/explore.js",
+            "../assets/stylesheets/explore.css",
+            "explore-data.js",
+        ]
+        assert all((page.parent / source).is_file() for source in sources), sources
