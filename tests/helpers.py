@@ -128,3 +128,24 @@ def rescaled(weights: dict, unit: int, c: float) -> dict:
     out["hidden_bias"][unit] *= c
     out["output_kernel"][unit] /= c
     return out
+
+
+def simple_mnist_convnet(channels: tuple[int, int] = (32, 64), name: str = "mnist_convnet"):
+    """Keras's "Simple MNIST convnet" (keras-io examples/vision/mnist_convnet.py), layer for layer and with
+    Keras's default layer names, `channels` wide: conv -> pool -> conv -> pool -> flatten -> dropout -> dense."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(channels[0], 3, activation="relu", name="conv2d"),
+            layers.MaxPooling2D(2, name="max_pooling2d"),
+            layers.Conv2D(channels[1], 3, activation="relu", name="conv2d_1"),
+            layers.MaxPooling2D(2, name="max_pooling2d_1"),
+            layers.Flatten(name="flatten"),
+            layers.Dropout(0.5, name="dropout"),
+            layers.Dense(10, activation="softmax", name="dense"),
+        ],
+        name=name,
+    )

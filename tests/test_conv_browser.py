@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from browser_helpers import REPO, axe_script, need, new_context, serve
 from conftest import report_argv
-from keras import layers
+from helpers import simple_mnist_convnet
 
 from nu_keras.data import load_mnist
 
@@ -129,23 +129,6 @@ def axe_js() -> Path:
     return path
 
 
-def simple_mnist_convnet(channels: tuple[int, int]) -> keras.Model:
-    """Keras's "Simple MNIST convnet", layer for layer and with its layer names, `channels` wide."""
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            layers.Conv2D(channels[0], 3, activation="relu", name="conv2d"),
-            layers.MaxPooling2D(2, name="max_pooling2d"),
-            layers.Conv2D(channels[1], 3, activation="relu", name="conv2d_1"),
-            layers.MaxPooling2D(2, name="max_pooling2d_1"),
-            layers.Flatten(name="flatten"),
-            layers.Dropout(0.5, name="dropout"),
-            layers.Dense(10, activation="softmax", name="dense"),
-        ],
-        name="convnet",
-    )
-
-
 @pytest.fixture(scope="module")
 def convnet_site(tmp_path_factory) -> Path:
     """The convnet trained one epoch on 3 000 real MNIST images (a few seconds), saved as a user's model, and
@@ -156,7 +139,7 @@ def convnet_site(tmp_path_factory) -> Path:
     arrays |= {"x_test": mnist.x_test[:500], "y_test": mnist.y_test[:500]}
     np.savez(root / "mnist.npz", **arrays)
     keras.utils.set_random_seed(0)
-    model = simple_mnist_convnet(CHANNELS)
+    model = simple_mnist_convnet(CHANNELS, name="convnet")
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(arrays["x_train"][..., None] / 255.0, arrays["y_train"], epochs=1, batch_size=32, verbose=0)
     model.save(root / "convnet.keras")

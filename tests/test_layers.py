@@ -9,7 +9,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, cli
+from helpers import assert_one_line_error, cli, simple_mnist_convnet
 from keras import layers
 
 from nu_keras import api, subject
@@ -19,27 +19,10 @@ from nu_keras.errors import NuKerasError
 OFFERED = ["conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "dense"]
 
 
-def mnist_convnet() -> keras.Model:
-    """keras-io examples/vision/mnist_convnet.py, as built there (layer names are Keras's defaults)."""
-    return keras.Sequential(
-        [
-            keras.Input(shape=(28, 28, 1)),
-            layers.Conv2D(32, kernel_size=(3, 3), activation="relu", name="conv2d"),
-            layers.MaxPooling2D(pool_size=(2, 2), name="max_pooling2d"),
-            layers.Conv2D(64, kernel_size=(3, 3), activation="relu", name="conv2d_1"),
-            layers.MaxPooling2D(pool_size=(2, 2), name="max_pooling2d_1"),
-            layers.Flatten(name="flatten"),
-            layers.Dropout(0.5, name="dropout"),
-            layers.Dense(10, activation="softmax", name="dense"),
-        ],
-        name="mnist_convnet",
-    )
-
-
 @pytest.fixture(scope="module")
 def convnet():
     keras.utils.set_random_seed(0)
-    return mnist_convnet()
+    return simple_mnist_convnet()  # as keras-io builds it: 32 and 64 channels
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, cli, fingerprint
+from helpers import assert_one_line_error, cli, fingerprint, simple_mnist_convnet
 from keras import layers
 
 import nu_keras
@@ -75,19 +75,7 @@ def files(tmp_path_factory):
         y_test=mnist.y_test[:500],
     )
     keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            layers.Conv2D(8, 3, activation="relu", name="conv2d"),
-            layers.MaxPooling2D(2, name="max_pooling2d"),
-            layers.Conv2D(16, 3, activation="relu", name="conv2d_1"),
-            layers.MaxPooling2D(2, name="max_pooling2d_1"),
-            layers.Flatten(name="flatten"),
-            layers.Dropout(0.5, name="dropout"),
-            layers.Dense(10, activation="softmax", name="dense"),
-        ],
-        name="small_convnet",
-    )
+    model = simple_mnist_convnet((8, 16), name="small_convnet")
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(mnist.x_train[:3000, ..., None] / 255.0, mnist.y_train[:3000], epochs=1, batch_size=64, verbose=0)
     model.save(root / "convnet.keras")
