@@ -248,6 +248,16 @@ def browser():
         chromium.close()
 
 
+@pytest.fixture(scope="session")
+def axe_js() -> Path:
+    """axe-core's script, which the browser suites run on every page they check."""
+    from browser_helpers import axe_script, need
+
+    path = axe_script()
+    need(path, "axe-core (npm) is not installed: no axe.min.js")
+    return path
+
+
 @dataclass(frozen=True)
 class RealReport:
     """A finished `nu-keras report` on real MNIST with the default recipe: its folders and what it printed."""

@@ -32,13 +32,6 @@ SEARCH_WORD = "leavitt"  # a word only the Findings page has (a cited author), s
 # ------------------------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="session")
-def axe_js() -> Path:
-    path = axe_script()
-    need(path, "axe-core (npm) is not installed: no axe.min.js")
-    return path
-
-
 @pytest.fixture(scope="module")
 def pages(site) -> list[str]:
     """Every HTML page of the built site, as a path relative to its root."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from browser_helpers import REPO, axe_script, need, new_context, serve
+from browser_helpers import REPO, new_context, serve
 from conftest import report_argv
 from helpers import simple_mnist_convnet
 
@@ -120,13 +120,6 @@ def assert_channel_figures(visit: Seen, figures: dict[str, str]) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def axe_js() -> Path:
-    path = axe_script()
-    need(path, "axe-core (npm) is not installed: no axe.min.js")
-    return path
 
 
 @pytest.fixture(scope="module")
