@@ -124,12 +124,19 @@ def claim_layer_folder(layer_cfg: RunConfig) -> None:
 
 
 def overview_fingerprint(cfg: RunConfig, names: list[str]) -> dict:
-    """What the overview depends on: each layer's pages (as their verified digests), the layers' order, the
-    templates and figure format, and this module's code."""
-    layers = {name: folders.verified_digest(layer_config(cfg, name).pages_dir) for name in names}
+    """What the overview depends on: each layer's pages (their digests as each layer's render stage recorded
+    them, having just run or checked them in this run), the layers' order, the templates and figure format,
+    and this module's code."""
+    layers = {name: rendered_pages_digest(layer_config(cfg, name)) for name in names}
     settings = {"layers": names, "figure_format": cfg.figure_format, "pages_dir": str(cfg.pages_dir)}
     inputs = layers | {"templates": cache.templates_hash(cfg.templates_dir)}
     return cache.fingerprint(settings | {"backend": cfg.backend}, inputs, ("multilayer.write_overview",))
+
+
+def rendered_pages_digest(layer_cfg: RunConfig) -> str | None:
+    """The digest of the layer's pages its render stage recorded (stages.json), not hashed again."""
+    render = cache.read_record(artifacts.paths(layer_cfg).stages).get("render") or {}
+    return (render.get("outputs") or {}).get("pages")
 
 
 def overview_stage(cfg: RunConfig, names: list[str]) -> str:
